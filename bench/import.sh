@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Import benchmark: `jetpack import` of a ~100 MB gzip ACI built from /usr/bin, against GNU
+# `gzip -dc | tar -x` into a fresh directory on the same filesystem, alternating in one run,
+# with `gzip -dc | sha512sum` as the CPU floor. dir and overlay run on a fresh ext4 loop device
+# (the VM's root disk is too slow at creating files to measure code), btrfs on a btrfs loop
+# device, zfs on a zfs-fuse file-backed pool. Prints medians and ratios.
+#
+# Usage (root): bench/import.sh [RUNS] [BACKENDS...]   e.g. bench/import.sh 7 dir overlay
+set -euo pipefail
+runs=${1:-5}; shift || true
+backends=("$@"); [ ${#backends[@]} -gt 0 ] || backends=(dir overlay btrfs zfs)
+here=$(cd "$(dirname "$0")/.." && pwd)
+jp=${JETPACK_BIN:-$here/target/release/jetpack}
+[ -x "$jp" ] || (cd "$here" && cargo build --release -q)
+work=$(mktemp -d /tmp/jpbench.XXXXXX)
+loops=(); mounts=(); pool=""
+cleanup() {
+    set +e
+    for m in "${mounts[@]}"; do
+        for sub in $(grep -o " $m[^ ]*" /proc/self/mounts | sort -r); do umount -l "$sub"; done
+    done
+    [ -n "$pool" ] && zpool destroy -f "$pool"
+    for l in "${loops[@]}"; do losetup -d "$l"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+aci=$work/usrbin.aci
+if [ ! -f "$aci" ]; then
+    mkdir -p "$work/layout/rootfs/usr"
+    printf '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/usrbin","labels":[{"name":"version","value":"1"}]}' > "$work/layout/manifest"
+    tar -C / -cf - usr/bin | tar -C "$work/layout/rootfs" -xf -
+    tar --numeric-owner -C "$work/layout" -cf - rootfs manifest | gzip -6 > "$aci"
+    rm -rf "$work/layout"
+fi
+echo "ACI: $(du -m "$aci" | cut -f1) MB gzip, $(gzip -dc "$aci" | wc -c | awk '{printf "%d", $1/1048576}') MB tar, $(gzip -dc "$aci" | tar -t | wc -l) entries"
+
+loopfs() { # TYPE SIZE MOUNTPOINT
+    truncate -s "$2" "$work/$1.img"; local dev; dev=$(losetup -f --show "$work/$1.img"); loops+=("$dev")
+    if [ "$1" = ext4 ]; then mkfs.ext4 -q -F "$dev"; else mkfs.btrfs -q -f "$dev"; fi
+    mkdir -p "$3"; mount "$dev" "$3"; mounts+=("$3")
+}
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+floor=()
+for _ in $(seq "$runs"); do t0=$(now); gzip -dc "$aci" | sha512sum >/dev/null; t1=$(now); floor+=("$(echo "$t1 - $t0" | bc -l)"); done
+floor_med=$(printf '%s\n' "${floor[@]}" | median)
+printf 'floor  gzip -dc | sha512sum          median %.3fs\n' "$floor_med"
+
+for b in "${backends[@]}"; do
+    fs=$work/fs-$b
+    conf=(-o "root=$fs/store" -o "storage=$b")
+    case $b in
+        dir|overlay) loopfs ext4 4G "$fs" ;;
+        btrfs) loopfs btrfs 4G "$fs" ;;
+        zfs)
+            pgrep -x zfs-fuse >/dev/null || { zfs-fuse; sleep 1; }
+            pool=jpbench$$; truncate -s 4G "$work/zfs.img"; zpool create -f -m none "$pool" "$work/zfs.img"
+            mkdir -p "$fs"; conf+=(-o "zfs.dataset=$pool/jetpack") ;;
+    esac
+    jpt=(); tart=()
+    for _ in $(seq "$runs"); do
+        # jetpack: fresh store each run (removal and init are not timed).
+        if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
+        rm -rf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
+        sync; t0=$(now); "$jp" "${conf[@]}" import -q "$aci" >/dev/null; t1=$(now)
+        jpt+=("$(echo "$t1 - $t0" | bc -l)")
+        # GNU tar: fresh directory on the same filesystem.
+        tdir=$fs/tar; [ "$b" = zfs ] && tdir=$fs/store/storage/tmp/tar
+        rm -rf "$tdir"; mkdir -p "$tdir"
+        sync; t0=$(now); gzip -dc "$aci" | tar -x -C "$tdir"; t1=$(now)
+        tart+=("$(echo "$t1 - $t0" | bc -l)")
+        rm -rf "$tdir"
+    done
+    jm=$(printf '%s\n' "${jpt[@]}" | median); tm=$(printf '%s\n' "${tart[@]}" | median)
+    printf '%-7s jetpack import median %.3fs   gzip|tar median %.3fs   ratio %.2f   (vs floor %.2f)\n' \
+        "$b" "$jm" "$tm" "$(echo "$jm / $tm" | bc -l)" "$(echo "$jm / $floor_med" | bc -l)"
+    echo "        jetpack runs: ${jpt[*]}"
+    echo "        tar runs:     ${tart[*]}"
+    if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
+    rm -rf "$fs/store"
+done

@@ -1,0 +1,159 @@
+//! Storage backends for Jetpack: where sealed image trees and pod rootfs clones live.
+//!
+//! A backend manages *trees*: directories holding a root filesystem. Trees live in three areas
+//! under the backend's root directory (`<data root>/storage`):
+//! - `tmp/<name>`   writable staging trees (imports in progress); leftovers are garbage,
+//! - `images/<id>`  sealed, read-only image trees (fully rendered rootfs),
+//! - `pods/<name>`  writable clones of images, one per pod app.
+//!
+//! Sealing is atomic (one rename or snapshot), so a crash leaves either a temporary tree or a
+//! sealed one.
+//! The ZFS and btrfs backends drive the `zfs` and `btrfs` commands through [`CommandRunner`],
+//! so their exact argument lists are unit-tested.
+
+pub mod btrfs;
+pub mod dir;
+pub mod error;
+pub mod overlay;
+pub mod runner;
+pub mod tree;
+pub mod writer;
+pub mod zfs;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Error, Result};
+pub use runner::{CommandRunner, RecordingRunner, SystemRunner};
+
+/// The storage backend kinds a store can be initialised with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Zfs,
+    Btrfs,
+    Overlay,
+    Dir,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Zfs => "zfs",
+            Kind::Btrfs => "btrfs",
+            Kind::Overlay => "overlay",
+            Kind::Dir => "dir",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "zfs" => Ok(Kind::Zfs),
+            "btrfs" => Ok(Kind::Btrfs),
+            "overlay" => Ok(Kind::Overlay),
+            "dir" => Ok(Kind::Dir),
+            other => Err(Error::Config(format!(
+                "unknown storage kind {other:?} (expected auto, zfs, btrfs, overlay or dir)"
+            ))),
+        }
+    }
+}
+
+/// What a store needs from a backend. Names (`name`, `image`) are plain file-name-safe strings
+/// chosen by the caller (image IDs, random temporary names); backends never interpret them.
+pub trait Storage: Send + Sync {
+    fn kind(&self) -> Kind;
+
+    /// The directory holding the `tmp`, `images` and `pods` areas.
+    fn root(&self) -> &Path;
+
+    /// Creates what the backend needs (directories, datasets). Idempotent.
+    fn init(&self) -> Result<()>;
+
+    /// A new, empty, writable tree `tmp/<name>`; returns its path.
+    fn create_temp(&self, name: &str) -> Result<PathBuf>;
+
+    /// A new writable tree `tmp/<name>` that starts as a copy of sealed image `image`
+    /// (zfs clone, btrfs snapshot, reflink copy where possible). Used as the base when an image
+    /// with dependencies is rendered.
+    fn clone_to_temp(&self, image: &str, name: &str) -> Result<PathBuf>;
+
+    /// Seals `tmp/<name>` read-only and makes it visible as `images/<image>` in one atomic step.
+    fn seal(&self, name: &str, image: &str) -> Result<PathBuf>;
+
+    /// Destroys a temporary tree (unmounting whatever the backend mounted). Missing is fine.
+    fn discard_temp(&self, name: &str) -> Result<()>;
+
+    /// Names of the temporary trees present (leftovers of interrupted work, or work in progress).
+    fn temps(&self) -> Result<Vec<String>>;
+
+    /// Path of the sealed image tree (whether or not it exists).
+    fn image_path(&self, image: &str) -> PathBuf;
+
+    /// Names of the sealed images present.
+    fn images(&self) -> Result<Vec<String>>;
+
+    /// Removes a sealed image. On zfs an image whose snapshot still has clones is renamed out of
+    /// the way (`retired`) and destroyed by [`Storage::collect`] once its clones are gone.
+    fn remove_image(&self, image: &str) -> Result<()>;
+
+    /// A writable tree `pods/<name>` cloned from sealed image `image` in constant time where the
+    /// backend allows (zfs clone, btrfs snapshot, overlay mount); the dir backend copies.
+    /// Returns the path of the writable rootfs.
+    fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf>;
+
+    /// Removes a pod tree (unmounting first). Missing is fine.
+    fn remove_pod_tree(&self, name: &str) -> Result<()>;
+
+    /// Names of the pod trees present.
+    fn pod_trees(&self) -> Result<Vec<String>>;
+
+    /// Backend-specific garbage collection (retired zfs datasets, stale mounts). Idempotent.
+    fn collect(&self) -> Result<()>;
+}
+
+/// Opens the backend of `kind` rooted at `root`. `zfs_dataset` is required for zfs.
+pub fn open(
+    kind: Kind,
+    root: &Path,
+    zfs_dataset: Option<&str>,
+    runner: std::sync::Arc<dyn CommandRunner>,
+) -> Result<Box<dyn Storage>> {
+    Ok(match kind {
+        Kind::Dir => Box::new(dir::DirStorage::new(root)),
+        Kind::Overlay => Box::new(overlay::OverlayStorage::new(root)),
+        Kind::Btrfs => Box::new(btrfs::BtrfsStorage::new(root, runner)),
+        Kind::Zfs => {
+            let ds = zfs_dataset.ok_or_else(|| {
+                Error::Config("storage = zfs needs zfs.dataset (e.g. tank/jetpack)".into())
+            })?;
+            Box::new(zfs::ZfsStorage::new(root, ds, runner))
+        }
+    })
+}
+
+/// Picks a backend for `root` the way `storage = auto` does: zfs if `root` lies on ZFS (also zfs-fuse),
+/// btrfs if on btrfs, overlay if the kernel has overlayfs, else dir. For zfs the second value is
+/// the dataset to use: `zfs_dataset` if given, else the dataset mounted exactly at `root`, else
+/// `<dataset containing root>/jetpack`.
+pub fn detect(root: &Path, zfs_dataset: Option<&str>) -> (Kind, Option<String>) {
+    let mount = detect::mount_of(root);
+    let root = mounts::canonical(root);
+    detect::choose(
+        mount.as_ref(),
+        &root,
+        zfs_dataset,
+        detect::kernel_has("overlay"),
+    )
+}
+
+mod area;
+mod detect;
+mod mounts;

@@ -1,0 +1,215 @@
+//! overlayfs: images are plain directories (as in the dir backend) and a pod tree is an overlay
+//! mount with the image as its lower layer, so it costs nothing until the pod writes.
+//!
+//! A pod tree is `pods/<name>/{upper,work,rootfs}`, with the overlay mounted on `rootfs`. The
+//! mount does not survive a reboot; the store re-creates pod trees it still needs.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+use rustix::mount::{MountFlags, mount};
+
+use crate::area::{self, IMAGES, PODS, TMP};
+use crate::error::{Error, Result};
+use crate::{Kind, Storage, dir, mounts};
+
+pub struct OverlayStorage {
+    root: PathBuf,
+}
+
+impl OverlayStorage {
+    pub fn new(root: &Path) -> Self {
+        OverlayStorage {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn mount_pod(&self, image: &str, pod: &Path) -> Result<PathBuf> {
+        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
+        let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
+        for dir in [&upper, &work, &rootfs] {
+            std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        // The merged root directory shows the upper directory's attributes: give it the image's.
+        copy_root_attributes(&lower, &upper)?;
+        let mut options = String::new();
+        for (key, dir) in [
+            ("lowerdir", &lower),
+            ("upperdir", &upper),
+            ("workdir", &work),
+        ] {
+            let dir = dir
+                .to_str()
+                .filter(|s| !s.contains([',', ':', '\\']))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "{}: overlay cannot use paths with ',', ':', '\\' or non-UTF-8 bytes; \
+                     choose another data directory",
+                        dir.display()
+                    ))
+                })?;
+            if !options.is_empty() {
+                options.push(',');
+            }
+            options.push_str(&format!("{key}={dir}"));
+        }
+        let data = std::ffi::CString::new(options.clone()).expect("paths checked for NUL");
+        mount(
+            "overlay",
+            &rootfs,
+            "overlay",
+            MountFlags::empty(),
+            data.as_c_str(),
+        )
+        .map_err(|e| Error::Mount {
+            what: format!("overlay ({options})"),
+            target: rootfs.clone(),
+            source: e.into(),
+        })?;
+        Ok(rootfs)
+    }
+
+    /// Mount points of the overlays that use `image` as a lower layer.
+    fn users_of(&self, image: &Path) -> Result<Vec<PathBuf>> {
+        let image = mounts::canonical(image);
+        Ok(mounts::read()?
+            .into_iter()
+            .filter(|m| {
+                m.fs_type == "overlay" && lowerdirs(&m.super_options).any(|l| Path::new(l) == image)
+            })
+            .map(|m| m.mount_point)
+            .collect())
+    }
+}
+
+/// The lower layers listed in overlay mount options (`lowerdir=a:b`, newer kernels may also
+/// show `lowerdir+=a`).
+fn lowerdirs(options: &str) -> impl Iterator<Item = &str> {
+    options
+        .split(',')
+        .filter_map(|o| {
+            o.strip_prefix("lowerdir=")
+                .or_else(|| o.strip_prefix("lowerdir+="))
+        })
+        .flat_map(|l| l.split(':'))
+}
+
+fn copy_root_attributes(from: &Path, to: &Path) -> Result<()> {
+    let meta = std::fs::metadata(from).map_err(|e| Error::io(from, e))?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| Error::io(to, e))?;
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777);
+    std::fs::set_permissions(to, mode).map_err(|e| Error::io(to, e))?;
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: meta.atime(),
+            tv_nsec: meta.atime_nsec() as _,
+        },
+        last_modification: Timespec {
+            tv_sec: meta.mtime(),
+            tv_nsec: meta.mtime_nsec() as _,
+        },
+    };
+    utimensat(CWD, to, &times, AtFlags::empty()).map_err(|e| Error::io(to, e.into()))
+}
+
+impl Storage for OverlayStorage {
+    fn kind(&self) -> Kind {
+        Kind::Overlay
+    }
+
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn init(&self) -> Result<()> {
+        area::create_areas(&self.root)
+    }
+
+    fn create_temp(&self, name: &str) -> Result<PathBuf> {
+        dir::create_temp(&self.root, name)
+    }
+
+    fn clone_to_temp(&self, image: &str, name: &str) -> Result<PathBuf> {
+        dir::clone_to_temp(&self.root, image, name)
+    }
+
+    fn seal(&self, name: &str, image: &str) -> Result<PathBuf> {
+        dir::seal(&self.root, name, image)
+    }
+
+    fn discard_temp(&self, name: &str) -> Result<()> {
+        area::remove_plain(&area::path(&self.root, TMP, name)?)
+    }
+
+    fn temps(&self) -> Result<Vec<String>> {
+        area::list(&self.root.join(TMP))
+    }
+
+    fn image_path(&self, image: &str) -> PathBuf {
+        self.root.join(IMAGES).join(image)
+    }
+
+    fn images(&self) -> Result<Vec<String>> {
+        area::list(&self.root.join(IMAGES))
+    }
+
+    /// Refuses while a pod overlay uses the image: changing a lower layer under a mounted
+    /// overlay is undefined behaviour.
+    fn remove_image(&self, image: &str) -> Result<()> {
+        let path = area::path(&self.root, IMAGES, image)?;
+        let users = self.users_of(&path)?;
+        if !users.is_empty() {
+            let users = users
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>();
+            return Err(Error::Busy {
+                what: format!("image {image}"),
+                users: users.join(", "),
+            });
+        }
+        area::remove_plain(&path)
+    }
+
+    fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
+        area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
+        let pod = area::path(&self.root, PODS, name)?;
+        match std::fs::create_dir(&pod) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(pod.display().to_string()));
+            }
+            Err(e) => return Err(Error::io(&pod, e)),
+        }
+        self.mount_pod(image, &pod).inspect_err(|_| {
+            if let Err(e) = area::remove_plain(&pod) {
+                tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
+            }
+        })
+    }
+
+    fn remove_pod_tree(&self, name: &str) -> Result<()> {
+        area::remove_plain(&area::path(&self.root, PODS, name)?)
+    }
+
+    fn pod_trees(&self) -> Result<Vec<String>> {
+        area::list(&self.root.join(PODS))
+    }
+
+    fn collect(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lowerdirs;
+
+    #[test]
+    fn lists_lower_layers() {
+        let opts = "rw,relatime,lowerdir=/a/b:/c,upperdir=/u,workdir=/w,lowerdir+=/d";
+        assert_eq!(lowerdirs(opts).collect::<Vec<_>>(), ["/a/b", "/c", "/d"]);
+    }
+}

@@ -1,0 +1,379 @@
+//! Copying one tree over another, node by node, through directory fds.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, Statx, fchmod, fremovexattr, linkat, makedev, mkdirat,
+    mknodat, openat, readlinkat, symlinkat, unlinkat,
+};
+use rustix::io::Errno;
+
+use super::data::Data;
+use super::meta::{self, Fail, Xattrs};
+use super::{
+    Listing, MAX_DEPTH, Trail, dev_of, dir_flags, dirent_buf, err, file_type, remove, stat_at,
+    stat_fd, too_deep,
+};
+
+/// State of one copy (or move) between two roots.
+pub(super) struct Copier<'a> {
+    src_root: &'a Path,
+    dst_root: &'a Path,
+    dst_root_fd: BorrowedFd<'a>,
+    /// `dst` itself, so a destination nested inside the source is not copied into itself.
+    dst_root_id: (u64, u64),
+    /// The directory being worked on, relative to both roots.
+    pub(super) trail: Trail,
+    /// Source inodes with several names, mapped to where their first copy was written.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    data: Data,
+    pub(super) xattrs: Xattrs,
+    pub(super) dirbuf: Vec<MaybeUninit<u8>>,
+    bytes: u64,
+}
+
+impl<'a> Copier<'a> {
+    pub(super) fn new(
+        src_root: &'a Path,
+        dst_root: &'a Path,
+        dst_fd: &'a OwnedFd,
+    ) -> io::Result<Self> {
+        let st = stat_fd(dst_fd).map_err(|e| err(dst_root, "stat", e))?;
+        Ok(Copier {
+            src_root,
+            dst_root,
+            dst_root_fd: dst_fd.as_fd(),
+            dst_root_id: (dev_of(&st), st.stx_ino),
+            trail: Trail::default(),
+            links: HashMap::new(),
+            data: Data::new(),
+            xattrs: Xattrs::new(),
+            dirbuf: dirent_buf(),
+            bytes: 0,
+        })
+    }
+
+    pub(super) fn src_root(&self) -> &Path {
+        self.src_root
+    }
+
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(super) fn on_src<'s>(
+        &'s self,
+        name: Option<&'s CStr>,
+        what: &'s str,
+    ) -> impl FnOnce(Errno) -> io::Error + 's {
+        move |e| err(&self.trail.path(self.src_root, name), what, e)
+    }
+
+    pub(super) fn on_dst<'s>(
+        &'s self,
+        name: Option<&'s CStr>,
+        what: &'s str,
+    ) -> impl FnOnce(Errno) -> io::Error + 's {
+        move |e| err(&self.trail.path(self.dst_root, name), what, e)
+    }
+
+    pub(super) fn fail_dst(&self, name: Option<&CStr>, (what, e): Fail) -> io::Error {
+        err(&self.trail.path(self.dst_root, name), &what, e)
+    }
+
+    /// Copies the contents of `src` into `dst`, then gives `dst` the metadata of `src`.
+    pub(super) fn merge_root(
+        &mut self,
+        src: &OwnedFd,
+        st: &Statx,
+        dst: &OwnedFd,
+    ) -> io::Result<()> {
+        self.prepare_merge(dst.as_fd(), None)?;
+        self.copy_dir(src.as_fd(), dst.as_fd(), 0)?;
+        meta::apply_fd(&mut self.xattrs, src.as_fd(), st, dst.as_fd(), true)
+            .map_err(|f| self.fail_dst(None, f))
+    }
+
+    fn copy_dir(
+        &mut self,
+        src: BorrowedFd<'_>,
+        dst: BorrowedFd<'_>,
+        depth: usize,
+    ) -> io::Result<()> {
+        let listing =
+            Listing::read(src, &mut self.dirbuf).map_err(self.on_src(None, "read directory"))?;
+        for (name, ty) in listing.iter() {
+            self.copy_entry(src, dst, name, ty, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `src_dir/name` (of directory-entry type `ty`) to `dst_dir/name`, replacing
+    /// whatever is there unless both are directories.
+    pub(super) fn copy_entry(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        dst_dir: BorrowedFd<'_>,
+        name: &CStr,
+        ty: FileType,
+        depth: usize,
+    ) -> io::Result<()> {
+        let ty = match ty {
+            FileType::Unknown => {
+                file_type(&stat_at(src_dir, name).map_err(self.on_src(Some(name), "stat"))?)
+            }
+            ty => ty,
+        };
+        match ty {
+            FileType::Directory => self.copy_subdir(src_dir, dst_dir, name, depth),
+            FileType::RegularFile => self.copy_file(src_dir, dst_dir, name),
+            FileType::Socket => {
+                tracing::debug!(
+                    "skipping socket {}",
+                    self.trail.path(self.src_root, Some(name)).display()
+                );
+                Ok(())
+            }
+            _ => self.copy_special(src_dir, dst_dir, name),
+        }
+    }
+
+    fn copy_subdir(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        dst_dir: BorrowedFd<'_>,
+        name: &CStr,
+        depth: usize,
+    ) -> io::Result<()> {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep(&self.trail.path(self.src_root, Some(name))));
+        }
+        let src = openat(src_dir, name, dir_flags(), Mode::empty())
+            .map_err(self.on_src(Some(name), "open directory"))?;
+        let st = stat_fd(&src).map_err(self.on_src(Some(name), "stat"))?;
+        if (dev_of(&st), st.stx_ino) == self.dst_root_id {
+            return Ok(());
+        }
+        let (dst, existed) = self.open_or_make_dir(dst_dir, name)?;
+        let mark = self.trail.push(name);
+        let r = self.copy_dir(src.as_fd(), dst.as_fd(), depth + 1);
+        self.trail.pop(mark);
+        r?;
+        // Last, so the children written above do not disturb the directory's times.
+        meta::apply_fd(&mut self.xattrs, src.as_fd(), &st, dst.as_fd(), existed)
+            .map_err(|f| self.fail_dst(Some(name), f))
+    }
+
+    /// Opens directory `dir/name`, creating it (or replacing a non-directory) as needed.
+    /// Returns whether a directory was already there.
+    pub(super) fn open_or_make_dir(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+    ) -> io::Result<(OwnedFd, bool)> {
+        // Owner-only until the copy is done; the final mode may forbid writing into it.
+        let mode = Mode::from_raw_mode(0o700);
+        let existed = match mkdirat(dir, name, mode) {
+            Ok(()) => false,
+            Err(Errno::EXIST) => match openat(dir, name, dir_flags(), Mode::empty()) {
+                Ok(fd) => {
+                    self.prepare_merge(fd.as_fd(), Some(name))?;
+                    return Ok((fd, true));
+                }
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    unlinkat(dir, name, AtFlags::empty())
+                        .map_err(self.on_dst(Some(name), "unlink"))?;
+                    mkdirat(dir, name, mode).map_err(self.on_dst(Some(name), "mkdir"))?;
+                    false
+                }
+                Err(e) => return Err(self.on_dst(Some(name), "open directory")(e)),
+            },
+            Err(e) => return Err(self.on_dst(Some(name), "mkdir")(e)),
+        };
+        let fd = openat(dir, name, dir_flags(), Mode::empty())
+            .map_err(self.on_dst(Some(name), "open directory"))?;
+        Ok((fd, existed))
+    }
+
+    /// Readies a directory left by a lower layer for merging: writable for us, and without a
+    /// default ACL that new children would inherit (the upper layer's xattrs are applied after).
+    pub(super) fn prepare_merge(&self, dir: BorrowedFd<'_>, name: Option<&CStr>) -> io::Result<()> {
+        let st = stat_fd(dir).map_err(self.on_dst(name, "stat"))?;
+        let mode = u32::from(st.stx_mode) & 0o7777;
+        if mode & 0o700 != 0o700 {
+            fchmod(dir, Mode::from_raw_mode(mode | 0o700)).map_err(self.on_dst(name, "chmod"))?;
+        }
+        match fremovexattr(dir, c"system.posix_acl_default") {
+            Ok(()) | Err(Errno::NODATA | Errno::NOTSUP) => Ok(()),
+            Err(e) => Err(self.on_dst(name, "remove default ACL")(e)),
+        }
+    }
+
+    fn copy_file(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        dst_dir: BorrowedFd<'_>,
+        name: &CStr,
+    ) -> io::Result<()> {
+        // NONBLOCK and NOCTTY: harmless if the entry was swapped for a FIFO or device meanwhile.
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let src =
+            openat(src_dir, name, flags, Mode::empty()).map_err(self.on_src(Some(name), "open"))?;
+        let st = stat_fd(&src).map_err(self.on_src(Some(name), "stat"))?;
+        if file_type(&st) != FileType::RegularFile {
+            return Err(self.on_src(Some(name), "copy")(Errno::STALE));
+        }
+        if self.link_to_first(&st, dst_dir, name)? {
+            return Ok(());
+        }
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dst = self.create(dst_dir, name, "create", || {
+            openat(dst_dir, name, flags, Mode::from_raw_mode(0o600))
+        })?;
+        let n = (self.data)
+            .copy(src.as_fd(), dst.as_fd(), st.stx_size, st.stx_blocks * 512)
+            .map_err(|f| self.fail_dst(Some(name), f))?;
+        self.bytes += n;
+        meta::apply_fd(&mut self.xattrs, src.as_fd(), &st, dst.as_fd(), false)
+            .map_err(|f| self.fail_dst(Some(name), f))?;
+        self.remember(&st, name);
+        Ok(())
+    }
+
+    /// Symlinks, devices and FIFOs: recreated from their `stat`, never opened.
+    fn copy_special(
+        &mut self,
+        src_dir: BorrowedFd<'_>,
+        dst_dir: BorrowedFd<'_>,
+        name: &CStr,
+    ) -> io::Result<()> {
+        let st = stat_at(src_dir, name).map_err(self.on_src(Some(name), "stat"))?;
+        if self.link_to_first(&st, dst_dir, name)? {
+            return Ok(());
+        }
+        let ty = file_type(&st);
+        match ty {
+            FileType::Symlink => {
+                let target = readlinkat(src_dir, name, Vec::new())
+                    .map_err(self.on_src(Some(name), "readlink"))?;
+                self.create(dst_dir, name, "symlink", || {
+                    symlinkat(target.as_c_str(), dst_dir, name)
+                })?;
+            }
+            FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice => {
+                let dev = makedev(st.stx_rdev_major, st.stx_rdev_minor);
+                let mode = Mode::from_raw_mode(0o600);
+                self.create(dst_dir, name, "mknod", || {
+                    mknodat(dst_dir, name, ty, mode, dev)
+                })?;
+            }
+            FileType::Socket => return Ok(()),
+            // Changed type since it was listed.
+            _ => return Err(self.on_src(Some(name), "copy")(Errno::STALE)),
+        }
+        meta::apply_at(
+            &mut self.xattrs,
+            src_dir,
+            &st,
+            dst_dir,
+            name,
+            ty == FileType::Symlink,
+        )
+        .map_err(|f| self.fail_dst(Some(name), f))?;
+        self.remember(&st, name);
+        Ok(())
+    }
+
+    /// Runs `make`, and if something is in the way, removes it and runs `make` again.
+    fn create<T>(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        what: &str,
+        mut make: impl FnMut() -> rustix::io::Result<T>,
+    ) -> io::Result<T> {
+        match make() {
+            Err(Errno::EXIST) => {
+                self.clear_dst(dir, name)?;
+                make().map_err(self.on_dst(Some(name), what))
+            }
+            r => r.map_err(self.on_dst(Some(name), what)),
+        }
+    }
+
+    /// Removes `dir/name` from the destination, whatever it is (a directory recursively).
+    pub(super) fn clear_dst(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+        remove::remove_at(dir, name, self.dst_root, &mut self.trail.clone(), 0)
+    }
+
+    /// Removes `dir/name` from the source after it was copied instead of moved.
+    pub(super) fn clear_src(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+        remove::remove_at(dir, name, self.src_root, &mut self.trail.clone(), 0)
+    }
+
+    /// If `st` is a further name of an inode already copied, hard-links `dst_dir/name` to that
+    /// copy and returns true.
+    fn link_to_first(&self, st: &Statx, dst_dir: BorrowedFd<'_>, name: &CStr) -> io::Result<bool> {
+        // Not keyed on the current link count: a move that copies across filesystems unlinks
+        // each source name after copying it, so the last name left has a count of 1.
+        if self.links.is_empty() {
+            return Ok(false);
+        }
+        let Some(first) = self.links.get(&(dev_of(st), st.stx_ino)) else {
+            return Ok(false);
+        };
+        let (parent, leaf) = match first.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&first[..i], &first[i + 1..]),
+            None => (&first[..0], &first[..]),
+        };
+        let leaf = CString::new(leaf).expect("a file name has no NUL");
+        // The first copy was written by us below `dst` through real directories, so walking
+        // back to it without following symlinks must succeed.
+        let walked;
+        let from = if parent == self.trail.rel() {
+            dst_dir
+        } else {
+            walked = walk(self.dst_root_fd, parent).map_err(|e| {
+                err(
+                    &self.dst_root.join(OsStr::from_bytes(parent)),
+                    "open directory",
+                    e,
+                )
+            })?;
+            walked.as_fd()
+        };
+        self.create(dst_dir, name, "link", || {
+            linkat(from, leaf.as_c_str(), dst_dir, name, AtFlags::empty())
+        })?;
+        Ok(true)
+    }
+
+    fn remember(&mut self, st: &Statx, name: &CStr) {
+        if st.stx_nlink >= 2 {
+            let mut rel = self.trail.clone();
+            rel.push(name);
+            self.links
+                .insert((dev_of(st), st.stx_ino), rel.rel().to_vec());
+        }
+    }
+}
+
+/// Opens the directory `rel` (slash-separated, empty for `root` itself) below `root` without
+/// following symlinks.
+pub(super) fn walk(root: BorrowedFd<'_>, rel: &[u8]) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut cur = openat(root, c".", flags, Mode::empty())?;
+    for comp in rel.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        let comp = CString::new(comp).map_err(|_| Errno::INVAL)?;
+        cur = openat(&cur, comp.as_c_str(), flags, Mode::empty())?;
+    }
+    Ok(cur)
+}

@@ -1,0 +1,194 @@
+//! Moving one tree over another: renames where possible, copies across filesystems.
+
+use std::ffi::CStr;
+use std::io;
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{
+    AtFlags, FileType, Mode, RenameFlags, Statx, fchmod, openat, renameat, renameat_with, unlinkat,
+};
+use rustix::io::Errno;
+
+use super::copy::Copier;
+use super::{Listing, MAX_DEPTH, dir_flags, file_type, meta, stat_at, stat_fd, too_deep};
+
+/// Moves the contents of `src` into `dst`, then gives `dst` the metadata of `src` (`st`, taken
+/// before the moves changed its times).
+pub(super) fn move_root(
+    c: &mut Copier<'_>,
+    src: &OwnedFd,
+    st: &Statx,
+    dst: &OwnedFd,
+) -> io::Result<()> {
+    c.prepare_merge(dst.as_fd(), None)?;
+    make_writable(src.as_fd(), st).map_err(c.on_src(None, "chmod"))?;
+    move_dir(c, src.as_fd(), dst.as_fd(), 0)?;
+    meta::apply_fd(&mut c.xattrs, src.as_fd(), st, dst.as_fd(), true)
+        .map_err(|f| c.fail_dst(None, f))
+}
+
+fn move_dir(
+    c: &mut Copier<'_>,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    depth: usize,
+) -> io::Result<()> {
+    let listing = Listing::read(src, &mut c.dirbuf).map_err(c.on_src(None, "read directory"))?;
+    for (name, ty) in listing.iter() {
+        let ty = match ty {
+            FileType::Unknown => {
+                file_type(&stat_at(src, name).map_err(c.on_src(Some(name), "stat"))?)
+            }
+            ty => ty,
+        };
+        match ty {
+            FileType::Directory => move_subdir(c, src, dst, name, depth)?,
+            // Not part of an image; goes away with the source.
+            FileType::Socket => {}
+            _ => move_leaf(c, src, dst, name, ty, depth)?,
+        }
+    }
+    Ok(())
+}
+
+/// Anything but a directory: rename replaces a non-directory target atomically.
+fn move_leaf(
+    c: &mut Copier<'_>,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    name: &CStr,
+    ty: FileType,
+    depth: usize,
+) -> io::Result<()> {
+    let r = match renameat(src, name, dst, name) {
+        Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) => {
+            c.clear_dst(dst, name)?;
+            renameat(src, name, dst, name)
+        }
+        r => r,
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(Errno::XDEV) => {
+            c.copy_entry(src, dst, name, ty, depth)?;
+            unlinkat(src, name, AtFlags::empty()).map_err(c.on_src(Some(name), "unlink"))
+        }
+        Err(e) => Err(c.on_dst(Some(name), "rename")(e)),
+    }
+}
+
+fn move_subdir(
+    c: &mut Copier<'_>,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    name: &CStr,
+    depth: usize,
+) -> io::Result<()> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(&c.trail.path(c.src_root(), Some(name))));
+    }
+    // A directory the lower layers lack moves whole, with everything below it.
+    match rename_dir(src, dst, name, false) {
+        Ok(()) => return Ok(()),
+        Err(Errno::EXIST) => {}
+        Err(Errno::XDEV) => return copy_then_remove(c, src, dst, name, depth),
+        Err(e) => return Err(c.on_dst(Some(name), "rename")(e)),
+    }
+    let dst_child = match openat(dst, name, dir_flags(), Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOTDIR | Errno::LOOP) => {
+            unlinkat(dst, name, AtFlags::empty()).map_err(c.on_dst(Some(name), "unlink"))?;
+            return match rename_dir(src, dst, name, true) {
+                Ok(()) => Ok(()),
+                Err(Errno::XDEV) => copy_then_remove(c, src, dst, name, depth),
+                Err(e) => Err(c.on_dst(Some(name), "rename")(e)),
+            };
+        }
+        Err(e) => return Err(c.on_dst(Some(name), "open directory")(e)),
+    };
+    let src_child = openat(src, name, dir_flags(), Mode::empty())
+        .map_err(c.on_src(Some(name), "open directory"))?;
+    // Before the moves below update its times.
+    let st = stat_fd(&src_child).map_err(c.on_src(Some(name), "stat"))?;
+    make_writable(src_child.as_fd(), &st).map_err(c.on_src(Some(name), "chmod"))?;
+    c.prepare_merge(dst_child.as_fd(), Some(name))?;
+    let mark = c.trail.push(name);
+    let r = move_dir(c, src_child.as_fd(), dst_child.as_fd(), depth + 1);
+    c.trail.pop(mark);
+    r?;
+    meta::apply_fd(
+        &mut c.xattrs,
+        src_child.as_fd(),
+        &st,
+        dst_child.as_fd(),
+        true,
+    )
+    .map_err(|f| c.fail_dst(Some(name), f))?;
+    drop(src_child);
+    // Empty now, unless it held sockets.
+    match unlinkat(src, name, AtFlags::REMOVEDIR) {
+        Ok(()) => Ok(()),
+        Err(Errno::NOTEMPTY) => c.clear_src(src, name),
+        Err(e) => Err(c.on_src(Some(name), "rmdir")(e)),
+    }
+}
+
+/// Renames directory `src/name` to `dst/name`; unless `replace`, only if the latter does not
+/// exist (`EEXIST` otherwise).
+fn rename_dir(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    name: &CStr,
+    replace: bool,
+) -> rustix::io::Result<()> {
+    let rename = || match replace {
+        true => renameat(src, name, dst, name),
+        false => rename_new(src, dst, name),
+    };
+    match rename() {
+        // Without root, moving a directory to another parent needs write access to it (its `..`
+        // changes): lend that for the rename. chmod leaves the directory's times alone.
+        Err(Errno::ACCESS) => {
+            let fd = openat(src, name, dir_flags(), Mode::empty())?;
+            let mode = u32::from(stat_fd(&fd)?.stx_mode) & 0o7777;
+            fchmod(&fd, Mode::from_raw_mode(mode | 0o200))?;
+            let r = rename();
+            let restored = fchmod(&fd, Mode::from_raw_mode(mode));
+            r.and(restored)
+        }
+        r => r,
+    }
+}
+
+/// Lets us (without root) take entries out of a source directory, whatever its mode; the
+/// source is being consumed and its metadata was read before.
+fn make_writable(dir: BorrowedFd<'_>, st: &Statx) -> rustix::io::Result<()> {
+    let mode = u32::from(st.stx_mode) & 0o7777;
+    if mode & 0o300 == 0o300 {
+        return Ok(());
+    }
+    fchmod(dir, Mode::from_raw_mode(mode | 0o700))
+}
+
+fn rename_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<()> {
+    match renameat_with(src, name, dst, name, RenameFlags::NOREPLACE) {
+        // Filesystems without RENAME_NOREPLACE: check, then rename (the target is ours alone).
+        Err(Errno::INVAL) => match stat_at(dst, name) {
+            Err(Errno::NOENT) => renameat(src, name, dst, name),
+            Err(e) => Err(e),
+            Ok(_) => Err(Errno::EXIST),
+        },
+        r => r,
+    }
+}
+
+fn copy_then_remove(
+    c: &mut Copier<'_>,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    name: &CStr,
+    depth: usize,
+) -> io::Result<()> {
+    c.copy_entry(src, dst, name, FileType::Directory, depth)?;
+    c.clear_src(src, name)
+}

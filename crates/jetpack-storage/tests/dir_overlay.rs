@@ -1,0 +1,81 @@
+//! The dir and overlay backends on real file systems (a tempdir, and ext4 on a loop device).
+
+mod common;
+
+use jetpack_storage::dir::DirStorage;
+use jetpack_storage::overlay::OverlayStorage;
+use jetpack_storage::{Error, Kind, Storage};
+use jetpack_testutil::{LoopFs, MountGuard, mounts_below, require_root};
+
+#[test]
+fn dir_lifecycle() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _mounts = MountGuard::new(dir.path());
+    let s = DirStorage::new(&dir.path().join("storage"));
+    let image = common::image_id('a');
+    let pod = common::lifecycle(&s, &image, false);
+    assert_eq!(pod, s.root().join("pods/p1"));
+    // Copies are independent of the image.
+    s.remove_image(&image).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(pod.join("bin/suid")).unwrap(),
+        "#!/bin/sh\n"
+    );
+    common::remove_pod_with_submount(&s, "p1", &pod);
+    s.collect().unwrap();
+    common::assert_empty(&s);
+}
+
+#[test]
+fn overlay_lifecycle() {
+    if !require_root() {
+        return;
+    }
+    let fs = LoopFs::ext4(128 << 20);
+    let s = OverlayStorage::new(&fs.path().join("storage"));
+    let image = common::image_id('a');
+    let rootfs = common::lifecycle(&s, &image, false);
+    assert_eq!(rootfs, s.root().join("pods/p1/rootfs"));
+
+    // The pod tree is a real overlay mount with the image as its lower layer.
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap()))
+        .expect("rootfs is mounted");
+    assert!(line.contains(" - overlay overlay "), "{line}");
+    assert!(
+        line.contains(&format!("lowerdir={}", s.image_path(&image).display())),
+        "{line}"
+    );
+    // Writes landed in the upper layer, and the merged root has the image's attributes.
+    assert!(s.root().join("pods/p1/upper/new-file").exists());
+    let meta = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.mode(), m.uid(), m.gid())
+    };
+    assert_eq!(meta(&rootfs), meta(&s.image_path(&image)));
+
+    // The image cannot go while an overlay uses it.
+    let err = s.remove_image(&image).unwrap_err();
+    assert!(
+        matches!(&err, Error::Busy { users, .. } if users.contains("pods/p1/rootfs")),
+        "{err}"
+    );
+    common::check_content(&s.image_path(&image));
+
+    common::remove_pod_with_submount(&s, "p1", &rootfs);
+    assert!(mounts_below(s.root()).is_empty());
+    s.remove_image(&image).unwrap();
+    s.collect().unwrap();
+    common::assert_empty(&s);
+
+    assert_eq!(
+        jetpack_storage::detect(s.root(), None),
+        (Kind::Overlay, None)
+    );
+}

@@ -1,0 +1,294 @@
+//! The exact `zfs` command lines of every operation (no ZFS needed). The integration tests in
+//! `zfs.rs` run the same lines against zfs-fuse.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jetpack_storage::zfs::ZfsStorage;
+use jetpack_storage::{Error, RecordingRunner, Storage};
+
+const ROOT: &str = "/var/lib/jetpack/storage";
+const D: &str = "tank/jp";
+
+fn setup(runner: RecordingRunner) -> (Arc<RecordingRunner>, ZfsStorage) {
+    let runner = Arc::new(runner);
+    let s = ZfsStorage::new(Path::new(ROOT), D, runner.clone())
+        .with_busy_timeout(Duration::from_secs(5));
+    (runner, s)
+}
+
+fn fail(stderr: &'static str) -> RecordingRunner {
+    RecordingRunner::with_responder(move |argv| {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        Err(RecordingRunner::failure(&argv, stderr))
+    })
+}
+
+#[test]
+fn init_creates_the_layout() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Err(RecordingRunner::failure(
+        &["zfs", "list"],
+        "cannot open 'tank/jp': dataset does not exist",
+    )));
+    s.init().unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name,mountpoint,mounted -t filesystem -d 1 tank/jp",
+            "zfs create -p -o mountpoint=none tank/jp",
+            "zfs create -o mountpoint=/var/lib/jetpack/storage/tmp tank/jp/tmp",
+            "zfs create -o mountpoint=/var/lib/jetpack/storage/images tank/jp/images",
+            "zfs create -o mountpoint=/var/lib/jetpack/storage/pods tank/jp/pods",
+            "zfs create -o mountpoint=none tank/jp/retired",
+        ]
+    );
+}
+
+#[test]
+fn init_is_idempotent_and_remounts() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(format!(
+        "tank/jp\tnone\tno\ntank/jp/tmp\t{ROOT}/tmp\tyes\ntank/jp/images\t{ROOT}/images\tno\n\
+         tank/jp/pods\t{ROOT}/pods\tyes\ntank/jp/retired\tnone\tno\n"
+    )));
+    s.init().unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name,mountpoint,mounted -t filesystem -d 1 tank/jp",
+            "zfs mount tank/jp/images"
+        ]
+    );
+}
+
+#[test]
+fn init_refuses_a_moved_area() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(
+        "tank/jp\tnone\tno\ntank/jp/tmp\t/elsewhere/tmp\tyes\n".into()
+    ));
+    let err = s.init().unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("zfs set mountpoint=/var/lib/jetpack/storage/tmp tank/jp/tmp"),
+        "{err}"
+    );
+}
+
+#[test]
+fn temp_and_pod_trees() {
+    let (r, s) = setup(RecordingRunner::new());
+    assert_eq!(s.create_temp("t1").unwrap(), Path::new(ROOT).join("tmp/t1"));
+    assert_eq!(
+        s.clone_to_temp("img", "t2").unwrap(),
+        Path::new(ROOT).join("tmp/t2")
+    );
+    assert_eq!(
+        s.clone_for_pod("img", "p1").unwrap(),
+        Path::new(ROOT).join("pods/p1")
+    );
+    s.discard_temp("t1").unwrap();
+    s.remove_pod_tree("p1").unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs create tank/jp/tmp/t1",
+            "zfs clone -o readonly=off tank/jp/images/img@seal tank/jp/tmp/t2",
+            "zfs clone -o readonly=off tank/jp/images/img@seal tank/jp/pods/p1",
+            "zfs destroy -r tank/jp/tmp/t1",
+            "zfs destroy -r tank/jp/pods/p1",
+        ]
+    );
+}
+
+#[test]
+fn seal_unmounts_sets_readonly_snapshots_renames_and_mounts_read_only() {
+    let (r, s) = setup(RecordingRunner::new());
+    assert_eq!(
+        s.seal("t1", "img").unwrap(),
+        Path::new(ROOT).join("images/img")
+    );
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs unmount tank/jp/tmp/t1",
+            "zfs set readonly=on tank/jp/tmp/t1",
+            "zfs snapshot tank/jp/tmp/t1@seal",
+            "zfs rename tank/jp/tmp/t1 tank/jp/images/img",
+            "zfs mount -o ro tank/jp/images/img",
+        ]
+    );
+}
+
+#[test]
+fn seal_retries_busy_renames_and_reports_existing_images() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Err(RecordingRunner::failure(
+        &["zfs", "unmount"],
+        "cannot unmount 'x': not currently mounted",
+    )));
+    for _ in 0..2 {
+        r.push_reply(Ok(String::new()));
+    }
+    r.push_reply(Err(RecordingRunner::failure(
+        &["zfs", "rename"],
+        "cannot rename 'tank/jp/tmp/t1': dataset is busy",
+    )));
+    s.seal("t1", "img").unwrap();
+    let renames = r
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("zfs rename"))
+        .count();
+    assert_eq!((renames, r.lines().len()), (2, 6));
+
+    let (r, s) = setup(RecordingRunner::new());
+    for _ in 0..3 {
+        r.push_reply(Ok(String::new()));
+    }
+    r.push_reply(Err(RecordingRunner::failure(
+        &["zfs", "rename"],
+        "cannot rename to 'x': dataset already exists",
+    )));
+    assert!(matches!(s.seal("t1", "img"), Err(Error::Exists(d)) if d == "tank/jp/images/img"));
+    assert_eq!(r.lines().len(), 4, "no mount after a failed rename");
+}
+
+#[test]
+fn busy_retries_give_up_after_the_timeout() {
+    let (_, s) = setup(fail("cannot destroy 'tank/jp/tmp/t1': dataset is busy"));
+    let s = s.with_busy_timeout(Duration::from_millis(200));
+    let err = s.discard_temp("t1").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("zfs destroy -r tank/jp/tmp/t1: cannot destroy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_trees_are_fine_and_missing_images_are_not_found() {
+    let (_, s) = setup(fail("cannot open 'tank/jp/tmp/t1': dataset does not exist"));
+    s.discard_temp("t1").unwrap();
+    s.remove_pod_tree("p1").unwrap();
+    let (_, s) = setup(fail(
+        "cannot open 'tank/jp/images/img@seal': dataset does not exist",
+    ));
+    assert!(matches!(
+        s.clone_for_pod("img", "p1"),
+        Err(Error::NotFound(_))
+    ));
+    let (_, s) = setup(fail(
+        "cannot create 'tank/jp/tmp/t1': dataset already exists",
+    ));
+    assert!(matches!(s.create_temp("t1"), Err(Error::Exists(_))));
+}
+
+#[test]
+fn listings_strip_the_area() {
+    let (r, s) = setup(RecordingRunner::with_responder(|argv| {
+        let area = argv.last().unwrap();
+        Ok(format!("{area}\n{area}/b\n{area}/a\n"))
+    }));
+    assert_eq!(s.temps().unwrap(), ["a", "b"]);
+    assert_eq!(s.images().unwrap(), ["a", "b"]);
+    assert_eq!(s.pod_trees().unwrap(), ["a", "b"]);
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name -t filesystem -d 1 tank/jp/tmp",
+            "zfs list -H -o name -t filesystem -d 1 tank/jp/images",
+            "zfs list -H -o name -t filesystem -d 1 tank/jp/pods",
+        ]
+    );
+}
+
+#[test]
+fn remove_image_destroys_without_clones() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(
+        "tank\t-\ntank/jp/images/img\t-\ntank/other\ttank/jp/images/img2@seal\n".into(),
+    ));
+    s.remove_image("img").unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name,origin -t filesystem -r tank",
+            "zfs destroy -r tank/jp/images/img"
+        ]
+    );
+}
+
+#[test]
+fn remove_image_retires_with_clones() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(
+        "tank/jp/images/img\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\n".into(),
+    ));
+    s.remove_image("img").unwrap();
+    let argv = r.argv();
+    assert_eq!(argv.len(), 3, "{argv:?}");
+    assert_eq!(argv[1], ["zfs", "unmount", "tank/jp/images/img"]);
+    assert_eq!(argv[2][..3], ["zfs", "rename", "tank/jp/images/img"]);
+    let target = &argv[2][3];
+    let suffix = target.strip_prefix("tank/jp/retired/img-").expect(target);
+    assert!(
+        suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{target}"
+    );
+    assert_eq!(argv[2].len(), 4);
+}
+
+#[test]
+fn remove_missing_image_is_fine() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok("tank\t-\n".into()));
+    s.remove_image("img").unwrap();
+    assert_eq!(r.lines().len(), 1);
+}
+
+#[test]
+fn collect_destroys_unreferenced_retired_images() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(
+        "tank/jp/retired\ntank/jp/retired/a-1\ntank/jp/retired/b-2\n".into(),
+    ));
+    r.push_reply(Ok("tank/jp/retired/a-1\t-\ntank/jp/retired/b-2\t-\ntank/jp/pods/p\ttank/jp/retired/b-2@seal\n".into()));
+    s.collect().unwrap();
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name -t filesystem -d 1 tank/jp/retired",
+            "zfs list -H -o name,origin -t filesystem -r tank",
+            "zfs destroy -r tank/jp/retired/a-1",
+        ]
+    );
+
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok("tank/jp/retired\n".into()));
+    s.collect().unwrap();
+    assert_eq!(r.lines().len(), 1, "nothing retired, nothing else to ask");
+}
+
+#[test]
+fn bad_names_run_nothing() {
+    let (r, s) = setup(RecordingRunner::new());
+    for name in ["", "..", "a/b", "a b", "a@b", "a%b"] {
+        assert!(
+            matches!(s.create_temp(name), Err(Error::InvalidName { .. })),
+            "{name:?}"
+        );
+    }
+    // The image name must leave room for `tank/jp/retired/<image>-xxxxxxxx@seal`.
+    let ok = "i".repeat(255 - "tank/jp/retired/".len() - "-xxxxxxxx@seal".len());
+    s.clone_for_pod(&ok, "p").unwrap();
+    let too_long = format!("{ok}i");
+    let err = s.clone_for_pod(&too_long, "p").unwrap_err();
+    assert!(err.to_string().contains("limit is 255"), "{err}");
+    let bad = ZfsStorage::new(Path::new(ROOT), "/tank", Arc::new(RecordingRunner::new()));
+    assert!(matches!(bad.temps(), Err(Error::Config(_))));
+    assert_eq!(r.lines().len(), 1);
+}

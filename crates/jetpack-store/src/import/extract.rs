@@ -1,0 +1,333 @@
+//! The ACI archive policy and the walk over its entries.
+//!
+//! An ACI holds exactly `manifest` (a regular file) and `rootfs/` (a directory) with the tree
+//! below it. Anything else — absolute names, `..`, other top-level names, duplicates, hard
+//! links or relative symlinks that leave `rootfs/` — is refused with the entry's name.
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+
+use jetpack_storage::writer::{Meta, Special, TreeWriter};
+use tar::EntryType;
+
+use crate::error::{Error, Result};
+
+/// Largest manifest accepted (real ones are a few KiB).
+const MAX_MANIFEST: u64 = 1 << 20;
+
+/// Where an archive entry goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    Manifest,
+    /// `rootfs` itself.
+    Root,
+    /// A path below `rootfs/`, as components.
+    Rootfs(Vec<&'a OsStr>),
+}
+
+/// Classifies an entry name, refusing anything that is not `manifest` or under `rootfs/`.
+pub fn classify(raw: &[u8]) -> std::result::Result<Target<'_>, String> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute path".into());
+    }
+    let mut comps = Vec::new();
+    for c in raw.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err("path contains `..`".into()),
+            c => comps.push(OsStr::from_bytes(c)),
+        }
+    }
+    match comps.split_first() {
+        None => Err("empty name".into()),
+        Some((first, [])) if first.as_bytes() == b"manifest" => Ok(Target::Manifest),
+        Some((first, [])) if first.as_bytes() == b"rootfs" => Ok(Target::Root),
+        Some((first, rest)) if first.as_bytes() == b"rootfs" => Ok(Target::Rootfs(rest.to_vec())),
+        Some(_) => Err("outside rootfs/ (an ACI holds only `manifest` and `rootfs/`)".into()),
+    }
+}
+
+/// True if a relative symlink target, read from the directory of depth `depth` below the
+/// rootfs, climbs above the rootfs. Absolute targets are resolved inside the container's root.
+pub fn symlink_escapes(depth: usize, target: &[u8]) -> bool {
+    if target.first() == Some(&b'/') {
+        return false;
+    }
+    let mut d = depth as isize;
+    for c in target.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                d -= 1;
+                if d < 0 {
+                    return true;
+                }
+            }
+            _ => d += 1,
+        }
+    }
+    false
+}
+
+/// What the walk saw.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub manifest: Option<Vec<u8>>,
+    pub entries: u64,
+    pub file_bytes: u64,
+}
+
+fn bad(name: &[u8], why: impl std::fmt::Display) -> Error {
+    Error::BadImage(format!("entry {:?}: {why}", String::from_utf8_lossy(name)))
+}
+
+/// Metadata of an entry, PAX records taking precedence over the ustar header (large IDs,
+/// precise times) and `SCHILY.xattr.*` records giving the extended attributes.
+fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
+    let h = entry.header();
+    let mut m = Meta {
+        mode: h.mode()? & 0o7777,
+        uid: h.uid()? as u32,
+        gid: h.gid()? as u32,
+        mtime: h.mtime()? as i64,
+        xattrs: Vec::new(),
+    };
+    if let Some(pax) = entry.pax_extensions()? {
+        for ext in pax {
+            let ext = ext?;
+            let key = ext.key_bytes();
+            let num = || std::str::from_utf8(ext.value_bytes()).ok().map(str::trim);
+            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                m.xattrs.push((
+                    OsString::from(OsStr::from_bytes(name)),
+                    ext.value_bytes().to_vec(),
+                ));
+            } else if key == b"uid" {
+                m.uid = num().and_then(|v| v.parse().ok()).unwrap_or(m.uid);
+            } else if key == b"gid" {
+                m.gid = num().and_then(|v| v.parse().ok()).unwrap_or(m.gid);
+            } else if key == b"mtime" {
+                let secs = num()
+                    .and_then(|v| v.split('.').next())
+                    .and_then(|v| v.parse().ok());
+                m.mtime = secs.unwrap_or(m.mtime);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// Walks the archive, checking every entry; with a writer, extracts `rootfs/` into it.
+pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<Walked> {
+    let mut archive = tar::Archive::new(reader);
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut out = Walked::default();
+    let mut saw_root = false;
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::BadImage(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::BadImage(format!("corrupt tar archive: {e}")))?;
+        let kind = entry.header().entry_type();
+        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
+            continue;
+        }
+        let name = entry.path_bytes().into_owned();
+        let target = classify(&name).map_err(|why| bad(&name, why))?;
+        let key: Vec<u8> = match &target {
+            Target::Manifest => b"manifest".to_vec(),
+            Target::Root => b"rootfs".to_vec(),
+            Target::Rootfs(c) => c.iter().fold(b"rootfs".to_vec(), |mut k, c| {
+                k.push(b'/');
+                k.extend_from_slice(c.as_bytes());
+                k
+            }),
+        };
+        if !seen.insert(key) {
+            return Err(bad(
+                &name,
+                "duplicate entry (an ACI must not repeat a path)",
+            ));
+        }
+        out.entries += 1;
+        let meta = meta_of(&mut entry).map_err(|e| bad(&name, format!("bad header: {e}")))?;
+        match target {
+            Target::Manifest => {
+                if !matches!(kind, EntryType::Regular | EntryType::Continuous) {
+                    return Err(bad(&name, "the manifest must be a regular file"));
+                }
+                if entry.size() > MAX_MANIFEST {
+                    return Err(bad(
+                        &name,
+                        format!("manifest larger than {MAX_MANIFEST} bytes"),
+                    ));
+                }
+                let mut buf = Vec::with_capacity(entry.size() as usize);
+                entry
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::BadImage(format!("corrupt tar archive: {e}")))?;
+                out.manifest = Some(buf);
+            }
+            Target::Root => {
+                if kind != EntryType::Directory {
+                    return Err(bad(&name, "rootfs must be a directory"));
+                }
+                saw_root = true;
+                if let Some(w) = writer.as_deref_mut() {
+                    w.dir(&[], &meta).map_err(|e| bad(&name, e))?;
+                }
+            }
+            Target::Rootfs(path) => {
+                let link = entry.link_name_bytes().map(|l| l.into_owned());
+                check_links(&name, kind, &path, link.as_deref())?;
+                if let Some(w) = writer.as_deref_mut() {
+                    out.file_bytes +=
+                        write_entry(w, &mut entry, kind, &path, link.as_deref(), &meta)
+                            .map_err(|e| bad(&name, e))?;
+                }
+            }
+        }
+    }
+    if !saw_root {
+        return Err(Error::BadImage(
+            "no rootfs directory entry: an ACI must contain `rootfs/`".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Refuses hard links and symlinks that leave `rootfs/`, and entry types an ACI cannot hold.
+fn check_links(name: &[u8], kind: EntryType, path: &[&OsStr], link: Option<&[u8]>) -> Result<()> {
+    match kind {
+        EntryType::Symlink => {
+            let target = link.ok_or_else(|| bad(name, "symlink without a target"))?;
+            if symlink_escapes(path.len() - 1, target) {
+                return Err(bad(
+                    name,
+                    format!(
+                        "symlink target {:?} points outside rootfs/",
+                        String::from_utf8_lossy(target)
+                    ),
+                ));
+            }
+        }
+        EntryType::Link => {
+            let target = link.ok_or_else(|| bad(name, "hard link without a target"))?;
+            match classify(target) {
+                Ok(Target::Rootfs(_)) => {}
+                _ => {
+                    return Err(bad(
+                        name,
+                        format!(
+                            "hard link target {:?} is outside rootfs/",
+                            String::from_utf8_lossy(target)
+                        ),
+                    ));
+                }
+            }
+        }
+        EntryType::Regular
+        | EntryType::Continuous
+        | EntryType::GNUSparse
+        | EntryType::Directory
+        | EntryType::Char
+        | EntryType::Block
+        | EntryType::Fifo => {}
+        other => return Err(bad(name, format!("unsupported entry type {other:?}"))),
+    }
+    Ok(())
+}
+
+fn write_entry<R: Read>(
+    w: &mut TreeWriter,
+    entry: &mut tar::Entry<'_, R>,
+    kind: EntryType,
+    path: &[&OsStr],
+    link: Option<&[u8]>,
+    meta: &Meta,
+) -> std::io::Result<u64> {
+    let h = entry.header();
+    let dev = |h: &tar::Header| -> std::io::Result<(u32, u32)> {
+        Ok((
+            h.device_major()?.unwrap_or(0),
+            h.device_minor()?.unwrap_or(0),
+        ))
+    };
+    match kind {
+        EntryType::Directory => w.dir(path, meta).map(|_| 0),
+        EntryType::Symlink => w
+            .symlink(path, OsStr::from_bytes(link.unwrap_or_default()), meta)
+            .map(|_| 0),
+        EntryType::Link => {
+            let target = match classify(link.unwrap_or_default()) {
+                Ok(Target::Rootfs(t)) => t,
+                _ => unreachable!("checked by check_links"),
+            };
+            w.hardlink(path, &target).map(|_| 0)
+        }
+        EntryType::Char => {
+            let (major, minor) = dev(h)?;
+            w.special(path, Special::Char { major, minor }, meta)
+                .map(|_| 0)
+        }
+        EntryType::Block => {
+            let (major, minor) = dev(h)?;
+            w.special(path, Special::Block { major, minor }, meta)
+                .map(|_| 0)
+        }
+        EntryType::Fifo => w.special(path, Special::Fifo, meta).map(|_| 0),
+        _ => w.file(path, meta, entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_names() {
+        assert_eq!(classify(b"manifest"), Ok(Target::Manifest));
+        assert_eq!(classify(b"./manifest"), Ok(Target::Manifest));
+        assert_eq!(classify(b"rootfs/"), Ok(Target::Root));
+        assert_eq!(classify(b"./rootfs"), Ok(Target::Root));
+        assert_eq!(
+            classify(b"rootfs/usr//bin/./sh"),
+            Ok(Target::Rootfs(vec![
+                OsStr::new("usr"),
+                OsStr::new("bin"),
+                OsStr::new("sh")
+            ]))
+        );
+        assert!(classify(b"/rootfs/x").unwrap_err().contains("absolute"));
+        assert!(classify(b"rootfs/../etc").unwrap_err().contains(".."));
+        assert!(
+            classify(b"rootfsx/a")
+                .unwrap_err()
+                .contains("outside rootfs/")
+        );
+        assert!(
+            classify(b"etc/passwd")
+                .unwrap_err()
+                .contains("outside rootfs/")
+        );
+        assert!(
+            classify(b"manifest/x")
+                .unwrap_err()
+                .contains("outside rootfs/")
+        );
+        assert!(classify(b"").is_err());
+    }
+
+    #[test]
+    fn symlink_targets() {
+        assert!(!symlink_escapes(0, b"/etc/passwd"));
+        assert!(!symlink_escapes(0, b"usr/lib"));
+        assert!(symlink_escapes(0, b"../etc"));
+        assert!(!symlink_escapes(2, b"../../x"));
+        assert!(symlink_escapes(2, b"../../../x"));
+        assert!(symlink_escapes(1, b"a/../../../x"));
+        assert!(!symlink_escapes(1, b"./../x"));
+    }
+}

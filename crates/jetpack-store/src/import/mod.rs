@@ -1,0 +1,252 @@
+//! `import`: one streaming pass (decompress, hash, extract), then render dependencies, apply the
+//! whitelist, seal, and index. Until the final index commit nothing is visible; a crash at any
+//! point leaves only temporary entries that the next import or `gc` removes.
+
+pub mod compress;
+pub mod extract;
+pub mod pipeline;
+pub mod render;
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use jetpack_storage::writer::TreeWriter;
+
+use crate::error::{Error, IoContext, Result};
+use crate::index::ImageRow;
+use crate::store::{Store, lock_file, now, short_id};
+pub use compress::Compression;
+pub use pipeline::Streamed;
+
+/// Where an image comes from.
+pub enum Source {
+    File(PathBuf),
+    /// A stream such as stdin; `label` names it in messages.
+    Reader {
+        reader: Box<dyn Read + Send>,
+        label: String,
+    },
+}
+
+/// The result of an import.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub id: String,
+    pub name: String,
+    /// True if the image was already in the store (nothing was added).
+    pub existed: bool,
+    pub stats: Streamed,
+    pub entries: u64,
+}
+
+/// Checks an ACI without writing anything: archive layout, entry names, manifest.
+pub fn validate_aci(reader: impl Read + Send) -> Result<(appc::ImageManifest, Streamed)> {
+    let (walked, stats) = pipeline::stream(reader, None, |r| extract::walk(r, None))?;
+    let bytes = walked.manifest.ok_or_else(|| {
+        Error::BadImage("no manifest entry: an ACI must contain `manifest`".into())
+    })?;
+    Ok((appc::ImageManifest::from_slice(&bytes)?, stats))
+}
+
+impl Store {
+    /// Imports an ACI. Returns the image ID (of the uncompressed tar).
+    pub fn import(&mut self, source: Source) -> Result<Imported> {
+        {
+            let _w = self.write_lock()?;
+            self.clean_temporaries()?;
+        }
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        let lock = lock_file(&lock_path, true)?.expect("blocking lock");
+        let meta = self.tmp_dir().join(format!("{name}.meta"));
+        let mut temps = Vec::new();
+        let result = self.import_staged(&name, &meta, source, &mut temps);
+        // Whatever was not sealed is discarded; a killed process leaves it to gc instead.
+        for t in &temps {
+            if let Err(e) = self.storage.discard_temp(t) {
+                tracing::warn!("cannot discard temporary tree {t}: {e}");
+            }
+        }
+        let _ = fs::remove_dir_all(&meta);
+        let _ = fs::remove_file(&lock_path);
+        drop(lock);
+        result
+    }
+
+    fn import_staged(
+        &mut self,
+        name: &str,
+        meta: &Path,
+        source: Source,
+        temps: &mut Vec<String>,
+    ) -> Result<Imported> {
+        let name = name.to_string();
+        fs::create_dir(meta).at(meta)?;
+        let layer = self.storage.create_temp(&name)?;
+        temps.push(name.clone());
+
+        let raw_copy = File::create(meta.join("aci")).at(meta.join("aci"))?;
+        let (input, label): (Box<dyn Read + Send>, String) = match source {
+            Source::File(p) => (Box::new(File::open(&p).at(&p)?), p.display().to_string()),
+            Source::Reader { reader, label } => (reader, label),
+        };
+        let mut writer = TreeWriter::open(&layer).at(&layer)?;
+        let (walked, stats) = pipeline::stream(input, Some(raw_copy), |r| {
+            extract::walk(r, Some(&mut writer))
+        })
+        .map_err(|e| in_file(&label, e))?;
+        writer.finish().at(&layer)?;
+        let manifest_bytes = walked.manifest.ok_or_else(|| {
+            in_file(
+                &label,
+                Error::BadImage("no manifest entry: an ACI must contain `manifest`".into()),
+            )
+        })?;
+        let manifest = appc::ImageManifest::from_slice(&manifest_bytes)
+            .map_err(|e| in_file(&label, e.into()))?;
+        let id = stats.image_id();
+        if self.index.contains(&id)? {
+            return Ok(Imported {
+                id,
+                name: manifest.name.to_string(),
+                existed: true,
+                stats,
+                entries: walked.entries,
+            });
+        }
+
+        let deps = self.resolve_dependencies(&manifest)?;
+        let whitelist = render::whitelist_set(&manifest.path_whitelist);
+        let rendered = if deps.is_empty() {
+            if !whitelist.is_empty() {
+                render::apply_whitelist(&layer, &whitelist, None)?;
+            }
+            name.clone()
+        } else {
+            let base_name = format!("{name}.base");
+            let base = self.storage.clone_to_temp(&deps[0], &base_name)?;
+            temps.push(base_name.clone());
+            for d in &deps[1..] {
+                jetpack_storage::tree::merge_copy(&self.storage.image_path(d), &base).at(&base)?;
+            }
+            let own = if whitelist.is_empty() {
+                None
+            } else {
+                Some(render::directories(&layer)?)
+            };
+            jetpack_storage::tree::merge_move(&layer, &base).at(&base)?;
+            self.storage.discard_temp(&name)?;
+            temps.retain(|t| t != &name);
+            if let Some(own) = own {
+                render::apply_whitelist(&base, &whitelist, Some(&own))?;
+            }
+            base_name
+        };
+        let tree_size = jetpack_storage::tree::tree_size(&self.storage_temp_path(&rendered)?)
+            .at(self.storage_temp_path(&rendered)?)?;
+        fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
+
+        let row = ImageRow {
+            id: id.clone(),
+            name: manifest.name.to_string(),
+            labels: manifest
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.clone()))
+                .collect(),
+            aci_size: stats.raw_bytes,
+            tree_size,
+            compression: stats.compression.as_str().into(),
+            imported: now(),
+            last_used: None,
+            signer: None,
+            deps: deps.clone(),
+        };
+        {
+            let _w = self.write_lock()?;
+            if self.index.contains(&id)? {
+                return Ok(Imported {
+                    id,
+                    name: row.name,
+                    existed: true,
+                    stats,
+                    entries: walked.entries,
+                });
+            }
+            // Leftovers of an interrupted import of the same image are not visible; replace them.
+            if self.storage.images()?.contains(&id) {
+                self.storage.remove_image(&id)?;
+            }
+            let dest = self.image_dir(&id);
+            if dest.exists() {
+                fs::remove_dir_all(&dest).at(&dest)?;
+            }
+            self.storage.seal(&rendered, &id)?;
+            temps.retain(|t| t != &rendered);
+            fs::rename(meta, &dest).at(&dest)?;
+            self.index.insert(&row)?;
+        }
+        Ok(Imported {
+            id,
+            name: row.name,
+            existed: false,
+            stats,
+            entries: walked.entries,
+        })
+    }
+
+    fn storage_temp_path(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.storage.root().join("tmp").join(name))
+    }
+
+    /// Resolves each dependency to an image in the store: by ID when given (which then must
+    /// match), else the newest image with that name whose labels match.
+    pub fn resolve_dependencies(&self, m: &appc::ImageManifest) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for d in &m.dependencies {
+            let labels: Vec<(String, String)> = d
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.clone()))
+                .collect();
+            let found = match &d.image_id {
+                Some(id) => self.index.by_prefix(id.as_str())?.into_iter().find(|r| {
+                    r.id == id.as_str() || (!id.is_full() && r.id.starts_with(id.as_str()))
+                }),
+                None => self
+                    .index
+                    .by_name(d.image_name.as_str())?
+                    .into_iter()
+                    .find(|r| {
+                        labels
+                            .iter()
+                            .all(|(k, v)| r.labels.iter().any(|(rk, rv)| rk == k && rv == v))
+                    }),
+            };
+            let Some(row) = found else {
+                let mut what = d.image_name.to_string();
+                for (k, v) in &labels {
+                    what.push_str(&format!(",{k}={v}"));
+                }
+                if let Some(id) = &d.image_id {
+                    what.push_str(&format!(" (image ID {})", short_id(id.as_str())));
+                }
+                return Err(Error::NotFound(format!(
+                    "dependency {what} of {} is not in the store: import it first",
+                    m.name
+                )));
+            };
+            out.push(row.id);
+        }
+        Ok(out)
+    }
+}
+
+fn in_file(label: &str, e: Error) -> Error {
+    match e {
+        Error::BadImage(m) => Error::BadImage(format!("{label}: {m}")),
+        Error::Manifest(m) => Error::BadImage(format!("{label}: invalid image manifest: {m}")),
+        other => other,
+    }
+}

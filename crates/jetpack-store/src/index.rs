@@ -1,0 +1,267 @@
+//! The image index: SQLite in WAL mode. It answers listings and lookups fast; the files under
+//! the store root remain the truth, and `gc` reconciles the two.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    aci_size    INTEGER NOT NULL,
+    tree_size   INTEGER NOT NULL,
+    compression TEXT NOT NULL,
+    imported    INTEGER NOT NULL,
+    last_used   INTEGER,
+    signer      TEXT
+);
+CREATE INDEX IF NOT EXISTS images_name ON images(name);
+CREATE TABLE IF NOT EXISTS labels (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name     TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (image_id, name)
+);
+CREATE TABLE IF NOT EXISTS deps (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    dep_id   TEXT NOT NULL,
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS deps_dep ON deps(dep_id);
+PRAGMA user_version = 1;
+";
+
+/// One image as the index knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageRow {
+    pub id: String,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub aci_size: u64,
+    pub tree_size: u64,
+    pub compression: String,
+    /// Unix seconds.
+    pub imported: i64,
+    pub last_used: Option<i64>,
+    pub signer: Option<String>,
+    /// Resolved dependency image IDs, in manifest order.
+    pub deps: Vec<String>,
+}
+
+pub struct Index {
+    conn: Connection,
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Index> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Index { conn })
+    }
+
+    pub fn insert(&mut self, row: &ImageRow) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO images (id, name, aci_size, tree_size, compression, imported, last_used, signer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                row.id,
+                row.name,
+                row.aci_size as i64,
+                row.tree_size as i64,
+                row.compression,
+                row.imported,
+                row.last_used,
+                row.signer
+            ],
+        )?;
+        for (n, v) in &row.labels {
+            tx.execute(
+                "INSERT INTO labels (image_id, name, value) VALUES (?1, ?2, ?3)",
+                params![row.id, n, v],
+            )?;
+        }
+        for (i, d) in row.deps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO deps (image_id, position, dep_id) VALUES (?1, ?2, ?3)",
+                params![row.id, i as i64, d],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove(&mut self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM images WHERE id = ?1", [id])?
+            > 0)
+    }
+
+    pub fn contains(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM images WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<ImageRow>> {
+        Ok(self.query("WHERE i.id = ?1", [id])?.into_iter().next())
+    }
+
+    /// All images, newest first.
+    pub fn all(&self) -> Result<Vec<ImageRow>> {
+        self.query("", [])
+    }
+
+    /// Images with this exact name, newest first.
+    pub fn by_name(&self, name: &str) -> Result<Vec<ImageRow>> {
+        self.query("WHERE i.name = ?1", [name])
+    }
+
+    /// Images whose ID starts with `prefix`, newest first.
+    pub fn by_prefix(&self, prefix: &str) -> Result<Vec<ImageRow>> {
+        // Escape LIKE wildcards: IDs are hex, but the prefix comes from the user.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        self.query("WHERE i.id LIKE ?1 ESCAPE '\\'", [pattern])
+    }
+
+    /// IDs of images that list `id` as a dependency.
+    pub fn dependents(&self, id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT image_id FROM deps WHERE dep_id = ?1 ORDER BY image_id")?;
+        let rows = st.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn touch(&mut self, id: &str, when: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE images SET last_used = ?2 WHERE id = ?1",
+            params![id, when],
+        )?;
+        Ok(())
+    }
+
+    fn query<P: rusqlite::Params>(&self, filter: &str, p: P) -> Result<Vec<ImageRow>> {
+        let sql = format!(
+            "SELECT i.id, i.name, i.aci_size, i.tree_size, i.compression, i.imported, i.last_used, i.signer,
+                    (SELECT group_concat(name || char(0) || value, char(1)) FROM
+                        (SELECT name, value FROM labels WHERE image_id = i.id ORDER BY rowid)),
+                    (SELECT group_concat(dep_id, char(1)) FROM
+                        (SELECT dep_id FROM deps WHERE image_id = i.id ORDER BY position))
+             FROM images i {filter} ORDER BY i.imported DESC, i.rowid DESC"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(p, |r| {
+            let labels: Option<String> = r.get(8)?;
+            let deps: Option<String> = r.get(9)?;
+            Ok(ImageRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                aci_size: r.get::<_, i64>(2)? as u64,
+                tree_size: r.get::<_, i64>(3)? as u64,
+                compression: r.get(4)?,
+                imported: r.get(5)?,
+                last_used: r.get(6)?,
+                signer: r.get(7)?,
+                labels: labels
+                    .map(|s| {
+                        s.split('\u{1}')
+                            .filter_map(|kv| kv.split_once('\0'))
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                deps: deps
+                    .map(|s| s.split('\u{1}').map(str::to_string).collect())
+                    .unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, name: &str, imported: i64, deps: &[&str]) -> ImageRow {
+        ImageRow {
+            id: id.into(),
+            name: name.into(),
+            labels: vec![
+                ("version".into(), "1.0".into()),
+                ("os".into(), "linux".into()),
+            ],
+            aci_size: 10,
+            tree_size: 20,
+            compression: "gzip".into(),
+            imported,
+            last_used: None,
+            signer: None,
+            deps: deps.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn insert_query_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::open(&dir.path().join("i.db")).unwrap();
+        ix.insert(&row("sha512-aa11", "example.com/base", 1, &[]))
+            .unwrap();
+        ix.insert(&row("sha512-aa22", "example.com/app", 2, &["sha512-aa11"]))
+            .unwrap();
+        ix.insert(&row("sha512-bb33", "example.com/app", 3, &["sha512-aa11"]))
+            .unwrap();
+        let all = ix.all().unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["sha512-bb33", "sha512-aa22", "sha512-aa11"]
+        );
+        assert_eq!(
+            all[0].labels,
+            vec![
+                ("version".to_string(), "1.0".to_string()),
+                ("os".to_string(), "linux".to_string())
+            ]
+        );
+        assert_eq!(all[0].deps, vec!["sha512-aa11".to_string()]);
+        assert_eq!(ix.by_prefix("sha512-aa").unwrap().len(), 2);
+        assert_eq!(
+            ix.by_prefix("sha512-a_").unwrap().len(),
+            0,
+            "LIKE wildcards are literal"
+        );
+        assert_eq!(ix.by_name("example.com/app").unwrap().len(), 2);
+        assert_eq!(
+            ix.dependents("sha512-aa11").unwrap(),
+            ["sha512-aa22", "sha512-bb33"]
+        );
+        assert!(
+            ix.insert(&row("sha512-aa11", "dup", 4, &[])).is_err(),
+            "IDs are unique"
+        );
+        assert!(ix.remove("sha512-aa22").unwrap());
+        assert!(!ix.contains("sha512-aa22").unwrap());
+        assert_eq!(ix.dependents("sha512-aa11").unwrap(), ["sha512-bb33"]);
+        ix.touch("sha512-bb33", 99).unwrap();
+        assert_eq!(ix.get("sha512-bb33").unwrap().unwrap().last_used, Some(99));
+    }
+}

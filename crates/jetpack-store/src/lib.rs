@@ -1,0 +1,16 @@
+//! The Jetpack image store: configuration, streaming ACI import onto a storage backend,
+//! dependency rendering, the SQLite index, lookup, export, removal and garbage collection.
+
+pub mod config;
+pub mod error;
+pub mod import;
+pub mod index;
+pub mod lookup;
+pub mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use import::{Imported, Source, validate_aci};
+pub use index::ImageRow;
+pub use lookup::Pick;
+pub use store::{GcReport, Store, short_id};

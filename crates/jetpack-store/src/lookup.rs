@@ -1,0 +1,77 @@
+//! Finding images by what users type: an ID prefix (`sha512-8d3f…`) or an image reference
+//! `NAME[:VERSION][,LABEL=VALUE…]`.
+
+use crate::error::{Error, Result};
+use crate::index::ImageRow;
+use crate::store::{Store, short_id};
+
+/// Shortest ID prefix accepted, after `sha512-`: short enough to type, long enough to be
+/// unlikely to collide.
+const MIN_HEX: usize = 4;
+
+/// How to treat several images matching a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The newest import wins (what running or showing an image by name means).
+    Newest,
+    /// More than one match is an error (for removal).
+    Unique,
+}
+
+impl Store {
+    /// Resolves `reference` to one image.
+    pub fn lookup(&self, reference: &str, pick: Pick) -> Result<ImageRow> {
+        let reference = reference.trim();
+        if let Some(hex) = reference.strip_prefix("sha512-") {
+            if hex.len() < MIN_HEX || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::NotFound(format!(
+                    "{reference:?} is not an image ID prefix: give `sha512-` and at least {MIN_HEX} hex digits"
+                )));
+            }
+            let rows = self.index.by_prefix(&reference.to_ascii_lowercase())?;
+            return match rows.len() {
+                0 => Err(Error::NotFound(format!(
+                    "no image with ID {reference} in the store (see `jetpack images`)"
+                ))),
+                1 => Ok(rows.into_iter().next().expect("one row")),
+                n => Err(Error::Ambiguous(format!(
+                    "{reference} matches {n} images ({}); give more digits",
+                    rows.iter()
+                        .map(|r| short_id(&r.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            };
+        }
+        let r: appc::ImageRef = reference.parse().map_err(|e| {
+            Error::NotFound(format!(
+                "{reference:?} is neither an image ID nor an image name: {e}"
+            ))
+        })?;
+        let rows: Vec<ImageRow> = self
+            .index
+            .by_name(r.name.as_str())?
+            .into_iter()
+            .filter(|row| {
+                r.labels.iter().all(|l| {
+                    row.labels
+                        .iter()
+                        .any(|(k, v)| k == l.name.as_str() && *v == l.value)
+                })
+            })
+            .collect();
+        match (rows.len(), pick) {
+            (0, _) => Err(Error::NotFound(format!(
+                "no image matching {reference} in the store (see `jetpack images`)"
+            ))),
+            (1, _) | (_, Pick::Newest) => Ok(rows.into_iter().next().expect("one row")),
+            (n, Pick::Unique) => Err(Error::Ambiguous(format!(
+                "{reference} matches {n} images ({}); name one by ID",
+                rows.iter()
+                    .map(|r| short_id(&r.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}

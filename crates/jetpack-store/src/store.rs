@@ -1,0 +1,331 @@
+//! The store: a data directory holding the index, image metadata and the storage backend.
+//!
+//! ```text
+//! <root>/jetpack.db          SQLite index
+//! <root>/store.json          backend chosen at init
+//! <root>/lock                writers' lock (seal, remove, gc)
+//! <root>/tmp/<n>.lock        held by the process importing <n>; unlocked = leftover
+//! <root>/tmp/<n>.meta/       manifest and original file of an import in progress
+//! <root>/images/<id>/        manifest, aci (the original file, for export)
+//! <root>/storage/            backend areas: tmp/, images/<id> (rendered, sealed), pods/
+//! ```
+//! An image becomes visible only when its index row is committed, after its tree is sealed and
+//! its metadata renamed into place; anything else found on disk is a leftover that `gc` (and the
+//! next import) removes.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jetpack_storage::{Kind, Storage, SystemRunner};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, IoContext, Result};
+use crate::index::{ImageRow, Index};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoreInfo {
+    version: u32,
+    storage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zfs_dataset: Option<String>,
+}
+
+pub struct Store {
+    root: PathBuf,
+    pub(crate) storage: Box<dyn Storage>,
+    pub(crate) index: Index,
+}
+
+/// Holds a `flock`; released on drop (and by the kernel if the process dies).
+pub struct Lock(#[allow(dead_code)] File);
+
+pub(crate) fn lock_file(path: &Path, wait: bool) -> Result<Option<Lock>> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    if wait {
+        f.lock().at(path)?;
+        return Ok(Some(Lock(f)));
+    }
+    match f.try_lock() {
+        Ok(()) => Ok(Some(Lock(f))),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e).at(path),
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Creates the store (directories, backend datasets or subvolumes, index). Idempotent; an
+    /// existing store keeps the backend it was created with.
+    pub fn init(cfg: &Config) -> Result<Store> {
+        let root = cfg.root();
+        for d in ["", "tmp", "images", "storage"] {
+            fs::create_dir_all(root.join(d)).at(root.join(d))?;
+        }
+        let info_path = root.join("store.json");
+        let info = match read_info(&info_path)? {
+            Some(info) => {
+                check_matches(&info, cfg)?;
+                info
+            }
+            None => {
+                let (kind, found) = match cfg.get("storage") {
+                    "auto" => jetpack_storage::detect(&root, cfg.zfs_dataset()),
+                    s => (s.parse::<Kind>()?, None),
+                };
+                let dataset = cfg.zfs_dataset().map(str::to_string).or(found);
+                StoreInfo {
+                    version: 1,
+                    storage: kind.to_string(),
+                    zfs_dataset: dataset.filter(|_| kind == Kind::Zfs),
+                }
+            }
+        };
+        let storage = open_storage(&root, &info)?;
+        storage.init()?;
+        let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
+        let tmp = root.join("store.json.tmp");
+        fs::write(&tmp, text + "\n").at(&tmp)?;
+        fs::rename(&tmp, &info_path).at(&info_path)?;
+        let index = Index::open(&root.join("jetpack.db"))?;
+        Ok(Store {
+            root,
+            storage,
+            index,
+        })
+    }
+
+    /// Opens an initialised store.
+    pub fn open(cfg: &Config) -> Result<Store> {
+        let root = cfg.root();
+        let info = read_info(&root.join("store.json"))?
+            .ok_or_else(|| Error::NotInitialised(root.clone()))?;
+        check_matches(&info, cfg)?;
+        let storage = open_storage(&root, &info)?;
+        let index = Index::open(&root.join("jetpack.db"))?;
+        Ok(Store {
+            root,
+            storage,
+            index,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn storage_kind(&self) -> Kind {
+        self.storage.kind()
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn image_dir(&self, id: &str) -> PathBuf {
+        self.root.join("images").join(id)
+    }
+
+    /// The rendered, sealed rootfs of an image.
+    pub fn image_rootfs(&self, id: &str) -> PathBuf {
+        self.storage.image_path(id)
+    }
+
+    /// Takes the writers' lock (waits for other writers).
+    pub(crate) fn write_lock(&self) -> Result<Lock> {
+        Ok(lock_file(&self.root.join("lock"), true)?.expect("blocking lock"))
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRow>> {
+        self.index.all()
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<ImageRow>> {
+        self.index.get(id)
+    }
+
+    /// The manifest bytes exactly as they were in the image.
+    pub fn manifest_bytes(&self, id: &str) -> Result<Vec<u8>> {
+        let p = self.image_dir(id).join("manifest");
+        fs::read(&p).at(p)
+    }
+
+    pub fn manifest(&self, id: &str) -> Result<appc::ImageManifest> {
+        Ok(appc::ImageManifest::from_slice(&self.manifest_bytes(id)?)?)
+    }
+
+    /// Writes the original image file to `out`.
+    pub fn export(&self, id: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        let p = self.image_dir(id).join("aci");
+        let mut f = File::open(&p).at(&p)?;
+        std::io::copy(&mut f, out).at(p)
+    }
+
+    /// Removes an image. Refuses when other images name it as a dependency, unless `force`.
+    pub fn remove(&mut self, id: &str, force: bool) -> Result<()> {
+        let _w = self.write_lock()?;
+        if !self.index.contains(id)? {
+            return Err(Error::NotFound(format!("image {id} is not in the store")));
+        }
+        let dependents = self.index.dependents(id)?;
+        if !dependents.is_empty() && !force {
+            let list: Vec<String> = dependents.iter().map(|d| short_id(d)).collect();
+            return Err(Error::InUse(format!(
+                "image {} is a dependency of {}: remove those first, or use --force",
+                short_id(id),
+                list.join(", ")
+            )));
+        }
+        // Invisible first, then the files; a crash in between leaves leftovers for gc.
+        self.index.remove(id)?;
+        self.storage.remove_image(id)?;
+        let dir = self.image_dir(id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Removes leftovers of interrupted work: unlocked temporary trees and metadata, sealed
+    /// trees and metadata that no index row refers to, and index rows whose files are gone.
+    pub fn gc(&mut self) -> Result<GcReport> {
+        let _w = self.write_lock()?;
+        let mut report = self.clean_temporaries()?;
+        let indexed: std::collections::HashSet<String> =
+            self.index.all()?.into_iter().map(|r| r.id).collect();
+        for name in self.storage.images()? {
+            if !indexed.contains(&name) {
+                self.storage.remove_image(&name)?;
+                report.removed.push(format!("unindexed image tree {name}"));
+            }
+        }
+        for entry in fs::read_dir(self.root.join("images")).at(self.root.join("images"))? {
+            let entry = entry.at(self.root.join("images"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !indexed.contains(&name) {
+                fs::remove_dir_all(entry.path()).at(entry.path())?;
+                report
+                    .removed
+                    .push(format!("unindexed image metadata {name}"));
+            }
+        }
+        let trees: std::collections::HashSet<String> = self.storage.images()?.into_iter().collect();
+        for id in &indexed {
+            if !trees.contains(id) || !self.image_dir(id).join("manifest").exists() {
+                self.index.remove(id)?;
+                let _ = self.storage.remove_image(id);
+                let _ = fs::remove_dir_all(self.image_dir(id));
+                report
+                    .removed
+                    .push(format!("index entry {id} whose files are missing"));
+            }
+        }
+        self.storage.collect()?;
+        Ok(report)
+    }
+
+    /// Discards temporary trees and metadata whose importing process is gone (its lock is free).
+    /// Callers hold the writers' lock.
+    pub(crate) fn clean_temporaries(&self) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let tmp = self.tmp_dir();
+        let mut live = std::collections::HashSet::new();
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let entry = entry.at(&tmp)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(owner) = name.strip_suffix(".lock") {
+                if lock_file(&entry.path(), false)?.is_none() {
+                    live.insert(owner.to_string());
+                }
+            }
+        }
+        for name in self.storage.temps()? {
+            let owner = name.split('.').next().unwrap_or(&name).to_string();
+            if !live.contains(&owner) {
+                self.storage.discard_temp(&name)?;
+                report.removed.push(format!("temporary tree {name}"));
+            }
+        }
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let entry = entry.at(&tmp)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name.split('.').next().unwrap_or(&name).to_string();
+            if live.contains(&owner) {
+                continue;
+            }
+            let p = entry.path();
+            if p.is_dir() {
+                fs::remove_dir_all(&p).at(&p)?;
+            } else {
+                fs::remove_file(&p).at(&p)?;
+            }
+            if !name.ends_with(".lock") {
+                report.removed.push(format!("temporary {name}"));
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What `gc` removed.
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub removed: Vec<String>,
+}
+
+/// `sha512-` and the first 32 hex digits, the display form of an image ID.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(39).collect()
+}
+
+fn read_info(path: &Path) -> Result<Option<StoreInfo>> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            Error::Other(format!(
+                "{}: corrupt store description: {e}",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(path),
+    }
+}
+
+fn check_matches(info: &StoreInfo, cfg: &Config) -> Result<()> {
+    let want = cfg.get("storage");
+    if want != "auto" && want != info.storage {
+        return Err(Error::Config(format!(
+            "the store at {} was initialised with storage = {}, but the configuration says {want}; \
+             use a different root for another backend",
+            cfg.root().display(),
+            info.storage
+        )));
+    }
+    Ok(())
+}
+
+fn open_storage(root: &Path, info: &StoreInfo) -> Result<Box<dyn Storage>> {
+    let kind: Kind = info.storage.parse()?;
+    Ok(jetpack_storage::open(
+        kind,
+        &root.join("storage"),
+        info.zfs_dataset.as_deref(),
+        Arc::new(SystemRunner),
+    )?)
+}

@@ -1,0 +1,76 @@
+//! Guards for tests that need root: real zfs-fuse pools, loop-device file systems and mount
+//! cleanup. Every guard undoes its work in `Drop`, so a panicking test leaves nothing behind.
+//! Names are unique per process and call, because tests in one binary run in parallel threads.
+
+mod loopfs;
+mod mounts;
+mod zfs;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use loopfs::LoopFs;
+pub use mounts::{MountGuard, mounts_below, unmount_below};
+pub use zfs::{ZfsDaemon, ZfsPool};
+
+/// True when running as root. Otherwise prints a SKIP line and returns false, unless
+/// `JETPACK_TEST_REQUIRE_ROOT=1` is set (CI), in which case it panics so nothing is skipped.
+pub fn require_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_string();
+    if std::env::var_os("JETPACK_TEST_REQUIRE_ROOT").is_some_and(|v| v == "1") {
+        panic!("{test} needs root and JETPACK_TEST_REQUIRE_ROOT=1 forbids skipping it");
+    }
+    eprintln!(
+        "!!!!! SKIP {test}: needs root (set JETPACK_TEST_REQUIRE_ROOT=1 to make this fail) !!!!!"
+    );
+    false
+}
+
+/// `prefix` followed by hex digits unique to this process and call.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "{prefix}{:x}{n:x}{:04x}",
+        std::process::id(),
+        nanos & 0xffff
+    )
+}
+
+/// Runs a system tool (sbin directories included in the search) and returns its stdout, or an
+/// error naming the command, its status and stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let out = Command::new(program)
+        .args(args)
+        .env(
+            "PATH",
+            format!("{path}:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"),
+        )
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{program} {}: {} ({})",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            out.status
+        ))
+    }
+}
+
+/// Like [`run`], panicking on failure (test setup).
+pub fn must_run(program: &str, args: &[&str]) -> String {
+    run(program, args).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,102 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jetpack",
+    version,
+    about = "A daemonless App Container (appc) runtime",
+    long_about = "Jetpack runs App Container (appc) images. Images are imported once, rendered with \
+                  their dependencies and sealed read-only on ZFS, btrfs, overlayfs or a plain \
+                  directory; pods get constant-time clones of them.",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Configuration file (KEY = VALUE lines).
+    #[arg(long, global = true, env = "JETPACK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override a configuration key for this call (repeatable), e.g. -o root=/srv/jetpack.
+    #[arg(short = 'o', global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Verbose logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store (directories, ZFS datasets, index). Safe to run again.
+    ///
+    /// With storage = auto the backend is zfs if the root lies on ZFS (zfs.dataset set),
+    /// btrfs if it lies on btrfs, overlay if the kernel has overlayfs, else dir. The choice is
+    /// recorded in the store and kept.
+    Init,
+    /// Import an ACI file (or - for stdin) and print its image ID.
+    ///
+    /// The file may be an uncompressed tar or gzip, bzip2, xz or zstd compressed (detected by
+    /// content). One pass decompresses, hashes and extracts; the image ID is sha512- and the hex
+    /// SHA-512 of the uncompressed tar. Dependencies must already be in the store; the image is
+    /// stored fully rendered and sealed read-only, and the original file is kept for export.
+    Import {
+        /// ACI file, or - for standard input.
+        file: String,
+        /// Print nothing but the image ID.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List images.
+    Images {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Print full image IDs.
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Inspect, export or remove one image (by ID prefix or NAME[:VERSION][,LABEL=VALUE...]).
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Remove leftovers of interrupted work (temporary trees, unindexed images).
+    Gc,
+    /// Check image manifests, pod manifests and ACI files against the appc spec.
+    ///
+    /// Prints `FILE: valid` for each good file. Stops at the first bad one with the reason and
+    /// exits 1, like the reference `actool validate`.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the effective configuration (or the values of the given keys).
+    Config { keys: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Show an image: ID, name, labels, sizes, dependencies, app.
+    Show {
+        image: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the image manifest exactly as stored in the image.
+    CatManifest { image: String },
+    /// Write the original image file to FILE (or stdout).
+    Export {
+        image: String,
+        /// Output file; standard output if omitted.
+        file: Option<PathBuf>,
+    },
+    /// Remove an image. Refuses images that others depend on unless --force.
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+}

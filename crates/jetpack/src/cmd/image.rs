@@ -1,0 +1,96 @@
+//! `jetpack image show|cat-manifest|export|rm`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jetpack_store::{Config, Pick, Store, short_id};
+
+use crate::cli::ImageCommand;
+use crate::fmt;
+
+pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
+    match c {
+        ImageCommand::Show { image, json } => show(cfg, &image, json),
+        ImageCommand::CatManifest { image } => {
+            let store = Store::open(cfg)?;
+            let row = store.lookup(&image, Pick::Newest)?;
+            let bytes = store.manifest_bytes(&row.id)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            if !bytes.ends_with(b"\n") {
+                writeln!(out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ImageCommand::Export { image, file } => {
+            let store = Store::open(cfg)?;
+            let row = store.lookup(&image, Pick::Newest)?;
+            match file {
+                Some(path) => {
+                    // Write beside the target and rename, so a failed export leaves no partial file.
+                    let tmp = path.with_extension("aci.partial");
+                    let mut f = std::fs::File::create(&tmp)
+                        .with_context(|| format!("cannot create {}", tmp.display()))?;
+                    store.export(&row.id, &mut f)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                None => {
+                    store.export(&row.id, &mut std::io::stdout().lock())?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ImageCommand::Rm { images, force } => {
+            let mut store = Store::open(cfg)?;
+            for image in images {
+                let row = store.lookup(&image, Pick::Unique)?;
+                store
+                    .remove(&row.id, force)
+                    .with_context(|| format!("cannot remove {image}"))?;
+                println!("removed {} ({})", short_id(&row.id), row.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let row = store.lookup(image, Pick::Newest)?;
+    let manifest = store.manifest(&row.id)?;
+    if json {
+        let v = serde_json::json!({
+            "image": row,
+            "manifest": serde_json::from_str::<serde_json::Value>(&manifest.to_json_pretty())?,
+            "rootfs": store.image_rootfs(&row.id),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let labels: Vec<String> = row.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("ID:          {}", row.id);
+    println!("Name:        {}", row.name);
+    println!("Labels:      {}", labels.join(","));
+    println!("Imported:    {}", fmt::time(row.imported));
+    println!(
+        "File:        {} ({})",
+        fmt::size(row.aci_size),
+        row.compression
+    );
+    println!(
+        "Rendered:    {} at {}",
+        fmt::size(row.tree_size),
+        store.image_rootfs(&row.id).display()
+    );
+    for (i, d) in row.deps.iter().enumerate() {
+        println!("Dependency {i}: {}", short_id(d));
+    }
+    if let Some(app) = &manifest.app {
+        println!("Exec:        {:?}", app.exec);
+        println!("User:        {}:{}", app.user, app.group);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,135 @@
+//! One function per command.
+
+mod image;
+mod validate;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jetpack_store::{Config, Source, Store};
+
+use crate::cli::{Cli, Command};
+use crate::fmt;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let mut cfg = Config::load(cli.config.as_deref(), &cli.set)?;
+    if cli.debug {
+        cfg.set("debug", "on", "--debug")?;
+    }
+    match cli.command {
+        Command::Init => init(&cfg),
+        Command::Import { file, quiet } => import(&cfg, &file, quiet),
+        Command::Images { json, no_trunc } => images(&cfg, json, no_trunc),
+        Command::Image(c) => image::run(&cfg, c),
+        Command::Gc => gc(&cfg),
+        Command::Validate { files } => validate::run(&files),
+        Command::Config { keys } => config(&cfg, &keys),
+    }
+}
+
+fn init(cfg: &Config) -> Result<ExitCode> {
+    let store = Store::init(cfg)?;
+    println!(
+        "store at {} ready (storage: {})",
+        store.root().display(),
+        store.storage_kind()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
+    let mut store = Store::open(cfg)?;
+    let source = if file == "-" {
+        Source::Reader {
+            reader: Box::new(std::io::stdin()),
+            label: "<stdin>".into(),
+        }
+    } else {
+        Source::File(file.into())
+    };
+    let started = std::time::Instant::now();
+    let imported = store
+        .import(source)
+        .with_context(|| format!("cannot import {file}"))?;
+    if !quiet {
+        let verb = if imported.existed {
+            "already in the store"
+        } else {
+            "imported"
+        };
+        eprintln!(
+            "{} {verb}: {} entries, {} {} → {} tar, {:.2}s",
+            imported.name,
+            imported.entries,
+            fmt::size(imported.stats.raw_bytes),
+            imported.stats.compression.as_str(),
+            fmt::size(imported.stats.tar_bytes),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("{}", imported.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let rows = store.images()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "ID".into(),
+        "NAME".into(),
+        "LABELS".into(),
+        "SIZE".into(),
+        "IMPORTED".into(),
+    ]];
+    for r in rows {
+        let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        table.push(vec![
+            if no_trunc {
+                r.id.clone()
+            } else {
+                jetpack_store::short_id(&r.id)
+            },
+            r.name,
+            labels.join(","),
+            fmt::size(r.tree_size),
+            fmt::time(r.imported),
+        ]);
+    }
+    write!(out, "{}", fmt::table(&table))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc(cfg: &Config) -> Result<ExitCode> {
+    let mut store = Store::open(cfg)?;
+    let report = store.gc()?;
+    for r in &report.removed {
+        println!("removed {r}");
+    }
+    if report.removed.is_empty() {
+        println!("nothing to remove");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(cfg: &Config, keys: &[String]) -> Result<ExitCode> {
+    if keys.is_empty() {
+        for (k, v, origin) in cfg.entries() {
+            println!("{k} = {v}\t# {origin}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for k in keys {
+        match cfg.entries().into_iter().find(|(key, _, _)| key == k) {
+            Some((_, v, _)) => println!("{v}"),
+            None => anyhow::bail!("unknown configuration key {k:?}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
