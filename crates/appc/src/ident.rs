@@ -108,6 +108,14 @@ impl AcName {
         }
         Ok(Self(out))
     }
+
+    /// The app name a pod uses for an image when none is given: the last
+    /// path component of the image name, sanitized
+    /// (`coreos.com/ace-validator-main` → `ace-validator-main`).
+    pub fn from_image_name(image: &AcIdentifier) -> Result<Self> {
+        let last = image.as_str().rsplit('/').next().unwrap_or_default();
+        Self::sanitize(last)
+    }
 }
 
 impl FromStr for AcName {
@@ -232,6 +240,16 @@ mod tests {
             "example.com/my_app"
         );
         assert!(AcIdentifier::sanitize("/._~").is_err());
+        let image: AcIdentifier = "coreos.com/ace-validator-main".parse().unwrap();
+        assert_eq!(
+            AcName::from_image_name(&image).unwrap().as_str(),
+            "ace-validator-main"
+        );
+        let image: AcIdentifier = "example.com/app_v1.2".parse().unwrap();
+        assert_eq!(
+            AcName::from_image_name(&image).unwrap().as_str(),
+            "app-v1-2"
+        );
     }
 
     #[test]

@@ -173,11 +173,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A required string field parsed with `FromStr`; `missing` is the
-    /// message when it is absent or empty.
+    /// message when it is absent. A present but empty string is left to
+    /// `FromStr`, whose message says what an empty value is not.
     pub(crate) fn required<T: FromStr<Err = Error>>(&self, key: &str, missing: &str) -> Result<T> {
         match self.string(key)? {
-            Some(s) if !s.is_empty() => s.parse().map_err(|e: Error| e.under(&self.path(key))),
-            _ => Err(self.error(key, missing)),
+            Some(s) => s.parse().map_err(|e: Error| e.under(&self.path(key))),
+            None => Err(self.error(key, missing)),
         }
     }
 

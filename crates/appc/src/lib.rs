@@ -13,9 +13,13 @@
 //!   rejected ([`Isolator::validate_list`]);
 //! * a mount point needs a non-empty absolute `path` ([`MountPoint`]);
 //! * a pod manifest needs `acVersion` ([`PodManifest`]);
+//! * pod manifests write empty top-level lists as `[]`, not `null`;
 //! * single-instance isolators are checked in pod isolator lists too;
-//! * negative resource quantities, non-octal volume modes, negative IDs and
-//!   host ports outside 1–65535 are rejected.
+//! * names the reference leaves unchecked when absent are required: pod app,
+//!   port, mount point, isolator and label names;
+//! * negative resource quantities (and magnitudes beyond ±1.7e29), volume
+//!   modes that are not octal up to `07777`, negative or over-32-bit
+//!   UIDs/GIDs, and host ports outside 1–65535 are rejected.
 //!
 //! The crate does no I/O.
 

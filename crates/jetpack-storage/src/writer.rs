@@ -47,6 +47,8 @@ pub struct TreeWriter {
     /// Directory mtimes, applied last because creating children changes them.
     dir_times: Vec<(Vec<OsString>, i64)>,
     buf: Vec<u8>,
+    /// Extended attributes the filesystem refused as unsupported (e.g. `user.*` on zfs-fuse).
+    pub skipped_xattrs: u64,
 }
 
 fn ctx(path: &[&OsStr], what: &str, e: io::Error) -> io::Error {
@@ -73,6 +75,7 @@ impl TreeWriter {
             chain: Vec::new(),
             dir_times: Vec::new(),
             buf: vec![0; 256 * 1024],
+            skipped_xattrs: 0,
         })
     }
 
@@ -212,11 +215,13 @@ impl TreeWriter {
                 .chain(path.iter().copied())
                 .collect();
             for (k, v) in &meta.xattrs {
-                lsetxattr(&full, k.as_os_str(), v, XattrFlags::empty())
-                    .map_err(|e| ctx(path, "set xattr on", e.into()))?;
+                match lsetxattr(&full, k.as_os_str(), v, XattrFlags::empty()) {
+                    Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
+                    r => r.map_err(|e| ctx(path, "set xattr on", e.into()))?,
+                }
             }
         }
-        utimensat(parent, name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
+        utimensat(self.parent_fd(), name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| ctx(path, "set times of", e.into()))
     }
 
@@ -283,19 +288,18 @@ impl TreeWriter {
 
     /// Owner, then mode (chown clears setuid bits), then xattrs (chown clears
     /// security.capability).
-    fn apply_fd(&self, fd: &OwnedFd, path: &[&OsStr], meta: &Meta) -> io::Result<()> {
+    fn apply_fd(&mut self, fd: &OwnedFd, path: &[&OsStr], meta: &Meta) -> io::Result<()> {
         fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))
             .map_err(|e| ctx(path, "chown", e.into()))?;
         fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
             .map_err(|e| ctx(path, "chmod", e.into()))?;
         for (k, v) in &meta.xattrs {
-            fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()).map_err(|e| {
-                ctx(
-                    path,
-                    &format!("set xattr {} on", k.to_string_lossy()),
-                    e.into(),
-                )
-            })?;
+            match fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()) {
+                Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
+                r => r.map_err(|e| {
+                    ctx(path, &format!("set xattr {} on", k.to_string_lossy()), e.into())
+                })?,
+            }
         }
         Ok(())
     }

@@ -51,7 +51,8 @@ pub fn merge_copy(src: &Path, dst: &Path) -> io::Result<u64> {
 
 /// Same result as [`merge_copy`], but consumes `src`: entries are renamed into `dst` where
 /// possible (a directory absent from `dst` moves whole), falling back to copying across
-/// filesystems. `src` no longer exists afterwards.
+/// filesystems. What remains of `src` afterwards (at most emptied directories, and its root,
+/// which may be a mount point such as a dataset) is for the caller to discard.
 pub fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
     let src_fd = open_root(src)?;
     let src_st = stat_fd(&src_fd).map_err(|e| err(src, "stat", e))?;
@@ -70,9 +71,7 @@ pub fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
     }
     let dst_fd = open_root(dst)?;
     let mut c = Copier::new(src, dst, &dst_fd)?;
-    moving::move_root(&mut c, &src_fd, &src_st, &dst_fd)?;
-    drop(src_fd);
-    remove_tree(src)
+    moving::move_root(&mut c, &src_fd, &src_st, &dst_fd)
 }
 
 /// `rm -rf path` that never follows symlinks, empties read-only directories and refuses to

@@ -96,6 +96,13 @@ impl Store {
             extract::walk(r, Some(&mut writer))
         })
         .map_err(|e| in_file(&label, e))?;
+        if writer.skipped_xattrs > 0 {
+            tracing::warn!(
+                "{label}: {} extended attributes were not stored: the {} storage's filesystem does not support them",
+                writer.skipped_xattrs,
+                self.storage.kind()
+            );
+        }
         writer.finish().at(&layer)?;
         let manifest_bytes = walked.manifest.ok_or_else(|| {
             in_file(
