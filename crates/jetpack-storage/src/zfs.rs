@@ -2,17 +2,23 @@
 //!
 //! - `D/tmp`, `D/images`, `D/pods` are mounted on `<root>/tmp`, `<root>/images`, `<root>/pods`;
 //!   their children inherit the mount point, so `D/images/<id>` is mounted on `<root>/images/<id>`.
-//! - `D/retired` has no mount point: images whose snapshot still has clones wait there until
-//!   [`Storage::collect`] finds their clones gone.
 //! - A sealed image is a read-only dataset with snapshot `@seal`; temporary and pod trees made
 //!   from it are clones of that snapshot.
+//! - An image removed while clones of it exist is *retired* in place: user property
+//!   `jetpack:retired=on`, unmounted, `canmount=off`. It no longer counts as an image and
+//!   [`Storage::collect`] destroys it once its clones are gone. Only when the same image is sealed
+//!   again is the retired dataset renamed to `D/retired/<id>-<random>` (no mount point) to free
+//!   the name.
 //!
-//! Sealing unmounts the temporary dataset before setting `readonly` and renaming it, then mounts
-//! it read-only: zfs-fuse applies `readonly` only at mount time and refuses to rename a mounted
-//! dataset ("dataset is busy"). On OpenZFS the same steps are merely explicit. zfs-fuse also
-//! reports "dataset is busy" for a moment after clones are created, so renames and destroys are
-//! retried for a while. Clones are found through the `origin` property because zfs-fuse lacks the
-//! `clones` property.
+//! Why not rename on removal: zfs-fuse refuses to rename a dataset while a clone of its
+//! snapshot is mounted ("dataset is busy", for as long as the clone stays mounted), and a pod's
+//! clone stays mounted while the pod runs. OpenZFS has no such limit.
+//!
+//! Other zfs-fuse traits handled here: `readonly=on` takes effect only at the next mount, and a
+//! mounted dataset cannot be renamed, so sealing unmounts, sets the property, renames and mounts
+//! again with `-o ro`. After an unmount the daemon releases the dataset asynchronously, so renames
+//! and destroys are retried while ZFS says "is busy". Clones are found through the `origin`
+//! property because zfs-fuse lacks the `clones` property.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +32,8 @@ use crate::{Kind, Storage, mounts};
 
 const SNAPSHOT: &str = "seal";
 const RETIRED: &str = "retired";
+/// User property marking an image dataset as removed (kept only for its clones).
+const RETIRED_PROP: &str = "jetpack:retired";
 /// Longest dataset name, snapshot included (ZFS_MAX_DATASET_NAME_LEN less the NUL).
 const MAX_NAME: usize = 255;
 /// Length of `-<8 hex digits>` appended to retired images.
@@ -129,45 +137,37 @@ impl ZfsStorage {
 
     /// Names of the filesystem children of `parent`, without the `parent/` prefix.
     fn children(&self, parent: &str) -> Result<Vec<String>> {
-        let out = self.zfs(&[
-            "list",
-            "-H",
-            "-o",
-            "name",
-            "-t",
-            "filesystem",
-            "-d",
-            "1",
-            parent,
-        ])?;
+        let out = self.zfs(&["list", "-H", "-o", "name", "-t", "filesystem", "-d", "1", parent])?;
         let prefix = format!("{parent}/");
-        let mut names: Vec<String> = out
-            .lines()
-            .filter_map(|l| l.strip_prefix(&prefix))
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> =
+            out.lines().filter_map(|l| l.strip_prefix(&prefix)).map(String::from).collect();
         names.sort();
         Ok(names)
     }
 
-    /// `(dataset, origin)` for every filesystem in the pool (origin `-` for non-clones).
-    fn origins(&self) -> Result<Vec<(String, String)>> {
-        let pool = self.dataset.split('/').next().unwrap_or_default();
-        let out = self.zfs(&[
-            "list",
-            "-H",
-            "-o",
-            "name,origin",
-            "-t",
-            "filesystem",
-            "-r",
-            pool,
-        ])?;
+    /// Every filesystem of the pool with its origin and retired mark: clones can live anywhere
+    /// in the pool.
+    fn datasets(&self) -> Result<Vec<Dataset>> {
+        let pool = self.base()?.split('/').next().unwrap_or_default();
+        let props = format!("name,origin,{RETIRED_PROP}");
+        let out = self.zfs(&["list", "-H", "-o", &props, "-t", "filesystem", "-r", pool])?;
         Ok(out
             .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(n, o)| (n.to_string(), o.to_string()))
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                let (name, origin, retired) = (f.next()?, f.next()?, f.next()?);
+                Some(Dataset { name: name.into(), origin: origin.into(), retired: retired != "-" })
+            })
             .collect())
+    }
+
+    /// The retired mark of one dataset; `None` if it does not exist.
+    fn retired(&self, ds: &str) -> Result<Option<bool>> {
+        match self.zfs(&["list", "-H", "-o", RETIRED_PROP, ds]) {
+            Ok(v) => Ok(Some(v.trim() != "-")),
+            Err(e) if e.command_says("does not exist") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `zfs destroy -r`; a dataset that does not exist is fine.
@@ -185,11 +185,16 @@ impl ZfsStorage {
         }
     }
 
-    /// Clones the image snapshot to `target`; clones get their properties from their new parent,
-    /// `readonly=off` is explicit so a read-only parent cannot make the tree unwritable.
+    /// Clones the snapshot of a live (not retired) image to `D/<area>/<name>`. Clones take their
+    /// properties from their new parent; `readonly=off` is explicit so that a read-only parent
+    /// cannot make the tree unwritable.
     fn clone(&self, image: &str, area: &str, name: &str) -> Result<PathBuf> {
-        let snap = format!("{}@{SNAPSHOT}", self.ds(IMAGES, Some(image))?);
+        let ds = self.ds(IMAGES, Some(image))?;
         let target = self.ds(area, Some(name))?;
+        if self.retired(&ds)? != Some(false) {
+            return Err(Error::NotFound(format!("image {image}")));
+        }
+        let snap = format!("{ds}@{SNAPSHOT}");
         match self.zfs(&["clone", "-o", "readonly=off", &snap, &target]) {
             Err(e) if e.command_says("does not exist") && e.command_says(&snap) => {
                 Err(Error::NotFound(format!("image {image}")))
@@ -206,17 +211,40 @@ impl ZfsStorage {
         mounts::unmount_below(&self.root.join(area).join(name), false)?;
         self.destroy(&ds)
     }
+
+    /// Renames the retired image dataset `ds` to `D/retired/<image>-<random>` to free its name.
+    fn move_aside(&self, image: &str, ds: &str) -> Result<()> {
+        let target = format!("{}/{image}-{}", self.ds(RETIRED, None)?, random_suffix());
+        match self.zfs_retrying(&["rename", ds, &target]) {
+            Err(e) if e.command_says("is busy") => Err(Error::Busy {
+                what: format!("removed image {image}, kept for its clones,"),
+                users: "mounted clones (zfs-fuse cannot rename a dataset while clones of it are \
+                        mounted); remove the pod trees made from it"
+                    .into(),
+            }),
+            other => other.map(drop),
+        }
+    }
+}
+
+/// One line of [`ZfsStorage::datasets`].
+struct Dataset {
+    name: String,
+    origin: String,
+    retired: bool,
+}
+
+/// True if any dataset is a clone of a snapshot of `ds`.
+fn has_clones(all: &[Dataset], ds: &str) -> bool {
+    let prefix = format!("{ds}@");
+    all.iter().any(|d| d.origin.starts_with(&prefix))
 }
 
 fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.write_u128(now.as_nanos());
     format!("{:08x}", h.finish() as u32)
 }
 
@@ -310,10 +338,18 @@ impl Storage for ZfsStorage {
         self.unmount(&src)?;
         self.zfs(&["set", "readonly=on", &src])?;
         self.zfs(&["snapshot", &format!("{src}@{SNAPSHOT}")])?;
-        match self.zfs_retrying(&["rename", &src, &dst]) {
-            Err(e) if e.command_says("already exists") => return Err(Error::Exists(dst)),
-            other => other?,
-        };
+        let rename = ["rename", src.as_str(), dst.as_str()];
+        match self.zfs_retrying(&rename) {
+            Err(e) if e.command_says("already exists") => {
+                // A retired dataset of the same image only waits for its clones: move it aside.
+                if self.retired(&dst)? != Some(true) {
+                    return Err(Error::Exists(dst));
+                }
+                self.move_aside(image, &dst)?;
+                self.zfs_retrying(&rename)?;
+            }
+            other => drop(other?),
+        }
         // `-o ro` makes the mount itself read-only, which zfs-fuse does not do for `readonly=on`.
         self.zfs(&["mount", "-o", "ro", &dst])?;
         Ok(self.image_path(image))
@@ -332,25 +368,37 @@ impl Storage for ZfsStorage {
     }
 
     fn images(&self) -> Result<Vec<String>> {
-        self.children(&self.ds(IMAGES, None)?)
+        let parent = self.ds(IMAGES, None)?;
+        let props = format!("name,{RETIRED_PROP}");
+        let out = self.zfs(&["list", "-H", "-o", &props, "-t", "filesystem", "-d", "1", &parent])?;
+        let prefix = format!("{parent}/");
+        let mut names: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, retired)| *retired == "-")
+            .filter_map(|(name, _)| name.strip_prefix(&prefix))
+            .map(String::from)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Destroys the image, or retires it while clones of its snapshot exist. Missing is fine.
     fn remove_image(&self, image: &str) -> Result<()> {
         let ds = self.ds(IMAGES, Some(image))?;
-        let origins = self.origins()?;
-        if !origins.iter().any(|(n, _)| *n == ds) {
-            return Ok(());
+        let all = self.datasets()?;
+        match all.iter().find(|d| d.name == ds) {
+            None | Some(Dataset { retired: true, .. }) => return Ok(()),
+            Some(_) => {}
         }
-        let snap_prefix = format!("{ds}@");
-        if !origins.iter().any(|(_, o)| o.starts_with(&snap_prefix)) {
+        if !has_clones(&all, &ds) {
             return self.destroy(&ds);
         }
-        let retired = format!("{}/{image}-{}", self.ds(RETIRED, None)?, random_suffix());
-        tracing::info!(image, retired, "image has clones; retiring it");
-        // Under `D/retired` the dataset has no mount point; zfs-fuse renames only unmounted ones.
+        tracing::info!(image, "image has clones; retiring it");
+        // Marked first: a crash in between leaves a retired image, never a half-removed one.
+        self.zfs(&["set", &format!("{RETIRED_PROP}=on"), &ds])?;
         self.unmount(&ds)?;
-        self.zfs_retrying(&["rename", &ds, &retired]).map(drop)
+        self.zfs(&["set", "canmount=off", &ds]).map(drop)
     }
 
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
@@ -367,17 +415,14 @@ impl Storage for ZfsStorage {
 
     /// Destroys retired images whose snapshots have no clones left.
     fn collect(&self) -> Result<()> {
-        let parent = self.ds(RETIRED, None)?;
-        let retired = self.children(&parent)?;
-        if retired.is_empty() {
-            return Ok(());
-        }
-        let origins = self.origins()?;
-        for name in retired {
-            let ds = format!("{parent}/{name}");
-            let snap_prefix = format!("{ds}@");
-            if !origins.iter().any(|(_, o)| o.starts_with(&snap_prefix)) {
-                self.destroy(&ds)?;
+        let images = format!("{}/", self.ds(IMAGES, None)?);
+        let retired = format!("{}/", self.ds(RETIRED, None)?);
+        let all = self.datasets()?;
+        let child_of = |d: &Dataset, parent: &str| d.name.strip_prefix(parent).is_some_and(|n| !n.contains('/'));
+        for d in &all {
+            let candidate = (d.retired && child_of(d, &images)) || child_of(d, &retired);
+            if candidate && !has_clones(&all, &d.name) {
+                self.destroy(&d.name)?;
             }
         }
         Ok(())

@@ -18,6 +18,13 @@ fn setup(runner: RecordingRunner) -> (Arc<RecordingRunner>, ZfsStorage) {
     (runner, s)
 }
 
+/// Succeeds like zfs would for a live image: the retired mark of any dataset is unset (`-`).
+fn live() -> RecordingRunner {
+    RecordingRunner::with_responder(|argv| {
+        Ok(if argv[1..4] == ["list", "-H", "-o"] && argv[4] == "jetpack:retired" { "-\n".into() } else { String::new() })
+    })
+}
+
 fn fail(stderr: &'static str) -> RecordingRunner {
     RecordingRunner::with_responder(move |argv| {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -80,7 +87,7 @@ fn init_refuses_a_moved_area() {
 
 #[test]
 fn temp_and_pod_trees() {
-    let (r, s) = setup(RecordingRunner::new());
+    let (r, s) = setup(live());
     assert_eq!(s.create_temp("t1").unwrap(), Path::new(ROOT).join("tmp/t1"));
     assert_eq!(
         s.clone_to_temp("img", "t2").unwrap(),
@@ -96,7 +103,9 @@ fn temp_and_pod_trees() {
         r.lines(),
         [
             "zfs create tank/jp/tmp/t1",
+            "zfs list -H -o jetpack:retired tank/jp/images/img",
             "zfs clone -o readonly=off tank/jp/images/img@seal tank/jp/tmp/t2",
+            "zfs list -H -o jetpack:retired tank/jp/images/img",
             "zfs clone -o readonly=off tank/jp/images/img@seal tank/jp/pods/p1",
             "zfs destroy -r tank/jp/tmp/t1",
             "zfs destroy -r tank/jp/pods/p1",
@@ -188,10 +197,14 @@ fn missing_trees_are_fine_and_missing_images_are_not_found() {
 }
 
 #[test]
-fn listings_strip_the_area() {
+fn listings_strip_the_area_and_skip_retired_images() {
     let (r, s) = setup(RecordingRunner::with_responder(|argv| {
         let area = argv.last().unwrap();
-        Ok(format!("{area}\n{area}/b\n{area}/a\n"))
+        Ok(if argv[4] == "name" {
+            format!("{area}\n{area}/b\n{area}/a\n")
+        } else {
+            format!("{area}\t-\n{area}/b\t-\n{area}/a\t-\n{area}/old\ton\n")
+        })
     }));
     assert_eq!(s.temps().unwrap(), ["a", "b"]);
     assert_eq!(s.images().unwrap(), ["a", "b"]);
@@ -200,7 +213,7 @@ fn listings_strip_the_area() {
         r.lines(),
         [
             "zfs list -H -o name -t filesystem -d 1 tank/jp/tmp",
-            "zfs list -H -o name -t filesystem -d 1 tank/jp/images",
+            "zfs list -H -o name,jetpack:retired -t filesystem -d 1 tank/jp/images",
             "zfs list -H -o name -t filesystem -d 1 tank/jp/pods",
         ]
     );
@@ -223,59 +236,61 @@ fn remove_image_destroys_without_clones() {
 }
 
 #[test]
-fn remove_image_retires_with_clones() {
+fn remove_image_retires_in_place_with_clones() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok(
-        "tank/jp/images/img\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\n".into(),
-    ));
+    r.push_reply(Ok("tank/jp/images/img\t-\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into()));
     s.remove_image("img").unwrap();
-    let argv = r.argv();
-    assert_eq!(argv.len(), 3, "{argv:?}");
-    assert_eq!(argv[1], ["zfs", "unmount", "tank/jp/images/img"]);
-    assert_eq!(argv[2][..3], ["zfs", "rename", "tank/jp/images/img"]);
-    let target = &argv[2][3];
-    let suffix = target.strip_prefix("tank/jp/retired/img-").expect(target);
-    assert!(
-        suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
-        "{target}"
+    assert_eq!(
+        r.lines(),
+        [
+            "zfs list -H -o name,origin,jetpack:retired -t filesystem -r tank",
+            "zfs set jetpack:retired=on tank/jp/images/img",
+            "zfs unmount tank/jp/images/img",
+            "zfs set canmount=off tank/jp/images/img",
+        ]
     );
-    assert_eq!(argv[2].len(), 4);
 }
 
 #[test]
-fn remove_missing_image_is_fine() {
+fn remove_missing_or_retired_image_is_fine() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok("tank\t-\n".into()));
+    r.push_reply(Ok("tank\t-\t-\n".into()));
     s.remove_image("img").unwrap();
-    assert_eq!(r.lines().len(), 1);
+    r.push_reply(Ok("tank/jp/images/img\t-\ton\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into()));
+    s.remove_image("img").unwrap();
+    assert_eq!(r.lines().len(), 2);
 }
 
 #[test]
 fn collect_destroys_unreferenced_retired_images() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok(
-        "tank/jp/retired\ntank/jp/retired/a-1\ntank/jp/retired/b-2\n".into(),
-    ));
-    r.push_reply(Ok("tank/jp/retired/a-1\t-\ntank/jp/retired/b-2\t-\ntank/jp/pods/p\ttank/jp/retired/b-2@seal\n".into()));
+    r.push_reply(Ok([
+        "tank/jp/images/live\t-\t-",
+        "tank/jp/images/gone\t-\ton",
+        "tank/jp/images/used\t-\ton",
+        "tank/jp/retired\t-\t-",
+        "tank/jp/retired/a-1\t-\ton",
+        "tank/jp/retired/b-2\t-\ton",
+        "tank/jp/pods/p\ttank/jp/retired/b-2@seal\t-",
+        "tank/jp/pods/q\ttank/jp/images/used@seal\t-",
+        "tank/jp/pods/r\ttank/jp/images/live@seal\t-",
+        "",
+    ]
+    .join("\n")));
     s.collect().unwrap();
     assert_eq!(
         r.lines(),
         [
-            "zfs list -H -o name -t filesystem -d 1 tank/jp/retired",
-            "zfs list -H -o name,origin -t filesystem -r tank",
+            "zfs list -H -o name,origin,jetpack:retired -t filesystem -r tank",
+            "zfs destroy -r tank/jp/images/gone",
             "zfs destroy -r tank/jp/retired/a-1",
         ]
     );
-
-    let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok("tank/jp/retired\n".into()));
-    s.collect().unwrap();
-    assert_eq!(r.lines().len(), 1, "nothing retired, nothing else to ask");
 }
 
 #[test]
 fn bad_names_run_nothing() {
-    let (r, s) = setup(RecordingRunner::new());
+    let (r, s) = setup(live());
     for name in ["", "..", "a/b", "a b", "a@b", "a%b"] {
         assert!(
             matches!(s.create_temp(name), Err(Error::InvalidName { .. })),
@@ -290,5 +305,5 @@ fn bad_names_run_nothing() {
     assert!(err.to_string().contains("limit is 255"), "{err}");
     let bad = ZfsStorage::new(Path::new(ROOT), "/tank", Arc::new(RecordingRunner::new()));
     assert!(matches!(bad.temps(), Err(Error::Config(_))));
-    assert_eq!(r.lines().len(), 1);
+    assert_eq!(r.lines().len(), 2, "only the good clone ran");
 }
