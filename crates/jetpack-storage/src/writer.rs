@@ -221,8 +221,13 @@ impl TreeWriter {
                 }
             }
         }
-        utimensat(self.parent_fd(), name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| ctx(path, "set times of", e.into()))
+        utimensat(
+            self.parent_fd(),
+            name,
+            &times(meta.mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| ctx(path, "set times of", e.into()))
     }
 
     /// Creates a hard link at `path` to the existing entry `target` of the same tree.
@@ -297,7 +302,11 @@ impl TreeWriter {
             match fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()) {
                 Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
                 r => r.map_err(|e| {
-                    ctx(path, &format!("set xattr {} on", k.to_string_lossy()), e.into())
+                    ctx(
+                        path,
+                        &format!("set xattr {} on", k.to_string_lossy()),
+                        e.into(),
+                    )
                 })?,
             }
         }

@@ -137,10 +137,23 @@ impl ZfsStorage {
 
     /// Names of the filesystem children of `parent`, without the `parent/` prefix.
     fn children(&self, parent: &str) -> Result<Vec<String>> {
-        let out = self.zfs(&["list", "-H", "-o", "name", "-t", "filesystem", "-d", "1", parent])?;
+        let out = self.zfs(&[
+            "list",
+            "-H",
+            "-o",
+            "name",
+            "-t",
+            "filesystem",
+            "-d",
+            "1",
+            parent,
+        ])?;
         let prefix = format!("{parent}/");
-        let mut names: Vec<String> =
-            out.lines().filter_map(|l| l.strip_prefix(&prefix)).map(String::from).collect();
+        let mut names: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(String::from)
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -156,7 +169,11 @@ impl ZfsStorage {
             .filter_map(|l| {
                 let mut f = l.split('\t');
                 let (name, origin, retired) = (f.next()?, f.next()?, f.next()?);
-                Some(Dataset { name: name.into(), origin: origin.into(), retired: retired != "-" })
+                Some(Dataset {
+                    name: name.into(),
+                    origin: origin.into(),
+                    retired: retired != "-",
+                })
             })
             .collect())
     }
@@ -243,7 +260,9 @@ fn has_clones(all: &[Dataset], ds: &str) -> bool {
 fn random_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     h.write_u128(now.as_nanos());
     format!("{:08x}", h.finish() as u32)
 }
@@ -370,7 +389,17 @@ impl Storage for ZfsStorage {
     fn images(&self) -> Result<Vec<String>> {
         let parent = self.ds(IMAGES, None)?;
         let props = format!("name,{RETIRED_PROP}");
-        let out = self.zfs(&["list", "-H", "-o", &props, "-t", "filesystem", "-d", "1", &parent])?;
+        let out = self.zfs(&[
+            "list",
+            "-H",
+            "-o",
+            &props,
+            "-t",
+            "filesystem",
+            "-d",
+            "1",
+            &parent,
+        ])?;
         let prefix = format!("{parent}/");
         let mut names: Vec<String> = out
             .lines()
@@ -418,7 +447,11 @@ impl Storage for ZfsStorage {
         let images = format!("{}/", self.ds(IMAGES, None)?);
         let retired = format!("{}/", self.ds(RETIRED, None)?);
         let all = self.datasets()?;
-        let child_of = |d: &Dataset, parent: &str| d.name.strip_prefix(parent).is_some_and(|n| !n.contains('/'));
+        let child_of = |d: &Dataset, parent: &str| {
+            d.name
+                .strip_prefix(parent)
+                .is_some_and(|n| !n.contains('/'))
+        };
         for d in &all {
             let candidate = (d.retired && child_of(d, &images)) || child_of(d, &retired);
             if candidate && !has_clones(&all, &d.name) {

@@ -21,7 +21,13 @@ fn setup(runner: RecordingRunner) -> (Arc<RecordingRunner>, ZfsStorage) {
 /// Succeeds like zfs would for a live image: the retired mark of any dataset is unset (`-`).
 fn live() -> RecordingRunner {
     RecordingRunner::with_responder(|argv| {
-        Ok(if argv[1..4] == ["list", "-H", "-o"] && argv[4] == "jetpack:retired" { "-\n".into() } else { String::new() })
+        Ok(
+            if argv[1..4] == ["list", "-H", "-o"] && argv[4] == "jetpack:retired" {
+                "-\n".into()
+            } else {
+                String::new()
+            },
+        )
     })
 }
 
@@ -238,7 +244,9 @@ fn remove_image_destroys_without_clones() {
 #[test]
 fn remove_image_retires_in_place_with_clones() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok("tank/jp/images/img\t-\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into()));
+    r.push_reply(Ok(
+        "tank/jp/images/img\t-\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into(),
+    ));
     s.remove_image("img").unwrap();
     assert_eq!(
         r.lines(),
@@ -256,7 +264,9 @@ fn remove_missing_or_retired_image_is_fine() {
     let (r, s) = setup(RecordingRunner::new());
     r.push_reply(Ok("tank\t-\t-\n".into()));
     s.remove_image("img").unwrap();
-    r.push_reply(Ok("tank/jp/images/img\t-\ton\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into()));
+    r.push_reply(Ok(
+        "tank/jp/images/img\t-\ton\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into(),
+    ));
     s.remove_image("img").unwrap();
     assert_eq!(r.lines().len(), 2);
 }

@@ -31,27 +31,111 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let n = bad_crc.len();
     bad_crc[n - 6] ^= 0xff;
     vec![
-        ("dotdot", with_manifest(|a| { a.file("rootfs/../../escaped", b"x", 0o644); }), "`..`"),
-        ("absolute", with_manifest(|a| { a.file("/rootfs/abs", b"x", 0o644); }), "absolute path"),
-        ("outside rootfs", with_manifest(|a| { a.file("etc/passwd", b"x", 0o644); }), "outside rootfs/"),
-        ("rootfs prefix", with_manifest(|a| { a.file("rootfsx/a", b"x", 0o644); }), "outside rootfs/"),
-        ("symlink out", with_manifest(|a| { a.symlink("rootfs/a/evil", "../../../etc"); }), "points outside rootfs/"),
-        ("hard link out", with_manifest(|a| { a.hardlink("rootfs/evil", "etc/passwd"); }), "outside rootfs/"),
-        ("hard link to manifest", with_manifest(|a| { a.hardlink("rootfs/m", "manifest"); }), "outside rootfs/"),
-        ("write through symlink", with_manifest(|a| { a.symlink("rootfs/a", "/tmp"); a.file("rootfs/a/x", b"x", 0o644); }), "refusing to write through"),
-        ("hard link to missing", with_manifest(|a| { a.hardlink("rootfs/l", "rootfs/nothing"); }), "hard link"),
-        ("duplicate", with_manifest(|a| { a.file("rootfs/d", b"1", 0o644); a.file("./rootfs/d", b"2", 0o644); }), "duplicate entry"),
-        ("duplicate manifest", { let mut a = Aci::new(); a.file("manifest", M.as_bytes(), 0o644); a.manifest(M).tar() }, "duplicate entry"),
+        (
+            "dotdot",
+            with_manifest(|a| {
+                a.file("rootfs/../../escaped", b"x", 0o644);
+            }),
+            "`..`",
+        ),
+        (
+            "absolute",
+            with_manifest(|a| {
+                a.file("/rootfs/abs", b"x", 0o644);
+            }),
+            "absolute path",
+        ),
+        (
+            "outside rootfs",
+            with_manifest(|a| {
+                a.file("etc/passwd", b"x", 0o644);
+            }),
+            "outside rootfs/",
+        ),
+        (
+            "rootfs prefix",
+            with_manifest(|a| {
+                a.file("rootfsx/a", b"x", 0o644);
+            }),
+            "outside rootfs/",
+        ),
+        (
+            "symlink out",
+            with_manifest(|a| {
+                a.symlink("rootfs/a/evil", "../../../etc");
+            }),
+            "points outside rootfs/",
+        ),
+        (
+            "hard link out",
+            with_manifest(|a| {
+                a.hardlink("rootfs/evil", "etc/passwd");
+            }),
+            "outside rootfs/",
+        ),
+        (
+            "hard link to manifest",
+            with_manifest(|a| {
+                a.hardlink("rootfs/m", "manifest");
+            }),
+            "outside rootfs/",
+        ),
+        (
+            "write through symlink",
+            with_manifest(|a| {
+                a.symlink("rootfs/a", "/tmp");
+                a.file("rootfs/a/x", b"x", 0o644);
+            }),
+            "refusing to write through",
+        ),
+        (
+            "hard link to missing",
+            with_manifest(|a| {
+                a.hardlink("rootfs/l", "rootfs/nothing");
+            }),
+            "hard link",
+        ),
+        (
+            "duplicate",
+            with_manifest(|a| {
+                a.file("rootfs/d", b"1", 0o644);
+                a.file("./rootfs/d", b"2", 0o644);
+            }),
+            "duplicate entry",
+        ),
+        (
+            "duplicate manifest",
+            {
+                let mut a = Aci::new();
+                a.file("manifest", M.as_bytes(), 0o644);
+                a.manifest(M).tar()
+            },
+            "duplicate entry",
+        ),
         ("no manifest", Aci::new().tar(), "no manifest"),
         ("no rootfs", Aci::empty().manifest(M).tar(), "no rootfs"),
-        ("bad manifest json", Aci::new().manifest("{not json").tar(), "manifest"),
-        ("bad manifest", Aci::new().manifest(r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"UPPER"}"#).tar(), "ACIdentifier"),
+        (
+            "bad manifest json",
+            Aci::new().manifest("{not json").tar(),
+            "manifest",
+        ),
+        (
+            "bad manifest",
+            Aci::new()
+                .manifest(r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"UPPER"}"#)
+                .tar(),
+            "ACIdentifier",
+        ),
         ("truncated tar", good[..good.len() / 2].to_vec(), "tar"),
         ("truncated gzip", gz[..gz.len() / 2].to_vec(), "gzip"),
         ("corrupt gzip", corrupt_gz, "gzip"),
         ("bad gzip checksum", bad_crc, "gzip"),
         ("empty file", Vec::new(), "empty"),
-        ("not an archive", b"just some text, not an image".to_vec(), "unknown file type"),
+        (
+            "not an archive",
+            b"just some text, not an image".to_vec(),
+            "unknown file type",
+        ),
     ]
 }
 
@@ -60,7 +144,12 @@ fn refuses_bad_input(kind: &str) {
         return;
     }
     let mut t = TestStore::new(kind);
-    let good = t.input("good.aci", &with_manifest(|a| { a.file("rootfs/ok", b"ok", 0o644); }));
+    let good = t.input(
+        "good.aci",
+        &with_manifest(|a| {
+            a.file("rootfs/ok", b"ok", 0o644);
+        }),
+    );
     let good_id = t.store.import(Source::File(good)).unwrap().id;
     for (case, bytes, words) in cases() {
         let f = t.input("bad.aci", &bytes);
@@ -69,12 +158,32 @@ fn refuses_bad_input(kind: &str) {
             Err(e) => e.to_string(),
         };
         assert!(err.contains(words), "{case}: error {err:?} lacks {words:?}");
-        assert!(err.contains("bad.aci") || err.contains("manifest"), "{case}: error names the file: {err}");
-        let ids: Vec<String> = t.store.images().unwrap().into_iter().map(|r| r.id).collect();
+        assert!(
+            err.contains("bad.aci") || err.contains("manifest"),
+            "{case}: error names the file: {err}"
+        );
+        let ids: Vec<String> = t
+            .store
+            .images()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, vec![good_id.clone()], "{case}: store changed");
-        assert_eq!(t.store.storage().images().unwrap(), vec![good_id.clone()], "{case}");
-        assert!(t.leftovers().is_empty(), "{case}: leftovers {:?}", t.leftovers());
-        assert!(!t.dir.path().join("escaped").exists() && !t.dir.path().parent().unwrap().join("escaped").exists());
+        assert_eq!(
+            t.store.storage().images().unwrap(),
+            vec![good_id.clone()],
+            "{case}"
+        );
+        assert!(
+            t.leftovers().is_empty(),
+            "{case}: leftovers {:?}",
+            t.leftovers()
+        );
+        assert!(
+            !t.dir.path().join("escaped").exists()
+                && !t.dir.path().parent().unwrap().join("escaped").exists()
+        );
         assert!(!std::path::Path::new("/tmp/x").exists() || case != "write through symlink");
     }
 }
@@ -88,7 +197,10 @@ fn missing_dependency_is_named() {
     let deps = r#","dependencies":[{"imageName":"example.com/base","labels":[{"name":"version","value":"7"}]}]"#;
     let f = t.input("app.aci", &Aci::new().named("example.com/app", deps).tar());
     let e = t.store.import(Source::File(f)).unwrap_err().to_string();
-    assert!(e.contains("dependency example.com/base,version=7 of example.com/app is not in the store"), "{e}");
+    assert!(
+        e.contains("dependency example.com/base,version=7 of example.com/app is not in the store"),
+        "{e}"
+    );
     assert!(t.store.images().unwrap().is_empty());
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
@@ -109,7 +221,10 @@ fn gc_removes_leftovers_of_a_killed_import() {
     t.store.storage().create_temp("orphan").unwrap();
     t.store.storage().seal("orphan", "sha512-00").unwrap();
     std::fs::create_dir(t.store.image_dir("sha512-00")).unwrap();
-    assert!(t.store.images().unwrap().is_empty(), "nothing half-made is visible");
+    assert!(
+        t.store.images().unwrap().is_empty(),
+        "nothing half-made is visible"
+    );
     let report = t.store.gc().unwrap();
     assert!(report.removed.len() >= 4, "{:?}", report.removed);
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());

@@ -30,14 +30,18 @@ fn header(kind: tar::EntryType, name: &[u8], mode: u32, size: u64) -> tar::Heade
 
 impl Aci {
     pub fn new() -> Aci {
-        let mut a = Aci { b: tar::Builder::new(Vec::new()) };
+        let mut a = Aci {
+            b: tar::Builder::new(Vec::new()),
+        };
         a.dir("rootfs", 0o755);
         a
     }
 
     /// A bare archive without the `rootfs/` entry.
     pub fn empty() -> Aci {
-        Aci { b: tar::Builder::new(Vec::new()) }
+        Aci {
+            b: tar::Builder::new(Vec::new()),
+        }
     }
 
     pub fn manifest(mut self, json: &str) -> Aci {
@@ -59,15 +63,38 @@ impl Aci {
     }
 
     pub fn dir(&mut self, name: &str, mode: u32) -> &mut Aci {
-        self.raw(header(tar::EntryType::Directory, name.as_bytes(), mode, 0), &[])
+        self.raw(
+            header(tar::EntryType::Directory, name.as_bytes(), mode, 0),
+            &[],
+        )
     }
 
     pub fn file(&mut self, name: &str, data: &[u8], mode: u32) -> &mut Aci {
-        self.raw(header(tar::EntryType::Regular, name.as_bytes(), mode, data.len() as u64), data)
+        self.raw(
+            header(
+                tar::EntryType::Regular,
+                name.as_bytes(),
+                mode,
+                data.len() as u64,
+            ),
+            data,
+        )
     }
 
-    pub fn owned_file(&mut self, name: &str, data: &[u8], mode: u32, uid: u64, gid: u64) -> &mut Aci {
-        let mut h = header(tar::EntryType::Regular, name.as_bytes(), mode, data.len() as u64);
+    pub fn owned_file(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> &mut Aci {
+        let mut h = header(
+            tar::EntryType::Regular,
+            name.as_bytes(),
+            mode,
+            data.len() as u64,
+        );
         h.set_uid(uid);
         h.set_gid(gid);
         self.raw(h, data)
@@ -91,7 +118,13 @@ impl Aci {
         self.raw(h, &[])
     }
 
-    pub fn special(&mut self, name: &str, kind: tar::EntryType, major: u32, minor: u32) -> &mut Aci {
+    pub fn special(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        major: u32,
+        minor: u32,
+    ) -> &mut Aci {
         let mut h = header(kind, name.as_bytes(), 0o666, 0);
         h.set_device_major(major).unwrap();
         h.set_device_minor(minor).unwrap();
@@ -154,7 +187,13 @@ impl TestStore {
         sets.push(format!("root={}", root.display()));
         let cfg = Config::load(Some(&write(dir.path(), "jetpack.conf", b"")), &sets).unwrap();
         let store = Store::init(&cfg).unwrap();
-        TestStore { store, cfg, dir, _pool: pool, _fs: fs }
+        TestStore {
+            store,
+            cfg,
+            dir,
+            _pool: pool,
+            _fs: fs,
+        }
     }
 
     pub fn input(&self, name: &str, bytes: &[u8]) -> PathBuf {
