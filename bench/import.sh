@@ -37,11 +37,15 @@ echo "ACI: $(du -m "$aci" | cut -f1) MB gzip, $(gzip -dc "$aci" | wc -c | awk '{
 
 loopfs() { # TYPE SIZE MOUNTPOINT
     truncate -s "$2" "$work/$1.img"; local dev; dev=$(losetup -f --show "$work/$1.img"); loops+=("$dev")
-    if [ "$1" = ext4 ]; then mkfs.ext4 -q -F "$dev"; else mkfs.btrfs -q -f "$dev"; fi
+    if [ "$1" = ext4 ]; then mkfs.ext4 -q -F "$dev"; else mkfs.btrfs -q -f "$dev" >/dev/null 2>&1; fi
     mkdir -p "$3"; mount "$dev" "$3"; mounts+=("$3")
 }
 
 now() { date +%s.%N; }
+# Empties a store through jetpack itself (sealed btrfs subvolumes and zfs datasets are read-only).
+wipe() { [ -f "$fs/store/store.json" ] || return 0
+    for id in $("$jp" "${conf[@]}" images --no-trunc | awk 'NR>1 {print $1}'); do "$jp" "${conf[@]}" image rm -f "$id" >/dev/null; done
+    "$jp" "${conf[@]}" gc >/dev/null; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 floor=()
@@ -63,7 +67,7 @@ for b in "${backends[@]}"; do
     jpt=(); tart=()
     for _ in $(seq "$runs"); do
         # jetpack: fresh store each run (removal and init are not timed).
-        if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
+        wipe; if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
         rm -rf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
         sync; t0=$(now); "$jp" "${conf[@]}" import -q "$aci" >/dev/null; t1=$(now)
         jpt+=("$(echo "$t1 - $t0" | bc -l)")
@@ -79,6 +83,6 @@ for b in "${backends[@]}"; do
         "$b" "$jm" "$tm" "$(echo "$jm / $tm" | bc -l)" "$(echo "$jm / $floor_med" | bc -l)"
     echo "        jetpack runs: ${jpt[*]}"
     echo "        tar runs:     ${tart[*]}"
-    if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
+    wipe; if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
     rm -rf "$fs/store"
 done

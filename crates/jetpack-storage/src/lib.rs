@@ -86,6 +86,7 @@ pub trait Storage: Send + Sync {
     fn clone_to_temp(&self, image: &str, name: &str) -> Result<PathBuf>;
 
     /// Seals `tmp/<name>` read-only and makes it visible as `images/<image>` in one atomic step.
+    /// [`Error::Exists`] if the image is already there (discard the temporary tree then).
     fn seal(&self, name: &str, image: &str) -> Result<PathBuf>;
 
     /// Destroys a temporary tree (unmounting whatever the backend mounted). Missing is fine.
@@ -100,13 +101,16 @@ pub trait Storage: Send + Sync {
     /// Names of the sealed images present.
     fn images(&self) -> Result<Vec<String>>;
 
-    /// Removes a sealed image. On zfs an image whose snapshot still has clones is renamed out of
-    /// the way (`retired`) and destroyed by [`Storage::collect`] once its clones are gone.
+    /// Removes a sealed image; missing is fine. On zfs an image whose snapshot still has clones is
+    /// *retired* (hidden from [`Storage::images`], unmounted) and destroyed by
+    /// [`Storage::collect`] once its clones are gone. On overlay an image that a mounted pod tree
+    /// uses as its lower layer is refused with [`Error::Busy`].
     fn remove_image(&self, image: &str) -> Result<()>;
 
     /// A writable tree `pods/<name>` cloned from sealed image `image` in constant time where the
     /// backend allows (zfs clone, btrfs snapshot, overlay mount); the dir backend copies.
-    /// Returns the path of the writable rootfs.
+    /// Returns the path of the writable rootfs. Clones fail with [`Error::NotFound`] for a missing
+    /// image and [`Error::Exists`] for a name in use.
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf>;
 
     /// Removes a pod tree (unmounting first). Missing is fine.

@@ -234,9 +234,9 @@ impl ZfsStorage {
         let target = format!("{}/{image}-{}", self.ds(RETIRED, None)?, random_suffix());
         match self.zfs_retrying(&["rename", ds, &target]) {
             Err(e) if e.command_says("is busy") => Err(Error::Busy {
-                what: format!("removed image {image}, kept for its clones,"),
-                users: "mounted clones (zfs-fuse cannot rename a dataset while clones of it are \
-                        mounted); remove the pod trees made from it"
+                what: format!("image {image} (removed, kept for its clones)"),
+                users: "mounted pod trees cloned from it (zfs-fuse cannot rename it while they \
+                        are mounted)"
                     .into(),
             }),
             other => other.map(drop),

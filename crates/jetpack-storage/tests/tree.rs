@@ -28,6 +28,11 @@ fn scratch() -> Scratch {
     Scratch(tempfile::tempdir().unwrap())
 }
 
+/// What `merge_move` leaves of its source: nothing, or an empty root directory.
+fn consumed(src: &Path) -> bool {
+    !src.exists() || fs::read_dir(src).unwrap().next().is_none()
+}
+
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
@@ -333,7 +338,7 @@ fn symlink_in_lower_layer_is_replaced_not_followed() {
             merge_copy(&up, &dst).unwrap();
         } else {
             merge_move(&up, &dst).unwrap();
-            assert!(!up.exists());
+            assert!(consumed(&up));
         }
         for d in ["a", "rel"] {
             assert!(
@@ -436,7 +441,7 @@ fn move_gives_the_same_result_as_copy() {
     let staged = t.join("staged");
     build_rich(&staged, privileged);
     merge_move(&staged, &by_move).unwrap();
-    assert!(!staged.exists(), "merge_move consumes its source");
+    assert!(consumed(&staged));
     assert_same_tree(&by_copy, &by_move);
 
     // Into a missing destination the whole tree is renamed.
@@ -444,7 +449,7 @@ fn move_gives_the_same_result_as_copy() {
     build_rich(&staged, privileged);
     let fresh = t.join("fresh");
     merge_move(&staged, &fresh).unwrap();
-    assert!(!staged.exists());
+    assert!(consumed(&staged));
     assert_same_tree(&t.join("upper"), &fresh);
 }
 
@@ -559,22 +564,32 @@ fn tree_size_counts_blocks_and_hard_links_once() {
 }
 
 #[test]
-fn deep_trees_are_copied_moved_and_removed() {
-    let tmp = scratch();
-    let src = tmp.path().join("src");
-    let mut p = src.clone();
-    for i in 0..200 {
-        p.push(format!("d{i}"));
-    }
-    write(&p.join("bottom"), b"deep");
-    let dst = tmp.path().join("dst");
-    merge_copy(&src, &dst).unwrap();
-    merge_move(&src, &dst).unwrap();
-    assert!(!src.exists());
-    let rel = p.strip_prefix(&src).unwrap();
-    assert_eq!(fs::read(dst.join(rel).join("bottom")).unwrap(), b"deep");
-    remove_tree(&dst).unwrap();
-    assert!(!dst.exists());
+fn deep_trees_need_no_deep_stack() {
+    // Far deeper than recursion could go on this stack; each level costs a few fds instead.
+    let run = || {
+        let tmp = scratch();
+        let src = tmp.path().join("src");
+        let mut p = src.clone();
+        for _ in 0..300 {
+            p.push("d");
+        }
+        write(&p.join("bottom"), b"deep");
+        let dst = tmp.path().join("dst");
+        merge_copy(&src, &dst).unwrap();
+        fs::write(p.join("bottom"), b"moved").unwrap();
+        merge_move(&src, &dst).unwrap();
+        assert!(consumed(&src));
+        let rel = p.strip_prefix(&src).unwrap();
+        assert_eq!(fs::read(dst.join(rel).join("bottom")).unwrap(), b"moved");
+        assert!(tree_size(&dst).unwrap() > 300 * 512);
+        remove_tree(&dst).unwrap();
+        assert!(!dst.exists());
+    };
+    let t = std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(run)
+        .unwrap();
+    t.join().unwrap();
 }
 
 #[test]
@@ -612,18 +627,28 @@ fn copy_and_move_across_filesystems() {
     let by_move = t.join("by-move");
     merge_copy(&lower, &by_move).unwrap();
     merge_move(&staged, &by_move).unwrap();
-    assert!(!staged.exists());
+    assert!(consumed(&staged));
     assert_same_tree(&expected, &by_move);
 
     let staged = mnt.0.join("staged2");
     build_rich(&staged, true);
     let fresh = t.join("fresh");
     merge_move(&staged, &fresh).unwrap();
-    assert!(!staged.exists());
+    assert!(consumed(&staged));
     assert_same_tree(&t.join("expected-upper"), &fresh);
 
     // And back onto tmpfs.
     let back = mnt.0.join("back");
     merge_copy(&fresh, &back).unwrap();
     assert_same_tree(&fresh, &back);
+
+    // A source that is a mount point (a dataset, say) cannot be renamed away: it is emptied.
+    for leftover in ["back", "staged", "staged2"] {
+        remove_tree(&mnt.0.join(leftover)).unwrap();
+    }
+    build_rich(&mnt.0, true);
+    let from_mount = t.join("from-mount");
+    merge_move(&mnt.0, &from_mount).unwrap();
+    assert!(consumed(&mnt.0));
+    assert_same_tree(&t.join("expected-upper"), &from_mount);
 }

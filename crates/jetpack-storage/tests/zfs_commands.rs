@@ -18,16 +18,16 @@ fn setup(runner: RecordingRunner) -> (Arc<RecordingRunner>, ZfsStorage) {
     (runner, s)
 }
 
-/// Succeeds like zfs would for a live image: the retired mark of any dataset is unset (`-`).
+/// Succeeds like zfs does for live images: the retired mark of any dataset is unset (`-`).
 fn live() -> RecordingRunner {
     RecordingRunner::with_responder(|argv| {
-        Ok(
-            if argv[1..4] == ["list", "-H", "-o"] && argv[4] == "jetpack:retired" {
-                "-\n".into()
-            } else {
-                String::new()
-            },
-        )
+        let retired_query =
+            argv.get(1..5) == Some(&["list", "-H", "-o", "jetpack:retired"].map(String::from)[..]);
+        Ok(if retired_query {
+            "-\n".into()
+        } else {
+            String::new()
+        })
     })
 }
 
@@ -38,13 +38,17 @@ fn fail(stderr: &'static str) -> RecordingRunner {
     })
 }
 
+fn fails_with(cmd: &str, stderr: &str) -> jetpack_storage::Result<String> {
+    Err(RecordingRunner::failure(&["zfs", cmd], stderr))
+}
+
 #[test]
 fn init_creates_the_layout() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Err(RecordingRunner::failure(
-        &["zfs", "list"],
+    r.push_reply(fails_with(
+        "list",
         "cannot open 'tank/jp': dataset does not exist",
-    )));
+    ));
     s.init().unwrap();
     assert_eq!(
         r.lines(),
@@ -84,11 +88,8 @@ fn init_refuses_a_moved_area() {
     ));
     let err = s.init().unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
-    assert!(
-        err.to_string()
-            .contains("zfs set mountpoint=/var/lib/jetpack/storage/tmp tank/jp/tmp"),
-        "{err}"
-    );
+    let fix = "zfs set mountpoint=/var/lib/jetpack/storage/tmp tank/jp/tmp";
+    assert!(err.to_string().contains(fix), "{err}");
 }
 
 #[test]
@@ -139,49 +140,111 @@ fn seal_unmounts_sets_readonly_snapshots_renames_and_mounts_read_only() {
 }
 
 #[test]
-fn seal_retries_busy_renames_and_reports_existing_images() {
+fn seal_retries_busy_renames() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Err(RecordingRunner::failure(
-        &["zfs", "unmount"],
+    r.push_reply(fails_with(
+        "unmount",
         "cannot unmount 'x': not currently mounted",
-    )));
-    for _ in 0..2 {
-        r.push_reply(Ok(String::new()));
-    }
-    r.push_reply(Err(RecordingRunner::failure(
-        &["zfs", "rename"],
+    ));
+    r.push_reply(Ok(String::new()));
+    r.push_reply(Ok(String::new()));
+    r.push_reply(fails_with(
+        "rename",
         "cannot rename 'tank/jp/tmp/t1': dataset is busy",
-    )));
+    ));
     s.seal("t1", "img").unwrap();
-    let renames = r
-        .lines()
-        .iter()
-        .filter(|l| l.starts_with("zfs rename"))
-        .count();
-    assert_eq!((renames, r.lines().len()), (2, 6));
+    let lines = r.lines();
+    let renames = lines.iter().filter(|l| l.starts_with("zfs rename")).count();
+    assert_eq!((renames, lines.len()), (2, 6), "{lines:#?}");
+}
 
+#[test]
+fn seal_onto_a_live_image_fails() {
     let (r, s) = setup(RecordingRunner::new());
     for _ in 0..3 {
         r.push_reply(Ok(String::new()));
     }
-    r.push_reply(Err(RecordingRunner::failure(
-        &["zfs", "rename"],
+    r.push_reply(fails_with(
+        "rename",
         "cannot rename to 'x': dataset already exists",
-    )));
-    assert!(matches!(s.seal("t1", "img"), Err(Error::Exists(d)) if d == "tank/jp/images/img"));
-    assert_eq!(r.lines().len(), 4, "no mount after a failed rename");
+    ));
+    r.push_reply(Ok("-\n".into()));
+    let err = s.seal("t1", "img").unwrap_err();
+    assert!(
+        matches!(&err, Error::Exists(d) if d == "tank/jp/images/img"),
+        "{err}"
+    );
+    let lines = r.lines();
+    assert_eq!(
+        lines[4],
+        "zfs list -H -o jetpack:retired tank/jp/images/img"
+    );
+    assert_eq!(lines.len(), 5, "no mount after a failed rename");
+}
+
+#[test]
+fn seal_moves_a_retired_image_of_the_same_id_aside() {
+    let (r, s) = setup(RecordingRunner::new());
+    for _ in 0..3 {
+        r.push_reply(Ok(String::new()));
+    }
+    r.push_reply(fails_with(
+        "rename",
+        "cannot rename to 'x': dataset already exists",
+    ));
+    r.push_reply(Ok("on\n".into()));
+    s.seal("t1", "img").unwrap();
+    let lines = r.lines();
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert_eq!(lines[3], "zfs rename tank/jp/tmp/t1 tank/jp/images/img");
+    assert_eq!(
+        lines[4],
+        "zfs list -H -o jetpack:retired tank/jp/images/img"
+    );
+    let aside = lines[5]
+        .strip_prefix("zfs rename tank/jp/images/img tank/jp/retired/img-")
+        .expect(&lines[5]);
+    assert!(
+        aside.len() == 8 && aside.chars().all(|c| c.is_ascii_hexdigit()),
+        "{aside}"
+    );
+    assert_eq!(lines[6], "zfs rename tank/jp/tmp/t1 tank/jp/images/img");
+    assert_eq!(lines[7], "zfs mount -o ro tank/jp/images/img");
+}
+
+#[test]
+fn seal_reports_a_retired_image_that_cannot_move() {
+    let (r, s) = setup(RecordingRunner::with_responder(|argv| {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        match argv[1] {
+            "rename" if argv[2].contains("/tmp/") => {
+                Err(RecordingRunner::failure(&argv, "dataset already exists"))
+            }
+            "rename" => Err(RecordingRunner::failure(
+                &argv,
+                "cannot rename 'x': dataset is busy",
+            )),
+            "list" => Ok("on\n".into()),
+            _ => Ok(String::new()),
+        }
+    }));
+    let s = s.with_busy_timeout(Duration::from_millis(100));
+    let err = s.seal("t1", "img").unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    assert!(!r.lines().iter().any(|l| l.starts_with("zfs mount")));
 }
 
 #[test]
 fn busy_retries_give_up_after_the_timeout() {
-    let (_, s) = setup(fail("cannot destroy 'tank/jp/tmp/t1': dataset is busy"));
+    let (r, s) = setup(fail("cannot destroy 'tank/jp/tmp/t1': dataset is busy"));
     let s = s.with_busy_timeout(Duration::from_millis(200));
     let err = s.discard_temp("t1").unwrap_err();
+    let msg = err.to_string();
     assert!(
-        err.to_string()
-            .starts_with("zfs destroy -r tank/jp/tmp/t1: cannot destroy"),
-        "{err}"
+        msg.starts_with("zfs destroy -r tank/jp/tmp/t1: cannot destroy"),
+        "{msg}"
     );
+    assert!(r.lines().len() > 1, "retried");
 }
 
 #[test]
@@ -189,13 +252,27 @@ fn missing_trees_are_fine_and_missing_images_are_not_found() {
     let (_, s) = setup(fail("cannot open 'tank/jp/tmp/t1': dataset does not exist"));
     s.discard_temp("t1").unwrap();
     s.remove_pod_tree("p1").unwrap();
-    let (_, s) = setup(fail(
-        "cannot open 'tank/jp/images/img@seal': dataset does not exist",
+
+    let (r, s) = setup(fail(
+        "cannot open 'tank/jp/images/img': dataset does not exist",
     ));
     assert!(matches!(
         s.clone_for_pod("img", "p1"),
         Err(Error::NotFound(_))
     ));
+    assert_eq!(
+        r.lines(),
+        ["zfs list -H -o jetpack:retired tank/jp/images/img"]
+    );
+
+    // A retired image is gone as far as clones are concerned.
+    let (r, s) = setup(RecordingRunner::with_responder(|_| Ok("on\n".into())));
+    assert!(matches!(
+        s.clone_to_temp("img", "t1"),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(r.lines().len(), 1);
+
     let (_, s) = setup(fail(
         "cannot create 'tank/jp/tmp/t1': dataset already exists",
     ));
@@ -225,33 +302,30 @@ fn listings_strip_the_area_and_skip_retired_images() {
     );
 }
 
+const ALL: &str = "zfs list -H -o name,origin,jetpack:retired -t filesystem -r tank";
+
 #[test]
 fn remove_image_destroys_without_clones() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok(
-        "tank\t-\ntank/jp/images/img\t-\ntank/other\ttank/jp/images/img2@seal\n".into(),
-    ));
+    r.push_reply(Ok("tank\t-\t-\n\
+                     tank/jp/images/img\t-\t-\n\
+                     tank/other\ttank/jp/images/img2@seal\t-\n"
+        .into()));
     s.remove_image("img").unwrap();
-    assert_eq!(
-        r.lines(),
-        [
-            "zfs list -H -o name,origin -t filesystem -r tank",
-            "zfs destroy -r tank/jp/images/img"
-        ]
-    );
+    assert_eq!(r.lines(), [ALL, "zfs destroy -r tank/jp/images/img"]);
 }
 
 #[test]
 fn remove_image_retires_in_place_with_clones() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok(
-        "tank/jp/images/img\t-\t-\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into(),
-    ));
+    r.push_reply(Ok("tank/jp/images/img\t-\t-\n\
+                     tank/jp/pods/p1\ttank/jp/images/img@seal\t-\n"
+        .into()));
     s.remove_image("img").unwrap();
     assert_eq!(
         r.lines(),
         [
-            "zfs list -H -o name,origin,jetpack:retired -t filesystem -r tank",
+            ALL,
             "zfs set jetpack:retired=on tank/jp/images/img",
             "zfs unmount tank/jp/images/img",
             "zfs set canmount=off tank/jp/images/img",
@@ -264,17 +338,17 @@ fn remove_missing_or_retired_image_is_fine() {
     let (r, s) = setup(RecordingRunner::new());
     r.push_reply(Ok("tank\t-\t-\n".into()));
     s.remove_image("img").unwrap();
-    r.push_reply(Ok(
-        "tank/jp/images/img\t-\ton\ntank/jp/pods/p1\ttank/jp/images/img@seal\t-\n".into(),
-    ));
+    r.push_reply(Ok("tank/jp/images/img\t-\ton\n\
+                     tank/jp/pods/p1\ttank/jp/images/img@seal\t-\n"
+        .into()));
     s.remove_image("img").unwrap();
-    assert_eq!(r.lines().len(), 2);
+    assert_eq!(r.lines(), [ALL, ALL]);
 }
 
 #[test]
 fn collect_destroys_unreferenced_retired_images() {
     let (r, s) = setup(RecordingRunner::new());
-    r.push_reply(Ok([
+    let listing = [
         "tank/jp/images/live\t-\t-",
         "tank/jp/images/gone\t-\ton",
         "tank/jp/images/used\t-\ton",
@@ -284,16 +358,15 @@ fn collect_destroys_unreferenced_retired_images() {
         "tank/jp/pods/p\ttank/jp/retired/b-2@seal\t-",
         "tank/jp/pods/q\ttank/jp/images/used@seal\t-",
         "tank/jp/pods/r\ttank/jp/images/live@seal\t-",
-        "",
-    ]
-    .join("\n")));
+    ];
+    r.push_reply(Ok(listing.join("\n") + "\n"));
     s.collect().unwrap();
     assert_eq!(
         r.lines(),
         [
-            "zfs list -H -o name,origin,jetpack:retired -t filesystem -r tank",
+            ALL,
             "zfs destroy -r tank/jp/images/gone",
-            "zfs destroy -r tank/jp/retired/a-1",
+            "zfs destroy -r tank/jp/retired/a-1"
         ]
     );
 }
@@ -302,12 +375,10 @@ fn collect_destroys_unreferenced_retired_images() {
 fn bad_names_run_nothing() {
     let (r, s) = setup(live());
     for name in ["", "..", "a/b", "a b", "a@b", "a%b"] {
-        assert!(
-            matches!(s.create_temp(name), Err(Error::InvalidName { .. })),
-            "{name:?}"
-        );
+        let err = s.create_temp(name).unwrap_err();
+        assert!(matches!(err, Error::InvalidName { .. }), "{name:?}: {err}");
     }
-    // The image name must leave room for `tank/jp/retired/<image>-xxxxxxxx@seal`.
+    // An image name must leave room for `tank/jp/retired/<image>-xxxxxxxx@seal`.
     let ok = "i".repeat(255 - "tank/jp/retired/".len() - "-xxxxxxxx@seal".len());
     s.clone_for_pod(&ok, "p").unwrap();
     let too_long = format!("{ok}i");
@@ -315,5 +386,10 @@ fn bad_names_run_nothing() {
     assert!(err.to_string().contains("limit is 255"), "{err}");
     let bad = ZfsStorage::new(Path::new(ROOT), "/tank", Arc::new(RecordingRunner::new()));
     assert!(matches!(bad.temps(), Err(Error::Config(_))));
-    assert_eq!(r.lines().len(), 2, "only the good clone ran");
+    assert_eq!(
+        r.lines().len(),
+        2,
+        "only the good clone ran: {:?}",
+        r.lines()
+    );
 }

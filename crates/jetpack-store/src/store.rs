@@ -249,10 +249,10 @@ impl Store {
         for entry in fs::read_dir(&tmp).at(&tmp)? {
             let entry = entry.at(&tmp)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(owner) = name.strip_suffix(".lock") {
-                if lock_file(&entry.path(), false)?.is_none() {
-                    live.insert(owner.to_string());
-                }
+            if let Some(owner) = name.strip_suffix(".lock")
+                && lock_file(&entry.path(), false)?.is_none()
+            {
+                live.insert(owner.to_string());
             }
         }
         for name in self.storage.temps()? {

@@ -9,6 +9,7 @@ use crate::{must_run, run};
 /// the backing file.
 pub struct LoopFs {
     mount_point: PathBuf,
+    image: PathBuf,
     device: Option<String>,
     mounted: bool,
     // Dropped last: holds the backing file and the mount point.
@@ -38,6 +39,7 @@ impl LoopFs {
         // From here on, Drop cleans up whatever was done.
         let mut guard = LoopFs {
             mount_point,
+            image: image.clone(),
             device: None,
             mounted: false,
             _dir: dir,
@@ -62,6 +64,11 @@ impl LoopFs {
         &self.mount_point
     }
 
+    /// The file backing the loop device.
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
     pub fn device(&self) -> &str {
         self.device.as_deref().unwrap_or("")
     }
@@ -74,10 +81,27 @@ impl Drop for LoopFs {
                 eprintln!("LoopFs {}: {e}", self.mount_point.display());
             }
         }
-        if let Some(dev) = &self.device
-            && let Err(e) = run("losetup", &["-d", dev])
-        {
-            eprintln!("LoopFs: {e}");
+        if let Some(dev) = &self.device {
+            if let Err(e) = run("losetup", &["-d", dev]) {
+                eprintln!("LoopFs: {e}");
+            }
+            // A device still open (udev probing it) is only marked for autoclear; wait until it
+            // lets go so that the backing file is really released.
+            let start = std::time::Instant::now();
+            while self.attached(dev) && start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if self.attached(dev) {
+                eprintln!("LoopFs: {dev} still attached to {}", self.image.display());
+            }
         }
+    }
+}
+
+impl LoopFs {
+    fn attached(&self, dev: &str) -> bool {
+        let name = dev.trim_start_matches("/dev/");
+        std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+            .is_ok_and(|f| Path::new(f.trim_end()) == self.image)
     }
 }

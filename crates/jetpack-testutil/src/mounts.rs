@@ -42,10 +42,10 @@ pub fn unmount_below(path: &Path) -> Vec<String> {
         errors.clear();
         for t in targets {
             let t = t.to_string_lossy().into_owned();
-            if let Err(e) = run("umount", &[&t]) {
-                if let Err(e2) = run("umount", &["-l", &t]) {
-                    errors.push(format!("{e}; {e2}"));
-                }
+            if let Err(e) = run("umount", &[&t])
+                && let Err(e2) = run("umount", &["-l", &t])
+            {
+                errors.push(format!("{e}; {e2}"));
             }
         }
     }

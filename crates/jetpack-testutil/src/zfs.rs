@@ -23,20 +23,14 @@ impl ZfsDaemon {
                 .into_iter()
                 .find(|p| Path::new(p).exists())
                 .unwrap_or("zfs-fuse");
-            let mut child = Command::new(exe)
+            // zfs-fuse forks into the background, so this returns once the daemon is up.
+            let status = Command::new(exe)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn()
+                .status()
                 .unwrap_or_else(|e| panic!("cannot start zfs-fuse: {e}"));
-            // zfs-fuse forks into the background; reap the parent when it exits.
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            assert!(status.success(), "zfs-fuse failed to start: {status}");
         }
         let start = Instant::now();
         loop {

@@ -17,9 +17,21 @@ use rustix::io::Errno;
 use super::data::Data;
 use super::meta::{self, Fail, Xattrs};
 use super::{
-    Listing, MAX_DEPTH, Trail, dev_of, dir_flags, dirent_buf, err, file_type, remove, stat_at,
-    stat_fd, too_deep,
+    Listing, MAX_DEPTH, Trail, dev_of, dir_flags, dirent_buf, entry_type, err, file_type, remove,
+    stat_at, stat_fd, too_deep,
 };
+
+/// A directory being copied: its entries are copied one by one, then its metadata.
+struct Level {
+    src: OwnedFd,
+    dst: OwnedFd,
+    st: Statx,
+    /// Whether `dst` was already there (so xattrs it has and `src` lacks must go).
+    merged: bool,
+    entries: Listing,
+    /// Trail length to return to when done.
+    mark: usize,
+}
 
 /// State of one copy (or move) between two roots.
 pub(super) struct Copier<'a> {
@@ -88,34 +100,23 @@ impl<'a> Copier<'a> {
     }
 
     /// Copies the contents of `src` into `dst`, then gives `dst` the metadata of `src`.
-    pub(super) fn merge_root(
-        &mut self,
-        src: &OwnedFd,
-        st: &Statx,
-        dst: &OwnedFd,
-    ) -> io::Result<()> {
+    pub(super) fn merge_root(&mut self, src: OwnedFd, st: Statx, dst: OwnedFd) -> io::Result<()> {
         self.prepare_merge(dst.as_fd(), None)?;
-        self.copy_dir(src.as_fd(), dst.as_fd(), 0)?;
-        meta::apply_fd(&mut self.xattrs, src.as_fd(), st, dst.as_fd(), true)
-            .map_err(|f| self.fail_dst(None, f))
-    }
-
-    fn copy_dir(
-        &mut self,
-        src: BorrowedFd<'_>,
-        dst: BorrowedFd<'_>,
-        depth: usize,
-    ) -> io::Result<()> {
-        let listing =
-            Listing::read(src, &mut self.dirbuf).map_err(self.on_src(None, "read directory"))?;
-        for (name, ty) in listing.iter() {
-            self.copy_entry(src, dst, name, ty, depth)?;
-        }
-        Ok(())
+        let entries = Listing::read(src.as_fd(), &mut self.dirbuf)
+            .map_err(self.on_src(None, "read directory"))?;
+        let root = Level {
+            src,
+            dst,
+            st,
+            merged: true,
+            entries,
+            mark: self.trail.rel().len(),
+        };
+        self.run(vec![root], 0)
     }
 
     /// Copies `src_dir/name` (of directory-entry type `ty`) to `dst_dir/name`, replacing
-    /// whatever is there unless both are directories.
+    /// whatever is there unless both are directories. `depth` is that of `src_dir`.
     pub(super) fn copy_entry(
         &mut self,
         src_dir: BorrowedFd<'_>,
@@ -124,14 +125,12 @@ impl<'a> Copier<'a> {
         ty: FileType,
         depth: usize,
     ) -> io::Result<()> {
-        let ty = match ty {
-            FileType::Unknown => {
-                file_type(&stat_at(src_dir, name).map_err(self.on_src(Some(name), "stat"))?)
-            }
-            ty => ty,
-        };
+        let ty = entry_type(src_dir, name, ty).map_err(self.on_src(Some(name), "stat"))?;
         match ty {
-            FileType::Directory => self.copy_subdir(src_dir, dst_dir, name, depth),
+            FileType::Directory => match self.enter(src_dir, dst_dir, name, depth)? {
+                Some(level) => self.run(vec![level], depth + 1),
+                None => Ok(()),
+            },
             FileType::RegularFile => self.copy_file(src_dir, dst_dir, name),
             FileType::Socket => {
                 tracing::debug!(
@@ -144,13 +143,46 @@ impl<'a> Copier<'a> {
         }
     }
 
-    fn copy_subdir(
+    /// Copies the directories on `stack` depth first; `base` is the depth of the first one.
+    fn run(&mut self, mut stack: Vec<Level>, base: usize) -> io::Result<()> {
+        loop {
+            let depth = base + stack.len();
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            let Some((name, ty)) = top.entries.next_entry() else {
+                let done = stack.pop().expect("stack is not empty");
+                // Last, so the children written meanwhile do not disturb the directory's times.
+                let r = meta::apply_fd(
+                    &mut self.xattrs,
+                    done.src.as_fd(),
+                    &done.st,
+                    done.dst.as_fd(),
+                    done.merged,
+                );
+                r.map_err(|f| self.fail_dst(None, f))?;
+                self.trail.pop(done.mark);
+                continue;
+            };
+            let (src, dst) = (top.src.as_fd(), top.dst.as_fd());
+            let ty = entry_type(src, name, ty).map_err(self.on_src(Some(name), "stat"))?;
+            if ty != FileType::Directory {
+                self.copy_entry(src, dst, name, ty, depth)?;
+            } else if let Some(level) = self.enter(src, dst, name, depth)? {
+                stack.push(level);
+            }
+        }
+    }
+
+    /// Opens `src_dir/name` and its counterpart in the destination (made if needed) and lists
+    /// the former; `None` if it is the destination itself (nested in the source).
+    fn enter(
         &mut self,
         src_dir: BorrowedFd<'_>,
         dst_dir: BorrowedFd<'_>,
         name: &CStr,
         depth: usize,
-    ) -> io::Result<()> {
+    ) -> io::Result<Option<Level>> {
         if depth >= MAX_DEPTH {
             return Err(too_deep(&self.trail.path(self.src_root, Some(name))));
         }
@@ -158,16 +190,20 @@ impl<'a> Copier<'a> {
             .map_err(self.on_src(Some(name), "open directory"))?;
         let st = stat_fd(&src).map_err(self.on_src(Some(name), "stat"))?;
         if (dev_of(&st), st.stx_ino) == self.dst_root_id {
-            return Ok(());
+            return Ok(None);
         }
-        let (dst, existed) = self.open_or_make_dir(dst_dir, name)?;
+        let (dst, merged) = self.open_or_make_dir(dst_dir, name)?;
         let mark = self.trail.push(name);
-        let r = self.copy_dir(src.as_fd(), dst.as_fd(), depth + 1);
-        self.trail.pop(mark);
-        r?;
-        // Last, so the children written above do not disturb the directory's times.
-        meta::apply_fd(&mut self.xattrs, src.as_fd(), &st, dst.as_fd(), existed)
-            .map_err(|f| self.fail_dst(Some(name), f))
+        let entries = Listing::read(src.as_fd(), &mut self.dirbuf)
+            .map_err(self.on_src(None, "read directory"))?;
+        Ok(Some(Level {
+            src,
+            dst,
+            st,
+            merged,
+            entries,
+            mark,
+        }))
     }
 
     /// Opens directory `dir/name`, creating it (or replacing a non-directory) as needed.
@@ -311,12 +347,12 @@ impl<'a> Copier<'a> {
 
     /// Removes `dir/name` from the destination, whatever it is (a directory recursively).
     pub(super) fn clear_dst(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-        remove::remove_at(dir, name, self.dst_root, &mut self.trail.clone(), 0)
+        remove::remove_at(dir, name, self.dst_root, &mut self.trail.clone())
     }
 
     /// Removes `dir/name` from the source after it was copied instead of moved.
     pub(super) fn clear_src(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-        remove::remove_at(dir, name, self.src_root, &mut self.trail.clone(), 0)
+        remove::remove_at(dir, name, self.src_root, &mut self.trail.clone())
     }
 
     /// If `st` is a further name of an inode already copied, hard-links `dst_dir/name` to that

@@ -33,7 +33,7 @@ use rustix::io::Errno;
 
 use self::copy::Copier;
 
-/// Directory nesting beyond which an operation gives up instead of exhausting fds or stack.
+/// Directory nesting beyond which an operation gives up rather than hold ever more fds.
 const MAX_DEPTH: usize = 1024;
 
 /// Copies the tree at `src` over `dst` following the layering rules; `dst` is created if missing
@@ -44,8 +44,9 @@ pub fn merge_copy(src: &Path, dst: &Path) -> io::Result<u64> {
     let src_fd = open_root(src)?;
     let src_st = stat_fd(&src_fd).map_err(|e| err(src, "stat", e))?;
     let dst_fd = open_or_create_root(dst)?;
+    let dst_walk = dst_fd.try_clone().map_err(|e| with_path(dst, "dup", e))?;
     let mut c = Copier::new(src, dst, &dst_fd)?;
-    c.merge_root(&src_fd, &src_st, &dst_fd)?;
+    c.merge_root(src_fd, src_st, dst_walk)?;
     Ok(c.bytes())
 }
 
@@ -59,19 +60,17 @@ pub fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
     match statx(CWD, dst, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE) {
         Err(Errno::NOENT) => match std::fs::rename(src, dst) {
             Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                drop(src_fd);
-                merge_copy(src, dst)?;
-                return remove_tree(src);
-            }
+            // Another filesystem, or `src` is a mount point: move the contents instead.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EBUSY)) => {}
             Err(e) => return Err(with_path(dst, "rename", e)),
         },
         Err(e) => return Err(err(dst, "stat", e)),
         Ok(_) => {}
     }
-    let dst_fd = open_root(dst)?;
+    let dst_fd = open_or_create_root(dst)?;
+    let dst_walk = dst_fd.try_clone().map_err(|e| with_path(dst, "dup", e))?;
     let mut c = Copier::new(src, dst, &dst_fd)?;
-    moving::move_root(&mut c, &src_fd, &src_st, &dst_fd)
+    moving::move_root(&mut c, src_fd, src_st, dst_walk)
 }
 
 /// `rm -rf path` that never follows symlinks, empties read-only directories and refuses to
@@ -97,7 +96,7 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     };
     let name = std::ffi::CString::new(name.as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    remove::remove_at(parent_fd.as_fd(), &name, parent, &mut Trail::default(), 0)
+    remove::remove_at(parent_fd.as_fd(), &name, parent, &mut Trail::default())
 }
 
 /// Disk usage of the tree at `path` in bytes (allocated blocks, hard-linked inodes once),
@@ -111,7 +110,7 @@ pub fn tree_size(path: &Path) -> io::Result<u64> {
     }
     let fd = open_root(path)?;
     let mut seen = HashSet::new();
-    Ok(own + remove::size_dir(fd.as_fd(), path, &mut Trail::default(), &mut seen, 0)?)
+    Ok(own + remove::size_below(fd, path, &mut seen)?)
 }
 
 /// Flags for opening a directory without following a symlink in its last component.
@@ -217,10 +216,13 @@ fn too_deep(path: &Path) -> io::Error {
     ))
 }
 
-/// The names in a directory (without `.` and `..`), read in full before the caller changes it.
+/// The names in a directory (without `.` and `..`), read in full before the caller changes it,
+/// and consumed one at a time. Walks keep one per open directory instead of recursing, so a
+/// deep tree costs heap and fds, never stack.
 struct Listing {
     names: Vec<u8>,
     entries: Vec<(usize, FileType)>,
+    next: usize,
 }
 
 impl Listing {
@@ -228,6 +230,7 @@ impl Listing {
         let mut list = Listing {
             names: Vec::new(),
             entries: Vec::new(),
+            next: 0,
         };
         let mut raw = RawDir::new(dir, buf);
         while let Some(entry) = raw.next() {
@@ -242,16 +245,24 @@ impl Listing {
         Ok(list)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&CStr, FileType)> {
-        self.entries.iter().map(|&(start, ty)| {
-            let name = CStr::from_bytes_until_nul(&self.names[start..])
-                .expect("listing names are NUL-terminated");
-            (name, ty)
-        })
+    fn next_entry(&mut self) -> Option<(&CStr, FileType)> {
+        let &(start, ty) = self.entries.get(self.next)?;
+        self.next += 1;
+        let name = CStr::from_bytes_until_nul(&self.names[start..])
+            .expect("listing names are NUL-terminated");
+        Some((name, ty))
     }
 }
 
-/// A buffer for `getdents64`, shared by a walk because listings are copied out before recursing.
+/// The type of `dir/name`, from its directory entry unless the filesystem left that out.
+fn entry_type(dir: BorrowedFd<'_>, name: &CStr, ty: FileType) -> rustix::io::Result<FileType> {
+    match ty {
+        FileType::Unknown => Ok(file_type(&stat_at(dir, name)?)),
+        ty => Ok(ty),
+    }
+}
+
+/// A buffer for `getdents64`, shared by a walk because listings are copied out of it.
 fn dirent_buf() -> Vec<MaybeUninit<u8>> {
     vec![MaybeUninit::uninit(); 64 * 1024]
 }
@@ -272,14 +283,14 @@ mod tests {
         }
         fs::create_dir(dir.path().join("sub")).unwrap();
         let fd = open_root(dir.path()).unwrap();
-        let list = Listing::read(fd.as_fd(), &mut dirent_buf()).unwrap();
-        let names: HashSet<Vec<u8>> = list.iter().map(|(n, _)| n.to_bytes().to_vec()).collect();
+        let mut list = Listing::read(fd.as_fd(), &mut dirent_buf()).unwrap();
+        let mut names = HashSet::new();
+        while let Some((name, ty)) = list.next_entry() {
+            assert_eq!(ty == FileType::Directory, name == c"sub");
+            names.insert(name.to_bytes().to_vec());
+        }
         assert_eq!(names.len(), 3001);
         assert!(!names.contains(&b"."[..]) && !names.contains(&b".."[..]));
-        assert!(
-            list.iter()
-                .any(|(n, t)| n == c"sub" && t == FileType::Directory)
-        );
     }
 
     #[test]

@@ -34,10 +34,20 @@ pub fn populate(dir: &Path) {
         0,
     )
     .unwrap();
+    // The root directory's own metadata belongs to the image too.
+    std::os::unix::fs::chown(dir, Some(4321), Some(4321)).unwrap();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o751)).unwrap();
 }
 
 /// Asserts that `dir` holds exactly what [`populate`] wrote.
 pub fn check_content(dir: &Path) {
+    let root = std::fs::metadata(dir).unwrap();
+    assert_eq!(
+        (root.uid(), root.gid(), root.mode() & 0o7777),
+        (4321, 4321, 0o751),
+        "root of {}",
+        dir.display()
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("etc/hello")).unwrap(),
         "hello\n",

@@ -41,7 +41,10 @@ impl Compression {
 }
 
 /// Reads the first bytes of `r` for detection and gives them back in front of the rest.
-pub fn sniff<R: Read>(mut r: R) -> io::Result<(Vec<u8>, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+/// The sniffed head and a reader that replays it before the rest.
+pub type Sniffed<R> = (Vec<u8>, io::Chain<io::Cursor<Vec<u8>>, R>);
+
+pub fn sniff<R: Read>(mut r: R) -> io::Result<Sniffed<R>> {
     let mut head = vec![0u8; 512];
     let mut n = 0;
     while n < head.len() {
