@@ -12,13 +12,14 @@
 //!
 //! Why not rename on removal: zfs-fuse refuses to rename a dataset while a clone of its
 //! snapshot is mounted ("dataset is busy", for as long as the clone stays mounted), and a pod's
-//! clone stays mounted while the pod runs. OpenZFS has no such limit.
+//! clone stays mounted while the pod runs. Retiring in place works the same on OpenZFS.
 //!
 //! Other zfs-fuse traits handled here: `readonly=on` takes effect only at the next mount, and a
 //! mounted dataset cannot be renamed, so sealing unmounts, sets the property, renames and mounts
 //! again with `-o ro`. After an unmount the daemon releases the dataset asynchronously, so renames
 //! and destroys are retried while ZFS says "is busy". Clones are found through the `origin`
-//! property because zfs-fuse lacks the `clones` property.
+//! property because zfs-fuse lacks the `clones` property. Commands that change datasets take a
+//! machine-wide lock: concurrent mounts and unmounts can deadlock the zfs-fuse daemon.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ const RETIRED: &str = "retired";
 const RETIRED_PROP: &str = "jetpack:retired";
 /// Longest dataset name, snapshot included (ZFS_MAX_DATASET_NAME_LEN less the NUL).
 const MAX_NAME: usize = 255;
+/// Serializes dataset-changing commands across processes (see [`serialize`]).
+const LOCK_FILE: &str = "/run/lock/jetpack-zfs.lock";
 /// Length of `-<8 hex digits>` appended to retired images.
 const RETIRED_SUFFIX: usize = 9;
 
@@ -68,6 +71,7 @@ impl ZfsStorage {
     }
 
     fn zfs(&self, args: &[&str]) -> Result<String> {
+        let _serial = (args.first() != Some(&"list")).then(serialize).flatten();
         self.runner.run("zfs", args)
     }
 
@@ -242,6 +246,23 @@ impl ZfsStorage {
             other => other.map(drop),
         }
     }
+}
+
+/// Holds a machine-wide lock while a command changes datasets. zfs-fuse deadlocks (all its
+/// file systems stop answering) when datasets are mounted and unmounted concurrently, e.g. two
+/// `zfs unmount`s at once, so such commands run one at a time. Best effort: without a writable
+/// `/run/lock` the commands simply run.
+fn serialize() -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(LOCK_FILE)
+        .ok()?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).ok()?;
+    Some(file)
 }
 
 /// One line of [`ZfsStorage::datasets`].

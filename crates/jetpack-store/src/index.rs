@@ -53,6 +53,16 @@ pub struct ImageRow {
     pub deps: Vec<String>,
 }
 
+impl ImageRow {
+    /// True if every wanted label is present with the same value (appc's matching rule: extra
+    /// labels on the image are fine; a missing one is a wildcard only if not asked for).
+    pub fn has_labels<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        wanted
+            .into_iter()
+            .all(|(k, v)| self.labels.iter().any(|(rk, rv)| rk == k && rv == v))
+    }
+}
+
 pub struct Index {
     conn: Connection,
 }

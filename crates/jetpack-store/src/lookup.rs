@@ -53,11 +53,7 @@ impl Store {
             .by_name(r.name.as_str())?
             .into_iter()
             .filter(|row| {
-                r.labels.iter().all(|l| {
-                    row.labels
-                        .iter()
-                        .any(|(k, v)| k == l.name.as_str() && *v == l.value)
-                })
+                row.has_labels(r.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
             })
             .collect();
         match (rows.len(), pick) {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::{must_run, run, unique_name};
 
+const POOL_LOCK: &str = "/run/lock/jetpack-test-zfs.lock";
+
 /// The zfs-fuse daemon, started on demand and left running.
 pub struct ZfsDaemon;
 
@@ -55,13 +57,27 @@ fn process_running(comm: &str) -> bool {
 
 /// A pool on a sparse file, named `jptest<unique>`, created with `-m none`. Dropping it
 /// destroys the pool and the file.
+///
+/// Pools are used one at a time machine-wide (a lock file held from creation to destruction):
+/// zfs-fuse deadlocks when datasets of different pools are mounted and unmounted concurrently,
+/// so tests in parallel threads or other test binaries wait for each other here.
 pub struct ZfsPool {
     name: String,
     dir: Option<tempfile::TempDir>,
+    // Released after Drop::drop has destroyed the pool.
+    _lock: std::fs::File,
 }
 
 impl ZfsPool {
     pub fn create(size: u64) -> ZfsPool {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(POOL_LOCK)
+            .unwrap_or_else(|e| panic!("{POOL_LOCK}: {e}"));
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .unwrap_or_else(|e| panic!("lock {POOL_LOCK}: {e}"));
         ZfsDaemon::ensure();
         let dir = tempfile::Builder::new()
             .prefix("jptest-pool")
@@ -85,6 +101,7 @@ impl ZfsPool {
         ZfsPool {
             name,
             dir: Some(dir),
+            _lock: lock,
         }
     }
 

@@ -225,11 +225,7 @@ impl Store {
                     .index
                     .by_name(d.image_name.as_str())?
                     .into_iter()
-                    .find(|r| {
-                        labels
-                            .iter()
-                            .all(|(k, v)| r.labels.iter().any(|(rk, rv)| rk == k && rv == v))
-                    }),
+                    .find(|r| r.has_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
             };
             let Some(row) = found else {
                 let mut what = d.image_name.to_string();
