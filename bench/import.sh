@@ -19,7 +19,8 @@ cleanup() {
     for m in "${mounts[@]}"; do
         for sub in $(grep -o " $m[^ ]*" /proc/self/mounts | sort -r); do umount -l "$sub"; done
     done
-    [ -n "$pool" ] && zpool destroy -f "$pool"
+    # zfs-fuse releases datasets asynchronously after unmounting; retry while it says busy.
+    if [ -n "$pool" ]; then for _ in $(seq 30); do zpool destroy -f "$pool" 2>/dev/null && break; sleep 1; done; fi
     for l in "${loops[@]}"; do losetup -d "$l"; done
     rm -rf "$work"
 }
@@ -42,6 +43,8 @@ loopfs() { # TYPE SIZE MOUNTPOINT
 }
 
 now() { date +%s.%N; }
+# zfs-fuse finishes unmounting asynchronously: retry a removal that finds a busy mount point.
+rmrf() { for _ in $(seq 40); do rm -rf "$1" 2>/dev/null && return 0; sleep 0.25; done; rm -rf "$1"; }
 # Empties a store through jetpack itself (sealed btrfs subvolumes and zfs datasets are read-only).
 wipe() { [ -f "$fs/store/store.json" ] || return 0
     for id in $("$jp" "${conf[@]}" images --no-trunc | awk 'NR>1 {print $1}'); do "$jp" "${conf[@]}" image rm -f "$id" >/dev/null; done
@@ -67,8 +70,8 @@ for b in "${backends[@]}"; do
     jpt=(); tart=()
     for _ in $(seq "$runs"); do
         # jetpack: fresh store each run (removal and init are not timed).
-        wipe; if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
-        rm -rf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
+        # zfs keeps its datasets (emptied through jetpack); the others start from nothing.
+        wipe; [ "$b" = zfs ] || rmrf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
         sync; t0=$(now); "$jp" "${conf[@]}" import -q "$aci" >/dev/null; t1=$(now)
         jpt+=("$(echo "$t1 - $t0" | bc -l)")
         # GNU tar: fresh directory on the same filesystem.
@@ -83,6 +86,5 @@ for b in "${backends[@]}"; do
         "$b" "$jm" "$tm" "$(echo "$jm / $tm" | bc -l)" "$(echo "$jm / $floor_med" | bc -l)"
     echo "        jetpack runs: ${jpt[*]}"
     echo "        tar runs:     ${tart[*]}"
-    wipe; if [ "$b" = zfs ]; then zfs destroy -r "$pool/jetpack" 2>/dev/null || true; fi
-    rm -rf "$fs/store"
+    wipe; [ "$b" = zfs ] || rmrf "$fs/store"
 done

@@ -125,11 +125,11 @@ impl Store {
 
         let deps = self.resolve_dependencies(&manifest)?;
         let whitelist = render::whitelist_set(&manifest.path_whitelist);
-        let rendered = if deps.is_empty() {
+        let (rendered, rendered_path) = if deps.is_empty() {
             if !whitelist.is_empty() {
                 render::apply_whitelist(&layer, &whitelist, None)?;
             }
-            name.clone()
+            (name.clone(), layer.clone())
         } else {
             let base_name = format!("{name}.base");
             let base = self.storage.clone_to_temp(&deps[0], &base_name)?;
@@ -148,10 +148,9 @@ impl Store {
             if let Some(own) = own {
                 render::apply_whitelist(&base, &whitelist, Some(&own))?;
             }
-            base_name
+            (base_name, base)
         };
-        let tree_size = jetpack_storage::tree::tree_size(&self.storage_temp_path(&rendered)?)
-            .at(self.storage_temp_path(&rendered)?)?;
+        let tree_size = jetpack_storage::tree::tree_size(&rendered_path).at(&rendered_path)?;
         fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
 
         let row = ImageRow {
@@ -203,10 +202,6 @@ impl Store {
         })
     }
 
-    fn storage_temp_path(&self, name: &str) -> Result<PathBuf> {
-        Ok(self.storage.root().join("tmp").join(name))
-    }
-
     /// Resolves each dependency to an image in the store: by ID when given (which then must
     /// match), else the newest image with that name whose labels match.
     pub fn resolve_dependencies(&self, m: &appc::ImageManifest) -> Result<Vec<String>> {
@@ -240,6 +235,16 @@ impl Store {
                     m.name
                 )));
             };
+            if let Some(size) = d.size.filter(|s| *s != row.aci_size) {
+                // The spec's size guards downloads; locally a mismatch means another file of
+                // the same image (e.g. recompressed), which the matching ID already vouches for.
+                tracing::warn!(
+                    "dependency {} of {}: the manifest gives size {size}, the stored file has {} bytes",
+                    d.image_name,
+                    m.name,
+                    row.aci_size
+                );
+            }
             out.push(row.id);
         }
         Ok(out)
