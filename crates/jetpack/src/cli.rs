@@ -62,8 +62,81 @@ pub enum Command {
     /// Inspect, export or remove one image (by ID prefix or NAME[:VERSION][,LABEL=VALUE...]).
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Remove leftovers of interrupted work (temporary trees, unindexed images).
-    Gc,
+    /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.
+    ///
+    /// jetpack prepare [--name NAME] [--net host|none] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
+    ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
+    ///
+    /// Per-app options, after their image: --exec CMD, --set-env K=V, --user U, --group G,
+    /// --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
+    /// --readonly-rootfs. Arguments after -- replace the image's arguments. Mount points of the
+    /// image that no volume satisfies get an empty volume shared by the pod. Each app's rootfs is
+    /// a clone of its image (constant time on zfs, btrfs and overlay).
+    #[command(disable_help_flag = true)]
+    Prepare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+    /// Run a pod: prepare it from images and start it, or start a prepared or exited POD.
+    ///
+    /// jetpack run [--rm] [-t] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS] [IMAGE ...]
+    /// jetpack run [-t] POD
+    ///
+    /// Takes the options of `prepare`, plus --rm (destroy the pod when it exits) and -t (attach
+    /// the terminal to the single app). Output of each app is shown live and kept in per-app
+    /// logs (`jetpack logs`). A one-app pod exits with the app's status. A pod that ran before
+    /// runs again from fresh clones of its images.
+    #[command(disable_help_flag = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+    /// List pods: UUID, name, state, apps, images, created, exit statuses.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one pod (by UUID prefix or name).
+    Status {
+        pod: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an app's output (all apps if none is named).
+    Logs { pod: String, app: Option<String> },
+    /// Run a command (default /bin/sh) inside a running pod's app, with a terminal if stdin is one.
+    #[command(alias = "console")]
+    Enter {
+        pod: String,
+        /// The app (required when the pod has several).
+        app: Option<String>,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Stop pods: SIGTERM, then SIGKILL after --timeout seconds.
+    Stop {
+        #[arg(required = true)]
+        pods: Vec<String>,
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Kill pods (SIGKILL).
+    Kill {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Remove pods: their clones, volumes, logs and state (running pods are killed first).
+    Destroy {
+        #[arg(required = true)]
+        pods: Vec<String>,
+    },
+    /// Remove leftovers: interrupted imports and prepares, unowned clones, and pods that exited
+    /// longer than --grace ago.
+    Gc {
+        /// Keep exited pods this long, e.g. 30m, 2h, 0s.
+        #[arg(long, default_value = "30m")]
+        grace: String,
+    },
     /// Check image manifests, pod manifests and ACI files against the appc spec.
     ///
     /// Prints `FILE: valid` for each good file. Stops at the first bad one with the reason and

@@ -4,6 +4,7 @@
 mod cli;
 mod cmd;
 mod fmt;
+mod podargs;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! One function per command.
 
 mod image;
+mod pod;
 mod validate;
 
 use std::io::Write;
@@ -22,7 +23,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { file, quiet } => import(&cfg, &file, quiet),
         Command::Images { json, no_trunc } => images(&cfg, json, no_trunc),
         Command::Image(c) => image::run(&cfg, c),
-        Command::Gc => gc(&cfg),
+        Command::Gc { grace } => gc(&cfg, &grace),
+        Command::Prepare { args } => pod::prepare(&cfg, &args),
+        Command::Run { args } => pod::run(&cfg, &args),
+        Command::List { json } => pod::list(&cfg, json),
+        Command::Status { pod, json } => pod::status(&cfg, &pod, json),
+        Command::Logs { pod, app } => pod::logs(&cfg, &pod, app.as_deref()),
+        Command::Enter { pod, app, command } => pod::enter(&cfg, &pod, app.as_deref(), &command),
+        Command::Stop { pods, timeout } => pod::stop(&cfg, &pods, timeout),
+        Command::Kill { pods } => pod::kill(&cfg, &pods),
+        Command::Destroy { pods } => pod::destroy(&cfg, &pods),
         Command::Validate { files } => validate::run(&files),
         Command::Config { keys } => config(&cfg, &keys),
     }
@@ -106,13 +116,18 @@ fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn gc(cfg: &Config) -> Result<ExitCode> {
+fn gc(cfg: &Config, grace: &str) -> Result<ExitCode> {
+    let grace = pod::parse_duration(grace)?;
     let mut store = Store::open(cfg)?;
+    let pods = jetpack_pod::gc(&store, grace)?;
+    for p in &pods {
+        println!("removed pod {p}");
+    }
     let report = store.gc()?;
     for r in &report.removed {
         println!("removed {r}");
     }
-    if report.removed.is_empty() {
+    if report.removed.is_empty() && pods.is_empty() {
         println!("nothing to remove");
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,71 @@
+//! The one place stage0 calls the isolation engine; the rest of this crate is portable.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use jetpack_runtime::{PodSpec, linux, resolve};
+
+use crate::error::{Error, Result};
+use crate::pods::PodLock;
+
+pub enum Signal {
+    Term,
+    Kill,
+}
+
+pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<u32, String> {
+    resolve::resolve_user(rootfs, user).map_err(|e| e.to_string())
+}
+
+pub fn resolve_group(rootfs: &Path, group: &str) -> std::result::Result<u32, String> {
+    resolve::resolve_group(rootfs, group).map_err(|e| e.to_string())
+}
+
+pub fn find_exec(rootfs: &Path, argv0: &str, path: &str) -> std::result::Result<String, String> {
+    resolve::find_exec(rootfs, argv0, path).map_err(|e| e.to_string())
+}
+
+pub fn check_dir(rootfs: &Path, dir: &str) -> std::result::Result<(), String> {
+    resolve::check_dir(rootfs, dir).map_err(|e| e.to_string())
+}
+
+/// Runs the pod to its end. The pod's init keeps `lock` open, so the lock is held exactly as
+/// long as the pod lives, whatever happens to this process. Apps that failed to start are
+/// reported through the log; their status is in the pod's exit.
+pub fn run(spec: &PodSpec, lock: &PodLock, mut on_pid: impl FnMut(i32)) -> Result<i32> {
+    let hooks = linux::RunHooks::default()
+        .keep_fd(lock.0.as_fd())
+        .on_init(move |pid| {
+            on_pid(pid);
+            Ok(())
+        });
+    let exit =
+        linux::run(spec, hooks).map_err(|e| Error::Runtime(format!("pod {}: {e}", spec.uuid)))?;
+    for e in exit.errors() {
+        tracing::error!("{e}");
+    }
+    Ok(exit.code)
+}
+
+pub fn signal(pid: i32, s: Signal) -> Result<()> {
+    let sig = match s {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    match linux::signal_pod(pid, sig) {
+        Ok(()) => Ok(()),
+        // It ended on its own meanwhile: what the caller wanted.
+        Err(jetpack_runtime::Error::NotRunning { .. }) => Ok(()),
+        Err(e) => Err(Error::Runtime(e.to_string())),
+    }
+}
+
+pub fn enter(
+    pid: i32,
+    app: &str,
+    argv: &[String],
+    env: &[(String, String)],
+    tty: bool,
+) -> Result<i32> {
+    linux::enter(pid, app, argv, env, tty).map_err(|e| Error::Runtime(e.to_string()))
+}

@@ -1,0 +1,455 @@
+//! Pod lifecycle in stage0: prepare (reified manifest, constant-time clones), run (resolve the
+//! pod to a `PodSpec` and hand it to the engine), stop, kill, destroy, gc.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use appc::{PodManifest, VolumeKind};
+use jetpack_runtime::{AppSpec, MountSpec, NetMode, PodSpec};
+use jetpack_store::Store;
+
+use crate::engine;
+use crate::error::{Error, IoContext, Result};
+use crate::pods::{AppRecord, PodLock, PodRecord, Pods, State, Status, now};
+
+/// The PATH an app gets when its image does not set one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Pod-level choices made at prepare time.
+#[derive(Debug, Clone)]
+pub struct PodOptions {
+    pub name: Option<String>,
+    /// `host` or `none` (loopback only).
+    pub net: String,
+}
+
+fn tree_name(uuid: &str, app: &str) -> String {
+    format!("{}-{app}", uuid.replace('-', ""))
+}
+
+/// Prepares a pod: records it, writes the manifest, clones each app's rootfs, creates `empty`
+/// volumes. Returns the record; the pod is `prepared` (or, if this fails half-way, `aborted`,
+/// which `destroy` and `gc` remove).
+pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Result<PodRecord> {
+    let pods = Pods::new(store.root());
+    if let Some(n) = &opts.name {
+        <appc::AcName as std::str::FromStr>::from_str(n)
+            .map_err(|e| Error::Invalid(format!("pod name {n:?}: {e}")))?;
+        if pods
+            .all()?
+            .iter()
+            .any(|(_, r)| r.as_ref().and_then(|r| r.name.as_deref()) == Some(n))
+        {
+            return Err(Error::Invalid(format!(
+                "a pod named {n:?} exists already: destroy it or pick another name"
+            )));
+        }
+    }
+    let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+    let mut rec = PodRecord {
+        uuid: uuid.clone(),
+        name: opts.name.clone(),
+        state: State::Preparing,
+        created: now(),
+        started: None,
+        exited: None,
+        net: opts.net.clone(),
+        apps: Vec::new(),
+        pid: None,
+        exit: None,
+    };
+    let _lock = pods.create(&rec)?;
+    let dir = pods.dir(&uuid);
+    fs::write(dir.join("manifest"), manifest.to_json_pretty()).at(dir.join("manifest"))?;
+    for ra in &manifest.apps {
+        let image = ra
+            .image
+            .id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        let tree = tree_name(&uuid, ra.name.as_str());
+        let app_dir = dir.join("apps").join(ra.name.as_str());
+        fs::create_dir_all(&app_dir).at(&app_dir)?;
+        // Recorded before cloning, so an interrupted prepare still names what to remove.
+        rec.apps.push(AppRecord {
+            name: ra.name.to_string(),
+            image: image.clone(),
+            image_name: ra
+                .image
+                .name
+                .as_ref()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            tree: tree.clone(),
+            rootfs: PathBuf::new(),
+        });
+        pods.save(&rec)?;
+        let rootfs = store.storage().clone_for_pod(&image, &tree)?;
+        rec.apps.last_mut().expect("pushed").rootfs = rootfs;
+    }
+    make_empty_volumes(&pods, &uuid, manifest)?;
+    rec.state = State::Prepared;
+    pods.save(&rec)?;
+    Ok(rec)
+}
+
+fn make_empty_volumes(pods: &Pods, uuid: &str, manifest: &PodManifest) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let vols = manifest.volumes.iter().chain(
+        manifest
+            .apps
+            .iter()
+            .flat_map(|a| a.mounts.iter().filter_map(|m| m.app_volume.as_ref())),
+    );
+    for v in vols {
+        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
+            let p = pods.dir(uuid).join("volumes").join(v.name.as_str());
+            fs::create_dir_all(&p).at(&p)?;
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).at(&p)?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).at(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the pod to what the engine needs. Every lookup that can fail on bad input (user,
+/// group, exec, working directory, volume source) fails here, before anything runs.
+pub fn build_spec(
+    pods: &Pods,
+    rec: &PodRecord,
+    manifest: &PodManifest,
+    tty: bool,
+) -> Result<PodSpec> {
+    let dir = pods.dir(&rec.uuid);
+    let mut apps = Vec::new();
+    for ra in &manifest.apps {
+        let name = ra.name.as_str();
+        let fail = |what: String| Error::Invalid(format!("app {name}: {what}"));
+        let arec = rec
+            .apps
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| fail("not prepared".into()))?;
+        let app = ra
+            .app
+            .as_ref()
+            .ok_or_else(|| fail("no app in the pod manifest".into()))?;
+        let rootfs = arec.rootfs.clone();
+        let uid = engine::resolve_user(&rootfs, &app.user).map_err(&fail)?;
+        let gid = engine::resolve_group(&rootfs, &app.group).map_err(&fail)?;
+        let mut env: Vec<(String, String)> = vec![("PATH".into(), DEFAULT_PATH.into())];
+        for e in &app.environment {
+            match env.iter_mut().find(|(k, _)| *k == e.name) {
+                Some(slot) => slot.1 = e.value.clone(),
+                None => env.push((e.name.clone(), e.value.clone())),
+            }
+        }
+        env.push(("AC_APP_NAME".into(), name.to_string()));
+        env.push(("AC_METADATA_URL".into(), String::new()));
+        env.push(("container".into(), "jetpack".into()));
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        engine::find_exec(&rootfs, &app.exec[0], &path).map_err(&fail)?;
+        let working_dir = app.working_directory.clone().unwrap_or_else(|| "/".into());
+        engine::check_dir(&rootfs, &working_dir)
+            .map_err(|e| fail(format!("working directory: {e}")))?;
+        let mut mounts = Vec::new();
+        for m in &ra.mounts {
+            let vol = m
+                .app_volume
+                .as_ref()
+                .or_else(|| manifest.volume(m.volume.as_str()))
+                .ok_or_else(|| fail(format!("no volume {:?}", m.volume.as_str())))?;
+            let source = match &vol.kind {
+                VolumeKind::Host { source } => {
+                    let meta = fs::symlink_metadata(source).map_err(|e| {
+                        fail(format!("volume {}: host path {source}: {e}", vol.name))
+                    })?;
+                    if meta.file_type().is_symlink() {
+                        return Err(fail(format!(
+                            "volume {}: host path {source} is a symlink; give the path it points to",
+                            vol.name
+                        )));
+                    }
+                    PathBuf::from(source)
+                }
+                VolumeKind::Empty { .. } => dir.join("volumes").join(vol.name.as_str()),
+            };
+            let mp_ro = app
+                .mount_points
+                .iter()
+                .any(|mp| mp.path == m.path && mp.read_only);
+            mounts.push(MountSpec {
+                source,
+                target: m.path.clone(),
+                read_only: vol.is_read_only() || mp_ro,
+                recursive: vol.is_recursive(),
+            });
+        }
+        let handler = |n| app.event_handler(n).map(|h| h.exec.clone());
+        apps.push(AppSpec {
+            name: name.to_string(),
+            rootfs,
+            exec: app.exec.clone(),
+            env,
+            uid,
+            gid,
+            supplementary_gids: app.supplementary_gids.clone(),
+            working_dir,
+            mounts,
+            read_only_rootfs: ra.read_only_root_fs,
+            pre_start: handler(appc::EventName::PreStart),
+            post_stop: handler(appc::EventName::PostStop),
+        });
+    }
+    if tty && apps.len() != 1 {
+        return Err(Error::Invalid(
+            "-t attaches a terminal to a single app; this pod has several".into(),
+        ));
+    }
+    Ok(PodSpec {
+        uuid: rec.uuid.clone(),
+        hostname: rec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("jetpack-{}", &rec.uuid[..8])),
+        net: if rec.net == "host" {
+            NetMode::Host
+        } else {
+            NetMode::Loopback
+        },
+        dir,
+        apps,
+        tty,
+    })
+}
+
+/// Takes the pod's lock for a start, or says who holds it.
+pub fn lock_for_run(pods: &Pods, rec: &PodRecord) -> Result<PodLock> {
+    match pods.try_lock(&rec.uuid)? {
+        Some(l) => Ok(l),
+        None => {
+            let rec = pods.load(&rec.uuid)?;
+            Err(Error::Busy(match (rec.state, rec.pid) {
+                (State::Running, Some(pid)) => {
+                    format!("pod {} is running (init pid {pid})", rec.uuid)
+                }
+                (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
+                _ => format!("pod {} is in use by another jetpack process", rec.uuid),
+            }))
+        }
+    }
+}
+
+/// Starts a prepared or exited pod and waits for it. Returns the pod's exit status (the app's
+/// for a one-app pod). An exited pod runs again from fresh clones of its images.
+pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
+    let pods = Pods::new(store.root());
+    let lock = lock_for_run(&pods, rec)?;
+    let mut rec = pods.load(&rec.uuid)?;
+    match rec.state {
+        State::Preparing => {
+            return Err(Error::Invalid(format!(
+                "pod {} was not fully prepared: destroy it",
+                rec.uuid
+            )));
+        }
+        State::Running | State::Exited => {
+            for a in &mut rec.apps {
+                store.storage().remove_pod_tree(&a.tree)?;
+                a.rootfs = store.storage().clone_for_pod(&a.image, &a.tree)?;
+                let _ =
+                    fs::remove_file(pods.dir(&rec.uuid).join("apps").join(&a.name).join("exit"));
+            }
+            rec.state = State::Prepared;
+            rec.exit = None;
+            pods.save(&rec)?;
+        }
+        State::Prepared => {}
+    }
+    let manifest = load_manifest(&pods, &rec.uuid)?;
+    let spec = build_spec(&pods, &rec, &manifest, tty)?;
+    rec.state = State::Running;
+    rec.started = Some(now());
+    pods.save(&rec)?;
+    let result = {
+        let mut running = rec.clone();
+        engine::run(&spec, &lock, |pid| {
+            running.pid = Some(pid);
+            let _ = pods.save(&running);
+        })
+    };
+    rec.state = State::Exited;
+    rec.exited = Some(now());
+    rec.pid = None;
+    rec.exit = result.as_ref().ok().copied();
+    pods.save(&rec)?;
+    drop(lock);
+    result
+}
+
+pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {
+    let p = pods.dir(uuid).join("manifest");
+    Ok(PodManifest::from_slice(&fs::read(&p).at(&p)?)?)
+}
+
+/// Sends SIGTERM, then SIGKILL after `timeout`; returns once the pod has exited.
+pub fn stop(store: &Store, rec: &PodRecord, timeout: Duration) -> Result<()> {
+    let pods = Pods::new(store.root());
+    let Some(pid) = running_pid(&pods, rec)? else {
+        return Err(Error::Invalid(format!("pod {} is not running", rec.uuid)));
+    };
+    engine::signal(pid, engine::Signal::Term)?;
+    if wait_unlocked(&pods, &rec.uuid, timeout)? {
+        return Ok(());
+    }
+    engine::signal(pid, engine::Signal::Kill)?;
+    wait_unlocked(&pods, &rec.uuid, Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// SIGKILL to the pod's init: the kernel ends every process of the pod.
+pub fn kill(store: &Store, rec: &PodRecord) -> Result<()> {
+    let pods = Pods::new(store.root());
+    let Some(pid) = running_pid(&pods, rec)? else {
+        return Err(Error::Invalid(format!("pod {} is not running", rec.uuid)));
+    };
+    engine::signal(pid, engine::Signal::Kill)?;
+    wait_unlocked(&pods, &rec.uuid, Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn running_pid(pods: &Pods, rec: &PodRecord) -> Result<Option<i32>> {
+    let rec = pods.load(&rec.uuid)?;
+    Ok(match pods.status(&rec)? {
+        Status::Running => rec.pid,
+        _ => None,
+    })
+}
+
+fn wait_unlocked(pods: &Pods, uuid: &str, timeout: Duration) -> Result<bool> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if !pods.is_locked(uuid)? {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(false)
+}
+
+/// Removes a pod (killing it first if it runs): its clones, volumes, logs and state.
+pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
+    let pods = Pods::new(store.root());
+    if let Ok(rec) = pods.load(uuid) {
+        match pods.status(&rec)? {
+            Status::Running => kill(store, &rec)?,
+            Status::Preparing => {
+                return Err(Error::Busy(format!(
+                    "pod {uuid} is being prepared by another process"
+                )));
+            }
+            _ => {}
+        }
+        for a in &rec.apps {
+            store.storage().remove_pod_tree(&a.tree)?;
+        }
+    }
+    let prefix = format!("{}-", uuid.replace('-', ""));
+    for t in store.storage().pod_trees()? {
+        if t.starts_with(&prefix) {
+            store.storage().remove_pod_tree(&t)?;
+        }
+    }
+    let dir = pods.dir(uuid);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).at(&dir)?;
+    }
+    Ok(())
+}
+
+/// Removes pods that exited longer than `grace` ago, interrupted prepares, and clones that no
+/// pod owns. Returns the UUIDs (or tree names) removed.
+pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
+    let pods = Pods::new(store.root());
+    let mut removed = Vec::new();
+    let cutoff = now() - grace.as_secs() as i64;
+    let mut live = std::collections::HashSet::new();
+    for (uuid, rec) in pods.all()? {
+        let garbage = match &rec {
+            None => !pods.is_locked(&uuid)?,
+            Some(r) => match pods.status(r)? {
+                Status::Aborted => true,
+                Status::Exited => r.exited.or(r.started).unwrap_or(r.created) <= cutoff,
+                _ => false,
+            },
+        };
+        if garbage {
+            destroy(store, &uuid)?;
+            removed.push(uuid);
+        } else {
+            live.insert(uuid.replace('-', ""));
+        }
+    }
+    for t in store.storage().pod_trees()? {
+        let owner = t.split('-').next().unwrap_or_default();
+        if !live.contains(owner) {
+            store.storage().remove_pod_tree(&t)?;
+            removed.push(format!("tree {t}"));
+        }
+    }
+    Ok(removed)
+}
+
+/// Runs `command` (default `/bin/sh`) in a running pod's app.
+pub fn enter(
+    store: &Store,
+    rec: &PodRecord,
+    app: &str,
+    command: &[String],
+    tty: bool,
+) -> Result<i32> {
+    let pods = Pods::new(store.root());
+    if !rec.apps.iter().any(|a| a.name == app) {
+        return Err(Error::NotFound(format!(
+            "pod {} has no app {app:?}",
+            rec.uuid
+        )));
+    }
+    let Some(pid) = running_pid(&pods, rec)? else {
+        return Err(Error::Invalid(format!("pod {} is not running", rec.uuid)));
+    };
+    let default = vec!["/bin/sh".to_string()];
+    let manifest = load_manifest(&pods, &rec.uuid)?;
+    let path = manifest
+        .app(app)
+        .and_then(|a| a.app.as_ref())
+        .and_then(|a| a.environment.iter().find(|e| e.name == "PATH"))
+        .map(|e| e.value.clone())
+        .unwrap_or_else(|| DEFAULT_PATH.into());
+    let mut env = vec![
+        ("PATH".to_string(), path),
+        ("HOME".to_string(), "/root".to_string()),
+        ("AC_APP_NAME".to_string(), app.to_string()),
+        ("container".to_string(), "jetpack".to_string()),
+    ];
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(("TERM".into(), term));
+    }
+    engine::enter(
+        pid,
+        app,
+        if command.is_empty() {
+            &default
+        } else {
+            command
+        },
+        &env,
+        tty,
+    )
+}

@@ -1,0 +1,240 @@
+//! Pods on disk: one directory each, a state file written atomically, and a `flock` that is
+//! held while the pod is being prepared or is running (the pod's init inherits it). A state
+//! that claims work in progress while nobody holds the lock is what a killed process left:
+//! `preparing` becomes `aborted`, `running` becomes `exited`.
+//!
+//! ```text
+//! <root>/pods/<uuid>/pod.json        state (below)
+//! <root>/pods/<uuid>/manifest        the reified pod manifest
+//! <root>/pods/<uuid>/lock            held while preparing or running
+//! <root>/pods/<uuid>/apps/<app>/log  stdout and stderr of the app
+//! <root>/pods/<uuid>/apps/<app>/exit the app's exit status, written by the pod's init
+//! <root>/pods/<uuid>/volumes/<vol>/  `empty` volumes
+//! ```
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Preparing,
+    Prepared,
+    Running,
+    Exited,
+}
+
+/// What `list` and `status` show: the recorded state corrected by the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Preparing,
+    /// A prepare that was interrupted; only `destroy` or `gc` applies.
+    Aborted,
+    Prepared,
+    Running,
+    Exited,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
+        f.write_str(&s.unwrap_or_default())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub name: String,
+    pub image: String,
+    pub image_name: String,
+    /// Name of the app's rootfs clone in the storage backend's pod area.
+    pub tree: String,
+    /// Host path of the app's writable rootfs.
+    pub rootfs: PathBuf,
+}
+
+/// The state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub uuid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub state: State,
+    /// Unix seconds.
+    pub created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited: Option<i64>,
+    /// `host` or `none`.
+    pub net: String,
+    pub apps: Vec<AppRecord>,
+    /// Host pid of the pod's init while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Exit status of the pod's last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+}
+
+/// Holds a pod's lock; released on drop or when every process sharing it has exited.
+pub struct PodLock(pub File);
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The pods directory of a store.
+pub struct Pods {
+    dir: PathBuf,
+}
+
+impl Pods {
+    pub fn new(root: &Path) -> Pods {
+        Pods {
+            dir: root.join("pods"),
+        }
+    }
+
+    pub fn dir(&self, uuid: &str) -> PathBuf {
+        self.dir.join(uuid)
+    }
+
+    /// Tries to take the pod's lock without waiting.
+    pub fn try_lock(&self, uuid: &str) -> Result<Option<PodLock>> {
+        let p = self.dir(uuid).join("lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .at(&p)?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(PodLock(f))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e).at(p),
+        }
+    }
+
+    /// True if some process holds the pod's lock.
+    pub fn is_locked(&self, uuid: &str) -> Result<bool> {
+        Ok(self.try_lock(uuid)?.is_none())
+    }
+
+    /// Creates the directory of a new pod and takes its lock.
+    pub fn create(&self, rec: &PodRecord) -> Result<PodLock> {
+        fs::create_dir_all(&self.dir).at(&self.dir)?;
+        let d = self.dir(&rec.uuid);
+        fs::create_dir(&d).at(&d)?;
+        let lock = self
+            .try_lock(&rec.uuid)?
+            .ok_or_else(|| Error::Busy(format!("pod {} is locked", rec.uuid)))?;
+        self.save(rec)?;
+        Ok(lock)
+    }
+
+    /// Writes the state file atomically (temp file + rename).
+    pub fn save(&self, rec: &PodRecord) -> Result<()> {
+        let d = self.dir(&rec.uuid);
+        let tmp = d.join("pod.json.tmp");
+        let text = serde_json::to_vec_pretty(rec).map_err(|e| Error::Invalid(e.to_string()))?;
+        fs::write(&tmp, text).at(&tmp)?;
+        fs::rename(&tmp, d.join("pod.json")).at(d.join("pod.json"))
+    }
+
+    pub fn load(&self, uuid: &str) -> Result<PodRecord> {
+        let p = self.dir(uuid).join("pod.json");
+        let b = fs::read(&p).at(&p)?;
+        serde_json::from_slice(&b)
+            .map_err(|e| Error::Invalid(format!("{}: corrupt pod state: {e}", p.display())))
+    }
+
+    /// The recorded state corrected by the lock.
+    pub fn status(&self, rec: &PodRecord) -> Result<Status> {
+        let locked = self.is_locked(&rec.uuid)?;
+        Ok(match (rec.state, locked) {
+            (State::Preparing, true) => Status::Preparing,
+            (State::Preparing, false) => Status::Aborted,
+            (State::Prepared, _) => Status::Prepared,
+            (State::Running, true) => Status::Running,
+            (State::Running, false) | (State::Exited, _) => Status::Exited,
+        })
+    }
+
+    /// Every pod, oldest first. Directories without a readable state (a create interrupted
+    /// before its first write) are reported by UUID with `None`.
+    pub fn all(&self) -> Result<Vec<(String, Option<PodRecord>)>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).at(&self.dir),
+        };
+        for e in rd {
+            let e = e.at(&self.dir)?;
+            let uuid = e.file_name().to_string_lossy().into_owned();
+            out.push((uuid.clone(), self.load(&uuid).ok()));
+        }
+        out.sort_by_key(|(u, r)| (r.as_ref().map(|r| r.created).unwrap_or(0), u.clone()));
+        Ok(out)
+    }
+
+    /// Finds one pod by UUID prefix or name.
+    pub fn find(&self, what: &str) -> Result<PodRecord> {
+        let all: Vec<PodRecord> = self.all()?.into_iter().filter_map(|(_, r)| r).collect();
+        if let Some(r) = all
+            .iter()
+            .find(|r| r.name.as_deref() == Some(what) || r.uuid == what)
+        {
+            return Ok(r.clone());
+        }
+        let hex: String = what.chars().filter(|c| *c != '-').collect();
+        let hits: Vec<&PodRecord> = if hex.len() >= 2 && hex.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            all.iter()
+                .filter(|r| {
+                    r.uuid
+                        .replace('-', "")
+                        .starts_with(&hex.to_ascii_lowercase())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::NotFound(format!(
+                "no pod named or with UUID starting {what:?} (see `jetpack list`)"
+            ))),
+            many => Err(Error::Invalid(format!(
+                "{what:?} matches {} pods ({}); give more of the UUID",
+                many.len(),
+                many.iter()
+                    .map(|r| r.uuid.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Per-app exit statuses recorded by the pod's init.
+    pub fn app_exit(&self, uuid: &str, app: &str) -> Option<i32> {
+        let p = self.dir(uuid).join("apps").join(app).join("exit");
+        let text = fs::read_to_string(p).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
+    pub fn log_path(&self, uuid: &str, app: &str) -> PathBuf {
+        self.dir(uuid).join("apps").join(app).join("log")
+    }
+}

@@ -1,0 +1,399 @@
+//! Reification (spec §8.2): every app names its image by full ID, every app has its effective
+//! `app` (the image's, patched by per-app options), every mount point is satisfied by a volume —
+//! unsatisfied ones become `empty` volumes named after the mount point, shared by the pod.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use appc::{
+    AcIdentifier, AcName, App, EnvVar, ImageId, Mount, PodManifest, RuntimeApp, Volume, VolumeKind,
+};
+use jetpack_store::{Pick, Store};
+
+use crate::error::{Error, Result};
+
+/// One app as the command line asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct AppRequest {
+    /// Image ID prefix or `NAME[:VERSION][,LABEL=VALUE…]`.
+    pub image: String,
+    /// App name; derived from the image name when absent.
+    pub name: Option<String>,
+    pub exec: Option<String>,
+    /// Arguments after `--`; replace the image's arguments when given.
+    pub args: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub working_dir: Option<String>,
+    /// (volume, target path)
+    pub mounts: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    pub read_only_rootfs: bool,
+}
+
+/// A pod as the command line asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct PodRequest {
+    pub apps: Vec<AppRequest>,
+    pub volumes: Vec<Volume>,
+    pub annotations: Vec<(String, String)>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+/// Parses `NAME,kind=host,source=PATH[,readOnly=true][,recursive=false]` or
+/// `NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true]`.
+pub fn parse_volume(spec: &str) -> Result<Volume> {
+    let mut parts = spec.split(',');
+    let name = parts.next().unwrap_or_default();
+    let name = AcName::from_str(name)
+        .map_err(|e| invalid(format!("--volume {spec:?}: volume name: {e}")))?;
+    let (mut kind, mut source, mut ro, mut rec) = (None, None, None, None);
+    let (mut mode, mut uid, mut gid) = (0o755, 0, 0);
+    for p in parts {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--volume {spec:?}: expected KEY=VALUE, got {p:?}")))?;
+        let bool_of = |v: &str| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(format!(
+                "--volume {spec:?}: {k} must be true or false"
+            ))),
+        };
+        let num = |v: &str, radix| {
+            u32::from_str_radix(v, radix)
+                .map_err(|_| invalid(format!("--volume {spec:?}: bad {k} {v:?}")))
+        };
+        match k {
+            "kind" => kind = Some(v.to_string()),
+            "source" => source = Some(v.to_string()),
+            "readOnly" => ro = Some(bool_of(v)?),
+            "recursive" => rec = Some(bool_of(v)?),
+            "mode" => mode = num(v, 8)?,
+            "uid" => uid = num(v, 10)?,
+            "gid" => gid = num(v, 10)?,
+            _ => return Err(invalid(format!("--volume {spec:?}: unknown key {k:?}"))),
+        }
+    }
+    let kind = match kind.as_deref() {
+        Some("host") => {
+            let source = source.ok_or_else(|| {
+                invalid(format!(
+                    "--volume {spec:?}: a host volume needs source=PATH"
+                ))
+            })?;
+            if !source.starts_with('/') {
+                return Err(invalid(format!(
+                    "--volume {spec:?}: source must be an absolute path"
+                )));
+            }
+            VolumeKind::Host { source }
+        }
+        Some("empty") => VolumeKind::Empty { mode, uid, gid },
+        _ => {
+            return Err(invalid(format!(
+                "--volume {spec:?}: kind must be host or empty"
+            )));
+        }
+    };
+    Ok(Volume {
+        name,
+        kind,
+        read_only: ro,
+        recursive: rec,
+    })
+}
+
+/// Parses `volume=NAME,target=PATH`.
+pub fn parse_mount(spec: &str) -> Result<(String, String)> {
+    let (mut vol, mut target) = (None, None);
+    for p in spec.split(',') {
+        match p.split_once('=') {
+            Some(("volume", v)) => vol = Some(v.to_string()),
+            Some(("target", t)) => target = Some(t.to_string()),
+            _ => {
+                return Err(invalid(format!(
+                    "--mount {spec:?}: expected volume=NAME,target=PATH"
+                )));
+            }
+        }
+    }
+    match (vol, target) {
+        (Some(v), Some(t)) if t.starts_with('/') => Ok((v, t)),
+        _ => Err(invalid(format!(
+            "--mount {spec:?}: expected volume=NAME,target=/ABSOLUTE/PATH"
+        ))),
+    }
+}
+
+fn annotations(list: &[(String, String)], what: &str) -> Result<appc::Annotations> {
+    let mut a = appc::Annotations::default();
+    for (k, v) in list {
+        let name = AcIdentifier::from_str(k)
+            .map_err(|e| invalid(format!("{what} annotation {k:?}: {e}")))?;
+        a.set(name, v.clone())
+            .map_err(|e| invalid(format!("{what} annotation {k:?}: {e}")))?;
+    }
+    Ok(a)
+}
+
+/// The effective `app` of one request: the image's, with the request's overrides applied.
+fn effective_app(req: &AppRequest, image: &appc::ImageManifest) -> Result<App> {
+    let mut app = match (&image.app, &req.exec) {
+        (Some(a), _) => a.clone(),
+        (None, Some(_)) => App {
+            user: "0".into(),
+            group: "0".into(),
+            ..App::default()
+        },
+        (None, None) => {
+            return Err(invalid(format!(
+                "image {} has no app to run: give --exec (and arguments after --)",
+                image.name
+            )));
+        }
+    };
+    if let Some(exec) = &req.exec {
+        app.exec = vec![exec.clone()];
+    }
+    if let Some(args) = &req.args {
+        app.exec.truncate(1);
+        app.exec.extend(args.iter().cloned());
+    }
+    if app.exec.is_empty() {
+        return Err(invalid(format!(
+            "image {} has an empty exec: give --exec",
+            image.name
+        )));
+    }
+    for (k, v) in &req.env {
+        match app.environment.iter_mut().find(|e| &e.name == k) {
+            Some(e) => e.value = v.clone(),
+            None => app.environment.push(EnvVar {
+                name: k.clone(),
+                value: v.clone(),
+            }),
+        }
+    }
+    if let Some(u) = &req.user {
+        app.user = u.clone();
+    }
+    if let Some(g) = &req.group {
+        app.group = g.clone();
+    }
+    if let Some(w) = &req.working_dir {
+        if !w.starts_with('/') {
+            return Err(invalid(format!(
+                "--working-dir {w:?} must be an absolute path"
+            )));
+        }
+        app.working_directory = Some(w.clone());
+    }
+    app.validate().map_err(Error::Manifest)?;
+    Ok(app)
+}
+
+/// Builds the reified pod manifest for `req`; returns it with each app's image manifest.
+pub fn reify(store: &Store, req: &PodRequest) -> Result<(PodManifest, Vec<appc::ImageManifest>)> {
+    if req.apps.is_empty() {
+        return Err(invalid("a pod needs at least one image"));
+    }
+    let mut pod = PodManifest::new();
+    pod.volumes = req.volumes.clone();
+    pod.annotations = annotations(&req.annotations, "pod")?;
+    let mut images = Vec::new();
+    let mut names = BTreeSet::new();
+    for r in &req.apps {
+        let row = store.lookup(&r.image, Pick::Newest)?;
+        let manifest = store.manifest(&row.id)?;
+        let name = match &r.name {
+            Some(n) => AcName::from_str(n).map_err(|e| invalid(format!("app name {n:?}: {e}")))?,
+            None => AcName::from_image_name(&manifest.name)
+                .map_err(|e| invalid(format!("image {}: {e}", manifest.name)))?,
+        };
+        if !names.insert(name.to_string()) {
+            return Err(invalid(format!(
+                "two apps are named \"{name}\": give one of them another name with --app-name"
+            )));
+        }
+        let app = effective_app(r, &manifest)?;
+        let mounts = r
+            .mounts
+            .iter()
+            .map(|(v, t)| {
+                let volume = AcName::from_str(v)
+                    .map_err(|e| invalid(format!("--mount volume {v:?}: {e}")))?;
+                Ok(Mount {
+                    volume,
+                    path: t.clone(),
+                    app_volume: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let image = appc::RuntimeImage {
+            id: Some(ImageId::from_str(&row.id).map_err(Error::Manifest)?),
+            name: Some(manifest.name.clone()),
+            labels: manifest.labels.clone(),
+        };
+        pod.apps.push(RuntimeApp {
+            name,
+            image,
+            app: Some(app),
+            read_only_root_fs: r.read_only_rootfs,
+            mounts,
+            annotations: annotations(&r.annotations, "app")?,
+        });
+        images.push(manifest);
+    }
+    satisfy_mount_points(&mut pod)?;
+    pod.validate().map_err(Error::Manifest)?;
+    Ok((pod, images))
+}
+
+/// Reifies a pod manifest given by the user: each app's image resolved to a full ID (by ID, or
+/// by name and labels with the newest match winning), its `app` taken from the image when the
+/// manifest has none, and every mount point satisfied.
+pub fn resolve_manifest(store: &Store, pod: &mut PodManifest) -> Result<()> {
+    for ra in &mut pod.apps {
+        let row = match (&ra.image.id, &ra.image.name) {
+            (Some(id), _) => store.lookup(id.as_str(), Pick::Newest)?,
+            (None, Some(name)) => {
+                let mut reference = name.to_string();
+                for l in ra.image.labels.iter() {
+                    reference.push_str(&format!(",{}={}", l.name, l.value));
+                }
+                store.lookup(&reference, Pick::Newest)?
+            }
+            (None, None) => {
+                return Err(invalid(format!(
+                    "app {}: the image has neither id nor name",
+                    ra.name
+                )));
+            }
+        };
+        let manifest = store.manifest(&row.id)?;
+        ra.image.id = Some(ImageId::from_str(&row.id).map_err(Error::Manifest)?);
+        if ra.image.name.is_none() {
+            ra.image.name = Some(manifest.name.clone());
+        }
+        if ra.app.is_none() {
+            ra.app = manifest.app.clone();
+        }
+        match &ra.app {
+            Some(a) if !a.exec.is_empty() => {}
+            _ => {
+                return Err(invalid(format!(
+                    "app {}: neither the pod manifest nor image {} gives an exec",
+                    ra.name, manifest.name
+                )));
+            }
+        }
+    }
+    satisfy_mount_points(pod)?;
+    pod.validate().map_err(Error::Manifest)
+}
+
+/// Gives every mount point a mount: an explicit one for its path, else a volume of its name
+/// (the pre-0.7 convention), else a new `empty` volume of its name shared by the pod.
+pub fn satisfy_mount_points(pod: &mut PodManifest) -> Result<()> {
+    let mut new_volumes = Vec::new();
+    for ra in &mut pod.apps {
+        let Some(app) = &ra.app else { continue };
+        for mp in &app.mount_points {
+            if ra.mounts.iter().any(|m| m.path == mp.path) {
+                continue;
+            }
+            let exists = pod
+                .volumes
+                .iter()
+                .chain(new_volumes.iter())
+                .any(|v: &Volume| v.name == mp.name);
+            if !exists {
+                new_volumes.push(Volume {
+                    name: mp.name.clone(),
+                    kind: VolumeKind::Empty {
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                    },
+                    read_only: None,
+                    recursive: None,
+                });
+            }
+            ra.mounts.push(Mount {
+                volume: mp.name.clone(),
+                path: mp.path.clone(),
+                app_volume: None,
+            });
+        }
+        for m in &ra.mounts {
+            let known = m.app_volume.is_some()
+                || pod
+                    .volumes
+                    .iter()
+                    .chain(new_volumes.iter())
+                    .any(|v| v.name == m.volume);
+            if !known {
+                return Err(invalid(format!(
+                    "app {}: mount of volume {:?} at {}, but the pod has no such volume: add --volume {},kind=host,source=PATH",
+                    ra.name,
+                    m.volume.as_str(),
+                    m.path,
+                    m.volume.as_str()
+                )));
+            }
+        }
+    }
+    pod.volumes.extend(new_volumes);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_and_mounts() {
+        let v = parse_volume("data,kind=host,source=/srv/data,readOnly=true").unwrap();
+        assert_eq!(
+            v.kind,
+            VolumeKind::Host {
+                source: "/srv/data".into()
+            }
+        );
+        assert!(v.is_read_only() && v.is_recursive());
+        let v = parse_volume("scratch,kind=empty,mode=0700,uid=5").unwrap();
+        assert_eq!(
+            v.kind,
+            VolumeKind::Empty {
+                mode: 0o700,
+                uid: 5,
+                gid: 0
+            }
+        );
+        assert!(
+            parse_volume("x,kind=host")
+                .unwrap_err()
+                .to_string()
+                .contains("needs source")
+        );
+        assert!(
+            parse_volume("x,kind=host,source=rel")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+        assert!(parse_volume("Bad,kind=empty").is_err());
+        assert!(parse_volume("x,kind=tmpfs").is_err());
+        assert_eq!(
+            parse_mount("volume=data,target=/data").unwrap(),
+            ("data".into(), "/data".into())
+        );
+        assert!(parse_mount("volume=data").is_err());
+        assert!(parse_mount("volume=data,target=rel").is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! Jetpack pods on Linux: stage1 (one set of namespaces per pod and a small init as PID 1 that
+//! starts the apps, reaps, forwards signals and records exit statuses) and stage2 (one app:
+//! its own rootfs, credentials, environment, working directory, exec).
+//!
+//! - [`resolve`]: lookups inside an app's rootfs (user, group, exec, working directory) that
+//!   stage0 does before anything runs.
+//! - [`linux`]: the engine: [`linux::run`], [`linux::enter`], [`linux::signal_pod`].
+//! - [`exit`]: how apps and pods end, and the per-app exit file.
+
+mod error;
+pub mod exit;
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod resolve;
+pub mod spec;
+
+pub use error::{Error, Result, errno_text};
+pub use exit::{AppExit, PodExit};
+pub use spec::{AppSpec, MountSpec, NetMode, PodSpec};

@@ -1,0 +1,409 @@
+//! Stage1: the pod's init, PID 1 of the pod's pid namespace. It is a fork of the caller (no
+//! re-exec). It finishes the pod's namespaces, waits for the caller's go, starts every app at
+//! once, then runs one poll loop until the end: relaying output, reaping every child (orphans
+//! included), forwarding signals, recording each app's exit as soon as it happens, and finally
+//! running the post-stop handlers.
+//!
+//! The init was forked from a process that may have other threads (tests do). glibc's fork
+//! leaves malloc usable; what the init must avoid are Rust's stdout/stderr and environment
+//! locks, which another thread may have held at fork time, so it writes with raw `write(2)` and
+//! never reads the environment or logs through `tracing`.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use libc::{c_int, pid_t};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
+
+use super::app::{self, EXIT_SETUP, Stdio};
+use super::plan::{AppPlan, PodPlan};
+use super::relay::Relay;
+use super::report::{self, Kind, Reporter};
+use super::{FORWARDED_SIGNALS, sys};
+use crate::errno_text;
+use crate::exit::{AppExit, decode_wait_status, pod_code};
+use crate::spec::NetMode;
+
+/// What stage0 hands to the forked init.
+pub(super) struct InitArgs<'a> {
+    pub plan: &'a PodPlan,
+    /// Read end: one byte = start the apps; EOF = the caller is gone.
+    pub go: OwnedFd,
+    /// Write end: a pod setup failure, as text, before the init exits with [`EXIT_SETUP`].
+    pub status: OwnedFd,
+    /// A pidfd of the caller, to see whether it died before the parent-death signal was set.
+    pub caller: OwnedFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    /// More descriptors to keep open for the pod's life (the pod lock).
+    pub keep: Vec<RawFd>,
+    pub tty: Option<OwnedFd>,
+}
+
+/// The init's body; never returns.
+pub(super) fn main(args: InitArgs) -> ! {
+    let mut init = match Init::setup(&args) {
+        Ok(init) => init,
+        Err(message) => {
+            let _ = sys::write_all(args.status.as_raw_fd(), message.as_bytes());
+            sys::exit(EXIT_SETUP);
+        }
+    };
+    let mut byte = [0u8];
+    if !matches!(sys::read(args.go.as_raw_fd(), &mut byte), Ok(Some(1))) {
+        // The caller died or gave up before the go: nothing was started.
+        sys::exit(EXIT_SETUP);
+    }
+    init.start_apps();
+    sys::exit(init.run())
+}
+
+struct AppState {
+    /// The main process (stage2, then the app's command), while it runs.
+    pid: Option<pid_t>,
+    exit: Option<AppExit>,
+    /// The first failure message from the app's processes.
+    error: Option<String>,
+    post_stop_error: Option<String>,
+    /// Keeps the app's mount namespace (and its mounts) alive for the post-stop handler.
+    mount_ns: Option<OwnedFd>,
+    post_stop_pid: Option<pid_t>,
+    /// Write ends of the app's stdout and stderr pipes: kept for the post-stop handler.
+    out_w: Option<OwnedFd>,
+    err_w: Option<OwnedFd>,
+}
+
+struct Init<'a> {
+    plan: &'a PodPlan,
+    apps: Vec<AppState>,
+    relays: Vec<Relay>,
+    signals: OwnedFd,
+    report_r: OwnedFd,
+    report_w: OwnedFd,
+    report_pending: Vec<u8>,
+    null: OwnedFd,
+    /// App codes in the order the apps ended.
+    codes: Vec<i32>,
+    post_stop_started: bool,
+    /// The pod terminal's slave, in terminal mode.
+    tty: Option<RawFd>,
+}
+
+impl<'a> Init<'a> {
+    fn setup(args: &InitArgs<'a>) -> Result<Init<'a>, String> {
+        let plan = args.plan;
+        let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+        // SIGKILL when the caller dies; the go pipe covers a caller that died before this.
+        sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| err("prctl", e))?;
+        let mut caller = [PollFd::new(&args.caller, PollFlags::IN)];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if rustix::event::poll(&mut caller, Some(&zero)).unwrap_or(0) > 0 {
+            sys::exit(EXIT_SETUP);
+        }
+        let mut keep: Vec<RawFd> = [args.go.as_raw_fd(), args.status.as_raw_fd()]
+            .into_iter()
+            .chain([args.stdout, args.stderr])
+            .chain(args.keep.iter().copied())
+            .chain(args.tty.iter().map(|t| t.as_raw_fd()))
+            .chain(plan.fds())
+            .collect();
+        // Descriptors of the caller (its database, locks, other pods' pipes) are not the pod's.
+        sys::close_fds_except(&mut keep);
+        // Out of the caller's session: terminal signals reach the pod only through the caller.
+        sys::setsid().map_err(|e| err("setsid", e))?;
+        sys::ignore_signal(libc::SIGPIPE);
+        let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+        if plan.net == NetMode::Loopback {
+            ns |= libc::CLONE_NEWNET;
+        }
+        sys::unshare(ns).map_err(|e| err("creating the pod's namespaces", e))?;
+        sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .map_err(|e| err("making the pod's mounts private", e))?;
+        sys::sethostname(&plan.hostname).map_err(|e| err("setting the hostname", e))?;
+        if plan.net == NetMode::Loopback {
+            sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;
+        }
+        if plan.any_post_stop() {
+            // The pod's own procfs, to open /proc/<app pid>/ns/mnt by the pod's pids.
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None)
+                .map_err(|e| err("mounting the pod's /proc", e))?;
+        }
+        let mut wanted = FORWARDED_SIGNALS.to_vec();
+        wanted.push(libc::SIGCHLD);
+        let blocked = sys::sigset(&wanted);
+        sys::sigmask(libc::SIG_BLOCK, &blocked);
+        let signals = sys::signalfd(&blocked).map_err(|e| err("signalfd", e))?;
+        let (report_r, report_w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
+        let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(|e| err("/dev/null", e))?;
+        let several = plan.apps.len() > 1;
+        let mut apps = Vec::with_capacity(plan.apps.len());
+        let mut relays = Vec::new();
+        for a in &plan.apps {
+            let mut st = AppState {
+                pid: None,
+                exit: None,
+                error: None,
+                post_stop_error: None,
+                mount_ns: None,
+                post_stop_pid: None,
+                out_w: None,
+                err_w: None,
+            };
+            if !plan.tty {
+                let prefix = several.then_some(a.name.as_str());
+                let (r, w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
+                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stdout, prefix));
+                st.out_w = Some(w);
+                let (r, w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
+                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stderr, prefix));
+                st.err_w = Some(w);
+            }
+            apps.push(st);
+        }
+        Ok(Init {
+            plan,
+            apps,
+            relays,
+            signals,
+            report_r,
+            report_w,
+            report_pending: Vec::new(),
+            null,
+            codes: Vec::new(),
+            post_stop_started: false,
+            tty: args.tty.as_ref().map(|t| t.as_raw_fd()),
+        })
+    }
+
+    fn stdio(&self, i: usize, tty: Option<RawFd>) -> Stdio {
+        let st = &self.apps[i];
+        let fd = |w: &Option<OwnedFd>| w.as_ref().map_or(self.null.as_raw_fd(), |w| w.as_raw_fd());
+        Stdio {
+            stdin: self.null.as_raw_fd(),
+            stdout: fd(&st.out_w),
+            stderr: fd(&st.err_w),
+            tty,
+        }
+    }
+
+    fn reporter(&self, i: usize) -> Reporter {
+        Reporter {
+            fd: self.report_w.as_raw_fd(),
+            app: i as u16,
+        }
+    }
+
+    /// Starts every app, each in a new mount namespace.
+    fn start_apps(&mut self) {
+        let tty = self.tty;
+        for (i, app) in self.plan.apps.iter().enumerate() {
+            let stdio = self.stdio(i, tty);
+            let reporter = self.reporter(i);
+            // SAFETY: the init is single-threaded.
+            match unsafe { sys::clone_new_mount_ns() } {
+                Ok(0) => super::in_child(|| app::main(self.plan, app, stdio, reporter)),
+                Ok(pid) => {
+                    self.apps[i].pid = Some(pid);
+                    if app.post_stop.is_some() {
+                        let path = format!("/proc/{pid}/ns/mnt");
+                        self.apps[i].mount_ns = rustix::fs::open(
+                            path.as_str(),
+                            OFlags::RDONLY | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .ok();
+                    }
+                }
+                Err(e) => {
+                    self.apps[i].error = Some(format!("starting the app: {}", errno_text(&e)));
+                    self.app_ended(i, EXIT_SETUP << 8);
+                }
+            }
+        }
+    }
+
+    /// The loop; returns the pod's exit code.
+    fn run(&mut self) -> i32 {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if !self.post_stop_started && self.apps.iter().all(|a| a.pid.is_none()) {
+                self.start_post_stops();
+            }
+            if self.post_stop_started && self.apps.iter().all(|a| a.post_stop_pid.is_none()) {
+                break;
+            }
+            let mut fds: Vec<PollFd> = Vec::with_capacity(2 + self.relays.len());
+            fds.push(PollFd::new(&self.signals, PollFlags::IN));
+            fds.push(PollFd::new(&self.report_r, PollFlags::IN));
+            for r in &self.relays {
+                fds.push(PollFd::new(r.fd(), PollFlags::IN));
+            }
+            if rustix::event::poll(&mut fds, None).is_err() {
+                continue;
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            if ready[1] {
+                self.drain_reports();
+            }
+            for (r, _) in self.relays.iter_mut().zip(&ready[2..]).filter(|(_, y)| **y) {
+                r.pump(&mut buf);
+            }
+            if ready[0] {
+                while let Some(sig) = sys::read_signal(self.signals.as_raw_fd()) {
+                    if sig == libc::SIGCHLD {
+                        self.reap(&mut buf);
+                    } else {
+                        self.forward(sig);
+                    }
+                }
+            }
+        }
+        // What the apps wrote before they ended is in the pipes: show all of it.
+        for r in &mut self.relays {
+            r.pump(&mut buf);
+            r.flush();
+        }
+        pod_code(self.plan.apps.len() == 1, &self.codes)
+    }
+
+    fn forward(&self, sig: c_int) {
+        for pid in self.apps.iter().filter_map(|a| a.pid) {
+            let _ = sys::kill(pid, sig);
+        }
+    }
+
+    fn drain_reports(&mut self) {
+        for (i, kind, text) in report::drain(self.report_r.as_raw_fd(), &mut self.report_pending) {
+            let Some(st) = self.apps.get_mut(i) else {
+                continue;
+            };
+            let slot = match kind {
+                Kind::Main => &mut st.error,
+                Kind::PostStop => &mut st.post_stop_error,
+            };
+            slot.get_or_insert(text);
+        }
+    }
+
+    /// Reaps every child that has ended: apps, handlers, and orphans of the pod.
+    fn reap(&mut self, buf: &mut [u8]) {
+        while let Ok((pid, status)) = sys::waitpid(-1, libc::WNOHANG) {
+            if pid <= 0 {
+                break;
+            }
+            // Failure messages are written before their writer exits: read them first.
+            self.drain_reports();
+            if let Some(i) = self.apps.iter().position(|a| a.pid == Some(pid)) {
+                // Show the app's last output before anything about its end.
+                for r in &mut self.relays {
+                    r.pump(buf);
+                }
+                self.apps[i].pid = None;
+                self.app_ended(i, status);
+            } else if let Some(i) = self.apps.iter().position(|a| a.post_stop_pid == Some(pid)) {
+                let st = &mut self.apps[i];
+                st.post_stop_pid = None;
+                if let Some(exit) = &mut st.exit {
+                    exit.post_stop = Some(decode_wait_status(status).0);
+                    exit.post_stop_error = st.post_stop_error.take();
+                }
+                self.write_exit(i);
+            }
+        }
+    }
+
+    fn app_ended(&mut self, i: usize, status: c_int) {
+        let mut exit = AppExit::from_wait_status(status);
+        exit.error = self.apps[i].error.take();
+        self.codes.push(exit.code);
+        self.apps[i].exit = Some(exit);
+        self.write_exit(i);
+    }
+
+    /// `exit` in the app's directory, replaced atomically.
+    fn write_exit(&self, i: usize) {
+        let Some(exit) = &self.apps[i].exit else {
+            return;
+        };
+        let dir = self.plan.apps[i].dir.as_fd();
+        let text = exit.to_file_contents();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+        if let Ok(fd) = rustix::fs::openat(dir, "exit.tmp", flags, Mode::from_raw_mode(0o644))
+            && sys::write_all(fd.as_raw_fd(), text.as_bytes()).is_ok()
+        {
+            drop(fd);
+            let _ = rustix::fs::renameat(dir, "exit.tmp", dir, "exit");
+        }
+    }
+
+    /// Once every app has ended: each app's post-stop handler, in the app's mount namespace.
+    fn start_post_stops(&mut self) {
+        self.post_stop_started = true;
+        for (i, app) in self.plan.apps.iter().enumerate() {
+            let Some(ns) = &self.apps[i].mount_ns else {
+                continue;
+            };
+            // With a terminal, the handler uses it like the app did (without taking it as its
+            // controlling terminal: the app's session is over).
+            let stdio = match self.tty {
+                Some(t) => Stdio {
+                    stdin: t,
+                    stdout: t,
+                    stderr: t,
+                    tty: None,
+                },
+                None => self.stdio(i, None),
+            };
+            let reporter = self.reporter(i);
+            // SAFETY: the init is single-threaded.
+            match unsafe { sys::fork() } {
+                Ok(0) => super::in_child(|| post_stop(app, ns.as_raw_fd(), stdio, reporter)),
+                Ok(pid) => self.apps[i].post_stop_pid = Some(pid),
+                Err(e) => {
+                    if let Some(exit) = &mut self.apps[i].exit {
+                        exit.post_stop_error = Some(format!("fork: {}", errno_text(&e)));
+                    }
+                    self.write_exit(i);
+                }
+            }
+        }
+    }
+}
+
+/// The post-stop handler's process: joins the app's mount namespace (whose root is the app's
+/// rootfs) and runs the handler with the app's identity and environment.
+fn post_stop(app: &AppPlan, mount_ns: RawFd, stdio: Stdio, report: Reporter) -> ! {
+    sys::reset_signal_dispositions();
+    let fail = match sys::setns(mount_ns, libc::CLONE_NEWNS) {
+        Err(e) => app::Failure::setup(format!(
+            "joining the app's mount namespace: {}",
+            errno_text(&e)
+        )),
+        Ok(()) => {
+            let _ = sys::dup2(stdio.stdin, 0);
+            let _ = sys::dup2(stdio.stdout, 1);
+            let _ = sys::dup2(stdio.stderr, 2);
+            match app::take_identity(app) {
+                Err(f) => f,
+                Ok(()) => {
+                    app::unblock_all();
+                    let handler = app.post_stop.as_ref().expect("post-stop present");
+                    app::exec(handler, &app.env, &app.path_dirs)
+                }
+            }
+        }
+    };
+    report.send(Kind::PostStop, &fail.message);
+    sys::exit(fail.code)
+}
+
+fn nonblocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    rustix::fs::fcntl_setfl(&r, OFlags::NONBLOCK)?;
+    Ok((r, w))
+}

@@ -1,0 +1,248 @@
+//! An app's filesystem, built in its own mount namespace (a private copy of the pod's):
+//! the rootfs bound onto itself, detached copies of the host trees it needs (volumes, `/sys`
+//! for host networking, the terminal), `pivot_root` into the rootfs with the host detached,
+//! then `/proc`, `/sys`, `/dev`, the volumes and `readOnlyRootFS`.
+//!
+//! Everything after the pivot uses plain paths: with the host detached, symlinks and `..` in
+//! the image cannot lead out of the rootfs, so targets need no in-root resolution of their own.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use libc::{MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+
+use super::app::Failure;
+use super::plan::{AppPlan, MountPlan};
+use super::{dev, sys};
+use crate::errno_text;
+use crate::spec::NetMode;
+
+/// A host tree cloned before the pivot, attached after it.
+struct Detached {
+    tree: OwnedFd,
+    is_dir: bool,
+}
+
+/// Builds the app's filesystem and leaves the process in it, at `/`.
+/// `console` is the path of the pod terminal's slave, if the app has one.
+pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Result<(), Failure> {
+    let rootfs = &app.rootfs;
+    sys::mount(Some(rootfs), rootfs, None, MS_BIND | MS_REC, None)
+        .map_err(|e| fail(format!("binding the rootfs {rootfs:?} onto itself"), e))?;
+    let volumes = app
+        .mounts
+        .iter()
+        .map(detach_volume)
+        .collect::<Result<Vec<_>, _>>()?;
+    let host_sys = match net {
+        NetMode::Host => Some(
+            detach(libc::AT_FDCWD, c"/sys", true, true)
+                .map_err(|e| fail("cloning the host's /sys".into(), e))?,
+        ),
+        NetMode::Loopback => None,
+    };
+    let console = console
+        .map(|path| detach(libc::AT_FDCWD, path, false, false))
+        .transpose()
+        .map_err(|e| fail("cloning the terminal for /dev/console".into(), e))?;
+
+    pivot(rootfs)?;
+
+    ensure_dir(c"/proc").map_err(|e| fail("creating /proc".into(), e))?;
+    let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None)
+        .map_err(|e| fail("mounting proc on /proc".into(), e))?;
+    ensure_dir(c"/sys").map_err(|e| fail("creating /sys".into(), e))?;
+    match host_sys {
+        Some(tree) => sys::move_mount_to(&tree, libc::AT_FDCWD, c"/sys")
+            .map_err(|e| fail("mounting the host's /sys on /sys".into(), e))?,
+        None => sys::mount(
+            Some(c"sysfs"),
+            c"/sys",
+            Some(c"sysfs"),
+            flags | MS_RDONLY,
+            None,
+        )
+        .map_err(|e| fail("mounting sysfs on /sys".into(), e))?,
+    }
+    dev::setup(console.as_ref())?;
+    for (m, v) in app.mounts.iter().zip(volumes) {
+        attach_volume(m, v)?;
+    }
+    if app.read_only_rootfs {
+        // The root mount only: /proc, /dev and the volumes keep their own setting.
+        sys::mount_set_readonly(libc::AT_FDCWD, c"/", 0)
+            .map_err(|e| fail("making the rootfs read-only".into(), e))?;
+    }
+    Ok(())
+}
+
+fn fail(what: String, e: io::Error) -> Failure {
+    Failure::setup(format!("{what}: {}", errno_text(&e)))
+}
+
+/// `pivot_root` into the rootfs, then drop the host's tree from this namespace.
+fn pivot(rootfs: &CStr) -> Result<(), Failure> {
+    sys::chdir(rootfs).map_err(|e| fail(format!("entering the rootfs {rootfs:?}"), e))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
+    // removes exactly the old root, with no directory needed to park it in.
+    sys::pivot_root(c".", c".").map_err(|e| fail("pivot_root into the rootfs".into(), e))?;
+    sys::umount2(c".", libc::MNT_DETACH)
+        .map_err(|e| fail("detaching the host's root".into(), e))?;
+    sys::chdir(c"/").map_err(|e| fail("entering the new root".into(), e))
+}
+
+/// A detached copy of the mount tree at `path` (relative to `dirfd`; empty = `dirfd` itself).
+fn detach(dirfd: RawFd, path: &CStr, recursive: bool, read_only: bool) -> io::Result<OwnedFd> {
+    let mut flags = sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as u32;
+    }
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    let tree = sys::open_tree(dirfd, path, flags)?;
+    if read_only {
+        let mut f = libc::AT_EMPTY_PATH;
+        if recursive {
+            f |= libc::AT_RECURSIVE;
+        }
+        sys::mount_set_readonly(tree.as_raw_fd(), c"", f)?;
+    }
+    Ok(tree)
+}
+
+/// Opens a volume's host source, refusing symlinks anywhere in its path (appc §9.4), and
+/// clones it. A missing source is an error: nothing is created on the host.
+fn detach_volume(m: &MountPlan) -> Result<Detached, Failure> {
+    let src = m.source.to_string_lossy();
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        m.source.as_c_str(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS,
+    )
+    .map_err(|e| {
+        Failure::setup(match e {
+            rustix::io::Errno::NOENT => format!("volume source {src} does not exist on the host"),
+            rustix::io::Errno::LOOP => format!(
+                "volume source {src} is a symlink or has one in its path: give the real path"
+            ),
+            e => format!("volume source {src}: {}", errno_text(&e.into())),
+        })
+    })?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| fail(format!("volume source {src}"), e.into()))?;
+    let tree = detach(fd.as_raw_fd(), c"", m.recursive, m.read_only)
+        .map_err(|e| fail(format!("cloning volume source {src}"), e))?;
+    Ok(Detached {
+        tree,
+        is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+    })
+}
+
+fn attach_volume(m: &MountPlan, v: Detached) -> Result<(), Failure> {
+    let target = m.target.to_string_lossy();
+    let made = if v.is_dir {
+        ensure_dir(&m.target)
+    } else {
+        ensure_file(&m.target)
+    };
+    made.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOTDIR) if v.is_dir => Failure::setup(format!(
+            "mount target {target} exists in the image and is not a directory"
+        )),
+        Some(libc::EISDIR) => Failure::setup(format!(
+            "mount target {target} is a directory in the image but the volume source {} is a file",
+            m.source.to_string_lossy()
+        )),
+        _ => fail(format!("creating mount target {target}"), e),
+    })?;
+    sys::move_mount_to(&v.tree, libc::AT_FDCWD, &m.target).map_err(|e| {
+        fail(
+            format!("mounting {} on {target}", m.source.to_string_lossy()),
+            e,
+        )
+    })
+}
+
+/// Makes sure `path` is a directory, creating it and its parents (mode 0755) if missing.
+pub(super) fn ensure_dir(path: &CStr) -> io::Result<()> {
+    match sys::stat_mode(path)? {
+        Some(m) if m & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Some(_) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+        None => mkdir_p(path.to_bytes()),
+    }
+}
+
+/// Makes sure something that is not a directory is at `path` (an empty file if nothing is), to
+/// bind a single-file volume on.
+fn ensure_file(path: &CStr) -> io::Result<()> {
+    match sys::stat_mode(path)? {
+        Some(m) if m & libc::S_IFMT == libc::S_IFDIR => {
+            Err(io::Error::from_raw_os_error(libc::EISDIR))
+        }
+        Some(_) => Ok(()),
+        None => {
+            let bytes = path.to_bytes();
+            if let Some(i) = bytes.iter().rposition(|&b| b == b'/')
+                && i > 0
+            {
+                mkdir_p(&bytes[..i])?;
+            }
+            sys::open(path, libc::O_WRONLY | libc::O_CREAT, 0o644).map(drop)
+        }
+    }
+}
+
+/// `mkdir -p` inside the new root. The kernel follows symlinks in the path by itself; a
+/// *dangling* one would make the next mkdir fail, so it is followed by hand and its target
+/// created (absolute targets resolve inside the root: the host is gone).
+fn mkdir_p(path: &[u8]) -> io::Result<()> {
+    let mut path = path.to_vec();
+    'restart: for _ in 0..40 {
+        let comps: Vec<Vec<u8>> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut cur = Vec::new();
+        for (i, comp) in comps.iter().enumerate() {
+            let parent_len = cur.len();
+            cur.push(b'/');
+            cur.extend_from_slice(comp);
+            let c = CString::new(cur.clone()).map_err(|_| io::ErrorKind::InvalidInput)?;
+            match sys::mkdir(&c, 0o755) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                r => {
+                    r?;
+                    continue;
+                }
+            }
+            if sys::stat_mode(&c)?.is_some() {
+                continue; // an existing directory (or a symlink to one); anything else fails next
+            }
+            // A dangling symlink: start over on its target plus the rest of the path.
+            let target = std::fs::read_link(std::ffi::OsStr::from_bytes(&cur))?;
+            let target = target.as_os_str().as_bytes();
+            let mut next = if target.starts_with(b"/") {
+                Vec::new()
+            } else {
+                cur[..parent_len].to_vec()
+            };
+            next.push(b'/');
+            next.extend_from_slice(target);
+            for rest in &comps[i + 1..] {
+                next.push(b'/');
+                next.extend_from_slice(rest);
+            }
+            path = next;
+            continue 'restart;
+        }
+        return Ok(());
+    }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
+}

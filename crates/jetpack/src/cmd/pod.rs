@@ -1,0 +1,284 @@
+//! Pod commands: prepare, run, list, status, logs, enter, stop, kill, destroy.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use jetpack_pod::{PodOptions, PodRecord, Pods, Status};
+use jetpack_store::{Config, Store};
+
+use crate::fmt;
+use crate::podargs::{self, PodArgs};
+
+/// `30s`, `15m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("bad duration {s:?} (e.g. 30s, 15m, 2h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => bail!("bad duration {s:?} (e.g. 30s, 15m, 2h)"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn help_requested(args: &[String], cmd: &str) -> Option<ExitCode> {
+    if args.iter().any(|a| a == "--help" || a == "-h") && !args.iter().any(|a| a == "--") {
+        let _ = std::process::Command::new(std::env::current_exe().ok()?)
+            .args(["help", cmd])
+            .status();
+        return Some(ExitCode::SUCCESS);
+    }
+    None
+}
+
+fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
+    let manifest = match &a.pod_manifest {
+        Some(f) => {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read {f}"))?;
+            let mut m = appc::PodManifest::from_slice(&bytes)
+                .with_context(|| format!("{f}: invalid pod manifest"))?;
+            jetpack_pod::reify::resolve_manifest(store, &mut m).with_context(|| format!("{f}"))?;
+            m
+        }
+        None => jetpack_pod::reify(store, &a.request)?.0,
+    };
+    let net = a.net.clone().unwrap_or_else(|| "none".into());
+    if net != "host" && net != "none" {
+        bail!("--net={net}: only host and none (loopback only) exist so far");
+    }
+    Ok(jetpack_pod::prepare(
+        store,
+        &manifest,
+        &PodOptions {
+            name: a.name.clone(),
+            net,
+        },
+    )?)
+}
+
+pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
+    if let Some(c) = help_requested(args, "prepare") {
+        return Ok(c);
+    }
+    let a = podargs::parse(args, false)?;
+    let store = Store::open(cfg)?;
+    let rec = prepare_from(&store, &a)?;
+    println!("{}", rec.uuid);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
+    if let Some(c) = help_requested(args, "run") {
+        return Ok(c);
+    }
+    let a = podargs::parse(args, true)?;
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    // A single bare argument naming an existing pod runs that pod.
+    let existing = match a.request.apps.as_slice() {
+        [one] if a.pod_manifest.is_none() && one.exec.is_none() && one.args.is_none() => {
+            pods.find(&one.image).ok()
+        }
+        _ => None,
+    };
+    let rec = match existing {
+        Some(r) => r,
+        None => prepare_from(&store, &a)?,
+    };
+    let tty = a.tty;
+    if tty && !std::io::stdin().is_terminal() {
+        bail!("-t needs a terminal on standard input");
+    }
+    let result = jetpack_pod::run(&store, &rec, tty);
+    if a.rm {
+        jetpack_pod::destroy(&store, &rec.uuid)
+            .with_context(|| format!("cannot remove pod {}", rec.uuid))?;
+    }
+    let code = result.with_context(|| format!("pod {}", rec.uuid))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn row(pods: &Pods, rec: &PodRecord) -> Result<serde_json::Value> {
+    let status = pods.status(rec)?;
+    let apps: Vec<serde_json::Value> = rec
+        .apps
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "name": a.name,
+                "image": a.image,
+                "image_name": a.image_name,
+                "exit": pods.app_exit(&rec.uuid, &a.name),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "uuid": rec.uuid,
+        "name": rec.name,
+        "state": status,
+        "net": rec.net,
+        "created": rec.created,
+        "started": rec.started,
+        "exited": rec.exited,
+        "pid": if status == Status::Running { rec.pid } else { None },
+        "exit": rec.exit,
+        "apps": apps,
+    }))
+}
+
+pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let recs: Vec<PodRecord> = pods.all()?.into_iter().filter_map(|(_, r)| r).collect();
+    if json {
+        let rows: Vec<serde_json::Value> =
+            recs.iter().map(|r| row(&pods, r)).collect::<Result<_>>()?;
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![
+        ["UUID", "NAME", "STATE", "APPS", "IMAGES", "CREATED", "EXIT"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for r in &recs {
+        let apps: Vec<String> = r.apps.iter().map(|a| a.name.clone()).collect();
+        let images: Vec<String> = r.apps.iter().map(|a| a.image_name.clone()).collect();
+        let exits: Vec<String> = r
+            .apps
+            .iter()
+            .filter_map(|a| {
+                pods.app_exit(&r.uuid, &a.name)
+                    .map(|c| format!("{}={c}", a.name))
+            })
+            .collect();
+        table.push(vec![
+            r.uuid.clone(),
+            r.name.clone().unwrap_or_else(|| "-".into()),
+            pods.status(r)?.to_string(),
+            apps.join(","),
+            images.join(","),
+            fmt::time(r.created),
+            exits.join(","),
+        ]);
+    }
+    print!("{}", fmt::table(&table));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let v = row(&pods, &rec)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("UUID:     {}", rec.uuid);
+    println!("Name:     {}", rec.name.as_deref().unwrap_or("-"));
+    println!("State:    {}", v["state"].as_str().unwrap_or_default());
+    println!("Network:  {}", rec.net);
+    println!("Created:  {}", fmt::time(rec.created));
+    if let Some(t) = rec.started {
+        println!("Started:  {}", fmt::time(t));
+    }
+    if let Some(t) = rec.exited {
+        println!("Exited:   {}", fmt::time(t));
+    }
+    if let Some(pid) = v["pid"].as_i64() {
+        println!("Init pid: {pid}");
+    }
+    for a in &rec.apps {
+        let exit = pods
+            .app_exit(&rec.uuid, &a.name)
+            .map(|c| format!(" exit={c}"))
+            .unwrap_or_default();
+        println!(
+            "App:      {} ({} {}){exit}",
+            a.name,
+            a.image_name,
+            jetpack_store::short_id(&a.image)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let names: Vec<&str> = match app {
+        Some(a) if rec.apps.iter().any(|x| x.name == a) => vec![a],
+        Some(a) => bail!("pod {} has no app {a:?}", rec.uuid),
+        None => rec.apps.iter().map(|a| a.name.as_str()).collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    for n in names {
+        let p = pods.log_path(&rec.uuid, n);
+        match std::fs::read(&p) {
+            Ok(b) => out.write_all(&b)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn enter(cfg: &Config, pod: &str, app: Option<&str>, command: &[String]) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let app = match (app, rec.apps.as_slice()) {
+        (Some(a), _) => a.to_string(),
+        (None, [one]) => one.name.clone(),
+        (None, _) => bail!("pod {} has several apps: name one", rec.uuid),
+    };
+    let tty = std::io::stdin().is_terminal();
+    let code = jetpack_pod::enter(&store, &rec, &app, command, tty)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+pub fn stop(cfg: &Config, list: &[String], timeout: u64) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    for p in list {
+        let rec = pods.find(p)?;
+        jetpack_pod::stop(&store, &rec, Duration::from_secs(timeout))?;
+        println!("stopped {}", rec.uuid);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kill(cfg: &Config, list: &[String]) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    for p in list {
+        let rec = pods.find(p)?;
+        jetpack_pod::kill(&store, &rec)?;
+        println!("killed {}", rec.uuid);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn destroy(cfg: &Config, list: &[String]) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    for p in list {
+        // An aborted prepare may lack a readable state: accept its full UUID too.
+        let uuid = match pods.find(p) {
+            Ok(rec) => rec.uuid,
+            Err(_) if pods.dir(p).is_dir() => p.clone(),
+            Err(e) => return Err(e.into()),
+        };
+        jetpack_pod::destroy(&store, &uuid)?;
+        println!("destroyed {uuid}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,199 @@
+//! The `prepare`/`run` grammar, as in rkt: pod options first, then each image followed by the
+//! options that apply to it, and its arguments after `--` (ended by `---` or the end).
+//!
+//! ```text
+//! jetpack run [--rm] [-t] [--name NAME] [--net host|none] [--volume SPEC]... [-a K=V]...
+//!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
+//!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
+//!                   [--readonly-rootfs] [-- ARG... [---]]
+//!             [IMAGE ...]
+//! ```
+
+use anyhow::{Result, bail};
+use jetpack_pod::{AppRequest, PodRequest, parse_mount, parse_volume};
+
+/// Everything `prepare` and `run` accept.
+#[derive(Debug, Default)]
+pub struct PodArgs {
+    pub request: PodRequest,
+    pub name: Option<String>,
+    pub net: Option<String>,
+    pub pod_manifest: Option<String>,
+    pub rm: bool,
+    pub tty: bool,
+}
+
+fn split(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((k, v)) if k.starts_with("--") => (k, Some(v)),
+        _ => (arg, None),
+    }
+}
+
+/// Parses the raw arguments after the command name. `run_flags` enables `--rm` and `-t`.
+pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
+    let mut out = PodArgs::default();
+    let mut i = 0;
+    let mut app: Option<AppRequest> = None;
+    while i < args.len() {
+        let (key, inline) = split(&args[i]);
+        let mut value = |name: &str| -> Result<String> {
+            if let Some(v) = inline {
+                return Ok(v.to_string());
+            }
+            i += 1;
+            match args.get(i) {
+                Some(v) => Ok(v.clone()),
+                None => bail!("{name} needs a value"),
+            }
+        };
+        match (key, app.as_mut()) {
+            ("--rm", _) if run_flags => out.rm = true,
+            ("-t" | "--tty", _) if run_flags => out.tty = true,
+            ("--name", None) => out.name = Some(value("--name")?),
+            ("--net", None) => out.net = Some(value("--net")?),
+            ("--volume", _) => out.request.volumes.push(parse_volume(&value("--volume")?)?),
+            ("--pod-manifest", None) => out.pod_manifest = Some(value("--pod-manifest")?),
+            ("-a" | "--annotation", target) => {
+                let v = value("--annotation")?;
+                let Some((k, val)) = v.split_once('=') else {
+                    bail!("--annotation {v:?}: expected NAME=VALUE")
+                };
+                let kv = (k.to_string(), val.to_string());
+                match target {
+                    Some(a) => a.annotations.push(kv),
+                    None => out.request.annotations.push(kv),
+                }
+            }
+            ("--exec", Some(a)) => a.exec = Some(value("--exec")?),
+            ("--set-env", Some(a)) => {
+                let v = value("--set-env")?;
+                let Some((k, val)) = v.split_once('=') else {
+                    bail!("--set-env {v:?}: expected NAME=VALUE")
+                };
+                a.env.push((k.to_string(), val.to_string()));
+            }
+            ("--user", Some(a)) => a.user = Some(value("--user")?),
+            ("--group", Some(a)) => a.group = Some(value("--group")?),
+            ("--working-dir", Some(a)) => a.working_dir = Some(value("--working-dir")?),
+            ("--mount", Some(a)) => a.mounts.push(parse_mount(&value("--mount")?)?),
+            ("--app-name", Some(a)) => a.name = Some(value("--app-name")?),
+            ("--readonly-rootfs", Some(a)) => a.read_only_rootfs = true,
+            ("--", Some(a)) => {
+                let mut rest = Vec::new();
+                i += 1;
+                while i < args.len() && args[i] != "---" {
+                    rest.push(args[i].clone());
+                    i += 1;
+                }
+                a.args = Some(rest);
+            }
+            (k, None) if k.starts_with('-') && k.len() > 1 => {
+                bail!("unknown option {k} before the first image (see `jetpack help prepare`)")
+            }
+            (k, Some(_)) if k.starts_with('-') && k.len() > 1 => {
+                bail!("unknown option {k} (see `jetpack help prepare`)")
+            }
+            (image, _) => {
+                if let Some(a) = app.take() {
+                    out.request.apps.push(a);
+                }
+                app = Some(AppRequest {
+                    image: image.to_string(),
+                    ..AppRequest::default()
+                });
+            }
+        }
+        i += 1;
+    }
+    if let Some(a) = app {
+        out.request.apps.push(a);
+    }
+    if out.pod_manifest.is_some() && !out.request.apps.is_empty() {
+        bail!("give either --pod-manifest or images, not both");
+    }
+    if out.pod_manifest.is_none() && out.request.apps.is_empty() {
+        bail!("no image given (see `jetpack help prepare`)");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn per_app_options_and_args() {
+        let p = parse(
+            &args(&[
+                "--rm",
+                "--name=web",
+                "--volume",
+                "data,kind=empty",
+                "-a",
+                "k=v",
+                "example.com/a",
+                "--exec",
+                "/bin/sh",
+                "--set-env",
+                "X=1",
+                "--mount",
+                "volume=data,target=/d",
+                "--",
+                "-c",
+                "echo hi",
+                "---",
+                "example.com/b:1.0",
+                "--user=nobody",
+                "-a",
+                "x=y",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(p.rm && !p.tty);
+        assert_eq!(p.name.as_deref(), Some("web"));
+        assert_eq!(p.request.annotations, vec![("k".into(), "v".into())]);
+        let [a, b] = &p.request.apps[..] else {
+            panic!("two apps")
+        };
+        assert_eq!(a.image, "example.com/a");
+        assert_eq!(a.exec.as_deref(), Some("/bin/sh"));
+        assert_eq!(a.args, Some(args(&["-c", "echo hi"])));
+        assert_eq!(a.mounts, vec![("data".into(), "/d".into())]);
+        assert_eq!(b.image, "example.com/b:1.0");
+        assert_eq!(b.user.as_deref(), Some("nobody"));
+        assert_eq!(b.annotations, vec![("x".into(), "y".into())]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(
+            parse(&args(&["--exec", "/x", "img"]), false)
+                .unwrap_err()
+                .to_string()
+                .contains("before the first image")
+        );
+        assert!(
+            parse(&args(&["--rm", "img"]), false).is_err(),
+            "--rm is for run only"
+        );
+        assert!(
+            parse(&args(&[]), true)
+                .unwrap_err()
+                .to_string()
+                .contains("no image")
+        );
+        assert!(
+            parse(&args(&["img", "--bogus"]), true)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown option --bogus")
+        );
+        assert!(parse(&args(&["img", "--set-env", "NOEQ"]), true).is_err());
+    }
+}

@@ -1,0 +1,460 @@
+//! End-to-end pod tests through the `jetpack` binary, as root: real namespaces, a real busybox
+//! image, every storage backend for prepare/run. Each test cleans up its pods and store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use jetpack_testutil::{LoopFs, ZfsDaemon, ZfsPool};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A store with the busybox image imported; removes its pods on drop.
+struct Env {
+    sets: Vec<String>,
+    // Drop order: pods first (in Drop), then the pool or loop fs, then the directory.
+    _pool: Option<ZfsPool>,
+    _fs: Option<LoopFs>,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(kind: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut pool, mut fs) = (None, None);
+        let mut sets = vec![format!("storage={kind}")];
+        let root = match kind {
+            "zfs" => {
+                ZfsDaemon::ensure();
+                let p = ZfsPool::create(512 << 20);
+                sets.push(format!("zfs.dataset={}/jetpack", p.name()));
+                pool = Some(p);
+                dir.path().join("store")
+            }
+            "btrfs" => {
+                let f = LoopFs::btrfs(512 << 20);
+                let r = f.path().join("store");
+                fs = Some(f);
+                r
+            }
+            _ => dir.path().join("store"),
+        };
+        sets.push(format!("root={}", root.display()));
+        let e = Env {
+            sets,
+            _pool: pool,
+            _fs: fs,
+            dir,
+        };
+        e.ok(&["init"]);
+        let aci = e.dir.path().join("busybox.aci");
+        let st = Command::new(repo().join("scripts/busybox-aci.sh"))
+            .arg(&aci)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        e.ok(&["import", "-q", aci.to_str().unwrap()]);
+        e
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
+        c.arg("--config").arg("/dev/null");
+        for s in &self.sets {
+            c.arg("-o").arg(s);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(
+            o.status.success(),
+            "jetpack {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn err(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(
+            !o.status.success(),
+            "jetpack {args:?} should fail: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["gc", "--grace", "0s"]).output();
+        let list = self.cmd().args(["list", "--json"]).output();
+        if let Ok(o) = list
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        {
+            for p in v.as_array().into_iter().flatten() {
+                let _ = self
+                    .cmd()
+                    .args(["destroy", p["uuid"].as_str().unwrap_or_default()])
+                    .output();
+            }
+        }
+        let _ = jetpack_testutil::unmount_below(self.dir.path());
+    }
+}
+
+const BB: &str = "example.com/busybox";
+
+fn run_prints_and_exits(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let o = e.out(&[
+        "run",
+        "--net=host",
+        BB,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo inside $AC_APP_NAME $container; exit 7",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("inside busybox jetpack"));
+    let list: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--json"])).unwrap();
+    let pod = &list[0];
+    assert_eq!(pod["state"], "exited");
+    assert_eq!(pod["apps"][0]["exit"], 7);
+    let uuid = pod["uuid"].as_str().unwrap().to_string();
+    assert!(e.ok(&["logs", &uuid]).contains("inside busybox jetpack"));
+    // Runs again from a clean copy of the image: a file written by the first run is gone.
+    let id = e.ok(&[
+        "prepare",
+        BB,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "test ! -e /marker && touch /marker",
+    ]);
+    let id = id.trim();
+    e.ok(&["run", id]);
+    e.ok(&["run", id]);
+    e.ok(&["destroy", id, &uuid]);
+    assert_eq!(e.ok(&["list"]).lines().count(), 1);
+}
+
+#[test]
+fn run_prints_and_exits_dir() {
+    run_prints_and_exits("dir");
+}
+#[test]
+fn run_prints_and_exits_overlay() {
+    run_prints_and_exits("overlay");
+}
+#[test]
+fn run_prints_and_exits_btrfs() {
+    run_prints_and_exits("btrfs");
+}
+#[test]
+fn run_prints_and_exits_zfs() {
+    run_prints_and_exits("zfs");
+}
+
+#[test]
+fn pod_environment_and_namespaces() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    let script = "echo pid=$$; hostname; cat /proc/1/comm >/dev/null && echo proc-ok; \
+                  ls /sys/class/net; echo x > /dev/null && head -c1 /dev/urandom >/dev/null && echo dev-ok; \
+                  test -c /dev/ptmx -o -L /dev/ptmx && test -d /dev/shm && echo devfs-ok; \
+                  id -u; id -G; pwd; echo PATH=$PATH";
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "envtest",
+        BB,
+        "--user",
+        "nobody",
+        "--group",
+        "nogroup",
+        "--working-dir",
+        "/tmp",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        script,
+    ]);
+    assert!(out.contains("pid=") && !out.contains("pid=1\n"), "{out}");
+    assert!(out.contains("envtest\n"), "hostname is the pod name: {out}");
+    assert!(
+        out.contains("proc-ok") && out.contains("dev-ok") && out.contains("devfs-ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("lo\n") && !out.contains("eth0"),
+        "loopback only: {out}"
+    );
+    assert!(
+        out.contains("65534\n65534\n/tmp\n"),
+        "user, exact groups, working dir: {out}"
+    );
+    assert!(
+        out.contains("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+        "image PATH: {out}"
+    );
+}
+
+#[test]
+fn multi_app_pod_shares_pid_namespace_and_volume() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--volume",
+        "shared,kind=empty,mode=0777",
+        BB,
+        "--app-name",
+        "writer",
+        "--mount",
+        "volume=shared,target=/shared",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo hi > /shared/f; sleep 1.5",
+        "---",
+        BB,
+        "--app-name",
+        "reader",
+        "--mount",
+        "volume=shared,target=/shared",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "sleep 0.5; cat /shared/f; ps -o args",
+    ]);
+    assert!(
+        out.contains("reader") && out.contains("hi"),
+        "apps share the empty volume: {out}"
+    );
+    assert!(
+        out.contains("reader: sleep 1.5"),
+        "the reader sees the writer's process: {out}"
+    );
+}
+
+#[test]
+fn host_volumes_and_readonly_rootfs() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let host = e.dir.path().join("hostdir");
+    std::fs::create_dir(&host).unwrap();
+    let h = host.to_str().unwrap();
+    e.ok(&[
+        "run",
+        "--rm",
+        "--volume",
+        &format!("rw,kind=host,source={h}"),
+        BB,
+        "--mount",
+        "volume=rw,target=/data",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo written > /data/out",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "written\n"
+    );
+    let o = e.out(&[
+        "run",
+        "--rm",
+        "--volume",
+        &format!("ro,kind=host,source={h},readOnly=true"),
+        BB,
+        "--mount",
+        "volume=ro,target=/data",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo no > /data/out2",
+    ]);
+    assert!(!o.status.success());
+    assert!(!host.join("out2").exists(), "read-only volume");
+    let o = e.out(&[
+        "run",
+        "--rm",
+        BB,
+        "--readonly-rootfs",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "touch /x",
+    ]);
+    assert!(!o.status.success(), "read-only rootfs");
+    let missing = e.err(&[
+        "run",
+        "--rm",
+        "--volume",
+        "m,kind=host,source=/nonexistent/jetpack",
+        BB,
+        "--mount",
+        "volume=m,target=/m",
+        "--exec",
+        "/bin/true",
+    ]);
+    assert!(missing.contains("/nonexistent/jetpack"), "{missing}");
+}
+
+#[test]
+fn bad_input_fails_before_running() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    assert!(
+        e.err(&["run", "example.com/nothing"])
+            .contains("no image matching example.com/nothing")
+    );
+    assert!(
+        e.err(&["run", BB, "--exec", "/bin/nope"])
+            .contains("/bin/nope")
+    );
+    assert!(e.err(&["run", BB, "--user", "alice"]).contains("alice"));
+    assert!(
+        e.err(&["run", BB, "--working-dir", "/nowhere"])
+            .contains("/nowhere")
+    );
+    assert!(
+        e.err(&["run", BB, BB])
+            .contains("two apps are named \"busybox\"")
+    );
+    assert!(e.err(&["status", "no-such-pod"]).contains("no pod"));
+    // Failed runs leave pods that destroy removes.
+    for p in serde_json::from_str::<serde_json::Value>(&e.ok(&["list", "--json"]))
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
+        e.ok(&["destroy", p["uuid"].as_str().unwrap()]);
+    }
+}
+
+#[test]
+fn stop_and_concurrent_run() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let id = e.ok(&[
+        "prepare",
+        "--name",
+        "sleeper",
+        BB,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    let child = e
+        .cmd()
+        .args(["run", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if e.ok(&["status", "--json", &id]).contains("\"running\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        e.err(&["run", &id]).contains("is running"),
+        "a second run is refused while the pod runs"
+    );
+    e.ok(&["stop", "sleeper", "--timeout", "5"]);
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got TERM"));
+    assert!(e.ok(&["status", "--json", &id]).contains("\"exited\""));
+    e.ok(&["destroy", &id]);
+}
+
+#[test]
+fn killed_jetpack_leaves_nothing_gc_cannot_remove() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    let mut child = e
+        .cmd()
+        .args(["run", BB, "--exec", "/bin/sleep", "--", "30"])
+        .spawn()
+        .unwrap();
+    let mut uuid = String::new();
+    for _ in 0..100 {
+        let v: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--json"])).unwrap();
+        if v[0]["state"] == "running" {
+            uuid = v[0]["uuid"].as_str().unwrap().to_string();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!uuid.is_empty(), "the pod started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--json"])).unwrap();
+    assert_eq!(
+        v[0]["state"], "exited",
+        "the pod died with its jetpack process"
+    );
+    let ps = Command::new("sh")
+        .arg("-c")
+        .arg("ps -eo args | grep -c '^/bin/sleep 30$'")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        "0",
+        "no process of the pod is left"
+    );
+    e.ok(&["gc", "--grace", "0s"]);
+    assert_eq!(e.ok(&["list"]).lines().count(), 1);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&uuid.replace('-', "")),
+        "no mount of the pod is left"
+    );
+}
