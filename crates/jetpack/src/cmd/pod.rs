@@ -43,7 +43,7 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             let bytes = std::fs::read(f).with_context(|| format!("cannot read {f}"))?;
             let mut m = appc::PodManifest::from_slice(&bytes)
                 .with_context(|| format!("{f}: invalid pod manifest"))?;
-            jetpack_pod::reify::resolve_manifest(store, &mut m).with_context(|| format!("{f}"))?;
+            jetpack_pod::reify::resolve_manifest(store, &mut m).with_context(|| f.to_string())?;
             m
         }
         None => jetpack_pod::reify(store, &a.request)?.0,
