@@ -653,10 +653,14 @@ fn a_killed_caller_leaves_nothing_behind() {
         .unwrap();
     let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
     let app: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
-    assert_eq!(
-        std::fs::read_to_string(format!("/proc/{app}/comm")).unwrap(),
-        "sleep\n"
-    );
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{app}/comm")).unwrap() != "sleep\n" {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the app is not running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     // The pod's mounts exist only in its own namespaces, never on the host.
     assert!(jetpack_testutil::mounts_below(pod.path()).is_empty());
 

@@ -28,7 +28,7 @@ impl Store {
                     "{reference:?} is not an image ID prefix: give `sha512-` and at least {MIN_HEX} hex digits"
                 )));
             }
-            let rows = self.index.by_prefix(&reference.to_ascii_lowercase())?;
+            let rows = self.index()?.by_prefix(&reference.to_ascii_lowercase())?;
             return match rows.len() {
                 0 => Err(Error::NotFound(format!(
                     "no image with ID {reference} in the store (see `jetpack images`)"
@@ -49,7 +49,7 @@ impl Store {
             ))
         })?;
         let rows: Vec<ImageRow> = self
-            .index
+            .index()?
             .by_name(r.name.as_str())?
             .into_iter()
             .filter(|row| {

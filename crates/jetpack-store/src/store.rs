@@ -35,7 +35,8 @@ struct StoreInfo {
 pub struct Store {
     root: PathBuf,
     pub(crate) storage: Box<dyn Storage>,
-    pub(crate) index: Index,
+    /// Opened on first use: commands that only run pods never touch SQLite.
+    index: std::cell::OnceCell<Index>,
 }
 
 /// Holds a `flock`; released on drop (and by the kernel if the process dies).
@@ -103,7 +104,7 @@ impl Store {
         Ok(Store {
             root,
             storage,
-            index,
+            index: index.into(),
         })
     }
 
@@ -114,12 +115,24 @@ impl Store {
             .ok_or_else(|| Error::NotInitialised(root.clone()))?;
         check_matches(&info, cfg)?;
         let storage = open_storage(&root, &info)?;
-        let index = Index::open(&root.join("jetpack.db"))?;
         Ok(Store {
             root,
             storage,
-            index,
+            index: std::cell::OnceCell::new(),
         })
+    }
+
+    pub(crate) fn index(&self) -> Result<&Index> {
+        if let Some(i) = self.index.get() {
+            return Ok(i);
+        }
+        let i = Index::open(&self.root.join("jetpack.db"))?;
+        Ok(self.index.get_or_init(|| i))
+    }
+
+    pub(crate) fn index_mut(&mut self) -> Result<&mut Index> {
+        self.index()?;
+        Ok(self.index.get_mut().expect("opened above"))
     }
 
     pub fn root(&self) -> &Path {
@@ -153,11 +166,11 @@ impl Store {
     }
 
     pub fn images(&self) -> Result<Vec<ImageRow>> {
-        self.index.all()
+        self.index()?.all()
     }
 
     pub fn get(&self, id: &str) -> Result<Option<ImageRow>> {
-        self.index.get(id)
+        self.index()?.get(id)
     }
 
     /// The manifest bytes exactly as they were in the image.
@@ -180,10 +193,10 @@ impl Store {
     /// Removes an image. Refuses when other images name it as a dependency, unless `force`.
     pub fn remove(&mut self, id: &str, force: bool) -> Result<()> {
         let _w = self.write_lock()?;
-        if !self.index.contains(id)? {
+        if !self.index()?.contains(id)? {
             return Err(Error::NotFound(format!("image {id} is not in the store")));
         }
-        let dependents = self.index.dependents(id)?;
+        let dependents = self.index()?.dependents(id)?;
         if !dependents.is_empty() && !force {
             let list: Vec<String> = dependents.iter().map(|d| short_id(d)).collect();
             return Err(Error::InUse(format!(
@@ -193,7 +206,7 @@ impl Store {
             )));
         }
         // Invisible first, then the files; a crash in between leaves leftovers for gc.
-        self.index.remove(id)?;
+        self.index_mut()?.remove(id)?;
         self.storage.remove_image(id)?;
         let dir = self.image_dir(id);
         if dir.exists() {
@@ -208,7 +221,7 @@ impl Store {
         let _w = self.write_lock()?;
         let mut report = self.clean_temporaries()?;
         let indexed: std::collections::HashSet<String> =
-            self.index.all()?.into_iter().map(|r| r.id).collect();
+            self.index()?.all()?.into_iter().map(|r| r.id).collect();
         for name in self.storage.images()? {
             if !indexed.contains(&name) {
                 self.storage.remove_image(&name)?;
@@ -228,7 +241,7 @@ impl Store {
         let trees: std::collections::HashSet<String> = self.storage.images()?.into_iter().collect();
         for id in &indexed {
             if !trees.contains(id) || !self.image_dir(id).join("manifest").exists() {
-                self.index.remove(id)?;
+                self.index_mut()?.remove(id)?;
                 let _ = self.storage.remove_image(id);
                 let _ = fs::remove_dir_all(self.image_dir(id));
                 report

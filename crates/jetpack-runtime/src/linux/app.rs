@@ -12,6 +12,7 @@ use super::report::{Kind, Reporter};
 use super::{mounts, sys};
 use crate::errno_text;
 use crate::exit::decode_wait_status;
+use crate::spec::NetMode;
 
 /// Exit code of an app process that failed before its exec (other than exec itself).
 pub(super) const EXIT_SETUP: i32 = 125;
@@ -47,9 +48,16 @@ pub(super) struct Stdio {
     pub tty: Option<RawFd>,
 }
 
-/// The body of the app's process; never returns.
-pub(super) fn main(pod: &PodPlan, app: &AppPlan, stdio: Stdio, report: Reporter) -> ! {
-    let Err(f) = start(pod, app, stdio, report);
+/// The body of the app's process; never returns. `release` is the read end of the init's
+/// release pipe.
+pub(super) fn main(
+    pod: &PodPlan,
+    app: &AppPlan,
+    stdio: Stdio,
+    report: Reporter,
+    release: RawFd,
+) -> ! {
+    let Err(f) = start(pod, app, stdio, report, release);
     report.send(Kind::Main, &f.message);
     sys::exit(f.code)
 }
@@ -59,6 +67,7 @@ fn start(
     app: &AppPlan,
     stdio: Stdio,
     report: Reporter,
+    release: RawFd,
 ) -> Result<Infallible, Failure> {
     // Signals stay blocked (as in the init) until just before exec, so a SIGTERM forwarded
     // during setup or pre-start takes effect then; the handlers inherited from stage0 go now.
@@ -67,6 +76,15 @@ fn start(
     mounts::setup(app, pod.net, pod.console.as_deref())?;
     sys::umask(umask);
     set_stdio(stdio)?;
+    // Wait for the init's release: the pod's network exists and the caller said go.
+    let mut byte = [0u8];
+    if !matches!(sys::read(release, &mut byte), Ok(Some(1))) {
+        // The init is gone; the pod is being torn down.
+        sys::exit(EXIT_SETUP);
+    }
+    if pod.net == NetMode::Loopback {
+        mounts::join_pod_network()?;
+    }
     if let Some(handler) = &app.pre_start {
         run_pre_start(app, handler, report)?;
     }

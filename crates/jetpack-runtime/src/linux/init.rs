@@ -41,20 +41,26 @@ pub(super) struct InitArgs<'a> {
 }
 
 /// The init's body; never returns.
+///
+/// The start is staged for parallelism: the apps are forked early and build their filesystems
+/// while the init creates the network namespace (the costliest step) and the caller runs its
+/// `on_init` hook; they run nothing of the app's before the init releases them, after the go.
 pub(super) fn main(args: InitArgs) -> ! {
-    let mut init = match Init::setup(&args) {
-        Ok(init) => init,
-        Err(message) => {
-            let _ = sys::write_all(args.status.as_raw_fd(), message.as_bytes());
-            sys::exit(EXIT_SETUP);
-        }
+    let fail = |message: String| -> ! {
+        let _ = sys::write_all(args.status.as_raw_fd(), message.as_bytes());
+        sys::exit(EXIT_SETUP)
     };
+    let mut init = Init::setup(&args).unwrap_or_else(|m| fail(m));
+    init.start_apps();
+    if let Err(m) = init.setup_network() {
+        fail(m);
+    }
     let mut byte = [0u8];
     if !matches!(sys::read(args.go.as_raw_fd(), &mut byte), Ok(Some(1))) {
-        // The caller died or gave up before the go: nothing was started.
+        // The caller died or gave up before the go: no app command has run.
         sys::exit(EXIT_SETUP);
     }
-    init.start_apps();
+    init.release_apps();
     sys::exit(init.run())
 }
 
@@ -81,6 +87,10 @@ struct Init<'a> {
     report_r: OwnedFd,
     report_w: OwnedFd,
     report_pending: Vec<u8>,
+    /// One byte per app, written once the pod may run: each app waits for its byte after
+    /// building its filesystem and before running anything of its own.
+    release_r: OwnedFd,
+    release_w: Option<OwnedFd>,
     null: OwnedFd,
     /// App codes in the order the apps ended.
     codes: Vec<i32>,
@@ -115,17 +125,11 @@ impl<'a> Init<'a> {
         // Out of the caller's session: terminal signals reach the pod only through the caller.
         sys::setsid().map_err(|e| err("setsid", e))?;
         sys::ignore_signal(libc::SIGPIPE);
-        let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-        if plan.net == NetMode::Loopback {
-            ns |= libc::CLONE_NEWNET;
-        }
+        let ns = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
         sys::unshare(ns).map_err(|e| err("creating the pod's namespaces", e))?;
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
             .map_err(|e| err("making the pod's mounts private", e))?;
         sys::sethostname(&plan.hostname).map_err(|e| err("setting the hostname", e))?;
-        if plan.net == NetMode::Loopback {
-            sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;
-        }
         if plan.any_post_stop() {
             // The pod's own procfs, to open /proc/<app pid>/ns/mnt by the pod's pids.
             let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -138,6 +142,8 @@ impl<'a> Init<'a> {
         sys::sigmask(libc::SIG_BLOCK, &blocked);
         let signals = sys::signalfd(&blocked).map_err(|e| err("signalfd", e))?;
         let (report_r, report_w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
+        let (release_r, release_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| err("pipe", e.into()))?;
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(|e| err("/dev/null", e))?;
         let several = plan.apps.len() > 1;
         let mut apps = Vec::with_capacity(plan.apps.len());
@@ -172,6 +178,8 @@ impl<'a> Init<'a> {
             report_r,
             report_w,
             report_pending: Vec::new(),
+            release_r,
+            release_w: Some(release_w),
             null,
             codes: Vec::new(),
             post_stop_started: false,
@@ -197,15 +205,36 @@ impl<'a> Init<'a> {
         }
     }
 
-    /// Starts every app, each in a new mount namespace.
+    /// The pod's network namespace with loopback up (apps join it when released).
+    fn setup_network(&self) -> Result<(), String> {
+        if self.plan.net == NetMode::Loopback {
+            let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+            sys::unshare(libc::CLONE_NEWNET)
+                .map_err(|e| err("creating the pod's network namespace", e))?;
+            sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;
+        }
+        Ok(())
+    }
+
+    /// Lets every app go on to its handlers and command.
+    fn release_apps(&mut self) {
+        if let Some(w) = self.release_w.take() {
+            let go = vec![b'g'; self.plan.apps.len()];
+            let _ = sys::write_all(w.as_raw_fd(), &go);
+        }
+    }
+
+    /// Forks every app, each in a new mount namespace, to build its filesystem; they wait for
+    /// [`Init::release_apps`].
     fn start_apps(&mut self) {
         let tty = self.tty;
         for (i, app) in self.plan.apps.iter().enumerate() {
             let stdio = self.stdio(i, tty);
             let reporter = self.reporter(i);
+            let release = self.release_r.as_raw_fd();
             // SAFETY: the init is single-threaded.
             match unsafe { sys::clone_new_mount_ns() } {
-                Ok(0) => super::in_child(|| app::main(self.plan, app, stdio, reporter)),
+                Ok(0) => super::in_child(|| app::main(self.plan, app, stdio, reporter, release)),
                 Ok(pid) => {
                     self.apps[i].pid = Some(pid);
                     if app.post_stop.is_some() {

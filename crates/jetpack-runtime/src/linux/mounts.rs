@@ -56,17 +56,11 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
     sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None)
         .map_err(|e| fail("mounting proc on /proc".into(), e))?;
     ensure_dir(c"/sys").map_err(|e| fail("creating /sys".into(), e))?;
-    match host_sys {
-        Some(tree) => sys::move_mount_to(&tree, libc::AT_FDCWD, c"/sys")
-            .map_err(|e| fail("mounting the host's /sys on /sys".into(), e))?,
-        None => sys::mount(
-            Some(c"sysfs"),
-            c"/sys",
-            Some(c"sysfs"),
-            flags | MS_RDONLY,
-            None,
-        )
-        .map_err(|e| fail("mounting sysfs on /sys".into(), e))?,
+    // A new sysfs shows the network namespace of its mounter: with a pod network it is mounted
+    // once the app has joined it (`join_pod_network`).
+    if let Some(tree) = host_sys {
+        sys::move_mount_to(&tree, libc::AT_FDCWD, c"/sys")
+            .map_err(|e| fail("mounting the host's /sys on /sys".into(), e))?;
     }
     dev::setup(console.as_ref())?;
     for (m, v) in app.mounts.iter().zip(volumes) {
@@ -78,6 +72,18 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
             .map_err(|e| fail("making the rootfs read-only".into(), e))?;
     }
     Ok(())
+}
+
+/// Joins the pod's network namespace (the init's; the app was forked before it existed) and
+/// mounts a sysfs showing it on /sys.
+pub(super) fn join_pod_network() -> Result<(), Failure> {
+    let ns = sys::open(c"/proc/1/ns/net", libc::O_RDONLY, 0)
+        .map_err(|e| fail("opening the pod's network namespace".into(), e))?;
+    sys::setns(ns.as_raw_fd(), libc::CLONE_NEWNET)
+        .map_err(|e| fail("joining the pod's network namespace".into(), e))?;
+    let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
+    sys::mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), flags, None)
+        .map_err(|e| fail("mounting sysfs on /sys".into(), e))
 }
 
 fn fail(what: String, e: io::Error) -> Failure {

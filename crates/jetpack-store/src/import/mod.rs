@@ -113,7 +113,7 @@ impl Store {
         let manifest = appc::ImageManifest::from_slice(&manifest_bytes)
             .map_err(|e| in_file(&label, e.into()))?;
         let id = stats.image_id();
-        if self.index.contains(&id)? {
+        if self.index()?.contains(&id)? {
             return Ok(Imported {
                 id,
                 name: manifest.name.to_string(),
@@ -171,7 +171,7 @@ impl Store {
         };
         {
             let _w = self.write_lock()?;
-            if self.index.contains(&id)? {
+            if self.index()?.contains(&id)? {
                 return Ok(Imported {
                     id,
                     name: row.name,
@@ -191,7 +191,7 @@ impl Store {
             self.storage.seal(&rendered, &id)?;
             temps.retain(|t| t != &rendered);
             fs::rename(meta, &dest).at(&dest)?;
-            self.index.insert(&row)?;
+            self.index_mut()?.insert(&row)?;
         }
         Ok(Imported {
             id,
@@ -213,11 +213,11 @@ impl Store {
                 .map(|l| (l.name.to_string(), l.value.clone()))
                 .collect();
             let found = match &d.image_id {
-                Some(id) => self.index.by_prefix(id.as_str())?.into_iter().find(|r| {
+                Some(id) => self.index()?.by_prefix(id.as_str())?.into_iter().find(|r| {
                     r.id == id.as_str() || (!id.is_full() && r.id.starts_with(id.as_str()))
                 }),
                 None => self
-                    .index
+                    .index()?
                     .by_name(d.image_name.as_str())?
                     .into_iter()
                     .find(|r| r.has_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
