@@ -591,6 +591,16 @@ fn helper_process(spec: &jetpack_runtime::PodSpec, dir: &std::path::Path) -> std
     cmd
 }
 
+/// Kills and reaps a helper process on every way out of a test.
+struct Caller(std::process::Child);
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Not a test by itself: the body of [`helper_process`]. Runs the pod with the caller's own
 /// stdio and exits with the pod's code.
 #[test]
@@ -632,14 +642,6 @@ fn a_killed_caller_leaves_nothing_behind() {
     let mut pod = TestPod::sh("touch /vol/ready; exec sleep 1000");
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
-    /// Kills and reaps the caller process on every way out of the test.
-    struct Caller(std::process::Child);
-    impl Drop for Caller {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut caller = Caller(
         helper_process(&pod.spec, pod.path())
             .stdout(std::process::Stdio::null())
@@ -687,10 +689,11 @@ fn a_terminal_is_attached_with_tty() {
     }
     use rustix::fs::{Mode, OFlags};
     use rustix::pty::OpenptFlags;
-    use std::io::Read;
+    use rustix::termios::Winsize;
     use std::os::fd::AsFd;
     let mut pod = TestPod::sh(
-        "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; stty size; read line; echo got $line; exit 5",
+        "[ -t 0 ] && [ -t 1 ] && echo on-a-tty
+         stty size; read line; stty size; echo got $line; exit 5",
     );
     pod.spec.tty = true;
     // The caller's terminal: a pty of the test's own.
@@ -704,15 +707,48 @@ fn a_terminal_is_attached_with_tty() {
         Mode::empty(),
     )
     .unwrap();
-    let size = rustix::termios::Winsize {
-        ws_row: 33,
-        ws_col: 77,
+    let size = |rows, cols| Winsize {
+        ws_row: rows,
+        ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    rustix::termios::tcsetwinsize(&slave, size).unwrap();
+    rustix::termios::tcsetwinsize(&slave, size(33, 77)).unwrap();
     let before = rustix::termios::tcgetattr(&slave).unwrap();
-    rustix::io::write(&master, b"typed ahead\n").unwrap();
+    // The user: waits for the app's first output, resizes the terminal, then types a line.
+    let user = {
+        let master = master.try_clone().unwrap();
+        let slave = slave.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            let mut resized = false;
+            let start = std::time::Instant::now();
+            while !seen.contains("got typed") && start.elapsed().as_secs() < 10 {
+                let mut fds = [rustix::event::PollFd::new(
+                    &master,
+                    rustix::event::PollFlags::IN,
+                )];
+                let timeout = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 50_000_000,
+                };
+                if rustix::event::poll(&mut fds, Some(&timeout)).unwrap_or(0) > 0 {
+                    let mut buf = [0u8; 4096];
+                    let n = rustix::io::read(&master, &mut buf).unwrap_or(0);
+                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                if !resized && seen.contains("33 77\r\n") {
+                    resized = true;
+                    rustix::termios::tcsetwinsize(&slave, size(40, 100)).unwrap();
+                    // SAFETY: raise delivers to this thread; the handler `run` installed only
+                    // writes to a pipe.
+                    unsafe { libc::raise(libc::SIGWINCH) };
+                    rustix::io::write(&master, b"typed\n").unwrap();
+                }
+            }
+            seen
+        })
+    };
     let exit = linux::run(
         &pod.spec,
         RunHooks::default()
@@ -720,21 +756,81 @@ fn a_terminal_is_attached_with_tty() {
             .output(slave.as_fd(), slave.as_fd()),
     )
     .unwrap();
+    let seen = user.join().unwrap();
     assert_eq!(exit.code, 5, "{exit:?}");
-    rustix::fs::fcntl_setfl(&master, OFlags::NONBLOCK).unwrap();
-    let mut seen = Vec::new();
-    let _ = (&std::fs::File::from(master.try_clone().unwrap())).read_to_end(&mut seen);
-    let seen = String::from_utf8_lossy(&seen);
     assert!(seen.contains("on-a-tty\r\n"), "{seen:?}");
-    assert!(seen.contains("33 77\r\n"), "{seen:?}");
-    assert!(seen.contains("got typed ahead\r\n"), "{seen:?}");
+    // The size at start, then after the resize (the terminal echoes the typed line between).
+    let first = seen.find("33 77\r\n").expect("first size");
+    let second = seen.find("40 100\r\n").expect("size after the resize");
+    assert!(first < second, "{seen:?}");
+    assert!(seen.contains("got typed\r\n"), "{seen:?}");
+    let log = pod.log("web");
     assert!(
-        pod.log("web").contains("got typed ahead"),
-        "{}",
-        pod.log("web")
+        log.contains("on-a-tty") && log.contains("got typed"),
+        "{log}"
     );
     // The caller's terminal is back to how it was.
     let after = rustix::termios::tcgetattr(&slave).unwrap();
     assert_eq!(after.local_modes, before.local_modes);
     assert_eq!(after.input_modes, before.input_modes);
+}
+
+#[test]
+fn signals_to_the_caller_reach_the_app() {
+    if !require_root() {
+        return;
+    }
+    let mut pod = TestPod::sh(
+        "trap 'echo got TERM; exit 42' TERM
+         touch /vol/ready
+         while true; do sleep 0.01; done",
+    );
+    let vol = pod.host_dir("vol");
+    pod.mount(0, &vol, "/vol", false);
+    let mut caller = Caller(
+        helper_process(&pod.spec, pod.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&vol.join("ready"));
+    // SAFETY: a plain kill of the child started above.
+    assert_eq!(
+        unsafe { libc::kill(caller.0.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = caller.0.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+    assert!(pod.log("web").contains("got TERM"));
+}
+
+#[test]
+fn an_exit_is_recorded_as_soon_as_the_app_ends() {
+    if !require_root() {
+        return;
+    }
+    // App b watches app a's status directory and sees a's exit file while the pod still runs.
+    let mut pod = TestPod::sh("exit 9");
+    pod.add_app(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ ! -e /status/exit ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+             head -n1 /status/exit",
+        ],
+    );
+    let status = pod.spec.dir.join("apps/web");
+    std::fs::create_dir_all(&status).unwrap();
+    pod.mount(1, &status, "/status", true);
+    let run = pod.run();
+    assert_eq!(run.code(), 9);
+    assert_eq!(run.stdout, "b: 9\n");
+    let codes: Vec<i32> = run
+        .exit
+        .apps
+        .iter()
+        .map(|(_, e)| e.as_ref().unwrap().code)
+        .collect();
+    assert_eq!(codes, [9, 0]);
 }

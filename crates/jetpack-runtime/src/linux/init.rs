@@ -1,8 +1,8 @@
 //! Stage1: the pod's init, PID 1 of the pod's pid namespace. It is a fork of the caller (no
-//! re-exec). It finishes the pod's namespaces, waits for the caller's go, starts every app at
-//! once, then runs one poll loop until the end: relaying output, reaping every child (orphans
-//! included), forwarding signals, recording each app's exit as soon as it happens, and finally
-//! running the post-stop handlers.
+//! re-exec). It finishes the pod's namespaces, forks every app (each builds its filesystem at
+//! once), and releases them all after the caller's go. Then one poll loop runs until the end:
+//! relaying output, reaping every child (orphans included), forwarding signals, recording each
+//! app's exit as soon as it happens, and finally running the post-stop handlers.
 //!
 //! The init was forked from a process that may have other threads (tests do). glibc's fork
 //! leaves malloc usable; what the init must avoid are Rust's stdout/stderr and environment
@@ -370,13 +370,19 @@ impl<'a> Init<'a> {
         }
     }
 
-    /// Once every app has ended: each app's post-stop handler, in the app's mount namespace.
+    /// Once every app has ended: the post-stop handler of each app whose main command ran, in
+    /// the app's mount namespace. (An app that failed before that may not even have its
+    /// filesystem: its namespace could still show the host's.)
     fn start_post_stops(&mut self) {
         self.post_stop_started = true;
+        let host_root = sys::file_id(c"/").ok();
         for (i, app) in self.plan.apps.iter().enumerate() {
             let Some(ns) = &self.apps[i].mount_ns else {
                 continue;
             };
+            if self.apps[i].exit.as_ref().is_none_or(|e| e.error.is_some()) {
+                continue;
+            }
             // With a terminal, the handler uses it like the app did (without taking it as its
             // controlling terminal: the app's session is over).
             let stdio = match self.tty {
@@ -391,7 +397,9 @@ impl<'a> Init<'a> {
             let reporter = self.reporter(i);
             // SAFETY: the init is single-threaded.
             match unsafe { sys::fork() } {
-                Ok(0) => super::in_child(|| post_stop(app, ns.as_raw_fd(), stdio, reporter)),
+                Ok(0) => {
+                    super::in_child(|| post_stop(app, ns.as_raw_fd(), host_root, stdio, reporter))
+                }
                 Ok(pid) => self.apps[i].post_stop_pid = Some(pid),
                 Err(e) => {
                     if let Some(exit) = &mut self.apps[i].exit {
@@ -405,10 +413,27 @@ impl<'a> Init<'a> {
 }
 
 /// The post-stop handler's process: joins the app's mount namespace (whose root is the app's
-/// rootfs) and runs the handler with the app's identity and environment.
-fn post_stop(app: &AppPlan, mount_ns: RawFd, stdio: Stdio, report: Reporter) -> ! {
+/// rootfs) and runs the handler with the app's identity and environment. `host_root` is the
+/// init's `/`: if the namespace's root is still that, the app never got its filesystem and
+/// nothing runs.
+fn post_stop(
+    app: &AppPlan,
+    mount_ns: RawFd,
+    host_root: Option<(u64, u64)>,
+    stdio: Stdio,
+    report: Reporter,
+) -> ! {
     sys::reset_signal_dispositions();
-    let fail = match sys::setns(mount_ns, libc::CLONE_NEWNS) {
+    let joined = sys::setns(mount_ns, libc::CLONE_NEWNS).and_then(|()| {
+        let root = sys::file_id(c"/")?;
+        if host_root.is_none_or(|h| h == root) {
+            return Err(std::io::Error::other(
+                "the app's filesystem was never set up",
+            ));
+        }
+        Ok(())
+    });
+    let fail = match joined {
         Err(e) => app::Failure::setup(format!(
             "joining the app's mount namespace: {}",
             errno_text(&e)

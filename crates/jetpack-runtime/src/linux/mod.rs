@@ -1,12 +1,16 @@
 //! The Linux isolation engine.
 //!
 //! ```text
-//! caller (stage0, `run`)                     ─ fork ─▶ init (PID 1 of new pid, mount, uts, ipc
-//!   ├ plan: C strings, logs and dirs open                 [and net] namespaces; see `init`)
-//!   ├ on_init(pid) hook, then "go"                          ├ clone(NEWNS) ▶ app (stage2, `app`):
-//!   ├ forwards SIGTERM/INT/HUP/QUIT/USR1/USR2 to init       │   mounts, pivot_root, pre-start,
-//!   ├ relays the pod terminal (`-t`)                        │   credentials, exec
-//!   └ waitpid(init) → PodExit (from the exit files)         └ post-stop: setns into the app's ns
+//! caller (`run`, stage0)          init (PID 1; new pid, mount, uts, ipc [, net] namespaces)
+//!  plan: C strings, files open
+//!  fork ───────────────────────▶  close inherited fds, setsid, namespaces, hostname
+//!  on_init(pid) hook                clone(NEWNS) per app ───────▶ app (stage2): bind rootfs,
+//!    (meanwhile the pod builds)     network namespace, lo up        pivot_root, /proc /sys /dev,
+//!  "go" ───────────────────────▶  release the apps ─────────────▶  volumes, read-only root;
+//!  forward signals to the init      poll loop: relay output,        join the pod network,
+//!  [relay the pod terminal]           reap, forward signals,        pre-start, credentials,
+//!  waitpid(init)             ◀──      write exit files              exec
+//!  PodExit from the exit files      post-stop: setns into each app's mount namespace
 //! ```
 //!
 //! The pid namespace comes from `unshare(CLONE_NEWPID)` on the calling thread, a glibc
@@ -17,6 +21,13 @@
 //! kills every process of the pid namespace, and the pod's mount namespaces (the only place its
 //! mounts ever existed) go with them. The signal follows the *thread* that forked the init, so
 //! that thread must stay alive while the pod runs (`run` blocks in it).
+//!
+//! Costs on the start path (a one-app `/bin/true` pod): the fork of the caller (page tables
+//! proportional to its memory), creating the network namespace (about 0.4 ms here, overlapped
+//! with the apps' filesystem setup and the caller's hook), one mount-namespace copy per app, the
+//! detach of the host tree after `pivot_root`, six mounts and a few mknods per app, and the
+//! final exec. Nothing sleeps or polls with a delay: every wait is on a pipe, a signalfd or
+//! `waitpid`.
 
 mod app;
 mod dev;
@@ -121,6 +132,25 @@ impl<'a> RunHooks<'a> {
 ///
 /// The caller must not hold Rust's stdout/stderr locks across this call in another thread
 /// while the init starts (see the `init` module).
+///
+/// ```no_run
+/// # fn spec() -> jetpack_runtime::PodSpec { unimplemented!() }
+/// use jetpack_runtime::linux::{self, RunHooks};
+///
+/// let spec = spec();
+/// let exit = linux::run(
+///     &spec,
+///     RunHooks::default().on_init(|pid| {
+///         // Record the init's pid in the pod's state, so `stop` and `enter` find it.
+///         std::fs::write(spec.dir.join("pid"), pid.to_string()).map_err(|e| e.to_string())
+///     }),
+/// )?;
+/// for e in exit.errors() {
+///     eprintln!("jetpack: {e}");
+/// }
+/// std::process::exit(exit.code);
+/// # Ok::<(), jetpack_runtime::Error>(())
+/// ```
 pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     let mut plan = plan::build(spec)?;
     let fd_or = |fd: Option<BorrowedFd>, n: RawFd| fd.map_or(n, |f| f.as_raw_fd());
@@ -176,6 +206,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
             return Err(Error::os("forking the pod's init", e));
         }
     };
+    tracing::debug!(pid, uuid = %spec.uuid, "pod init started");
     let mut init = InitGuard { pid, reaped: false };
     let _forwarding = hooks
         .forward_signals

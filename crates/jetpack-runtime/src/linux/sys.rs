@@ -193,6 +193,15 @@ pub fn stat_mode(path: &CStr) -> io::Result<Option<libc::mode_t>> {
     }
 }
 
+/// `(st_dev, st_ino)` of `path`: which file it is.
+pub fn file_id(path: &CStr) -> io::Result<(u64, u64)> {
+    // SAFETY: stat is plain data; all-zero bytes are a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: path is a NUL-terminated string and st a valid buffer, both outliving the call.
+    cvt(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 pub fn open(path: &CStr, flags: c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
     // SAFETY: path is a NUL-terminated string that outlives the call.
     let fd = cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
