@@ -458,3 +458,91 @@ fn killed_jetpack_leaves_nothing_gc_cannot_remove() {
         "no mount of the pod is left"
     );
 }
+
+#[test]
+fn pod_manifest_and_enter() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    // A template naming its image by name and labels, with a mount point left to reification.
+    let manifest = e.dir.path().join("pod.json");
+    std::fs::write(
+        &manifest,
+        r#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"svc",
+            "image":{"name":"example.com/busybox","labels":[{"name":"version","value":"1.0.0"}]},
+            "app":{"exec":["/bin/sh","-c","echo ready > /data/state; exec sleep 30"],"user":"0","group":"0",
+                   "mountPoints":[{"name":"data","path":"/data"}]}}]}"#,
+    )
+    .unwrap();
+    let id = e.ok(&[
+        "prepare",
+        "--name",
+        "svc-pod",
+        "--pod-manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    let id = id.trim().to_string();
+    let status: serde_json::Value =
+        serde_json::from_str(&e.ok(&["status", "--json", "svc-pod"])).unwrap();
+    assert_eq!(status["state"], "prepared");
+    let mut child = Guard(
+        e.cmd()
+            .args(["run", &id])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut entered = String::new();
+    for _ in 0..100 {
+        let o = e.out(&[
+            "enter",
+            &id[..8],
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /data/state; hostname",
+        ]);
+        if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ready") {
+            entered = String::from_utf8_lossy(&o.stdout).into_owned();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    assert!(
+        entered.contains("ready\nsvc-pod\n"),
+        "enter sees the app's volume and the pod's hostname: {entered:?}"
+    );
+    assert_eq!(
+        e.out(&["enter", &id, "--", "/bin/sh", "-c", "exit 4"])
+            .status
+            .code(),
+        Some(4)
+    );
+    e.ok(&["kill", "svc-pod"]);
+    child.0.wait().unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(e.dir.path().join("store/pods").join(&id).join("manifest"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        manifest["apps"][0]["image"]["id"].as_str().unwrap().len() == 135,
+        "reified: full image ID"
+    );
+    assert_eq!(
+        manifest["volumes"][0]["name"], "data",
+        "the mount point got an empty volume"
+    );
+    assert_eq!(manifest["volumes"][0]["kind"], "empty");
+}
+
+/// Kills the child on drop so a failing test leaves no pod running.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
