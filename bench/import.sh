@@ -7,6 +7,7 @@
 #
 # Usage (root): bench/import.sh [RUNS] [BACKENDS...]   e.g. bench/import.sh 7 dir overlay
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 runs=${1:-5}; shift || true
 backends=("$@"); [ ${#backends[@]} -gt 0 ] || backends=(dir overlay btrfs zfs)
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +50,6 @@ rmrf() { for _ in $(seq 40); do rm -rf "$1" 2>/dev/null && return 0; sleep 0.25;
 wipe() { [ -f "$fs/store/store.json" ] || return 0
     for id in $("$jp" "${conf[@]}" images --no-trunc | awk 'NR>1 {print $1}'); do "$jp" "${conf[@]}" image rm -f "$id" >/dev/null; done
     "$jp" "${conf[@]}" gc >/dev/null; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 floor=()
 for _ in $(seq "$runs"); do t0=$(now); gzip -dc "$aci" | sha512sum >/dev/null; t1=$(now); floor+=("$(echo "$t1 - $t0" | bc -l)"); done

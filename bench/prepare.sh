@@ -6,6 +6,7 @@
 #
 # Usage (root): bench/prepare.sh [RUNS] [BACKENDS...]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 runs=${1:-9}; shift || true
 backends=("$@"); [ ${#backends[@]} -gt 0 ] || backends=(zfs btrfs overlay dir)
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,8 +45,6 @@ loopfs() { # TYPE MOUNTPOINT
     if [ "$1" = ext4 ]; then mkfs.ext4 -q -F "$dev"; else mkfs.btrfs -q -f "$dev" >/dev/null 2>&1; fi
     mkdir -p "$2"; mount "$dev" "$2"
 }
-ms() { local s=$EPOCHREALTIME; "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }; local e=$EPOCHREALTIME; echo "($e - $s) * 1000" | bc -l; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 for b in "${backends[@]}"; do
     fs=$work/fs-$b

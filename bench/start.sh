@@ -11,6 +11,7 @@
 #
 # Usage (root): bench/start.sh [RUNS] [STORAGE]     e.g. bench/start.sh 50 overlay
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 runs=${1:-30}
 storage=${2:-overlay}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,8 +62,6 @@ runc run --bundle "$work/fs/bundle" jpbench-check || { echo "runc does not run h
 t_jp() { "${J[@]}" run "$pod" >/dev/null; }
 t_crun() { crun run --bundle "$work/fs/bundle" jpbench-c >/dev/null; }
 t_runc() { runc run --bundle "$work/fs/bundle" jpbench-r >/dev/null; }
-ms() { local s=$EPOCHREALTIME; "$@"; local e=$EPOCHREALTIME; echo "($e - $s) * 1000" | bc -l; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A alt block
 for _ in $(seq "$runs"); do
