@@ -382,7 +382,16 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
     let mut live = std::collections::HashSet::new();
     for (uuid, rec) in pods.all()? {
         let garbage = match &rec {
-            None => !pods.is_locked(&uuid)?,
+            // No state yet: a create in progress for a moment, or one killed before its first
+            // write. Only the latter is old.
+            None => {
+                let age = fs::metadata(pods.dir(&uuid))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
+                !pods.is_locked(&uuid)? && age > Duration::from_secs(60)
+            }
             Some(r) => match pods.status(r)? {
                 Status::Aborted => true,
                 Status::Exited => r.exited.or(r.started).unwrap_or(r.created) <= cutoff,
