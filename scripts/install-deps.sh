@@ -6,4 +6,5 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config ca-certificates \
     tar gzip bzip2 xz-utils zstd e2fsprogs util-linux attr \
-    zfs-fuse btrfs-progs busybox-static >/dev/null
+    zfs-fuse btrfs-progs busybox-static \
+    gnupg gpgv >/dev/null

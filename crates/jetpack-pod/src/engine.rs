@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use jetpack_runtime::{PodSpec, linux, resolve};
+use jetpack_runtime::{PodSpec, Seccomp, SeccompMode, linux, resolve};
 
 use crate::error::{Error, Result};
 use crate::pods::PodLock;
@@ -23,6 +23,52 @@ pub fn resolve_group(rootfs: &Path, group: &str) -> std::result::Result<u32, Str
 
 pub fn find_exec(rootfs: &Path, argv0: &str, path: &str) -> std::result::Result<String, String> {
     resolve::find_exec(rootfs, argv0, path).map_err(|e| e.to_string())
+}
+
+/// System call and errno names to numbers; `None` when the set means no filtering.
+pub fn resolve_seccomp(
+    mode: SeccompMode,
+    names: &[String],
+    errno: Option<&str>,
+) -> std::result::Result<Option<Seccomp>, String> {
+    linux::seccomp::resolve(mode, names, errno)
+}
+
+/// What the host offers for isolators.
+pub fn host_support() -> crate::isolators::Host {
+    let cg = linux::cgroups::Host::detect();
+    let flag = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().eq_ignore_ascii_case("y"))
+            .unwrap_or(false)
+    };
+    // CapEff of this process: bit 24 is CAP_SYS_RESOURCE.
+    let sys_resource = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .is_some_and(|eff| eff & (1 << 24) != 0);
+    crate::isolators::Host {
+        memory: cg.memory.as_ref().map(|h| h.describe()),
+        cpu: cg.cpu.as_ref().map(|h| h.describe()),
+        apparmor: flag("/sys/module/apparmor/parameters/enabled"),
+        selinux: std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        sys_resource,
+    }
+}
+
+/// Removes the cgroups a pod left (its `jetpack run` was killed); true if there were any.
+pub fn remove_cgroups(uuid: &str) -> Result<bool> {
+    linux::cgroups::remove_pod(uuid)
+        .map_err(|e| Error::Runtime(format!("pod {uuid}: cgroups: {e}")))
+}
+
+/// Removes Jetpack's empty `jetpack/` cgroups (pods make them again as needed).
+pub fn tidy_cgroups() {
+    linux::cgroups::remove_empty_bases()
 }
 
 pub fn check_dir(rootfs: &Path, dir: &str) -> std::result::Result<(), String> {

@@ -4,6 +4,7 @@
 
 mod engine;
 pub mod error;
+pub mod isolators;
 pub mod lifecycle;
 pub mod pods;
 pub mod reify;
@@ -11,4 +12,4 @@ pub mod reify;
 pub use error::{Error, Result};
 pub use lifecycle::{PodOptions, build_spec, destroy, enter, gc, kill, prepare, run, stop};
 pub use pods::{PodRecord, Pods, State, Status};
-pub use reify::{AppRequest, PodRequest, parse_mount, parse_volume, reify};
+pub use reify::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume, reify};

@@ -11,6 +11,7 @@ use jetpack_store::Store;
 
 use crate::engine;
 use crate::error::{Error, IoContext, Result};
+use crate::isolators::{self, Report};
 use crate::pods::{AppRecord, PodLock, PodRecord, Pods, State, Status, now};
 
 /// The PATH an app gets when its image does not set one.
@@ -33,6 +34,8 @@ fn tree_name(uuid: &str, app: &str) -> String {
 /// which `destroy` and `gc` remove).
 pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Result<PodRecord> {
     let pods = Pods::new(store.root());
+    // Isolators that must not run (unknown system calls, ...) fail here, before any work.
+    isolators::resolve(manifest, &isolators::host(manifest))?;
     if let Some(n) = &opts.name {
         <appc::AcName as std::str::FromStr>::from_str(n)
             .map_err(|e| Error::Invalid(format!("pod name {n:?}: {e}")))?;
@@ -114,17 +117,19 @@ fn make_empty_volumes(pods: &Pods, uuid: &str, manifest: &PodManifest) -> Result
     Ok(())
 }
 
-/// Resolves the pod to what the engine needs. Every lookup that can fail on bad input (user,
-/// group, exec, working directory, volume source) fails here, before anything runs.
+/// Resolves the pod to what the engine needs, and reports what becomes of its isolators. Every
+/// lookup that can fail on bad input (user, group, exec, working directory, volume source,
+/// isolators) fails here, before anything runs.
 pub fn build_spec(
     pods: &Pods,
     rec: &PodRecord,
     manifest: &PodManifest,
     tty: bool,
-) -> Result<PodSpec> {
+) -> Result<(PodSpec, Report)> {
     let dir = pods.dir(&rec.uuid);
+    let isolators = isolators::resolve(manifest, &isolators::host(manifest))?;
     let mut apps = Vec::new();
-    for ra in &manifest.apps {
+    for (ra, (resources, security)) in manifest.apps.iter().zip(isolators.apps) {
         let name = ra.name.as_str();
         let fail = |what: String| Error::Invalid(format!("app {name}: {what}"));
         let arec = rec
@@ -205,6 +210,8 @@ pub fn build_spec(
             read_only_rootfs: ra.read_only_root_fs,
             pre_start: handler(appc::EventName::PreStart),
             post_stop: handler(appc::EventName::PostStop),
+            resources,
+            security,
         });
     }
     if tty && apps.len() != 1 {
@@ -212,7 +219,7 @@ pub fn build_spec(
             "-t attaches a terminal to a single app; this pod has several".into(),
         ));
     }
-    Ok(PodSpec {
+    let spec = PodSpec {
         uuid: rec.uuid.clone(),
         hostname: rec
             .name
@@ -226,23 +233,34 @@ pub fn build_spec(
         dir,
         apps,
         tty,
-    })
+        resources: isolators.pod,
+    };
+    Ok((spec, isolators.report))
 }
 
 /// Takes the pod's lock for a start, or says who holds it.
 pub fn lock_for_run(pods: &Pods, rec: &PodRecord) -> Result<PodLock> {
-    match pods.try_lock(&rec.uuid)? {
-        Some(l) => Ok(l),
-        None => {
-            let rec = pods.load(&rec.uuid)?;
-            Err(Error::Busy(match (rec.state, rec.pid) {
-                (State::Running, Some(pid)) => {
-                    format!("pod {} is running (init pid {pid})", rec.uuid)
-                }
-                (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
-                _ => format!("pod {} is in use by another jetpack process", rec.uuid),
-            }))
+    // `status`, `list` and `gc` see whether a pod lives by taking its lock for an instant; a
+    // holder that is neither running nor preparing the pod may be one of them, so it gets a
+    // moment to let go.
+    let start = Instant::now();
+    loop {
+        if let Some(l) = pods.try_lock(&rec.uuid)? {
+            return Ok(l);
         }
+        let rec = pods.load(&rec.uuid)?;
+        let why = match (rec.state, rec.pid) {
+            (State::Running, Some(pid)) => {
+                format!("pod {} is running (init pid {pid})", rec.uuid)
+            }
+            (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
+            _ if start.elapsed() < Duration::from_millis(200) => {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            _ => format!("pod {} is in use by another jetpack process", rec.uuid),
+        };
+        return Err(Error::Busy(why));
     }
 }
 
@@ -273,7 +291,10 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         State::Prepared => {}
     }
     let manifest = load_manifest(&pods, &rec.uuid)?;
-    let spec = build_spec(&pods, &rec, &manifest, tty)?;
+    let (spec, report) = build_spec(&pods, &rec, &manifest, tty)?;
+    // The spec requires telling the user which isolators were enforced, modified or ignored.
+    report.log();
+    report.write(&spec.dir)?;
     rec.state = State::Running;
     rec.started = Some(now());
     pods.save(&rec)?;
@@ -343,7 +364,7 @@ fn wait_unlocked(pods: &Pods, uuid: &str, timeout: Duration) -> Result<bool> {
     Ok(false)
 }
 
-/// Removes a pod (killing it first if it runs): its clones, volumes, logs and state.
+/// Removes a pod (killing it first if it runs): its clones, cgroups, volumes, logs and state.
 pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     let pods = Pods::new(store.root());
     if let Ok(rec) = pods.load(uuid) {
@@ -360,6 +381,8 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
             store.storage().remove_pod_tree(&a.tree)?;
         }
     }
+    // A pod whose `jetpack run` was killed leaves its cgroups; its processes are gone.
+    engine::remove_cgroups(uuid)?;
     let prefix = format!("{}-", uuid.replace('-', ""));
     for t in store.storage().pod_trees()? {
         if t.starts_with(&prefix) {
@@ -373,8 +396,9 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes pods that exited longer than `grace` ago, interrupted prepares, and clones that no
-/// pod owns. Returns the UUIDs (or tree names) removed.
+/// Removes pods that exited longer than `grace` ago, interrupted prepares, clones that no pod
+/// owns, and the cgroups of pods whose `jetpack run` was killed. Returns the UUIDs (or tree
+/// names, or `cgroups of UUID`) removed.
 pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
     let pods = Pods::new(store.root());
     let mut removed = Vec::new();
@@ -402,6 +426,13 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
             destroy(store, &uuid)?;
             removed.push(uuid);
         } else {
+            // An exited pod kept for its grace period may still have cgroups, if its `jetpack
+            // run` was killed. Under the pod's lock, so that a new run is not disturbed.
+            if let Some(_lock) = pods.try_lock(&uuid)?
+                && engine::remove_cgroups(&uuid)?
+            {
+                removed.push(format!("cgroups of {uuid}"));
+            }
             live.insert(uuid.replace('-', ""));
         }
     }
@@ -412,6 +443,7 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
             removed.push(format!("tree {t}"));
         }
     }
+    engine::tidy_cgroups();
     Ok(removed)
 }
 

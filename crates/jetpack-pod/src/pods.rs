@@ -9,6 +9,7 @@
 //! <root>/pods/<uuid>/lock            held while preparing or running
 //! <root>/pods/<uuid>/apps/<app>/log  stdout and stderr of the app
 //! <root>/pods/<uuid>/apps/<app>/exit the app's exit status, written by the pod's init
+//! <root>/pods/<uuid>/isolators.json  what became of each isolator at the last start
 //! <root>/pods/<uuid>/volumes/<vol>/  `empty` volumes
 //! ```
 

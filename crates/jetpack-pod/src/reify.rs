@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use appc::{
-    AcIdentifier, AcName, App, EnvVar, ImageId, Mount, PodManifest, RuntimeApp, Volume, VolumeKind,
+    AcIdentifier, AcName, App, EnvVar, ImageId, Isolator, Mount, PodManifest, RuntimeApp, Volume,
+    VolumeKind,
 };
 use jetpack_store::{Pick, Store};
 
@@ -30,6 +31,9 @@ pub struct AppRequest {
     pub mounts: Vec<(String, String)>,
     pub annotations: Vec<(String, String)>,
     pub read_only_rootfs: bool,
+    /// Isolators from `--memory`, `--cpu`, `--caps-retain`, `--caps-remove`, `--seccomp`
+    /// ([`parse_isolator`]); each replaces the image's isolators of its kind.
+    pub isolators: Vec<Isolator>,
 }
 
 /// A pod as the command line asks for it.
@@ -130,6 +134,86 @@ pub fn parse_mount(spec: &str) -> Result<(String, String)> {
     }
 }
 
+/// Parses a per-app isolator option, as rkt has them:
+///
+/// ```text
+/// --memory=QUANTITY            resource/memory limit (e.g. 512M, 1Gi)
+/// --cpu=QUANTITY               resource/cpu limit (e.g. 500m, 2)
+/// --caps-retain=CAP,...        os/linux/capabilities-retain-set
+/// --caps-remove=CAP,...        os/linux/capabilities-remove-set
+/// --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL,...
+/// ```
+///
+/// (A missing request means the limit, as appc says.)
+pub fn parse_isolator(option: &str, value: &str) -> Result<Isolator> {
+    let bad = |m: String| invalid(format!("{option} {value:?}: {m}"));
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let iso = match option {
+        "--memory" | "--cpu" => {
+            let q = appc::Quantity::from_str(value).map_err(|e| bad(e.to_string()))?;
+            let r = appc::Resource {
+                default: false,
+                request: None,
+                limit: Some(q),
+            };
+            if option == "--memory" {
+                Isolator::ResourceMemory(r)
+            } else {
+                Isolator::ResourceCpu(r)
+            }
+        }
+        "--caps-retain" => Isolator::CapabilitiesRetainSet(list(value)),
+        "--caps-remove" => Isolator::CapabilitiesRemoveSet(list(value)),
+        "--seccomp" => {
+            let (mut mode, mut errno, mut set) = (None, None, Vec::new());
+            for item in list(value) {
+                match item.split_once('=') {
+                    Some(("mode", m)) => mode = Some(m.to_string()),
+                    Some(("errno", e)) => errno = Some(e.to_string()),
+                    Some((k, _)) => return Err(bad(format!("unknown key {k:?}"))),
+                    None => set.push(item),
+                }
+            }
+            let s = appc::Seccomp { set, errno };
+            match mode.as_deref() {
+                Some("retain") => Isolator::SeccompRetainSet(s),
+                Some("remove") => Isolator::SeccompRemoveSet(s),
+                _ => {
+                    return Err(bad(
+                        "expected mode=retain or mode=remove, then [errno=ENAME,]SYSCALL,..."
+                            .into(),
+                    ));
+                }
+            }
+        }
+        _ => return Err(invalid(format!("{option} is not an isolator option"))),
+    };
+    iso.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(iso)
+}
+
+/// Names of the isolators that an isolator given on the command line replaces.
+fn replaced_by(iso: &Isolator) -> &'static [&'static str] {
+    use appc::isolator_names::*;
+    match iso {
+        Isolator::ResourceMemory(_) => &[RESOURCE_MEMORY],
+        Isolator::ResourceCpu(_) => &[RESOURCE_CPU],
+        Isolator::CapabilitiesRetainSet(_) | Isolator::CapabilitiesRemoveSet(_) => {
+            &[CAPABILITIES_RETAIN_SET, CAPABILITIES_REMOVE_SET]
+        }
+        Isolator::SeccompRetainSet(_) | Isolator::SeccompRemoveSet(_) => {
+            &[SECCOMP_RETAIN_SET, SECCOMP_REMOVE_SET]
+        }
+        _ => &[],
+    }
+}
+
 fn annotations(list: &[(String, String)], what: &str) -> Result<appc::Annotations> {
     let mut a = appc::Annotations::default();
     for (k, v) in list {
@@ -193,6 +277,11 @@ fn effective_app(req: &AppRequest, image: &appc::ImageManifest) -> Result<App> {
         }
         app.working_directory = Some(w.clone());
     }
+    for iso in &req.isolators {
+        let names = replaced_by(iso);
+        app.isolators.retain(|i| !names.contains(&i.name()));
+    }
+    app.isolators.extend(req.isolators.iter().cloned());
     app.validate().map_err(Error::Manifest)?;
     Ok(app)
 }
@@ -395,5 +484,79 @@ mod tests {
         );
         assert!(parse_mount("volume=data").is_err());
         assert!(parse_mount("volume=data,target=rel").is_err());
+    }
+
+    #[test]
+    fn isolator_options() {
+        let json = |o: &str, v: &str| serde_json::to_value(parse_isolator(o, v).unwrap()).unwrap();
+        assert_eq!(
+            json("--memory", "512M"),
+            serde_json::json!({"name": "resource/memory", "value": {"limit": "512M"}})
+        );
+        assert_eq!(
+            json("--cpu", "250m"),
+            serde_json::json!({"name": "resource/cpu", "value": {"limit": "250m"}})
+        );
+        assert_eq!(
+            json("--caps-retain", "CAP_CHOWN,CAP_KILL"),
+            serde_json::json!({"name": "os/linux/capabilities-retain-set",
+                               "value": {"set": ["CAP_CHOWN", "CAP_KILL"]}})
+        );
+        assert_eq!(
+            json("--seccomp", "mode=remove,errno=EPERM,mkdir,reboot"),
+            serde_json::json!({"name": "os/linux/seccomp-remove-set",
+                               "value": {"set": ["mkdir", "reboot"], "errno": "EPERM"}})
+        );
+        assert_eq!(
+            json("--seccomp", "mode=retain,read"),
+            serde_json::json!({"name": "os/linux/seccomp-retain-set", "value": {"set": ["read"]}})
+        );
+        for (o, v, want) in [
+            ("--memory", "1K", "suffix"),
+            ("--memory", "-1", "negative"),
+            ("--cpu", "lots", "--cpu"),
+            ("--caps-retain", "", "non-empty"),
+            ("--seccomp", "read,write", "mode=retain"),
+            ("--seccomp", "mode=remove", "non-empty"),
+            ("--seccomp", "mode=remove,errno=eperm,read", "errno"),
+            ("--seccomp", "mode=remove,foo=1,read", "unknown key"),
+        ] {
+            let e = parse_isolator(o, v).unwrap_err().to_string();
+            assert!(e.contains(want), "{o} {v}: {e}");
+        }
+    }
+
+    #[test]
+    fn isolator_options_replace_the_images() {
+        let image: appc::ImageManifest = serde_json::from_value(serde_json::json!({
+            "acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/x",
+            "app": {"exec": ["/bin/sh"], "user": "0", "group": "0", "isolators": [
+                {"name": "resource/memory", "value": {"limit": "1G"}},
+                {"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_KILL"]}},
+                {"name": "os/linux/no-new-privileges", "value": true}
+            ]}
+        }))
+        .unwrap();
+        let req = AppRequest {
+            isolators: vec![
+                parse_isolator("--memory", "64M").unwrap(),
+                parse_isolator("--caps-retain", "CAP_CHOWN").unwrap(),
+            ],
+            ..AppRequest::default()
+        };
+        let app = effective_app(&req, &image).unwrap();
+        let names: Vec<&str> = app.isolators.iter().map(|i| i.name()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "os/linux/no-new-privileges",
+                "resource/memory",
+                "os/linux/capabilities-retain-set"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&app.isolators[1]).unwrap()["value"]["limit"],
+            "64M"
+        );
     }
 }

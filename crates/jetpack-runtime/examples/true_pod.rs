@@ -1,8 +1,11 @@
 //! Times `run` of a one-app pod running `/bin/true` from a busybox rootfs, as root:
 //!
 //! ```text
-//! cargo run --release -p jetpack-runtime --example true_pod -- [RUNS] [host|loopback]
+//! cargo run --release -p jetpack-runtime --example true_pod -- [RUNS] [host|loopback] [isolated]
 //! ```
+//!
+//! `isolated` gives the app a memory and a CPU limit (so cgroups are made and removed), a
+//! capability retain set, no_new_privs and a seccomp remove set: the start cost of isolators.
 //!
 //! Prints the median, minimum and maximum wall time of `linux::run` (pod creation to exit
 //! status, the caller's whole cost). It runs in-process: starting a `jetpack` process adds
@@ -11,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use jetpack_runtime::linux::{self, RunHooks};
-use jetpack_runtime::{AppSpec, NetMode, PodSpec};
+use jetpack_runtime::{AppSpec, NetMode, PodSpec, Resources, Security};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,6 +27,7 @@ fn main() {
         Some("host") => NetMode::Host,
         _ => NetMode::Loopback,
     };
+    let isolated = args.next().as_deref() == Some("isolated");
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = dir.path().join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
@@ -47,9 +51,26 @@ fn main() {
             read_only_rootfs: false,
             pre_start: None,
             post_stop: None,
+            resources: Resources::default(),
+            security: Security::default(),
         }],
         tty: false,
+        resources: Resources::default(),
     };
+    let mut spec = spec;
+    if isolated {
+        let app = &mut spec.apps[0];
+        app.resources.memory_limit = Some(256 << 20);
+        app.resources.cpu_limit_milli = Some(500);
+        app.security.capabilities = 1 << jetpack_runtime::caps::number("CAP_CHOWN").unwrap();
+        app.security.no_new_privileges = true;
+        app.security.seccomp = linux::seccomp::resolve(
+            jetpack_runtime::SeccompMode::Remove,
+            &["reboot".into(), "kexec_load".into(), "mkdir".into()],
+            Some("EPERM"),
+        )
+        .expect("seccomp");
+    }
     let once = || {
         let start = Instant::now();
         let exit = linux::run(&spec, RunHooks::default()).expect("run");
@@ -63,7 +84,8 @@ fn main() {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{runs} runs of a /bin/true pod ({net:?} network): median {:.2} ms, min {:.2} ms, max {:.2} ms",
+        "{runs} runs of a /bin/true pod ({net:?} network{}): median {:.2} ms, min {:.2} ms, max {:.2} ms",
+        if isolated { ", isolators" } else { "" },
         ms(times[times.len() / 2]),
         ms(times[0]),
         ms(times[times.len() - 1]),

@@ -6,7 +6,9 @@
 //!   stage0 does before anything runs.
 //! - [`linux`]: the engine: [`linux::run`], [`linux::enter`], [`linux::signal_pod`].
 //! - [`exit`]: how apps and pods end, and the per-app exit file.
+//! - [`caps`]: capability names and the appc default set.
 
+pub mod caps;
 mod error;
 pub mod exit;
 #[cfg(target_os = "linux")]
@@ -16,4 +18,7 @@ pub mod spec;
 
 pub use error::{Error, Result, errno_text};
 pub use exit::{AppExit, PodExit};
-pub use spec::{AppSpec, MountSpec, NetMode, PodSpec};
+pub use spec::{
+    AppSpec, DEFAULT_CAPABILITIES, MountSpec, NetMode, PodSpec, Resources, Seccomp, SeccompMode,
+    Security,
+};

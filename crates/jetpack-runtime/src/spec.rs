@@ -1,6 +1,7 @@
 //! What stage0 hands to the isolation engine: a pod fully resolved to host paths and numeric
 //! credentials. Nothing here is looked up again at start, so the start path does no name
-//! resolution, no network, and no image store access.
+//! resolution, no network, and no image store access. Isolators arrive as numbers too:
+//! capability masks, system call numbers, errno values, bytes and milli-cores.
 
 use std::path::PathBuf;
 
@@ -49,6 +50,13 @@ pub struct AppSpec {
     /// Event handlers: argv run with the same rootfs, credentials and environment.
     pub pre_start: Option<Vec<String>>,
     pub post_stop: Option<Vec<String>>,
+    /// The app's cgroup limits, inside the pod's (appc `resource/*`, `os/linux/cpu-shares`).
+    #[serde(default)]
+    pub resources: Resources,
+    /// Capabilities, no_new_privs, seccomp and oom_score_adj of the app's processes (its
+    /// command and its event handlers).
+    #[serde(default)]
+    pub security: Security,
 }
 
 /// A pod ready to start.
@@ -62,4 +70,88 @@ pub struct PodSpec {
     pub apps: Vec<AppSpec>,
     /// Attach the caller's terminal to the single app (`run -t`).
     pub tty: bool,
+    /// The pod's cgroup limits, which bound every app's.
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// cgroup limits of the pod or of one app, in natural units (appc `resource/memory`,
+/// `resource/cpu`, `os/linux/cpu-shares`). Nothing set means no cgroup: a pod whose apps and
+/// itself have no limits runs in its caller's cgroups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Bytes. Above it the kernel reclaims, then kills (OOM); swap is limited too, so that the
+    /// limit holds.
+    pub memory_limit: Option<u64>,
+    /// Bytes the kernel protects from reclaim (v2 `memory.low`, v1
+    /// `memory.soft_limit_in_bytes`).
+    pub memory_request: Option<u64>,
+    /// CPU time per second in milli-cores (a CFS quota over a 100 ms period; at least 10).
+    pub cpu_limit_milli: Option<u64>,
+    /// Relative CPU weight as v1 `cpu.shares` (2..=262144, 1024 is the default); converted to
+    /// `cpu.weight` on v2.
+    pub cpu_shares: Option<u64>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        !self.uses_memory() && !self.uses_cpu()
+    }
+
+    pub fn uses_memory(&self) -> bool {
+        self.memory_limit.is_some() || self.memory_request.is_some()
+    }
+
+    pub fn uses_cpu(&self) -> bool {
+        self.cpu_limit_milli.is_some() || self.cpu_shares.is_some()
+    }
+}
+
+/// The capability set apps get when no capability isolator says otherwise (appc §9.16):
+/// `CAP_AUDIT_WRITE, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_KILL, CAP_MKNOD,
+/// CAP_NET_RAW, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SETFCAP,
+/// CAP_SYS_CHROOT`, as a mask (see [`crate::caps`]).
+pub const DEFAULT_CAPABILITIES: u64 = crate::caps::DEFAULT_SET;
+
+/// Security settings of an app's processes, resolved to numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    /// Capabilities kept (bit n = capability n) in the bounding, permitted, effective and
+    /// inheritable sets; every other one is dropped, and the ambient set is cleared.
+    pub capabilities: u64,
+    /// `PR_SET_NO_NEW_PRIVS`: setuid bits and file capabilities give nothing on exec.
+    pub no_new_privileges: bool,
+    pub seccomp: Option<Seccomp>,
+    /// Written to `/proc/self/oom_score_adj` (−1000..=1000).
+    pub oom_score_adj: Option<i32>,
+}
+
+impl Default for Security {
+    /// The default capability set, nothing else.
+    fn default() -> Self {
+        Security {
+            capabilities: DEFAULT_CAPABILITIES,
+            no_new_privileges: false,
+            seccomp: None,
+            oom_score_adj: None,
+        }
+    }
+}
+
+/// Whether the listed system calls are the only ones allowed or the ones blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompMode {
+    /// Only these (and `execve`, `exit`, `exit_group`, which starting and ending need) run.
+    Retain,
+    /// These are blocked; everything else runs.
+    Remove,
+}
+
+/// A seccomp filter, by system call numbers of this architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seccomp {
+    pub mode: SeccompMode,
+    pub syscalls: Vec<u32>,
+    /// What a blocked call returns; `None` kills the app with SIGSYS.
+    pub errno: Option<i32>,
 }

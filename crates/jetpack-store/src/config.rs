@@ -26,6 +26,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "root ZFS dataset for storage = zfs (e.g. tank/jetpack)",
     ),
     ("debug", "off", "verbose logging (on/off)"),
+    (
+        "fetch.ca-file",
+        "",
+        "extra PEM CA certificates trusted for HTTPS besides the system's (comma-separated files)",
+    ),
+    (
+        "fetch.timeout",
+        "30",
+        "seconds to wait for a connection, a response, or each read of a download",
+    ),
 ];
 
 /// The effective configuration: defaults, then the file, then overrides.

@@ -33,8 +33,19 @@ CREATE TABLE IF NOT EXISTS deps (
     PRIMARY KEY (image_id, position)
 );
 CREATE INDEX IF NOT EXISTS deps_dep ON deps(dep_id);
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS http_cache (
+    url           TEXT PRIMARY KEY,
+    etag          TEXT,
+    last_modified TEXT,
+    image_id      TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    fetched       INTEGER NOT NULL
+);
+PRAGMA user_version = 2;
 ";
+
+/// The schema version `SCHEMA` sets; older indexes are brought up to it (every statement of
+/// `SCHEMA` is idempotent).
+const VERSION: i64 = 2;
 
 /// One image as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -67,6 +78,17 @@ pub struct Index {
     conn: Connection,
 }
 
+/// What a download of an image URL returned, for revalidation (`--pull-policy=update`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CacheEntry {
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub image_id: String,
+    /// Unix seconds.
+    pub fetched: i64,
+}
+
 impl Index {
     pub fn open(path: &Path) -> Result<Index> {
         let conn = Connection::open(path)?;
@@ -74,7 +96,7 @@ impl Index {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Opening an existing index writes nothing (no schema statements, no fsync).
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version < 1 {
+        if version < VERSION {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.execute_batch(SCHEMA)?;
         }
@@ -169,6 +191,43 @@ impl Index {
         self.conn.execute(
             "UPDATE images SET last_used = ?2 WHERE id = ?1",
             params![id, when],
+        )?;
+        Ok(())
+    }
+
+    /// Records the signer of an image that had none.
+    pub fn set_signer(&mut self, id: &str, signer: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE images SET signer = ?2 WHERE id = ?1 AND signer IS NULL",
+            params![id, signer],
+        )?;
+        Ok(())
+    }
+
+    pub fn cache_get(&self, url: &str) -> Result<Option<CacheEntry>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT url, etag, last_modified, image_id, fetched FROM http_cache WHERE url = ?1",
+                [url],
+                |r| {
+                    Ok(CacheEntry {
+                        url: r.get(0)?,
+                        etag: r.get(1)?,
+                        last_modified: r.get(2)?,
+                        image_id: r.get(3)?,
+                        fetched: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn cache_put(&mut self, e: &CacheEntry) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO http_cache (url, etag, last_modified, image_id, fetched)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.url, e.etag, e.last_modified, e.image_id, e.fetched],
         )?;
         Ok(())
     }
@@ -277,5 +336,66 @@ mod tests {
         assert_eq!(ix.dependents("sha512-aa11").unwrap(), ["sha512-bb33"]);
         ix.touch("sha512-bb33", 99).unwrap();
         assert_eq!(ix.get("sha512-bb33").unwrap().unwrap().last_used, Some(99));
+        ix.set_signer("sha512-bb33", "abcd").unwrap();
+        ix.set_signer("sha512-bb33", "ef01").unwrap();
+        assert_eq!(
+            ix.get("sha512-bb33").unwrap().unwrap().signer.as_deref(),
+            Some("abcd"),
+            "a recorded signer is kept"
+        );
+    }
+
+    #[test]
+    fn http_cache_follows_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::open(&dir.path().join("i.db")).unwrap();
+        ix.insert(&row("sha512-aa11", "example.com/base", 1, &[]))
+            .unwrap();
+        let e = CacheEntry {
+            url: "https://example.com/base.aci".into(),
+            etag: Some("\"x\"".into()),
+            last_modified: None,
+            image_id: "sha512-aa11".into(),
+            fetched: 5,
+        };
+        ix.cache_put(&e).unwrap();
+        assert_eq!(ix.cache_get(&e.url).unwrap(), Some(e.clone()));
+        assert!(
+            ix.cache_put(&CacheEntry {
+                image_id: "sha512-none".into(),
+                ..e.clone()
+            })
+            .is_err()
+        );
+        ix.remove("sha512-aa11").unwrap();
+        assert_eq!(
+            ix.cache_get(&e.url).unwrap(),
+            None,
+            "removed with its image"
+        );
+    }
+
+    #[test]
+    fn version_1_index_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let v1 = SCHEMA
+                .split("CREATE TABLE IF NOT EXISTS http_cache")
+                .next()
+                .unwrap();
+            c.execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
+                .unwrap();
+        }
+        let mut ix = Index::open(&path).unwrap();
+        ix.insert(&row("sha512-aa11", "example.com/base", 1, &[]))
+            .unwrap();
+        assert_eq!(ix.cache_get("https://x").unwrap(), None);
+        let v: i64 = ix
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, VERSION);
     }
 }

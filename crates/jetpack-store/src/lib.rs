@@ -10,7 +10,7 @@ pub mod store;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use import::{Imported, Source, validate_aci};
-pub use index::ImageRow;
+pub use import::{ImportOptions, Imported, Source, validate_aci};
+pub use index::{CacheEntry, ImageRow};
 pub use lookup::Pick;
-pub use store::{GcReport, Store, short_id};
+pub use store::{GcReport, Scratch, Store, short_id};

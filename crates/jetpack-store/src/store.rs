@@ -6,6 +6,7 @@
 //! <root>/lock                writers' lock (seal, remove, gc)
 //! <root>/tmp/<n>.lock        held by the process importing <n>; unlocked = leftover
 //! <root>/tmp/<n>.meta/       manifest and original file of an import in progress
+//! <root>/tmp/<n>.scratch/    private work area of a process (downloads), see `Store::scratch`
 //! <root>/images/<id>/        manifest, aci (the original file, for export)
 //! <root>/storage/            backend areas: tmp/, images/<id> (rendered, sealed), pods/
 //! ```
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
-use crate::index::{ImageRow, Index};
+use crate::index::{CacheEntry, ImageRow, Index};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoreInfo {
@@ -41,6 +42,28 @@ pub struct Store {
 
 /// Holds a `flock`; released on drop (and by the kernel if the process dies).
 pub struct Lock(#[allow(dead_code)] File);
+
+/// A private directory under `<root>/tmp` for work in progress such as downloads. It is removed
+/// on drop; if the process dies, its free lock marks it as a leftover for `gc` and the next
+/// import.
+pub struct Scratch {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    _lock: Lock,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
 
 pub(crate) fn lock_file(path: &Path, wait: bool) -> Result<Option<Lock>> {
     let f = fs::OpenOptions::new()
@@ -163,6 +186,30 @@ impl Store {
     /// Takes the writers' lock (waits for other writers).
     pub(crate) fn write_lock(&self) -> Result<Lock> {
         Ok(lock_file(&self.root.join("lock"), true)?.expect("blocking lock"))
+    }
+
+    /// A new scratch directory, locked as the store's temporaries are.
+    pub fn scratch(&self) -> Result<Scratch> {
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        let lock = lock_file(&lock_path, true)?.expect("blocking lock");
+        let dir = self.tmp_dir().join(format!("{name}.scratch"));
+        fs::create_dir(&dir).at(&dir)?;
+        Ok(Scratch {
+            dir,
+            lock_path,
+            _lock: lock,
+        })
+    }
+
+    /// The validators and image of the last download of `url`, if its image is still stored.
+    pub fn cached_download(&self, url: &str) -> Result<Option<CacheEntry>> {
+        self.index()?.cache_get(url)
+    }
+
+    /// Remembers what a download of `url` returned (the image must be in the store).
+    pub fn remember_download(&mut self, entry: &CacheEntry) -> Result<()> {
+        self.index_mut()?.cache_put(entry)
     }
 
     pub fn images(&self) -> Result<Vec<ImageRow>> {

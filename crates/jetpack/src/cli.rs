@@ -50,6 +50,22 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Fetch images by name (appc meta discovery), or https://, http:// or file:// URL, verify
+    /// their signatures, import them with their dependencies, and print their IDs.
+    ///
+    /// A name is NAME[:VERSION][,LABEL=VALUE...]; os and arch default to this host's. Discovery
+    /// asks https://NAME?ac-discovery=1, then each parent of NAME, for ac-discovery meta tags.
+    /// The image's detached OpenPGP signature (.aci.asc) must verify against a key trusted for a
+    /// prefix of the name (see `jetpack trust`), and its manifest must match the request.
+    Fetch(crate::cmd::fetch::FetchArgs),
+    /// Manage the keys trusted to sign images: add (by file, URL or discovery), list, rm.
+    ///
+    /// Usage: `trust --prefix NAME [KEYFILE|URL]`, `trust --root KEYFILE|URL`, `trust list`,
+    /// `trust rm FINGERPRINT`.
+    ///
+    /// Keys are stored one per file, named by fingerprint, under <root>/trust/prefix.d/<prefix
+    /// with / written as ,>/ or <root>/trust/root.d/ (trusted for every image).
+    Trust(crate::cmd::trust::TrustArgs),
     /// List images.
     Images {
         /// Machine-readable output.
@@ -69,9 +85,13 @@ pub enum Command {
     ///
     /// Per-app options, after their image: --exec CMD, --set-env K=V, --user U, --group G,
     /// --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
-    /// --readonly-rootfs. Arguments after -- replace the image's arguments. Mount points of the
-    /// image that no volume satisfies get an empty volume shared by the pod. Each app's rootfs is
-    /// a clone of its image (constant time on zfs, btrfs and overlay).
+    /// --readonly-rootfs. Isolators, replacing the image's of the same kind: --memory Q (limit,
+    /// e.g. 512M), --cpu Q (limit, e.g. 500m), --caps-retain CAP,..., --caps-remove CAP,...,
+    /// --seccomp mode=retain|remove[,errno=EPERM],SYSCALL,... Arguments after -- replace the
+    /// image's arguments. Mount points of the image that no volume satisfies get an empty volume
+    /// shared by the pod. Each app's rootfs is a clone of its image (constant time on zfs, btrfs
+    /// and overlay). Isolators that this host cannot enforce are reported when the pod starts
+    /// and listed in the pod's isolators.json.
     #[command(disable_help_flag = true)]
     Prepare {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]

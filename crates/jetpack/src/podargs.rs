@@ -5,12 +5,14 @@
 //! jetpack run [--rm] [-t] [--name NAME] [--net host|none] [--volume SPEC]... [-a K=V]...
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
-//!                   [--readonly-rootfs] [-- ARG... [---]]
+//!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
+//!                   [--caps-remove CAP,...] [--seccomp mode=retain|remove[,errno=E],CALL,...]
+//!                   [-- ARG... [---]]
 //!             [IMAGE ...]
 //! ```
 
 use anyhow::{Result, bail};
-use jetpack_pod::{AppRequest, PodRequest, parse_mount, parse_volume};
+use jetpack_pod::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume};
 
 /// Everything `prepare` and `run` accept.
 #[derive(Debug, Default)]
@@ -79,6 +81,13 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             ("--mount", Some(a)) => a.mounts.push(parse_mount(&value("--mount")?)?),
             ("--app-name", Some(a)) => a.name = Some(value("--app-name")?),
             ("--readonly-rootfs", Some(a)) => a.read_only_rootfs = true,
+            (
+                opt @ ("--memory" | "--cpu" | "--caps-retain" | "--caps-remove" | "--seccomp"),
+                Some(a),
+            ) => {
+                let v = value(opt)?;
+                a.isolators.push(parse_isolator(opt, &v)?);
+            }
             ("--", Some(a)) => {
                 let mut rest = Vec::new();
                 i += 1;
@@ -168,6 +177,54 @@ mod tests {
         assert_eq!(b.image, "example.com/b:1.0");
         assert_eq!(b.user.as_deref(), Some("nobody"));
         assert_eq!(b.annotations, vec![("x".into(), "y".into())]);
+    }
+
+    #[test]
+    fn isolator_options_are_per_app() {
+        let p = parse(
+            &args(&[
+                "img",
+                "--memory=64M",
+                "--cpu",
+                "500m",
+                "--caps-retain=CAP_CHOWN,CAP_KILL",
+                "--seccomp",
+                "mode=remove,errno=EPERM,mkdir",
+                "img2",
+                "--caps-remove",
+                "CAP_MKNOD",
+            ]),
+            true,
+        )
+        .unwrap();
+        let names = |a: &AppRequest| -> Vec<String> {
+            a.isolators.iter().map(|i| i.name().to_string()).collect()
+        };
+        assert_eq!(
+            names(&p.request.apps[0]),
+            vec![
+                "resource/memory",
+                "resource/cpu",
+                "os/linux/capabilities-retain-set",
+                "os/linux/seccomp-remove-set"
+            ]
+        );
+        assert_eq!(
+            names(&p.request.apps[1]),
+            vec!["os/linux/capabilities-remove-set"]
+        );
+        assert!(
+            parse(&args(&["--memory=1G", "img"]), true)
+                .unwrap_err()
+                .to_string()
+                .contains("before the first image")
+        );
+        assert!(
+            parse(&args(&["img", "--seccomp", "mkdir"]), true)
+                .unwrap_err()
+                .to_string()
+                .contains("mode=")
+        );
     }
 
     #[test]

@@ -342,9 +342,19 @@ fn bad_input_fails_before_running() {
         return;
     }
     let e = Env::new("dir");
+    // A missing image is fetched; pin its host to a closed local port so nothing leaves the
+    // machine.
+    let o = e
+        .cmd()
+        .env("JETPACK_RESOLVE", "nothing.invalid:443:127.0.0.1:9")
+        .args(["run", "nothing.invalid/app"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let msg = String::from_utf8_lossy(&o.stderr);
     assert!(
-        e.err(&["run", "example.com/nothing"])
-            .contains("no image matching example.com/nothing")
+        msg.contains("nothing.invalid/app is not in the store"),
+        "{msg}"
     );
     assert!(
         e.err(&["run", BB, "--exec", "/bin/nope"])

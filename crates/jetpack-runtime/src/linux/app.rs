@@ -1,13 +1,26 @@
-//! Stage2: one app's process, forked by the init into its own mount namespace. It builds the
-//! app's filesystem, sets up stdio, runs the pre-start handler, takes the app's credentials and
-//! working directory, and execs the main command. Any failure is reported to the init with a
-//! message before the process exits, so the pod records *why* and not just a code.
+//! Stage2: one app's process, forked by the init into its own mount namespace. It joins the
+//! app's cgroups, builds the app's filesystem, sets up stdio, runs the pre-start handler, takes
+//! the app's credentials, capabilities and working directory, locks itself down
+//! (no_new_privs, seccomp) and execs the main command. Any failure is reported to the init with
+//! a message before the process exits, so the pod records *why* and not just a code.
+//!
+//! The order of the security steps, for the command and for each event handler:
+//!
+//! 1. first thing after the fork (the init cloned it into its v2 cgroup): move itself into the
+//!    app's v1 cgroups, set `oom_score_adj` (lowering it needs CAP_SYS_RESOURCE, which is
+//!    still there);
+//! 2. drop every capability outside the app's set from the bounding set (needs CAP_SETPCAP);
+//! 3. `PR_SET_KEEPCAPS`, setgroups, setgid, setuid: the permitted set survives a non-zero uid;
+//! 4. permitted = effective = the app's set (plus CAP_SYS_ADMIN when a seccomp filter must go
+//!    in without no_new_privs), inheritable = the app's set, ambient emptied; working
+//!    directory;
+//! 5. no_new_privs, then the seccomp filter (compiled in stage0), then exec, which is the only
+//!    call left: the kernel recomputes the app's sets from the bounding and inheritable ones.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::os::fd::RawFd;
 
-use super::plan::{AppPlan, CArgv, PodPlan};
+use super::plan::{AppPlan, CArgv, Command, PodPlan};
 use super::report::{Kind, Reporter};
 use super::{mounts, sys};
 use crate::errno_text;
@@ -72,6 +85,7 @@ fn start(
     // Signals stay blocked (as in the init) until just before exec, so a SIGTERM forwarded
     // during setup or pre-start takes effect then; the handlers inherited from stage0 go now.
     sys::reset_signal_dispositions();
+    join_app_context(app, true)?;
     let umask = sys::umask(0);
     mounts::setup(app, pod.net, pod.console.as_deref())?;
     sys::umask(umask);
@@ -90,7 +104,44 @@ fn start(
     }
     take_identity(app)?;
     unblock_all();
+    lock_down(app)?;
     Err(exec(&app.exec, &app.env, &app.path_dirs))
+}
+
+/// The app's cgroups and `oom_score_adj`, for its process and every process it starts (and,
+/// joined separately, its post-stop handler). `cloned_in`: the init cloned this process into
+/// the app's v2 cgroup already.
+pub(super) fn join_app_context(app: &AppPlan, cloned_in: bool) -> Result<(), Failure> {
+    use std::os::fd::AsRawFd;
+    let fail =
+        |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
+    // This process is single-threaded: moving the thread (`tasks`) moves the process.
+    for fd in &app.cgroups.tasks {
+        sys::write_all(fd.as_raw_fd(), b"0").map_err(|e| fail("joining the app's cgroup", e))?;
+    }
+    if let Some(procs) = app.cgroups.v2_procs.as_ref().filter(|_| !cloned_in) {
+        sys::write_all(procs.as_raw_fd(), b"0").map_err(|e| fail("joining the app's cgroup", e))?;
+    }
+    if let Some(adj) = &app.security.oom_score_adj {
+        let f = sys::open(c"/proc/self/oom_score_adj", libc::O_WRONLY, 0)
+            .map_err(|e| fail("opening /proc/self/oom_score_adj", e))?;
+        sys::write_all(f.as_raw_fd(), adj).map_err(|e| fail("setting oom_score_adj", e))?;
+    }
+    Ok(())
+}
+
+/// no_new_privs and the seccomp filter: the last steps before the exec.
+pub(super) fn lock_down(app: &AppPlan) -> Result<(), Failure> {
+    let fail =
+        |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
+    let sec = &app.security;
+    if sec.no_new_privs {
+        sys::set_no_new_privs().map_err(|e| fail("setting no_new_privs", e))?;
+    }
+    if let Some(filter) = &sec.filter {
+        sys::seccomp_set_filter(filter).map_err(|e| fail("installing the seccomp filter", e))?;
+    }
+    Ok(())
 }
 
 fn set_stdio(stdio: Stdio) -> Result<(), Failure> {
@@ -113,9 +164,15 @@ fn set_stdio(stdio: Stdio) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The app's credentials (setgroups → setgid → setuid) and working directory, as its main
-/// command and its handlers get them.
+/// The app's capabilities, credentials (setgroups → setgid → setuid) and working directory, as
+/// its main command and its handlers get them.
 pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
+    let fail =
+        |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
+    let sec = &app.security;
+    sys::limit_bounding_set(sec.capabilities)
+        .map_err(|e| fail("limiting the capability bounding set", e))?;
+    sys::set_keep_capabilities(true).map_err(|e| fail("keeping capabilities", e))?;
     sys::set_credentials(app.uid, app.gid, &app.groups).map_err(|e| {
         Failure::setup(format!(
             "setting credentials (uid {}, gid {}, groups {:?}): {}",
@@ -125,6 +182,13 @@ pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
             errno_text(&e)
         ))
     })?;
+    // Capabilities this process does not have (a caller without them, or a kernel that does
+    // not know them) cannot be kept.
+    let (_, permitted, _) = sys::capget().map_err(|e| fail("reading capabilities", e))?;
+    let keep = sec.capabilities & permitted;
+    let before_exec = sec.before_exec & permitted;
+    sys::capset(before_exec, before_exec, keep).map_err(|e| fail("setting capabilities", e))?;
+    sys::clear_ambient_capabilities().map_err(|e| fail("clearing ambient capabilities", e))?;
     sys::chdir(&app.working_dir).map_err(|e| {
         Failure::setup(format!(
             "working directory {}: {}",
@@ -135,7 +199,7 @@ pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
 }
 
 /// Runs the pre-start handler to completion; a non-zero status fails the app.
-fn run_pre_start(app: &AppPlan, handler: &CArgv, report: Reporter) -> Result<(), Failure> {
+fn run_pre_start(app: &AppPlan, handler: &Command, report: Reporter) -> Result<(), Failure> {
     // SAFETY: this process is single-threaded (forked from the single-threaded init).
     let pid = unsafe { sys::fork() }
         .map_err(|e| Failure::setup(format!("starting pre-start: {}", errno_text(&e))))?;
@@ -145,7 +209,10 @@ fn run_pre_start(app: &AppPlan, handler: &CArgv, report: Reporter) -> Result<(),
                 Err(f) => f,
                 Ok(()) => {
                     unblock_all();
-                    exec(handler, &app.env, &app.path_dirs)
+                    match lock_down(app) {
+                        Err(f) => f,
+                        Ok(()) => exec(handler, &app.env, &app.path_dirs),
+                    }
                 }
             };
             report.send(Kind::Main, &format!("pre-start: {}", f.message));
@@ -173,27 +240,20 @@ pub(super) fn unblock_all() {
     sys::sigmask(libc::SIG_SETMASK, &sys::sigset(&[]));
 }
 
-/// Execs `argv` with exactly `env`, looking `argv[0]` up in `path_dirs` when it has no `/`,
-/// like execvp. Returns only on failure.
-pub(super) fn exec(argv: &CArgv, env: &CArgv, path_dirs: &[String]) -> Failure {
-    let Some(arg0) = argv.first() else {
+/// Execs `cmd` with exactly `env`, trying its candidate paths like execvp (`path_dirs` only
+/// names them in a message). Returns only on failure.
+pub(super) fn exec(cmd: &Command, env: &CArgv, path_dirs: &[String]) -> Failure {
+    let Some(arg0) = cmd.argv.first() else {
         return Failure::setup("exec is empty".into());
     };
-    let name = arg0.to_string_lossy();
-    if name.contains('/') {
-        let e = sys::execve(arg0, argv.ptrs(), env.ptrs());
-        return exec_failure(&name, &e);
-    }
+    let search = !arg0.to_bytes().contains(&b'/');
     let mut denied = None;
-    for dir in path_dirs {
-        let Ok(path) = CString::new(format!("{dir}/{name}")) else {
-            continue;
-        };
-        let e = sys::execve(&path, argv.ptrs(), env.ptrs());
+    for path in &cmd.candidates {
+        let e = sys::execve(path, cmd.argv.ptrs(), env.ptrs());
         match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR) => {}
+            Some(libc::ENOENT | libc::ENOTDIR) if search => {}
             // Like execvp: keep looking, and report this only if nothing else is found.
-            Some(libc::EACCES) => {
+            Some(libc::EACCES) if search => {
                 denied.get_or_insert((path, e));
             }
             _ => return exec_failure(&path.to_string_lossy(), &e),
@@ -204,7 +264,8 @@ pub(super) fn exec(argv: &CArgv, env: &CArgv, path_dirs: &[String]) -> Failure {
         None => Failure {
             code: EXIT_NOT_FOUND,
             message: format!(
-                "exec {name}: command not found in PATH ({})",
+                "exec {}: command not found in PATH ({})",
+                arg0.to_string_lossy(),
                 path_dirs.join(":")
             ),
         },

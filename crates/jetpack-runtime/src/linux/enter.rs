@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::plan::CArgv;
+use super::plan::{CArgv, Command};
 use super::{app, check_pod_init, sys, tty};
 use crate::errno_text;
 use crate::error::{Error, Result};
@@ -37,11 +37,6 @@ pub fn enter(
         },
         _ => Error::os("pidfd_open", e),
     })?;
-    let default_argv = ["/bin/sh".to_string()];
-    let argv = CArgv::new(
-        "command",
-        if argv.is_empty() { &default_argv } else { argv },
-    )?;
     let envp = CArgv::new(
         "environment variable",
         env.iter().map(|(k, v)| format!("{k}={v}")),
@@ -55,6 +50,12 @@ pub fn enter(
         .filter(|d| d.starts_with('/'))
         .map(|d| d.trim_end_matches('/').to_string())
         .collect();
+    let default_argv = ["/bin/sh".to_string()];
+    let argv = Command::new(
+        "command",
+        if argv.is_empty() { &default_argv } else { argv },
+        &path_dirs,
+    )?;
     // SAFETY: fd 0 is the caller's stdin, open for the duration of the call.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let pty = tty.then(|| tty::Pty::open(stdin)).transpose()?;
@@ -92,7 +93,7 @@ pub fn enter(
 /// it and exits with its status. Failures go to `err` as text.
 fn join_and_run(
     pidfd: &OwnedFd,
-    argv: &CArgv,
+    argv: &Command,
     env: &CArgv,
     path_dirs: &[String],
     tty: Option<RawFd>,

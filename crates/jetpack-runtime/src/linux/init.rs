@@ -232,8 +232,7 @@ impl<'a> Init<'a> {
             let stdio = self.stdio(i, tty);
             let reporter = self.reporter(i);
             let release = self.release_r.as_raw_fd();
-            // SAFETY: the init is single-threaded.
-            match unsafe { sys::clone_new_mount_ns() } {
+            match clone_app(app) {
                 Ok(0) => super::in_child(|| app::main(self.plan, app, stdio, reporter, release)),
                 Ok(pid) => {
                     self.apps[i].pid = Some(pid);
@@ -412,6 +411,38 @@ impl<'a> Init<'a> {
     }
 }
 
+/// Forks an app's process in a new mount namespace, in the app's v2 cgroup if it has one.
+fn clone_app(app: &AppPlan) -> std::io::Result<pid_t> {
+    let v2 = app.cgroups.v2_dir.as_ref().map(|d| d.as_raw_fd());
+    // SAFETY: the init is single-threaded.
+    match unsafe { sys::clone_new_mount_ns(v2) } {
+        // A kernel without CLONE_INTO_CGROUP (before 5.7): clone, then move the child, the
+        // slow way. It waits for the release before running anything of its own.
+        Err(e)
+            if v2.is_some()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                ) =>
+        {
+            // SAFETY: as above.
+            let pid = unsafe { sys::clone_new_mount_ns(None) }?;
+            if pid == 0 {
+                return Ok(0);
+            }
+            let procs = app.cgroups.v2_procs.as_ref().map(|p| p.as_raw_fd());
+            if let Some(procs) = procs
+                && let Err(e) = sys::write_all(procs, pid.to_string().as_bytes())
+            {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                return Err(e);
+            }
+            Ok(pid)
+        }
+        r => r,
+    }
+}
+
 /// The post-stop handler's process: joins the app's mount namespace (whose root is the app's
 /// rootfs) and runs the handler with the app's identity and environment. `host_root` is the
 /// init's `/`: if the namespace's root is still that, the app never got its filesystem and
@@ -439,6 +470,10 @@ fn post_stop(
             errno_text(&e)
         )),
         Ok(()) => {
+            if let Err(f) = app::join_app_context(app, false) {
+                report.send(Kind::PostStop, &f.message);
+                sys::exit(f.code);
+            }
             let _ = sys::dup2(stdio.stdin, 0);
             let _ = sys::dup2(stdio.stdout, 1);
             let _ = sys::dup2(stdio.stderr, 2);
@@ -447,7 +482,10 @@ fn post_stop(
                 Ok(()) => {
                     app::unblock_all();
                     let handler = app.post_stop.as_ref().expect("post-stop present");
-                    app::exec(handler, &app.env, &app.path_dirs)
+                    match app::lock_down(app) {
+                        Err(f) => f,
+                        Ok(()) => app::exec(handler, &app.env, &app.path_dirs),
+                    }
                 }
             }
         }

@@ -6,8 +6,11 @@ use std::ffi::{CString, c_char};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use super::cgroups::{self, AppCgroups, PodCgroups};
+use super::seccomp;
+use crate::caps::CAP_SYS_ADMIN;
 use crate::error::{Error, Result};
-use crate::spec::{AppSpec, NetMode, PodSpec};
+use crate::spec::{AppSpec, NetMode, PodSpec, Resources};
 
 /// A null-terminated `char *[]` with the strings it points to.
 pub(crate) struct CArgv {
@@ -42,6 +45,49 @@ impl CArgv {
     }
 }
 
+/// A command: its argv and, computed before any fork, the paths its exec tries (`argv[0]`
+/// itself when it has a `/`, else `argv[0]` in each PATH directory), so that the exec, which
+/// may run under a seccomp filter, allocates nothing.
+pub(crate) struct Command {
+    pub argv: CArgv,
+    pub candidates: Vec<CString>,
+}
+
+impl Command {
+    pub fn new(what: &str, argv: &[String], path_dirs: &[String]) -> Result<Command> {
+        let argv = CArgv::new(what, argv)?;
+        let name = argv.first().map(|s| s.to_string_lossy().into_owned());
+        let candidates = match name {
+            None => Vec::new(),
+            Some(n) if n.contains('/') => vec![cstring(what, &n)?],
+            Some(n) => path_dirs
+                .iter()
+                .map(|d| cstring(what, &format!("{d}/{n}")))
+                .collect::<Result<_>>()?,
+        };
+        Ok(Command { argv, candidates })
+    }
+
+    pub fn display(&self) -> String {
+        self.argv.display()
+    }
+}
+
+/// The app's security isolators, ready to apply.
+pub(crate) struct SecurityPlan {
+    /// The capabilities kept in every set (bounding, permitted, effective, inheritable).
+    pub capabilities: u64,
+    /// The effective and permitted sets until the exec: the kept ones, plus CAP_SYS_ADMIN when
+    /// a seccomp filter has to be installed without no_new_privs. The exec recomputes both
+    /// from the bounding and inheritable sets, so the extra one never reaches the app.
+    pub before_exec: u64,
+    pub no_new_privs: bool,
+    /// The compiled seccomp filter.
+    pub filter: Option<Vec<libc::sock_filter>>,
+    /// The text to write to `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<Vec<u8>>,
+}
+
 pub(crate) fn cstring(what: &str, s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::Spec(format!("{what} {s:?} contains a NUL byte")))
 }
@@ -59,7 +105,7 @@ pub(crate) struct MountPlan {
 pub(crate) struct AppPlan {
     pub name: String,
     pub rootfs: CString,
-    pub exec: CArgv,
+    pub exec: Command,
     pub env: CArgv,
     /// The absolute directories of the app's PATH, where `exec[0]` without a `/` is looked up.
     pub path_dirs: Vec<String>,
@@ -69,12 +115,15 @@ pub(crate) struct AppPlan {
     pub working_dir: CString,
     pub mounts: Vec<MountPlan>,
     pub read_only_rootfs: bool,
-    pub pre_start: Option<CArgv>,
-    pub post_stop: Option<CArgv>,
+    pub pre_start: Option<Command>,
+    pub post_stop: Option<Command>,
     /// `<pod>/apps/<name>/log`, open for appending.
     pub log: OwnedFd,
     /// `<pod>/apps/<name>`, where the init writes `exit`.
     pub dir: OwnedFd,
+    /// How the app's processes join its cgroups (nothing when the pod has no limits).
+    pub cgroups: AppCgroups,
+    pub security: SecurityPlan,
 }
 
 /// The whole pod.
@@ -85,6 +134,8 @@ pub(crate) struct PodPlan {
     pub apps: Vec<AppPlan>,
     /// With `tty`: the path of the pod terminal's slave, bound on the app's /dev/console.
     pub console: Option<CString>,
+    /// The pod's cgroups, removed when the plan is dropped (in stage0, after the pod ended).
+    pub cgroups: Option<PodCgroups>,
 }
 
 impl PodPlan {
@@ -94,28 +145,48 @@ impl PodPlan {
 
     /// Descriptors the init must keep open.
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.apps
-            .iter()
-            .flat_map(|a| [a.log.as_raw_fd(), a.dir.as_raw_fd()])
+        self.apps.iter().flat_map(|a| {
+            [a.log.as_raw_fd(), a.dir.as_raw_fd()]
+                .into_iter()
+                .chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
+        })
     }
 }
 
 /// Checks the spec and builds the plan. Creates `<pod>/apps/<name>/`, opens each log for
 /// appending and removes a stale `exit` file, so a status left by an earlier run is never read
-/// as this run's.
+/// as this run's. Compiles the seccomp filters, and makes the pod's cgroups when the pod or an
+/// app has limits.
 pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
     validate(spec)?;
-    let apps = spec
+    let mut apps = spec
         .apps
         .iter()
         .map(|a| build_app(spec, a))
         .collect::<Result<Vec<_>>>()?;
+    let limited = !spec.resources.is_empty() || spec.apps.iter().any(|a| !a.resources.is_empty());
+    let cgroups = if limited {
+        let host = cgroups::Host::detect();
+        let list: Vec<(&str, &Resources)> = spec
+            .apps
+            .iter()
+            .map(|a| (a.name.as_str(), &a.resources))
+            .collect();
+        let (made, joins) = cgroups::create(&host, &spec.uuid, &spec.resources, &list)?;
+        for (a, j) in apps.iter_mut().zip(joins) {
+            a.cgroups = j;
+        }
+        Some(made)
+    } else {
+        None
+    };
     Ok(PodPlan {
         hostname: spec.hostname.as_bytes().to_vec(),
         net: spec.net,
         tty: spec.tty,
         apps,
         console: None,
+        cgroups,
     })
 }
 
@@ -147,6 +218,14 @@ fn validate(spec: &PodSpec) -> Result<()> {
             return bad(format!(
                 "app {}: working directory {:?} is not absolute",
                 a.name, a.working_dir
+            ));
+        }
+        if let Some(n) = a.security.oom_score_adj
+            && !(-1000..=1000).contains(&n)
+        {
+            return bad(format!(
+                "app {}: oom_score_adj {n} is outside -1000..1000",
+                a.name
             ));
         }
         for m in &a.mounts {
@@ -203,34 +282,60 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         .map_err(|e| Error::os(format!("opening {}", log_path.display()), e))?;
     let dir_fd = std::fs::File::open(&dir)
         .map_err(|e| Error::os(format!("opening {}", dir.display()), e))?;
+    let path_dirs: Vec<String> = path
+        .split(':')
+        .filter(|d| d.starts_with('/'))
+        .map(|d| d.trim_end_matches('/').to_string())
+        .collect();
+    let command = |w: &str, argv: &[String]| Command::new(&what(w), argv, &path_dirs);
+    let exec = command("exec", &a.exec)?;
+    let pre_start = a
+        .pre_start
+        .as_ref()
+        .map(|h| command("pre-start", h))
+        .transpose()?;
+    let post_stop = a
+        .post_stop
+        .as_ref()
+        .map(|h| command("post-stop", h))
+        .transpose()?;
+    let sec = &a.security;
+    let filter = sec
+        .seccomp
+        .as_ref()
+        .map(seccomp::compile)
+        .transpose()
+        .map_err(|e| Error::Spec(what(&e)))?;
+    let sys_admin = 1u64 << CAP_SYS_ADMIN;
+    let before_exec = if filter.is_some() && !sec.no_new_privileges {
+        sec.capabilities | sys_admin
+    } else {
+        sec.capabilities
+    };
     Ok(AppPlan {
         name: a.name.clone(),
         rootfs: cpath(&what("rootfs"), &a.rootfs)?,
-        exec: CArgv::new(&what("exec"), &a.exec)?,
+        exec,
         env,
-        path_dirs: path
-            .split(':')
-            .filter(|d| d.starts_with('/'))
-            .map(|d| d.trim_end_matches('/').to_string())
-            .collect(),
         uid: a.uid,
         gid: a.gid,
         groups: a.supplementary_gids.clone(),
         working_dir: cstring(&what("working directory"), &a.working_dir)?,
         mounts,
         read_only_rootfs: a.read_only_rootfs,
-        pre_start: a
-            .pre_start
-            .as_ref()
-            .map(|h| CArgv::new(&what("pre-start"), h))
-            .transpose()?,
-        post_stop: a
-            .post_stop
-            .as_ref()
-            .map(|h| CArgv::new(&what("post-stop"), h))
-            .transpose()?,
+        pre_start,
+        post_stop,
+        path_dirs,
         log: log.into(),
         dir: dir_fd.into(),
+        cgroups: AppCgroups::default(),
+        security: SecurityPlan {
+            capabilities: sec.capabilities,
+            before_exec,
+            no_new_privs: sec.no_new_privileges,
+            filter,
+            oom_score_adj: sec.oom_score_adj.map(|n| n.to_string().into_bytes()),
+        },
     })
 }
 

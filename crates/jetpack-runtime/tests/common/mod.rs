@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use jetpack_runtime::linux::{self, RunHooks};
-use jetpack_runtime::{AppSpec, MountSpec, NetMode, PodExit, PodSpec};
+use jetpack_runtime::{AppSpec, MountSpec, NetMode, PodExit, PodSpec, Resources, Security};
 
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -39,12 +39,13 @@ impl TestPod {
             .tempdir()
             .expect("tempdir");
         let spec = PodSpec {
-            uuid: "00000000-0000-4000-8000-000000000000".into(),
+            uuid: unique_uuid(),
             hostname: "testpod".into(),
             net: NetMode::Loopback,
             dir: dir.path().join("pod"),
             apps: Vec::new(),
             tty: false,
+            resources: Resources::default(),
         };
         let mut pod = TestPod { dir, spec };
         pod.add_app("web", &["/bin/sh", "-c", script]);
@@ -76,6 +77,8 @@ impl TestPod {
             read_only_rootfs: false,
             pre_start: None,
             post_stop: None,
+            resources: Resources::default(),
+            security: Security::default(),
         });
         self.spec.apps.last_mut().expect("pushed")
     }
@@ -138,6 +141,14 @@ impl TestPod {
 
 impl Drop for TestPod {
     fn drop(&mut self) {
+        let cgroups = linux::cgroups::pod_dirs(&self.spec.uuid);
+        if !cgroups.is_empty() {
+            let _ = linux::cgroups::remove_pod(&self.spec.uuid);
+            if !std::thread::panicking() {
+                panic!("cgroups left on the host: {cgroups:?}");
+            }
+        }
+        linux::cgroups::remove_empty_bases();
         let left = jetpack_testutil::mounts_below(self.dir.path());
         if !left.is_empty() {
             jetpack_testutil::unmount_below(self.dir.path());
@@ -175,6 +186,17 @@ fn read_back(f: &mut std::fs::File) -> String {
     f.rewind().expect("rewind");
     f.read_to_string(&mut s).expect("read output");
     s
+}
+
+/// A UUID unique to this process and call (pods' cgroups are named by it).
+pub fn unique_uuid() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A busybox image: every applet a symlink to /bin/busybox, users root and nobody. No /proc,

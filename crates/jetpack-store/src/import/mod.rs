@@ -29,6 +29,14 @@ pub enum Source {
     },
 }
 
+/// How an image came to be trusted, recorded in its index row.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Fingerprint of the OpenPGP key whose signature was verified; `None` records the image
+    /// as unsigned.
+    pub signer: Option<String>,
+}
+
 /// The result of an import.
 #[derive(Debug, Clone)]
 pub struct Imported {
@@ -50,8 +58,14 @@ pub fn validate_aci(reader: impl Read + Send) -> Result<(appc::ImageManifest, St
 }
 
 impl Store {
-    /// Imports an ACI. Returns the image ID (of the uncompressed tar).
+    /// Imports an ACI as unsigned. Returns the image ID (of the uncompressed tar).
     pub fn import(&mut self, source: Source) -> Result<Imported> {
+        self.import_with(source, &ImportOptions::default())
+    }
+
+    /// Imports an ACI, recording `opts.signer`. An image already in the store without a signer
+    /// gets this one.
+    pub fn import_with(&mut self, source: Source, opts: &ImportOptions) -> Result<Imported> {
         {
             let _w = self.write_lock()?;
             self.clean_temporaries()?;
@@ -61,7 +75,7 @@ impl Store {
         let lock = lock_file(&lock_path, true)?.expect("blocking lock");
         let meta = self.tmp_dir().join(format!("{name}.meta"));
         let mut temps = Vec::new();
-        let result = self.import_staged(&name, &meta, source, &mut temps);
+        let result = self.import_staged(&name, &meta, source, &mut temps, opts);
         // Whatever was not sealed is discarded; a killed process leaves it to gc instead.
         for t in &temps {
             if let Err(e) = self.storage.discard_temp(t) {
@@ -80,6 +94,7 @@ impl Store {
         meta: &Path,
         source: Source,
         temps: &mut Vec<String>,
+        opts: &ImportOptions,
     ) -> Result<Imported> {
         let name = name.to_string();
         fs::create_dir(meta).at(meta)?;
@@ -114,6 +129,9 @@ impl Store {
             .map_err(|e| in_file(&label, e.into()))?;
         let id = stats.image_id();
         if self.index()?.contains(&id)? {
+            if let Some(signer) = &opts.signer {
+                self.index_mut()?.set_signer(&id, signer)?;
+            }
             return Ok(Imported {
                 id,
                 name: manifest.name.to_string(),
@@ -166,12 +184,15 @@ impl Store {
             compression: stats.compression.as_str().into(),
             imported: now(),
             last_used: None,
-            signer: None,
+            signer: opts.signer.clone(),
             deps: deps.clone(),
         };
         {
             let _w = self.write_lock()?;
             if self.index()?.contains(&id)? {
+                if let Some(signer) = &opts.signer {
+                    self.index_mut()?.set_signer(&id, signer)?;
+                }
                 return Ok(Imported {
                     id,
                     name: row.name,

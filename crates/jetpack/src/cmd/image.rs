@@ -76,6 +76,10 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
     println!("Labels:      {}", labels.join(","));
     println!("Imported:    {}", fmt::time(row.imported));
     println!(
+        "Signer:      {}",
+        super::signer(row.signer.as_deref(), true)
+    );
+    println!(
         "File:        {} ({})",
         fmt::size(row.aci_size),
         row.compression

@@ -1,7 +1,9 @@
 //! One function per command.
 
+pub(crate) mod fetch;
 mod image;
 mod pod;
+pub(crate) mod trust;
 mod validate;
 
 use std::io::Write;
@@ -21,6 +23,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init => init(&cfg),
         Command::Import { file, quiet } => import(&cfg, &file, quiet),
+        Command::Fetch(a) => fetch::run(&cfg, a),
+        Command::Trust(a) => trust::run(&cfg, a),
         Command::Images { json, no_trunc } => images(&cfg, json, no_trunc),
         Command::Image(c) => image::run(&cfg, c),
         Command::Gc { grace } => gc(&cfg, &grace),
@@ -97,6 +101,7 @@ fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
         "LABELS".into(),
         "SIZE".into(),
         "IMPORTED".into(),
+        "SIGNER".into(),
     ]];
     for r in rows {
         let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -110,10 +115,20 @@ fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
             labels.join(","),
             fmt::size(r.tree_size),
             fmt::time(r.imported),
+            signer(r.signer.as_deref(), no_trunc),
         ]);
     }
     write!(out, "{}", fmt::table(&table))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The signing key's fingerprint (its last 16 digits unless `full`), or `unsigned`.
+pub(crate) fn signer(fpr: Option<&str>, full: bool) -> String {
+    match fpr {
+        Some(f) if full => f.to_string(),
+        Some(f) => f[f.len().saturating_sub(16)..].to_string(),
+        None => "unsigned".into(),
+    }
 }
 
 fn gc(cfg: &Config, grace: &str) -> Result<ExitCode> {

@@ -68,6 +68,7 @@ pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     }
     let a = podargs::parse(args, false)?;
     let store = Store::open(cfg)?;
+    super::fetch::ensure_images(cfg, &store, &a.request)?;
     let rec = prepare_from(&store, &a)?;
     println!("{}", rec.uuid);
     Ok(ExitCode::SUCCESS)
@@ -89,7 +90,10 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     };
     let rec = match existing {
         Some(r) => r,
-        None => prepare_from(&store, &a)?,
+        None => {
+            super::fetch::ensure_images(cfg, &store, &a.request)?;
+            prepare_from(&store, &a)?
+        }
     };
     let tty = a.tty;
     if tty && !std::io::stdin().is_terminal() {
@@ -176,8 +180,11 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let rec = pods.find(pod)?;
-    let v = row(&pods, &rec)?;
+    let mut v = row(&pods, &rec)?;
+    // What became of the isolators at the last start (appc requires making this available).
+    let isolators = jetpack_pod::isolators::Report::read(&pods.dir(&rec.uuid));
     if json {
+        v["isolators"] = serde_json::to_value(isolators.map(|r| r.isolators))?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -206,6 +213,13 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
             a.image_name,
             jetpack_store::short_id(&a.image)
         );
+    }
+    for e in isolators.iter().flat_map(|r| &r.isolators) {
+        let scope = e
+            .app
+            .as_deref()
+            .map_or("pod".into(), |a| format!("app {a}"));
+        println!("Isolator: {scope} {} {}: {}", e.name, e.status, e.detail);
     }
     Ok(ExitCode::SUCCESS)
 }

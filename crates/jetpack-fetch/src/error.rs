@@ -1,0 +1,54 @@
+use std::path::PathBuf;
+
+/// Errors of discovery, downloads, the trust store and signature checks. Each says what failed
+/// and, where it helps, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A request failed: network, TLS, HTTP status, or a body that ended early.
+    #[error("{url}: {msg}")]
+    Http { url: String, msg: String },
+    /// The server (or the file system, for `file://`) has nothing at this URL.
+    #[error("{url}: {msg}")]
+    NotFound { url: String, msg: String },
+    /// The URL's scheme is refused by policy or not supported.
+    #[error("{0}")]
+    Refused(String),
+    /// Meta discovery found nothing usable; `tried` lists each attempt and why it failed.
+    #[error("discovery of {name} failed:\n{}", tried.iter().map(|t| format!("  {t}")).collect::<Vec<_>>().join("\n"))]
+    Discovery { name: String, tried: Vec<String> },
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+    /// The fetched image is not what was asked for (spec: the manifest must match the request).
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Trust(String),
+    #[error("invalid OpenPGP key data in {what}: {msg}")]
+    Key { what: String, msg: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] jetpack_store::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Attaches a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,818 @@
+//! appc isolators in stage0 (spec §9.16): each pod and app isolator is turned into what the
+//! engine enforces (cgroup limits, capabilities, no_new_privs, seccomp, oom_score_adj) or
+//! judged unenforceable here, and every decision is reported. The spec lets an executor
+//! ignore what it cannot enforce but requires it to say which isolators were enforced,
+//! modified or ignored: `run` logs every one that was not simply enforced and writes the whole
+//! list to `<pod dir>/isolators.json`.
+//!
+//! Rules:
+//! - pod `resource/memory`, `resource/cpu` (and `os/linux/cpu-shares`) limit the pod's cgroup,
+//!   which contains the apps' cgroups: an app's limit above the pod's is lowered to it
+//!   (`modified`);
+//! - a missing `request` is the limit, as the spec says; a CPU limit is at least 10m (the
+//!   kernel's smallest quota), a CPU request becomes `cpu.shares = request_milli * 1024 /
+//!   1000`; `os/linux/cpu-shares` wins over a request;
+//! - when several isolators of one name are given, the last one applies (as the reference's
+//!   `GetByName`), the earlier ones are `ignored`;
+//! - an app without a capability isolator gets the default set of 14, reported as an enforced
+//!   `os/linux/capabilities-retain-set`; unknown capability names are left out (`modified`);
+//! - unknown system call or errno names are errors (before anything runs);
+//! - the app-only isolators (capabilities, no-new-privileges, seccomp, oom-score-adj) given for
+//!   the pod, block I/O and network bandwidth, sysctl, SELinux and unknown names are ignored,
+//!   with the reason; an AppArmor profile is ignored on a host without AppArmor and refused on
+//!   one with it (the spec forbids running without an available profile there).
+
+use std::path::Path;
+
+use appc::{Isolator, PodManifest, Resource};
+use jetpack_runtime::{Resources, SeccompMode, Security, caps};
+use serde::{Deserialize, Serialize};
+
+use crate::engine;
+use crate::error::{Error, Result};
+
+/// What happened to one isolator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Enforced,
+    /// Enforced, but not exactly as given (see the detail).
+    Modified,
+    Ignored,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Enforced => "enforced",
+            Status::Modified => "modified",
+            Status::Ignored => "ignored",
+        })
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The app; none for a pod isolator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    pub name: String,
+    pub value: serde_json::Value,
+    pub status: Status,
+    /// How it is enforced, what was changed, or why it is ignored.
+    pub detail: String,
+}
+
+/// `<pod dir>/isolators.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub isolators: Vec<Entry>,
+}
+
+impl Report {
+    /// Logs every isolator that was not simply enforced (warning) and the others (debug).
+    pub fn log(&self) {
+        for e in &self.isolators {
+            let scope = match &e.app {
+                Some(a) => format!("app {a}"),
+                None => "pod".into(),
+            };
+            match e.status {
+                Status::Enforced => {
+                    tracing::debug!("{scope}: isolator {} enforced: {}", e.name, e.detail)
+                }
+                s => tracing::warn!("{scope}: isolator {} {s}: {}", e.name, e.detail),
+            }
+        }
+    }
+
+    pub fn write(&self, pod_dir: &Path) -> Result<()> {
+        let p = pod_dir.join("isolators.json");
+        let tmp = pod_dir.join("isolators.json.tmp");
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &p))
+            .map_err(|source| Error::Io { path: p, source })
+    }
+
+    pub fn read(pod_dir: &Path) -> Option<Report> {
+        let b = std::fs::read(pod_dir.join("isolators.json")).ok()?;
+        serde_json::from_slice(&b).ok()
+    }
+}
+
+/// What this host offers, as far as isolators go.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    /// Where the memory controller is (e.g. `cgroup v1 /sys/fs/cgroup/memory`), if anywhere.
+    pub memory: Option<String>,
+    pub cpu: Option<String>,
+    pub apparmor: bool,
+    pub selinux: bool,
+    /// Whether jetpack has CAP_SYS_RESOURCE (needed to lower `oom_score_adj`).
+    pub sys_resource: bool,
+}
+
+/// The pod's isolators resolved: its limits, each app's (in manifest order), and the report.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub pod: Resources,
+    pub apps: Vec<(Resources, Security)>,
+    pub report: Report,
+}
+
+/// Whether resolving the pod's isolators needs to know the host (cgroup controllers, MAC
+/// systems, capabilities): a pod without such isolators skips looking.
+pub fn needs_host(manifest: &PodManifest) -> bool {
+    let apps = manifest
+        .apps
+        .iter()
+        .flat_map(|a| a.app.iter().flat_map(|a| a.isolators.iter()));
+    manifest.isolators.iter().chain(apps).any(|i| {
+        matches!(
+            i,
+            Isolator::ResourceMemory(_)
+                | Isolator::ResourceCpu(_)
+                | Isolator::CpuShares(_)
+                | Isolator::OomScoreAdj(_)
+                | Isolator::SelinuxContext(_)
+                | Isolator::ApparmorProfile(_)
+        )
+    })
+}
+
+/// Resolves every isolator of the pod against `host`. Errors are inputs that must not run:
+/// unknown system calls or errno names, an AppArmor profile on an AppArmor host.
+pub fn resolve(manifest: &PodManifest, host: &Host) -> Result<Resolved> {
+    let mut report = Vec::new();
+    let pod = resources(None, &manifest.isolators, host, None, &mut report)?;
+    let mut apps = Vec::new();
+    for ra in &manifest.apps {
+        let name = ra.name.to_string();
+        let list = ra
+            .app
+            .as_ref()
+            .map(|a| a.isolators.as_slice())
+            .unwrap_or(&[]);
+        let res = resources(Some(&name), list, host, Some(&pod), &mut report)?;
+        let sec = security(&name, list, host, &mut report)?;
+        apps.push((res, sec));
+    }
+    Ok(Resolved {
+        pod,
+        apps,
+        report: Report { isolators: report },
+    })
+}
+
+fn entry(app: Option<&str>, iso: &Isolator, status: Status, detail: impl Into<String>) -> Entry {
+    Entry {
+        app: app.map(String::from),
+        name: iso.name().to_string(),
+        value: serde_json::to_value(iso)
+            .ok()
+            .and_then(|v| v.get("value").cloned())
+            .unwrap_or_default(),
+        status,
+        detail: detail.into(),
+    }
+}
+
+/// True when a later isolator of the same name replaces `list[i]`.
+fn superseded(list: &[Isolator], i: usize) -> bool {
+    list[i + 1..].iter().any(|o| o.name() == list[i].name())
+}
+
+fn bytes(n: u64) -> String {
+    const MI: u64 = 1 << 20;
+    if n >= MI && n.is_multiple_of(MI) {
+        format!("{n} bytes ({} MiB)", n / MI)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The `resource/*` and `os/linux/cpu-shares` isolators of the pod (`app` none) or one app
+/// (bounded by `pod`); everything else in the list is left to [`security`], except at pod
+/// level, where it is reported here.
+fn resources(
+    app: Option<&str>,
+    list: &[Isolator],
+    host: &Host,
+    pod: Option<&Resources>,
+    report: &mut Vec<Entry>,
+) -> Result<Resources> {
+    let mut r = Resources::default();
+    let mut cpu_request_entry = None;
+    for (i, iso) in list.iter().enumerate() {
+        let push = |report: &mut Vec<Entry>, status, detail: String| {
+            report.push(entry(app, iso, status, detail))
+        };
+        let is_resource = matches!(
+            iso,
+            Isolator::ResourceMemory(_)
+                | Isolator::ResourceCpu(_)
+                | Isolator::CpuShares(_)
+                | Isolator::ResourceBlockBandwidth(_)
+                | Isolator::ResourceBlockIops(_)
+                | Isolator::ResourceNetworkBandwidth(_)
+        );
+        if app.is_some() && !is_resource {
+            // The app's other isolators are for `security`.
+            continue;
+        }
+        if superseded(list, i) {
+            push(
+                report,
+                Status::Ignored,
+                format!("a later {} replaces it", iso.name()),
+            );
+            continue;
+        }
+        match iso {
+            Isolator::ResourceMemory(v) => {
+                let Some(ctl) = &host.memory else {
+                    push(
+                        report,
+                        Status::Ignored,
+                        "this host has no memory cgroup controller (v1 or v2)".into(),
+                    );
+                    continue;
+                };
+                let (limit, request) = quantities(v, |q| q.value());
+                if limit.is_none() && request.is_none() {
+                    push(
+                        report,
+                        Status::Ignored,
+                        "neither a limit nor a request".into(),
+                    );
+                    continue;
+                }
+                let bound = pod.and_then(|p| p.memory_limit);
+                let (limit, lowered) = lower(limit, bound);
+                let (request, _) = lower(request, bound);
+                r.memory_limit = limit;
+                r.memory_request = request;
+                let mut d = Vec::new();
+                if let Some(l) = limit {
+                    d.push(format!("limit {} (swap held to it)", bytes(l)));
+                }
+                if let Some(q) = request {
+                    d.push(format!("request {}", bytes(q)));
+                }
+                let mut detail = format!("{}, {ctl}", d.join(", "));
+                if lowered {
+                    detail.push_str(", lowered to the pod's limit");
+                }
+                push(
+                    report,
+                    if lowered {
+                        Status::Modified
+                    } else {
+                        Status::Enforced
+                    },
+                    detail,
+                );
+            }
+            Isolator::ResourceCpu(v) => {
+                let Some(ctl) = &host.cpu else {
+                    push(
+                        report,
+                        Status::Ignored,
+                        "this host has no cpu cgroup controller (v1 or v2)".into(),
+                    );
+                    continue;
+                };
+                let (limit, request) = quantities(v, |q| q.milli_value());
+                if limit.is_none() && request.is_none() {
+                    push(
+                        report,
+                        Status::Ignored,
+                        "neither a limit nor a request".into(),
+                    );
+                    continue;
+                }
+                let mut modified = Vec::new();
+                let (mut limit, lowered) = lower(limit, pod.and_then(|p| p.cpu_limit_milli));
+                if lowered {
+                    modified.push("limit lowered to the pod's".to_string());
+                }
+                if let Some(l) = limit
+                    && l < 10
+                {
+                    limit = Some(10);
+                    modified.push(format!("limit {l}m raised to 10m, the smallest CFS quota"));
+                }
+                r.cpu_limit_milli = limit;
+                let mut d = Vec::new();
+                if let Some(l) = limit {
+                    d.push(format!(
+                        "limit {l}m (CFS quota {} us per {} us)",
+                        jetpack_runtime::linux::cgroups::cpu_quota_us(l),
+                        jetpack_runtime::linux::cgroups::CPU_PERIOD_US
+                    ));
+                }
+                if let Some(q) = request {
+                    let shares = (q.saturating_mul(1024) / 1000).clamp(2, 262_144);
+                    r.cpu_shares = Some(shares);
+                    d.push(format!("request {q}m as cpu.shares {shares}"));
+                }
+                let detail = if modified.is_empty() {
+                    format!("{}, {ctl}", d.join(", "))
+                } else {
+                    format!("{}, {ctl}; {}", d.join(", "), modified.join("; "))
+                };
+                let status = if modified.is_empty() {
+                    Status::Enforced
+                } else {
+                    Status::Modified
+                };
+                cpu_request_entry = request.map(|_| report.len());
+                report.push(entry(app, iso, status, detail));
+            }
+            Isolator::CpuShares(n) => {
+                let Some(ctl) = &host.cpu else {
+                    push(
+                        report,
+                        Status::Ignored,
+                        "this host has no cpu cgroup controller (v1 or v2)".into(),
+                    );
+                    continue;
+                };
+                r.cpu_shares = Some(*n as u64);
+                push(report, Status::Enforced, format!("cpu.shares {n}, {ctl}"));
+            }
+            Isolator::ResourceBlockBandwidth(_) | Isolator::ResourceBlockIops(_) => push(
+                report,
+                Status::Ignored,
+                "not implemented: block I/O throttling needs per-device rules".into(),
+            ),
+            Isolator::ResourceNetworkBandwidth(_) => push(
+                report,
+                Status::Ignored,
+                "not enforced: pods have no network interface of their own yet (loopback or the \
+                 host's), and traffic between a pod's apps must not be limited"
+                    .into(),
+            ),
+            // Pod level: everything else.
+            Isolator::Sysctl(_) => push(
+                report,
+                Status::Ignored,
+                "sysctl is not implemented yet".into(),
+            ),
+            Isolator::SelinuxContext(_) | Isolator::ApparmorProfile(_) => {
+                mac(None, iso, host, report)?
+            }
+            Isolator::Unknown { .. } => push(report, Status::Ignored, "unknown isolator".into()),
+            _ => push(
+                report,
+                Status::Ignored,
+                "an app isolator: give it in each app".into(),
+            ),
+        }
+    }
+    // os/linux/cpu-shares sets the weight whatever the request says.
+    if let Some(i) = cpu_request_entry
+        && list.iter().any(|x| matches!(x, Isolator::CpuShares(_)))
+        && host.cpu.is_some()
+    {
+        let e = &mut report[i];
+        e.status = Status::Modified;
+        e.detail
+            .push_str("; request not applied: os/linux/cpu-shares sets the weight");
+        if let Some(Isolator::CpuShares(n)) = list
+            .iter()
+            .rev()
+            .find(|x| matches!(x, Isolator::CpuShares(_)))
+        {
+            r.cpu_shares = Some(*n as u64);
+        }
+    }
+    Ok(r)
+}
+
+/// A resource's (limit, request) as non-negative integers; a missing request is the limit.
+fn quantities(
+    v: &Resource,
+    f: impl Fn(&appc::Quantity) -> Option<i64>,
+) -> (Option<u64>, Option<u64>) {
+    let n = |q: &Option<appc::Quantity>| q.as_ref().and_then(&f).map(|x| x.max(0) as u64);
+    let limit = n(&v.limit);
+    (limit, n(&v.request).or(limit))
+}
+
+fn lower(v: Option<u64>, bound: Option<u64>) -> (Option<u64>, bool) {
+    match (v, bound) {
+        (Some(v), Some(b)) if v > b => (Some(b), true),
+        (v, _) => (v, false),
+    }
+}
+
+/// SELinux and AppArmor, at pod or app level.
+fn mac(app: Option<&str>, iso: &Isolator, host: &Host, report: &mut Vec<Entry>) -> Result<()> {
+    match iso {
+        Isolator::ApparmorProfile(p) if host.apparmor => Err(Error::Invalid(format!(
+            "{}isolator os/linux/apparmor-profile {p:?}: this host has AppArmor, and Jetpack \
+             cannot apply profiles yet; the spec forbids running without it",
+            app.map(|a| format!("app {a}: ")).unwrap_or_default()
+        ))),
+        Isolator::ApparmorProfile(_) => {
+            report.push(entry(
+                app,
+                iso,
+                Status::Ignored,
+                "this host has no AppArmor",
+            ));
+            Ok(())
+        }
+        _ => {
+            let why = if host.selinux {
+                "SELinux labels are not supported yet: the app runs with jetpack's label"
+            } else {
+                "this host has no SELinux"
+            };
+            report.push(entry(app, iso, Status::Ignored, why));
+            Ok(())
+        }
+    }
+}
+
+/// An app's security isolators; the default capability set when it has no capability one.
+fn security(
+    app: &str,
+    list: &[Isolator],
+    host: &Host,
+    report: &mut Vec<Entry>,
+) -> Result<Security> {
+    let mut sec = Security::default();
+    let mut caps_given = false;
+    for (i, iso) in list.iter().enumerate() {
+        let is_security = matches!(
+            iso,
+            Isolator::CapabilitiesRetainSet(_)
+                | Isolator::CapabilitiesRemoveSet(_)
+                | Isolator::NoNewPrivileges(_)
+                | Isolator::SeccompRemoveSet(_)
+                | Isolator::SeccompRetainSet(_)
+                | Isolator::OomScoreAdj(_)
+                | Isolator::SelinuxContext(_)
+                | Isolator::ApparmorProfile(_)
+                | Isolator::Sysctl(_)
+                | Isolator::Unknown { .. }
+        );
+        if !is_security {
+            continue;
+        }
+        let a = Some(app);
+        if superseded(list, i) {
+            report.push(entry(
+                a,
+                iso,
+                Status::Ignored,
+                format!("a later {} replaces it", iso.name()),
+            ));
+            continue;
+        }
+        let (status, detail) = match iso {
+            Isolator::CapabilitiesRetainSet(names) | Isolator::CapabilitiesRemoveSet(names) => {
+                caps_given = true;
+                let retain = matches!(iso, Isolator::CapabilitiesRetainSet(_));
+                let (mask, unknown) = caps::mask(names);
+                sec.capabilities = if retain {
+                    mask
+                } else {
+                    caps::DEFAULT_SET & !mask
+                };
+                let kept = caps::names(sec.capabilities);
+                let mut detail = format!(
+                    "bounding, permitted, effective and inheritable sets: {}",
+                    if kept.is_empty() {
+                        "none".into()
+                    } else {
+                        kept.join(", ")
+                    }
+                );
+                if !unknown.is_empty() {
+                    detail.push_str(&format!(
+                        "; unknown capabilities left out: {}",
+                        unknown.join(", ")
+                    ));
+                    (Status::Modified, detail)
+                } else {
+                    (Status::Enforced, detail)
+                }
+            }
+            Isolator::NoNewPrivileges(b) => {
+                sec.no_new_privileges = *b;
+                (
+                    Status::Enforced,
+                    if *b {
+                        "PR_SET_NO_NEW_PRIVS before exec"
+                    } else {
+                        "setuid and file capabilities work"
+                    }
+                    .into(),
+                )
+            }
+            Isolator::SeccompRemoveSet(s) | Isolator::SeccompRetainSet(s) => {
+                let mode = if matches!(iso, Isolator::SeccompRetainSet(_)) {
+                    SeccompMode::Retain
+                } else {
+                    SeccompMode::Remove
+                };
+                let resolved = engine::resolve_seccomp(mode, &s.set, s.errno.as_deref())
+                    .map_err(|e| Error::Invalid(format!("app {app}: {}: {e}", iso.name())))?;
+                let action = match &s.errno {
+                    Some(e) => format!("return {e}"),
+                    None => "kill the app (SIGSYS)".into(),
+                };
+                let detail = match (&resolved, mode) {
+                    (None, SeccompMode::Retain) => "@appc.io/all: no filtering".to_string(),
+                    (None, SeccompMode::Remove) => {
+                        "@appc.io/empty: Jetpack's default list is empty, no filtering".into()
+                    }
+                    (Some(f), SeccompMode::Retain) => format!(
+                        "{} system calls allowed (execve, exit and exit_group always); others \
+                         {action}",
+                        f.syscalls.len()
+                    ),
+                    (Some(f), SeccompMode::Remove) => {
+                        format!("{} system calls {action}", f.syscalls.len())
+                    }
+                };
+                sec.seccomp = resolved;
+                (Status::Enforced, detail)
+            }
+            Isolator::OomScoreAdj(n) if *n < 0 && !host.sys_resource => (
+                Status::Ignored,
+                "lowering oom_score_adj needs CAP_SYS_RESOURCE, which jetpack does not have".into(),
+            ),
+            Isolator::OomScoreAdj(n) => {
+                sec.oom_score_adj = Some(*n);
+                (Status::Enforced, format!("/proc/<pid>/oom_score_adj = {n}"))
+            }
+            Isolator::SelinuxContext(_) | Isolator::ApparmorProfile(_) => {
+                mac(a, iso, host, report)?;
+                continue;
+            }
+            Isolator::Sysctl(_) => (
+                Status::Ignored,
+                "a pod isolator: give it in the pod manifest's isolators".into(),
+            ),
+            _ => (Status::Ignored, "unknown isolator".into()),
+        };
+        report.push(entry(a, iso, status, detail));
+    }
+    if !caps_given {
+        report.push(Entry {
+            app: Some(app.into()),
+            name: appc::isolator_names::CAPABILITIES_RETAIN_SET.into(),
+            value: serde_json::json!({ "set": caps::names(caps::DEFAULT_SET) }),
+            status: Status::Enforced,
+            detail: "the default set (the app has no capability isolator)".into(),
+        });
+    }
+    Ok(sec)
+}
+
+/// What this host offers, from the engine; nothing is looked at when `manifest` has no
+/// isolator that depends on it.
+pub fn host(manifest: &PodManifest) -> Host {
+    if needs_host(manifest) {
+        engine::host_support()
+    } else {
+        Host::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(pod: serde_json::Value, app: serde_json::Value) -> PodManifest {
+        let v = json!({
+            "acKind": "PodManifest", "acVersion": "0.8.11",
+            "apps": [{"name": "web",
+                      "image": {"id": format!("sha512-{}", "a".repeat(128))},
+                      "app": {"exec": ["/bin/sh"], "user": "0", "group": "0",
+                              "isolators": app}}],
+            "isolators": pod,
+        });
+        PodManifest::from_slice(v.to_string().as_bytes()).unwrap()
+    }
+
+    fn host() -> Host {
+        Host {
+            memory: Some("cgroup v1 /sys/fs/cgroup/memory".into()),
+            cpu: Some("cgroup v1 /sys/fs/cgroup/cpu".into()),
+            apparmor: false,
+            selinux: false,
+            sys_resource: true,
+        }
+    }
+
+    fn find<'a>(r: &'a Resolved, app: Option<&str>, name: &str) -> &'a Entry {
+        r.report
+            .isolators
+            .iter()
+            .find(|e| e.app.as_deref() == app && e.name == name)
+            .unwrap_or_else(|| panic!("no {name} for {app:?} in {:#?}", r.report))
+    }
+
+    #[test]
+    fn default_capabilities_are_reported() {
+        let m = manifest(json!([]), json!([]));
+        assert!(!needs_host(&m), "nothing to look up on the host");
+        let r = resolve(&m, &host()).unwrap();
+        let (res, sec) = &r.apps[0];
+        assert!(res.is_empty() && r.pod.is_empty());
+        assert_eq!(sec.capabilities, caps::DEFAULT_SET);
+        let e = find(&r, Some("web"), "os/linux/capabilities-retain-set");
+        assert_eq!(e.status, Status::Enforced);
+        assert_eq!(e.value["set"].as_array().unwrap().len(), 14);
+        assert_eq!(r.report.isolators.len(), 1);
+    }
+
+    #[test]
+    fn limits_pod_bounds_app_and_units() {
+        let r = resolve(
+            &manifest(
+                json!([{"name": "resource/memory", "value": {"limit": "100Mi"}},
+                       {"name": "resource/cpu", "value": {"limit": "1"}}]),
+                json!([{"name": "resource/memory", "value": {"limit": "200Mi", "request": "50Mi"}},
+                       {"name": "resource/cpu", "value": {"limit": "5m", "request": "250m"}},
+                       {"name": "os/linux/cpu-shares", "value": 100}]),
+            ),
+            &host(),
+        )
+        .unwrap();
+        assert_eq!(r.pod.memory_limit, Some(100 << 20));
+        assert_eq!(
+            r.pod.memory_request,
+            Some(100 << 20),
+            "request defaults to limit"
+        );
+        assert_eq!(r.pod.cpu_limit_milli, Some(1000));
+        assert_eq!(r.pod.cpu_shares, Some(1024));
+        let (res, _) = &r.apps[0];
+        assert_eq!(res.memory_limit, Some(100 << 20));
+        assert_eq!(res.memory_request, Some(50 << 20));
+        assert_eq!(res.cpu_limit_milli, Some(10));
+        assert_eq!(
+            res.cpu_shares,
+            Some(100),
+            "cpu-shares wins over the request"
+        );
+        let mem = find(&r, Some("web"), "resource/memory");
+        assert_eq!(mem.status, Status::Modified);
+        assert!(
+            mem.detail.contains("lowered to the pod's limit"),
+            "{}",
+            mem.detail
+        );
+        let cpu = find(&r, Some("web"), "resource/cpu");
+        assert_eq!(cpu.status, Status::Modified);
+        assert!(cpu.detail.contains("raised to 10m"), "{}", cpu.detail);
+        assert!(cpu.detail.contains("request not applied"), "{}", cpu.detail);
+        assert_eq!(find(&r, None, "resource/memory").status, Status::Enforced);
+    }
+
+    #[test]
+    fn what_cannot_be_enforced_is_ignored_with_a_reason() {
+        let no_cgroups = Host {
+            memory: None,
+            cpu: None,
+            sys_resource: false,
+            ..host()
+        };
+        let r = resolve(
+            &manifest(
+                json!([{"name": "os/unix/sysctl", "value": {"net.ipv4.ip_forward": "1"}},
+                       {"name": "os/linux/no-new-privileges", "value": true},
+                       {"name": "example.com/pod-thing", "value": 1}]),
+                json!([{"name": "resource/memory", "value": {"limit": "1G"}},
+                       {"name": "resource/network-bandwidth", "value": {"default": true, "limit": "1M"}},
+                       {"name": "resource/block-iops", "value": {"default": true, "limit": 10}},
+                       {"name": "os/linux/oom-score-adj", "value": -100},
+                       {"name": "os/linux/selinux-context", "value": {"user": "u", "role": "r", "type": "t", "level": "s0"}},
+                       {"name": "os/linux/apparmor-profile", "value": {"profile": "p"}},
+                       {"name": "example.com/thing", "value": {"x": 1}}]),
+            ),
+            &no_cgroups,
+        )
+        .unwrap();
+        let ignored: Vec<(Option<&str>, &str)> = r
+            .report
+            .isolators
+            .iter()
+            .filter(|e| e.status == Status::Ignored)
+            .map(|e| (e.app.as_deref(), e.name.as_str()))
+            .collect();
+        for want in [
+            (None, "os/unix/sysctl"),
+            (None, "os/linux/no-new-privileges"),
+            (None, "example.com/pod-thing"),
+            (Some("web"), "resource/memory"),
+            (Some("web"), "resource/network-bandwidth"),
+            (Some("web"), "resource/block-iops"),
+            (Some("web"), "os/linux/oom-score-adj"),
+            (Some("web"), "os/linux/selinux-context"),
+            (Some("web"), "os/linux/apparmor-profile"),
+            (Some("web"), "example.com/thing"),
+        ] {
+            assert!(
+                ignored.contains(&want),
+                "{want:?} not ignored: {:#?}",
+                r.report
+            );
+        }
+        assert!(r.apps[0].0.is_empty());
+        assert_eq!(r.apps[0].1.oom_score_adj, None);
+        assert_eq!(
+            find(&r, Some("web"), "example.com/thing").value,
+            json!({"x": 1})
+        );
+    }
+
+    #[test]
+    fn security_isolators() {
+        let r = resolve(
+            &manifest(
+                json!([]),
+                json!([{"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_PONIES"]}},
+                       {"name": "os/linux/no-new-privileges", "value": true},
+                       {"name": "os/linux/seccomp-remove-set", "value": {"set": ["mkdir"], "errno": "EPERM"}},
+                       {"name": "os/linux/oom-score-adj", "value": 300}]),
+            ),
+            &host(),
+        )
+        .unwrap();
+        let sec = &r.apps[0].1;
+        assert_eq!(sec.capabilities, caps::DEFAULT_SET & !1);
+        assert!(sec.no_new_privileges);
+        assert_eq!(sec.seccomp.as_ref().unwrap().errno, Some(libc::EPERM));
+        assert_eq!(sec.oom_score_adj, Some(300));
+        let c = find(&r, Some("web"), "os/linux/capabilities-remove-set");
+        assert_eq!(c.status, Status::Modified);
+        assert!(c.detail.contains("CAP_PONIES"), "{}", c.detail);
+        assert!(
+            r.report
+                .isolators
+                .iter()
+                .all(|e| e.name != "os/linux/capabilities-retain-set"),
+            "no default entry when a capability isolator is given"
+        );
+    }
+
+    #[test]
+    fn bad_isolators_fail_before_running() {
+        let e = resolve(
+            &manifest(
+                json!([]),
+                json!([{"name": "os/linux/seccomp-retain-set", "value": {"set": ["read", "mkdri"]}}]),
+            ),
+            &host(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("app web") && e.contains("mkdri"), "{e}");
+        let apparmor = Host {
+            apparmor: true,
+            ..host()
+        };
+        let e = resolve(
+            &manifest(
+                json!([]),
+                json!([{"name": "os/linux/apparmor-profile", "value": {"profile": "p"}}]),
+            ),
+            &apparmor,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("AppArmor"), "{e}");
+    }
+
+    #[test]
+    fn the_last_of_a_name_wins() {
+        let r = resolve(
+            &manifest(
+                json!([]),
+                json!([{"name": "resource/memory", "value": {"limit": "1G"}},
+                       {"name": "resource/memory", "value": {"limit": "2G"}}]),
+            ),
+            &host(),
+        )
+        .unwrap();
+        assert_eq!(r.apps[0].0.memory_limit, Some(2_000_000_000));
+        let statuses: Vec<Status> = r
+            .report
+            .isolators
+            .iter()
+            .filter(|e| e.name == "resource/memory")
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(statuses, vec![Status::Ignored, Status::Enforced]);
+    }
+}
