@@ -3,39 +3,30 @@
 //! isolators in a pod manifest, the report (warnings, `isolators.json`, `status`), and no
 //! cgroup left behind, even by a killed `jetpack run`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-const BB: &str = "example.com/busybox";
+use common::BB;
+
 const SUID: &str = "example.com/suid";
 
-/// A store on the `dir` backend with the busybox image and a setuid variant; removes its pods
-/// on drop.
-struct Env {
-    root: PathBuf,
-    dir: tempfile::TempDir,
+/// The common environment on the `dir` backend, plus a setuid variant of busybox; on drop it
+/// destroys every pod and checks that no cgroup is left.
+struct Env(common::Env);
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let e = Env {
-            root: dir.path().join("store"),
-            dir,
-        };
-        e.ok(&["init"]);
-        let aci = e.dir.path().join("busybox.aci");
-        let st = Command::new(repo().join("scripts/busybox-aci.sh"))
-            .arg(&aci)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        e.ok(&["import", "-q", aci.to_str().unwrap()]);
+        let e = Env(common::Env::new("dir"));
         e.ok(&["import", "-q", e.suid_aci().to_str().unwrap()]);
         e
     }
@@ -72,51 +63,6 @@ JSON
         aci
     }
 
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
-        c.arg("--config").arg("/dev/null");
-        c.arg("-o").arg("storage=dir");
-        c.arg("-o").arg(format!("root={}", self.root.display()));
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn out(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.out(args);
-        assert!(
-            o.status.success(),
-            "jetpack {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn err(&self, args: &[&str]) -> String {
-        let o = self.out(args);
-        assert!(
-            !o.status.success(),
-            "jetpack {args:?} should fail: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
-    fn pod_dir(&self, uuid: &str) -> PathBuf {
-        self.root.join("pods").join(uuid)
-    }
-
-    /// The UUID of the only pod.
-    fn only_pod(&self) -> String {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
-        assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
-        v[0]["uuid"].as_str().unwrap().to_string()
-    }
-
     fn isolators(&self, uuid: &str) -> serde_json::Value {
         let text = std::fs::read_to_string(self.pod_dir(uuid).join("isolators.json")).unwrap();
         serde_json::from_str(&text).unwrap()
@@ -137,7 +83,6 @@ impl Drop for Env {
                 }
             }
         }
-        let _ = jetpack_testutil::unmount_below(self.dir.path());
     }
 }
 
