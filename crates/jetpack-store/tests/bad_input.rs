@@ -181,8 +181,8 @@ fn refuses_bad_input(kind: &str) {
             t.leftovers()
         );
         assert!(
-            !t.dir.path().join("escaped").exists()
-                && !t.dir.path().parent().unwrap().join("escaped").exists()
+            !t.dir().join("escaped").exists()
+                && !t.dir().parent().unwrap().join("escaped").exists()
         );
         assert!(!std::path::Path::new("/tmp/x").exists() || case != "write through symlink");
     }

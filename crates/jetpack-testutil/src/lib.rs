@@ -2,6 +2,7 @@
 //! cleanup. Every guard undoes its work in `Drop`, so a panicking test leaves nothing behind.
 //! Names are unique per process and call, because tests in one binary run in parallel threads.
 
+mod backend;
 mod loopfs;
 mod mounts;
 mod zfs;
@@ -9,6 +10,7 @@ mod zfs;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use backend::Backend;
 pub use loopfs::LoopFs;
 pub use mounts::{MountGuard, mounts_below, unmount_below};
 pub use zfs::{ZfsDaemon, ZfsPool};

@@ -34,8 +34,8 @@ impl Env {
     /// busybox plus a setuid-root copy at /suid/busybox, which /etc/busybox.conf lets keep
     /// root for `id` (busybox drops setuid privileges for its applets otherwise).
     fn suid_aci(&self) -> PathBuf {
-        let w = self.dir.path().join("suid");
-        let aci = self.dir.path().join("suid.aci");
+        let w = self.backend.dir.path().join("suid");
+        let aci = self.backend.dir.path().join("suid.aci");
         let script = r#"set -e
             mkdir -p "$W/rootfs/bin" "$W/rootfs/etc" "$W/rootfs/suid" "$W/rootfs/tmp"
             cp /bin/busybox "$W/rootfs/bin/busybox"
@@ -315,7 +315,7 @@ fn pod_manifest_isolators_and_the_report() {
     ]);
     assert_eq!(out, "0\n");
 
-    let manifest = e.dir.path().join("pod.json");
+    let manifest = e.backend.dir.path().join("pod.json");
     std::fs::write(
         &manifest,
         r#"{"acKind":"PodManifest","acVersion":"0.8.11",

@@ -166,7 +166,7 @@ fn host_volumes_and_readonly_rootfs() {
         return;
     }
     let e = Env::new("dir");
-    let host = e.dir.path().join("hostdir");
+    let host = e.backend.dir.path().join("hostdir");
     std::fs::create_dir(&host).unwrap();
     let h = host.to_str().unwrap();
     e.ok(&[
@@ -369,7 +369,7 @@ fn pod_manifest_and_enter() {
     }
     let e = Env::new("overlay");
     // A template naming its image by name and labels, with a mount point left to reification.
-    let manifest = e.dir.path().join("pod.json");
+    let manifest = e.backend.dir.path().join("pod.json");
     std::fs::write(
         &manifest,
         r#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"svc",
@@ -425,8 +425,15 @@ fn pod_manifest_and_enter() {
     e.ok(&["kill", "svc-pod"]);
     child.0.wait().unwrap();
     let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(e.dir.path().join("store/pods").join(&id).join("manifest"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            e.backend
+                .dir
+                .path()
+                .join("store/pods")
+                .join(&id)
+                .join("manifest"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use jetpack_store::{Config, Store};
-use jetpack_testutil::{LoopFs, ZfsDaemon, ZfsPool};
+use jetpack_testutil::Backend;
 
 /// An in-memory tar written entry by entry, with raw names (so tests can write `..`, absolute
 /// names and duplicates that `tar::Builder` would refuse).
@@ -153,51 +153,32 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-/// A store on a real backend; the guards clean up (pool, loop device, mounts) on drop.
+/// A store on a real backend; the backend guard cleans up (pool, loop device, mounts) on drop.
 pub struct TestStore {
     pub store: Store,
     pub cfg: Config,
-    // Drop order matters: the pool and loop file system go before the directory holding them.
-    _pool: Option<ZfsPool>,
-    _fs: Option<LoopFs>,
-    pub dir: tempfile::TempDir,
+    pub backend: Backend,
 }
 
 impl TestStore {
     pub fn new(kind: &str) -> TestStore {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut pool, mut fs) = (None, None);
-        let mut sets = vec![format!("storage={kind}")];
-        let root = match kind {
-            "zfs" => {
-                ZfsDaemon::ensure();
-                let p = ZfsPool::create(512 << 20);
-                sets.push(format!("zfs.dataset={}/jetpack", p.name()));
-                pool = Some(p);
-                dir.path().join("store")
-            }
-            "btrfs" => {
-                let f = LoopFs::btrfs(512 << 20);
-                let r = f.path().join("store");
-                fs = Some(f);
-                r
-            }
-            _ => dir.path().join("store"),
-        };
-        sets.push(format!("root={}", root.display()));
-        let cfg = Config::load(Some(&write(dir.path(), "jetpack.conf", b"")), &sets).unwrap();
+        let backend = Backend::new(kind);
+        let conf = write(backend.dir.path(), "jetpack.conf", b"");
+        let cfg = Config::load(Some(&conf), &backend.sets).unwrap();
         let store = Store::init(&cfg).unwrap();
         TestStore {
             store,
             cfg,
-            dir,
-            _pool: pool,
-            _fs: fs,
+            backend,
         }
     }
 
+    pub fn dir(&self) -> &Path {
+        self.backend.dir.path()
+    }
+
     pub fn input(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        write(self.dir.path(), name, bytes)
+        write(self.dir(), name, bytes)
     }
 
     /// Every temporary entry of the store and its backend (must be empty after any import).
@@ -208,12 +189,5 @@ impl TestStore {
             .collect();
         out.extend(self.store.storage().temps().unwrap());
         out
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        // Release the pool and loop device only after the store's trees are gone.
-        let _ = jetpack_testutil::unmount_below(self.dir.path());
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use jetpack_testutil::{LoopFs, ZfsDaemon, ZfsPool};
+use jetpack_testutil::Backend;
 
 pub const BB: &str = "example.com/busybox";
 
@@ -16,43 +16,16 @@ pub fn repo() -> PathBuf {
 
 /// A store with the busybox image imported; removes its pods on drop.
 pub struct Env {
-    sets: Vec<String>,
-    // Drop order: pods first (in Drop), then the pool or loop fs, then the directory.
-    _pool: Option<ZfsPool>,
-    _fs: Option<LoopFs>,
-    pub dir: tempfile::TempDir,
+    pub backend: Backend,
 }
 
 impl Env {
     pub fn new(kind: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut pool, mut fs) = (None, None);
-        let mut sets = vec![format!("storage={kind}")];
-        let root = match kind {
-            "zfs" => {
-                ZfsDaemon::ensure();
-                let p = ZfsPool::create(512 << 20);
-                sets.push(format!("zfs.dataset={}/jetpack", p.name()));
-                pool = Some(p);
-                dir.path().join("store")
-            }
-            "btrfs" => {
-                let f = LoopFs::btrfs(512 << 20);
-                let r = f.path().join("store");
-                fs = Some(f);
-                r
-            }
-            _ => dir.path().join("store"),
-        };
-        sets.push(format!("root={}", root.display()));
         let e = Env {
-            sets,
-            _pool: pool,
-            _fs: fs,
-            dir,
+            backend: Backend::new(kind),
         };
         e.ok(&["init"]);
-        let aci = e.dir.path().join("busybox.aci");
+        let aci = e.backend.dir.path().join("busybox.aci");
         let st = Command::new(repo().join("scripts/busybox-aci.sh"))
             .arg(&aci)
             .status()
@@ -64,12 +37,7 @@ impl Env {
 
     /// The store's root directory.
     pub fn root(&self) -> PathBuf {
-        let r = self
-            .sets
-            .iter()
-            .find_map(|s| s.strip_prefix("root="))
-            .expect("root is set");
-        PathBuf::from(r)
+        self.backend.root.clone()
     }
 
     pub fn pod_dir(&self, uuid: &str) -> PathBuf {
@@ -86,7 +54,7 @@ impl Env {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
         c.arg("--config").arg("/dev/null");
-        for s in &self.sets {
+        for s in &self.backend.sets {
             c.arg("-o").arg(s);
         }
         c.stdin(Stdio::null());
@@ -133,6 +101,5 @@ impl Drop for Env {
                     .output();
             }
         }
-        let _ = jetpack_testutil::unmount_below(self.dir.path());
     }
 }
