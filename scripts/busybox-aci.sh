@@ -39,7 +39,8 @@ cat > "$work/manifest" <<JSON
         "exec": ["/bin/sh"],
         "user": "0",
         "group": "0",
-        "environment": [{"name": "PATH", "value": "/usr/sbin:/usr/bin:/sbin:/bin"}]
+        "environment": [{"name": "PATH", "value": "/usr/sbin:/usr/bin:/sbin:/bin"}],
+        "ports": [{"name": "http", "protocol": "tcp", "port": 80}]
     },
     "annotations": [
         {"name": "authors", "value": "Debian busybox-static"}

@@ -7,4 +7,5 @@ apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config ca-certificates \
     tar gzip bzip2 xz-utils zstd e2fsprogs util-linux attr \
     zfs-fuse btrfs-progs busybox-static \
-    gnupg gpgv >/dev/null
+    gnupg gpgv \
+    containernetworking-plugins iptables iproute2 wrk >/dev/null

@@ -71,6 +71,22 @@ pub fn tidy_cgroups() {
     linux::cgroups::remove_empty_bases()
 }
 
+/// A new network namespace bound on `path`, for CNI to configure and the pod to join.
+pub fn create_netns(path: &Path) -> Result<()> {
+    linux::netns::create(path)
+        .map_err(|e| Error::Runtime(format!("network namespace {}: {e}", path.display())))
+}
+
+pub fn remove_netns(path: &Path) -> Result<()> {
+    linux::netns::remove(path)
+        .map_err(|e| Error::Runtime(format!("network namespace {}: {e}", path.display())))
+}
+
+/// `/etc/<name>` in an app's rootfs, unless the image has one.
+pub fn provide_etc_file(rootfs: &Path, name: &str, contents: &[u8]) -> Result<bool> {
+    resolve::provide_etc_file(rootfs, name, contents).map_err(|e| Error::Runtime(e.to_string()))
+}
+
 pub fn check_dir(rootfs: &Path, dir: &str) -> std::result::Result<(), String> {
     resolve::check_dir(rootfs, dir).map_err(|e| e.to_string())
 }

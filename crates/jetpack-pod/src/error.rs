@@ -17,6 +17,8 @@ pub enum Error {
     Manifest(#[from] appc::Error),
     #[error("{0}")]
     Runtime(String),
+    #[error(transparent)]
+    Net(#[from] jetpack_net::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]

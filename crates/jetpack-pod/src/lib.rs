@@ -6,6 +6,8 @@ mod engine;
 pub mod error;
 pub mod isolators;
 pub mod lifecycle;
+pub mod metadata;
+pub mod network;
 pub mod pods;
 pub mod reify;
 

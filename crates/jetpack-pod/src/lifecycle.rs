@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use appc::{PodManifest, VolumeKind};
-use jetpack_runtime::{AppSpec, MountSpec, NetMode, PodSpec};
+use jetpack_runtime::{AppSpec, MountSpec, PodSpec};
 use jetpack_store::Store;
 
 use crate::engine;
 use crate::error::{Error, IoContext, Result};
 use crate::isolators::{self, Report};
+use crate::metadata;
+use crate::network::{self, NetMode};
 use crate::pods::{AppRecord, PodLock, PodRecord, Pods, State, Status, now};
 
 /// The PATH an app gets when its image does not set one.
@@ -21,8 +23,23 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Debug, Clone)]
 pub struct PodOptions {
     pub name: Option<String>,
-    /// `host` or `none` (loopback only).
+    /// `host`, `none` (loopback only), or network names separated by commas.
     pub net: String,
+    /// DNS servers for the pod (the host's when empty).
+    pub dns: Vec<std::net::IpAddr>,
+    /// Host ports forwarded to the app port of that name (added to the manifest's `ports`).
+    pub ports: Vec<(String, u16)>,
+}
+
+impl Default for PodOptions {
+    fn default() -> Self {
+        PodOptions {
+            name: None,
+            net: jetpack_net::DEFAULT_NETWORK.into(),
+            dns: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
 }
 
 fn tree_name(uuid: &str, app: &str) -> String {
@@ -34,6 +51,37 @@ fn tree_name(uuid: &str, app: &str) -> String {
 /// which `destroy` and `gc` remove).
 pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Result<PodRecord> {
     let pods = Pods::new(store.root());
+    let mut manifest = manifest.clone();
+    for (name, host_port) in &opts.ports {
+        let name = <appc::AcName as std::str::FromStr>::from_str(name)
+            .map_err(|e| Error::Invalid(format!("port {name:?}: {e}")))?;
+        manifest.ports.retain(|p| p.name != name);
+        manifest.ports.push(appc::ExposedPort {
+            name,
+            host_port: *host_port,
+            host_ip: None,
+            pod_port: None,
+        });
+    }
+    let manifest = &manifest;
+    // Networks and ports that cannot work fail here, before any work.
+    let mode = NetMode::parse(&opts.net)?;
+    let ports = network::port_mappings(manifest)?;
+    match &mode {
+        NetMode::Networks(names) => {
+            let dir = std::path::Path::new(store.config().get("net.dir"));
+            for n in names {
+                jetpack_net::load_network(dir, n)?;
+            }
+        }
+        _ if !ports.is_empty() => {
+            return Err(Error::Invalid(format!(
+                "ports are forwarded to a pod network; with --net={} the apps use the host's ports directly",
+                opts.net
+            )));
+        }
+        _ => {}
+    }
     // Isolators that must not run (unknown system calls, ...) fail here, before any work.
     isolators::resolve(manifest, &isolators::host(manifest))?;
     if let Some(n) = &opts.name {
@@ -58,6 +106,8 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         started: None,
         exited: None,
         net: opts.net.clone(),
+        dns: opts.dns.clone(),
+        networks: Vec::new(),
         apps: Vec::new(),
         pid: None,
         exit: None,
@@ -226,10 +276,11 @@ pub fn build_spec(
             .clone()
             .unwrap_or_else(|| format!("jetpack-{}", &rec.uuid[..8])),
         net: if rec.net == "host" {
-            NetMode::Host
+            jetpack_runtime::NetMode::Host
         } else {
-            NetMode::Loopback
+            jetpack_runtime::NetMode::Loopback
         },
+        netns: None,
         dir,
         apps,
         tty,
@@ -290,21 +341,68 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         }
         State::Prepared => {}
     }
+    // A run killed earlier may have left its networks.
+    network::detach(&pods, &rec.uuid)?;
+    let mode = NetMode::parse(&rec.net)?;
     let manifest = load_manifest(&pods, &rec.uuid)?;
-    let (spec, report) = build_spec(&pods, &rec, &manifest, tty)?;
+    let (mut spec, report) = build_spec(&pods, &rec, &manifest, tty)?;
+    let ports = network::port_mappings(&manifest)?;
     // The spec requires telling the user which isolators were enforced, modified or ignored.
     report.log();
     report.write(&spec.dir)?;
-    rec.state = State::Running;
-    rec.started = Some(now());
-    pods.save(&rec)?;
-    let result = {
+    let attached = match &mode {
+        NetMode::Networks(names) => Some(network::attach(store, &pods, &rec.uuid, names, &ports)?),
+        _ => None,
+    };
+    let result = (|| {
+        let ips = attached.as_ref().map(|a| a.ips()).unwrap_or_default();
+        spec.netns = attached.as_ref().map(|a| a.netns.clone());
+        let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
+        network::provide_etc_files(&rootfs, &spec.hostname, &mode, &ips, &rec.dns)?;
+        // The metadata service identifies a pod by its address, so only pods on a network of
+        // their own get one.
+        let mut session = match &attached {
+            Some(_) => metadata::Session::new(store, &pods, &rec.uuid, &manifest, &ips)?,
+            None => None,
+        };
+        if let Some(s) = session.as_mut() {
+            for app in &mut spec.apps {
+                for (k, v) in &mut app.env {
+                    if k == "AC_METADATA_URL" {
+                        v.clone_from(&s.url);
+                    }
+                }
+            }
+            // The pod runs without it rather than not at all.
+            if let Err(e) = s.register() {
+                tracing::error!("pod {}: metadata service: {e}", rec.uuid);
+            }
+        }
+        rec.networks = attached
+            .as_ref()
+            .map(|a| a.networks.clone())
+            .unwrap_or_default();
+        rec.state = State::Running;
+        rec.started = Some(now());
+        pods.save(&rec)?;
         let mut running = rec.clone();
-        engine::run(&spec, &lock, |pid| {
+        let mut watch = None;
+        let code = engine::run(&spec, &lock, |pid| {
             running.pid = Some(pid);
             let _ = pods.save(&running);
-        })
-    };
+            // Threads only now: the init has been forked.
+            watch = session.take().map(metadata::Session::watch);
+        });
+        drop(watch);
+        code
+    })();
+    if attached.is_some()
+        && let Err(e) = network::detach(&pods, &rec.uuid)
+    {
+        // Recorded: `gc` tries again.
+        tracing::error!("pod {}: removing its networks: {e}", rec.uuid);
+    }
+    rec.networks.clear();
     rec.state = State::Exited;
     rec.exited = Some(now());
     rec.pid = None;
@@ -381,8 +479,10 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
             store.storage().remove_pod_tree(&a.tree)?;
         }
     }
-    // A pod whose `jetpack run` was killed leaves its cgroups; its processes are gone.
+    // A pod whose `jetpack run` was killed leaves its cgroups and networks; its processes are
+    // gone.
     engine::remove_cgroups(uuid)?;
+    network::detach(&pods, uuid)?;
     let prefix = format!("{}-", uuid.replace('-', ""));
     for t in store.storage().pod_trees()? {
         if t.starts_with(&prefix) {
@@ -428,10 +528,13 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
         } else {
             // An exited pod kept for its grace period may still have cgroups, if its `jetpack
             // run` was killed. Under the pod's lock, so that a new run is not disturbed.
-            if let Some(_lock) = pods.try_lock(&uuid)?
-                && engine::remove_cgroups(&uuid)?
-            {
-                removed.push(format!("cgroups of {uuid}"));
+            if let Some(_lock) = pods.try_lock(&uuid)? {
+                if engine::remove_cgroups(&uuid)? {
+                    removed.push(format!("cgroups of {uuid}"));
+                }
+                if network::detach(&pods, &uuid)? {
+                    removed.push(format!("networks of {uuid}"));
+                }
             }
             live.insert(uuid.replace('-', ""));
         }

@@ -11,6 +11,8 @@
 //! <root>/pods/<uuid>/apps/<app>/exit the app's exit status, written by the pod's init
 //! <root>/pods/<uuid>/isolators.json  what became of each isolator at the last start
 //! <root>/pods/<uuid>/volumes/<vol>/  `empty` volumes
+//! <root>/pods/<uuid>/net.json        the pod's CNI networks, as added (see `network`)
+//! <root>/pods/<uuid>/netns           its network namespace while it runs
 //! ```
 
 use std::fs::{self, File};
@@ -74,8 +76,14 @@ pub struct PodRecord {
     pub started: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<i64>,
-    /// `host` or `none`.
+    /// `host`, `none`, or the pod's networks separated by commas.
     pub net: String,
+    /// DNS servers for the pod's /etc/resolv.conf (the host's when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<std::net::IpAddr>,
+    /// The pod's networks and addresses while it runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::network::NetInfo>,
     pub apps: Vec<AppRecord>,
     /// Host pid of the pod's init while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,6 +37,7 @@ fn main() {
         uuid: "00000000-0000-4000-8000-000000000000".into(),
         hostname: "bench".into(),
         net,
+        netns: None,
         dir: dir.path().join("pod"),
         apps: vec![AppSpec {
             name: "true".into(),

@@ -3,7 +3,7 @@
 //! the rootfs: `..` stops at the rootfs and absolute symlinks in the image resolve inside it,
 //! never on the host.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -397,5 +397,65 @@ mod tests {
             "working directory /bin/tool: is not a directory in the image"
         );
         assert!(check_dir(r, "etc").is_err());
+    }
+}
+
+/// Writes `/etc/<name>` in the rootfs unless the image has one (a file, a link, anything by
+/// that name), making `/etc` if the image has none. Returns whether it wrote. Resolution stays
+/// in the rootfs, so an image's `/etc` that is a link cannot send the write to the host.
+pub fn provide_etc_file(rootfs: &Path, name: &str, contents: &[u8]) -> Result<bool> {
+    let fail = |e: io::Error| Error::os(format!("/etc/{name} in {}", rootfs.display()), e);
+    let root = open_root(rootfs)?;
+    let etc = match open_in(&root, "/etc", OFlags::PATH | OFlags::DIRECTORY) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            rustix::fs::mkdirat(&root, "etc", Mode::from_raw_mode(0o755))
+                .map_err(|e| fail(e.into()))?;
+            open_in(&root, "/etc", OFlags::PATH | OFlags::DIRECTORY)
+        }
+        r => r,
+    }
+    .map_err(fail)?;
+    // O_EXCL refuses any existing name, a dangling link included.
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(&etc, name, flags, Mode::from_raw_mode(0o644)) {
+        Err(rustix::io::Errno::EXIST) => return Ok(false),
+        r => r.map_err(|e| fail(e.into()))?,
+    };
+    std::fs::File::from(fd).write_all(contents).map_err(fail)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod etc_tests {
+    use super::*;
+
+    #[test]
+    fn provides_only_what_is_missing_and_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        // No /etc at all: made.
+        assert!(provide_etc_file(&root, "hosts", b"127.0.0.1 localhost\n").unwrap());
+        assert_eq!(
+            std::fs::read(root.join("etc/hosts")).unwrap(),
+            b"127.0.0.1 localhost\n"
+        );
+        // The image's own file is kept.
+        assert!(!provide_etc_file(&root, "hosts", b"other").unwrap());
+        assert_eq!(
+            std::fs::read(root.join("etc/hosts")).unwrap(),
+            b"127.0.0.1 localhost\n"
+        );
+        // A dangling link counts as the image's own.
+        std::os::unix::fs::symlink("/nowhere", root.join("etc/resolv.conf")).unwrap();
+        assert!(!provide_etc_file(&root, "resolv.conf", b"x").unwrap());
+        // /etc as an absolute link resolves inside the rootfs, never to the host's.
+        let root2 = dir.path().join("root2");
+        std::fs::create_dir_all(root2.join("real")).unwrap();
+        std::os::unix::fs::symlink(&outside, root2.join("etc")).unwrap();
+        let r = provide_etc_file(&root2, "hosts", b"x");
+        assert!(!outside.join("hosts").exists(), "{r:?}");
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum NetMode {
     /// Share the host's network namespace.
     Host,
-    /// A new network namespace with only loopback, up.
+    /// A network namespace of its own: only loopback, up, or the one in [`PodSpec::netns`].
     Loopback,
 }
 
@@ -65,6 +65,10 @@ pub struct PodSpec {
     pub uuid: String,
     pub hostname: String,
     pub net: NetMode,
+    /// With [`NetMode::Loopback`]: join this network namespace (a bound namespace file, see
+    /// `linux::netns`, configured by the caller) instead of making an empty one.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
     /// Host directory of the pod: `apps/<name>/log` and `apps/<name>/exit` are written here.
     pub dir: PathBuf,
     pub apps: Vec<AppSpec>,

@@ -36,6 +36,36 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "30",
         "seconds to wait for a connection, a response, or each read of a download",
     ),
+    (
+        "net.dir",
+        "/etc/jetpack/net.d",
+        "directory of CNI network configurations, one file per network (init writes `default`)",
+    ),
+    (
+        "net.plugin-path",
+        "/usr/lib/cni:/usr/libexec/cni:/opt/cni/bin",
+        "where CNI plugins are looked for (colon-separated)",
+    ),
+    (
+        "net.default-bridge",
+        "jetpack0",
+        "bridge of the default network, used when init writes its configuration",
+    ),
+    (
+        "net.default-subnet",
+        "172.23.0.0/16",
+        "addresses of the default network, used when init writes its configuration",
+    ),
+    (
+        "mds.port",
+        "1104",
+        "TCP port of the metadata service, on the default network's host address",
+    ),
+    (
+        "mds.user",
+        "nobody",
+        "user the metadata service runs as once its sockets are open (kept root if it does not exist)",
+    ),
 ];
 
 /// The effective configuration: defaults, then the file, then overrides.

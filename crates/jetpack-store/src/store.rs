@@ -38,6 +38,7 @@ pub struct Store {
     pub(crate) storage: Box<dyn Storage>,
     /// Opened on first use: commands that only run pods never touch SQLite.
     index: std::cell::OnceCell<Index>,
+    config: Config,
 }
 
 /// Holds a `flock`; released on drop (and by the kernel if the process dies).
@@ -128,6 +129,7 @@ impl Store {
             root,
             storage,
             index: index.into(),
+            config: cfg.clone(),
         })
     }
 
@@ -142,6 +144,7 @@ impl Store {
             root,
             storage,
             index: std::cell::OnceCell::new(),
+            config: cfg.clone(),
         })
     }
 
@@ -156,6 +159,11 @@ impl Store {
     pub(crate) fn index_mut(&mut self) -> Result<&mut Index> {
         self.index()?;
         Ok(self.index.get_mut().expect("opened above"))
+    }
+
+    /// The configuration the store was opened with (network and service settings).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn root(&self) -> &Path {

@@ -157,6 +157,14 @@ pub enum Command {
         #[arg(long, default_value = "30m")]
         grace: String,
     },
+    /// Run the appc metadata service in the foreground (for a service manager; `run` also
+    /// starts it on demand). It listens on the default network's host address, port mds.port,
+    /// and runs as mds.user once its sockets are open.
+    Mds {
+        /// Exit once no pod has been registered for this long (e.g. 5m); by default, never.
+        #[arg(long)]
+        idle_exit: Option<String>,
+    },
     /// Check image manifests, pod manifests and ACI files against the appc spec.
     ///
     /// Prints `FILE: valid` for each good file. Stops at the first bad one with the reason and

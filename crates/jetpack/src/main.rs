@@ -12,6 +12,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // `run` starts the metadata service with this same binary when none is running.
+    if let Ok(exe) = std::env::current_exe() {
+        jetpack_pod::metadata::set_service_binary(exe);
+    }
     let filter = if cli.debug { "debug" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -2,7 +2,8 @@
 //! options that apply to it, and its arguments after `--` (ended by `---` or the end).
 //!
 //! ```text
-//! jetpack run [--rm] [-t] [--name NAME] [--net host|none] [--volume SPEC]... [-a K=V]...
+//! jetpack run [--rm] [-t] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
+//!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
 //!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
@@ -20,6 +21,9 @@ pub struct PodArgs {
     pub request: PodRequest,
     pub name: Option<String>,
     pub net: Option<String>,
+    pub dns: Vec<std::net::IpAddr>,
+    /// `--port NAME:HOSTPORT`.
+    pub ports: Vec<(String, u16)>,
     pub pod_manifest: Option<String>,
     pub rm: bool,
     pub tty: bool,
@@ -54,6 +58,26 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             ("-t" | "--tty", _) if run_flags => out.tty = true,
             ("--name", None) => out.name = Some(value("--name")?),
             ("--net", None) => out.net = Some(value("--net")?),
+            ("--dns", None) => {
+                for d in value("--dns")?.split(',') {
+                    out.dns.push(
+                        d.trim()
+                            .parse()
+                            .map_err(|_| anyhow::anyhow!("--dns {d:?}: not an IP address"))?,
+                    );
+                }
+            }
+            ("--port", None) => {
+                let v = value("--port")?;
+                let parsed = v
+                    .rsplit_once(':')
+                    .and_then(|(n, p)| Some((n.to_string(), p.parse::<u16>().ok()?)))
+                    .filter(|(n, p)| !n.is_empty() && *p > 0);
+                match parsed {
+                    Some(p) => out.ports.push(p),
+                    None => bail!("--port {v:?}: expected NAME:HOSTPORT, e.g. http:8080"),
+                }
+            }
             ("--volume", _) => out.request.volumes.push(parse_volume(&value("--volume")?)?),
             ("--pod-manifest", None) => out.pod_manifest = Some(value("--pod-manifest")?),
             ("-a" | "--annotation", target) => {

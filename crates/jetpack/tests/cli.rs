@@ -29,6 +29,11 @@ impl Env {
         let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
         c.arg("--config").arg(self.dir.path().join("none.conf"));
         c.arg("-o").arg(format!("root={}", self.root().display()));
+        // `init` writes the default network here, not into the host's /etc.
+        c.arg("-o").arg(format!(
+            "net.dir={}",
+            self.dir.path().join("net.d").display()
+        ));
         std::fs::write(self.dir.path().join("none.conf"), "storage = dir\n").unwrap();
         c
     }

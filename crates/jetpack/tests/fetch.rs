@@ -14,6 +14,7 @@ const HOSTS: &[&str] = &["example.test", "storage.example.test"];
 
 struct Env {
     dir: tempfile::TempDir,
+    net: jetpack_testutil::TestNet,
     tls: TestTls,
     server: Server,
     gpg: Gpg,
@@ -43,6 +44,7 @@ impl Env {
         server.route("example.test/keys.asc", Reply::Body(gpg.export(&key)));
         Env {
             dir: tempfile::tempdir().unwrap(),
+            net: jetpack_testutil::TestNet::new(),
             tls,
             server,
             gpg,
@@ -57,6 +59,14 @@ impl Env {
         c.args(["--config", "/dev/null", "-o", "storage=dir"]);
         c.arg("-o")
             .arg(format!("root={}", self.dir.path().join("store").display()));
+        c.arg("-o").arg(format!(
+            "net.dir={}",
+            self.dir.path().join("net.d").display()
+        ));
+        c.arg("-o")
+            .arg(format!("net.default-bridge={}", self.net.bridge));
+        c.arg("-o")
+            .arg(format!("net.default-subnet={}", self.net.subnet));
         if online {
             c.arg("-o")
                 .arg(format!("fetch.ca-file={}", self.tls.ca_file.display()));

@@ -103,9 +103,10 @@ fn pod_environment_and_namespaces() {
         out.contains("proc-ok") && out.contains("dev-ok") && out.contains("devfs-ok"),
         "{out}"
     );
+    // The pod's own network (the default one): its /sys shows lo and eth0, not the host's.
     assert!(
-        out.contains("lo\n") && !out.contains("eth0"),
-        "loopback only: {out}"
+        out.contains("eth0\nlo\n") && !out.contains(&e.net.bridge),
+        "the pod's network namespace: {out}"
     );
     assert!(
         out.contains("65534\n65534\n/tmp\n"),

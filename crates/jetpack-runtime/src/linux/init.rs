@@ -207,8 +207,12 @@ impl<'a> Init<'a> {
 
     /// The pod's network namespace with loopback up (apps join it when released).
     fn setup_network(&self) -> Result<(), String> {
-        if self.plan.net == NetMode::Loopback {
-            let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+        let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+        if let Some(ns) = &self.plan.netns {
+            // Made and configured by the caller (CNI); loopback is up already.
+            sys::setns(ns.as_raw_fd(), libc::CLONE_NEWNET)
+                .map_err(|e| err("joining the pod's network namespace", e))?;
+        } else if self.plan.net == NetMode::Loopback {
             sys::unshare(libc::CLONE_NEWNET)
                 .map_err(|e| err("creating the pod's network namespace", e))?;
             sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;

@@ -38,6 +38,7 @@ mod dev;
 mod enter;
 mod init;
 mod mounts;
+pub mod netns;
 mod plan;
 mod relay;
 mod report;
@@ -327,4 +328,21 @@ fn in_child(f: impl FnOnce()) -> ! {
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::os("pipe", e.into()))
+}
+
+/// Gives up root for good: the groups, gid and uid of `user` in the host's `/etc/passwd`
+/// (for services such as the metadata service once their sockets are open). `Ok(None)` when
+/// no such user exists.
+pub fn drop_privileges(user: &str) -> Result<Option<(u32, u32)>> {
+    let uid = match crate::resolve::resolve_user(std::path::Path::new("/"), user) {
+        Ok(u) => u,
+        Err(_) => return Ok(None),
+    };
+    let gid = crate::resolve::passwd_entry(std::path::Path::new("/"), uid)?
+        .map(|e| e.gid)
+        .unwrap_or(uid);
+    // No capability survives a setuid away from 0 without PR_SET_KEEPCAPS, which is not set.
+    sys::set_credentials(uid, gid, &[gid])
+        .map_err(|e| Error::os(format!("becoming user {user} ({uid}:{gid})"), e))?;
+    Ok(Some((uid, gid)))
 }

@@ -130,6 +130,8 @@ pub(crate) struct AppPlan {
 pub(crate) struct PodPlan {
     pub hostname: Vec<u8>,
     pub net: NetMode,
+    /// The network namespace to join, open.
+    pub netns: Option<OwnedFd>,
     pub tty: bool,
     pub apps: Vec<AppPlan>,
     /// With `tty`: the path of the pod terminal's slave, bound on the app's /dev/console.
@@ -145,11 +147,14 @@ impl PodPlan {
 
     /// Descriptors the init must keep open.
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.apps.iter().flat_map(|a| {
-            [a.log.as_raw_fd(), a.dir.as_raw_fd()]
-                .into_iter()
-                .chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
-        })
+        self.apps
+            .iter()
+            .flat_map(|a| {
+                [a.log.as_raw_fd(), a.dir.as_raw_fd()]
+                    .into_iter()
+                    .chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
+            })
+            .chain(self.netns.as_ref().map(|f| f.as_raw_fd()))
     }
 }
 
@@ -180,9 +185,23 @@ pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
     } else {
         None
     };
+    let netns = match (&spec.netns, spec.net) {
+        (Some(p), NetMode::Loopback) => Some(
+            std::fs::File::open(p)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::Spec(format!("network namespace {}: {e}", p.display())))?,
+        ),
+        (Some(_), NetMode::Host) => {
+            return Err(Error::Spec(
+                "a network namespace was given for a pod on the host network".into(),
+            ));
+        }
+        (None, _) => None,
+    };
     Ok(PodPlan {
         hostname: spec.hostname.as_bytes().to_vec(),
         net: spec.net,
+        netns,
         tty: spec.tty,
         apps,
         console: None,

@@ -42,6 +42,7 @@ impl TestPod {
             uuid: unique_uuid(),
             hostname: "testpod".into(),
             net: NetMode::Loopback,
+            netns: None,
             dir: dir.path().join("pod"),
             apps: Vec::new(),
             tty: false,

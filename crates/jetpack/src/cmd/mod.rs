@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kill { pods } => pod::kill(&cfg, &pods),
         Command::Destroy { pods } => pod::destroy(&cfg, &pods),
         Command::Validate { files } => validate::run(&files),
+        Command::Mds { idle_exit } => mds(&cfg, idle_exit.as_deref()),
         Command::Config { keys } => config(&cfg, &keys),
     }
 }
@@ -49,6 +50,20 @@ fn init(cfg: &Config) -> Result<ExitCode> {
         store.root().display(),
         store.storage_kind()
     );
+    jetpack_pod::metadata::init(store.root())?;
+    let dir = std::path::Path::new(cfg.get("net.dir"));
+    let subnet = cfg
+        .get("net.default-subnet")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
+    let leases = store.root().join("net").join("leases");
+    if jetpack_net::write_default(dir, cfg.get("net.default-bridge"), subnet, &leases)? {
+        println!(
+            "default network: bridge {} on {subnet}, in {}",
+            cfg.get("net.default-bridge"),
+            dir.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,5 +176,49 @@ fn config(cfg: &Config, keys: &[String]) -> Result<ExitCode> {
             None => anyhow::bail!("unknown configuration key {k:?}"),
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mds(cfg: &Config, idle_exit: Option<&str>) -> Result<ExitCode> {
+    let root = cfg.root();
+    let f = jetpack_pod::metadata::files(&root);
+    let listen = jetpack_pod::metadata::listen_address(cfg)?.with_context(|| {
+        format!(
+            "no default network in {}: run `jetpack init`",
+            cfg.get("net.dir")
+        )
+    })?;
+    let idle = idle_exit.map(pod::parse_duration).transpose()?;
+    let server = match jetpack_mds::Server::bind(jetpack_mds::ServerConfig {
+        listen,
+        control: f.control,
+        lock: f.lock,
+        key: f.key,
+        threads: 4,
+        idle_exit: idle,
+    }) {
+        // Started on demand while another one started: that one serves.
+        Err(jetpack_mds::Error::AlreadyRunning { .. }) if idle.is_some() => {
+            return Ok(ExitCode::SUCCESS);
+        }
+        r => r.context("cannot start the metadata service")?,
+    };
+    let user = cfg.get("mds.user");
+    let who = if user.is_empty() {
+        "root".to_string()
+    } else {
+        match jetpack_runtime::linux::drop_privileges(user)? {
+            Some((uid, gid)) => format!("{user} ({uid}:{gid})"),
+            None => {
+                tracing::warn!("mds.user {user:?} does not exist on this host: staying root");
+                "root".to_string()
+            }
+        }
+    };
+    eprintln!(
+        "metadata service on http://{}, as {who}",
+        server.local_addr()
+    );
+    server.serve()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,16 +48,18 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
         }
         None => jetpack_pod::reify(store, &a.request)?.0,
     };
-    let net = a.net.clone().unwrap_or_else(|| "none".into());
-    if net != "host" && net != "none" {
-        bail!("--net={net}: only host and none (loopback only) exist so far");
-    }
+    let net = a
+        .net
+        .clone()
+        .unwrap_or_else(|| jetpack_net::DEFAULT_NETWORK.into());
     Ok(jetpack_pod::prepare(
         store,
         &manifest,
         &PodOptions {
             name: a.name.clone(),
             net,
+            dns: a.dns.clone(),
+            ports: a.ports.clone(),
         },
     )?)
 }
@@ -122,11 +124,18 @@ fn row(pods: &Pods, rec: &PodRecord) -> Result<serde_json::Value> {
             })
         })
         .collect();
+    // Addresses belong to a running pod only; an exited one has given them back.
+    let networks = if status == Status::Running {
+        rec.networks.clone()
+    } else {
+        Vec::new()
+    };
     Ok(serde_json::json!({
         "uuid": rec.uuid,
         "name": rec.name,
         "state": status,
         "net": rec.net,
+        "networks": networks,
         "created": rec.created,
         "started": rec.started,
         "exited": rec.exited,
@@ -147,9 +156,11 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![
-        ["UUID", "NAME", "STATE", "APPS", "IMAGES", "CREATED", "EXIT"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "UUID", "NAME", "STATE", "NETWORKS", "APPS", "IMAGES", "CREATED", "EXIT",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for r in &recs {
         let apps: Vec<String> = r.apps.iter().map(|a| a.name.clone()).collect();
@@ -162,10 +173,29 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
                     .map(|c| format!("{}={c}", a.name))
             })
             .collect();
+        let status = pods.status(r)?;
+        let nets: Vec<String> = r
+            .networks
+            .iter()
+            .filter(|_| status == Status::Running)
+            .map(|n| {
+                let ips: Vec<&str> = n
+                    .addresses
+                    .iter()
+                    .map(|a| a.split('/').next().unwrap_or(a))
+                    .collect();
+                format!("{}:{}", n.name, ips.join("+"))
+            })
+            .collect();
         table.push(vec![
             r.uuid.clone(),
             r.name.clone().unwrap_or_else(|| "-".into()),
-            pods.status(r)?.to_string(),
+            status.to_string(),
+            if nets.is_empty() {
+                r.net.clone()
+            } else {
+                nets.join(",")
+            },
             apps.join(","),
             images.join(","),
             fmt::time(r.created),
@@ -192,6 +222,20 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
     println!("Name:     {}", rec.name.as_deref().unwrap_or("-"));
     println!("State:    {}", v["state"].as_str().unwrap_or_default());
     println!("Network:  {}", rec.net);
+    for n in v["networks"].as_array().into_iter().flatten() {
+        let addrs: Vec<&str> = n["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .collect();
+        println!(
+            "Address:  {} {} {}",
+            n["name"].as_str().unwrap_or_default(),
+            n["ifname"].as_str().unwrap_or_default(),
+            addrs.join(" ")
+        );
+    }
     println!("Created:  {}", fmt::time(rec.created));
     if let Some(t) = rec.started {
         println!("Started:  {}", fmt::time(t));

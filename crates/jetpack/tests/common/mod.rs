@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use jetpack_testutil::Backend;
+use jetpack_testutil::{Backend, TestNet};
 
 pub const BB: &str = "example.com/busybox";
 
@@ -17,13 +17,23 @@ pub fn repo() -> PathBuf {
 /// A store with the busybox image imported; removes its pods on drop.
 pub struct Env {
     pub backend: Backend,
+    /// The default network of this store: a bridge and subnet of its own.
+    pub net: TestNet,
+    /// `-o` settings besides the backend's: the network configuration directory and the
+    /// default network's bridge and subnet.
+    pub sets: Vec<String>,
 }
 
 impl Env {
     pub fn new(kind: &str) -> Env {
-        let e = Env {
-            backend: Backend::new(kind),
-        };
+        let backend = Backend::new(kind);
+        let net = TestNet::new();
+        let sets = vec![
+            format!("net.dir={}", backend.dir.path().join("net.d").display()),
+            format!("net.default-bridge={}", net.bridge),
+            format!("net.default-subnet={}", net.subnet),
+        ];
+        let e = Env { backend, net, sets };
         e.ok(&["init"]);
         let aci = e.backend.dir.path().join("busybox.aci");
         let st = Command::new(repo().join("scripts/busybox-aci.sh"))
@@ -54,7 +64,7 @@ impl Env {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
         c.arg("--config").arg("/dev/null");
-        for s in &self.backend.sets {
+        for s in self.backend.sets.iter().chain(&self.sets) {
             c.arg("-o").arg(s);
         }
         c.stdin(Stdio::null());
@@ -87,6 +97,73 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Starts `jetpack ARGS` in the background (a pod that keeps running).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until the pod named `name` runs; its `list --json` row.
+    pub fn wait_running(&self, name: &str) -> serde_json::Value {
+        for _ in 0..500 {
+            let v: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
+            if let Some(p) = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name && p["state"] == "running" && p["pid"].is_number())
+            {
+                return p.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("pod {name} did not start: {}", self.ok(&["list"]));
+    }
+
+    /// [`Env::wait_running`], failing with the output of `child` (the pod's `jetpack run`) if
+    /// it ends first.
+    pub fn wait_running_or(
+        &self,
+        child: &mut std::process::Child,
+        name: &str,
+    ) -> serde_json::Value {
+        for _ in 0..500 {
+            if let Ok(Some(st)) = child.try_wait() {
+                let mut s = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    std::io::Read::read_to_string(&mut err, &mut s).unwrap();
+                }
+                panic!("pod {name} ended ({st}): {s}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
+            if let Some(p) = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name && p["state"] == "running" && p["pid"].is_number())
+            {
+                return p.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("pod {name} did not start: {}", self.ok(&["list"]));
+    }
+
+    /// The metadata service started for this store, if it runs: its pid.
+    pub fn mds_pid(&self) -> Option<i32> {
+        let lock = self.root().join("mds/lock");
+        let pid: i32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
+        std::path::Path::new(&format!("/proc/{pid}"))
+            .exists()
+            .then_some(pid)
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = self.cmd().args(["gc", "--grace", "0s"]).output();
@@ -100,6 +177,10 @@ impl Drop for Env {
                     .args(["destroy", p["uuid"].as_str().unwrap_or_default()])
                     .output();
             }
+        }
+        // The metadata service `run` started for this store.
+        if let Some(pid) = self.mds_pid() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
         }
     }
 }

@@ -1,0 +1,63 @@
+//! Errors of the metadata service and of its registration client.
+
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another server holds the lock file; `pid` is what it wrote there.
+    #[error("the metadata service is already running{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    AlreadyRunning { pid: Option<u32> },
+
+    /// Nothing listens on the control socket (or the service is shutting
+    /// down): the caller may start the service and register again.
+    #[error("the metadata service is not running")]
+    NotRunning,
+
+    #[error("metadata service host key {}: missing; run `jetpack init` to create it", path.display())]
+    KeyMissing { path: PathBuf },
+
+    #[error("metadata service host key {}: {len} bytes, expected {expected}", path.display())]
+    BadKey {
+        path: PathBuf,
+        len: u64,
+        expected: usize,
+    },
+
+    /// The service refused a registration; the message is its answer.
+    #[error("the metadata service refused the registration: {0}")]
+    Refused(String),
+
+    /// The service answered something that is not part of the protocol.
+    #[error("metadata service protocol error: {0}")]
+    Protocol(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Adds a context message to I/O results.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, f: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(f(), e))
+    }
+}

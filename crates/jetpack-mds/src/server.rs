@@ -1,0 +1,198 @@
+//! The service: lock, host key, TCP listener and control socket are set up
+//! by [`Server::bind`] (while privileged); [`Server::serve`] runs it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::control::{self, Connections};
+use crate::error::{Error, IoContext, Result};
+use crate::key::{HostKey, load_host_key, new_token};
+use crate::registry::Registry;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Normally the default pod network's gateway address, port
+    /// [`DEFAULT_PORT`](crate::DEFAULT_PORT). It may not exist yet.
+    pub listen: SocketAddr,
+    /// Unix socket for registrations, mode 0600: only root registers pods.
+    pub control: PathBuf,
+    /// Locked for the server's life; holds its pid.
+    pub lock: PathBuf,
+    pub key: PathBuf,
+    /// HTTP worker threads.
+    pub threads: usize,
+    /// Exit once no pod has been registered for this long.
+    pub idle_exit: Option<Duration>,
+}
+
+pub struct Server {
+    cfg: ServerConfig,
+    /// Dropped (unlocked) last, after the control socket is removed.
+    _lock: File,
+    key: HostKey,
+    tcp: TcpListener,
+    local_addr: SocketAddr,
+    control: UnixListener,
+}
+
+/// Locks `path` (flock, released when the file is closed) and writes our pid.
+fn lock(path: &Path) -> Result<File> {
+    let ctx = || format!("lock file {}", path.display());
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(path)
+        .ctx(ctx)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = f.read_to_string(&mut text);
+            let pid = text.trim().parse().ok();
+            return Err(Error::AlreadyRunning { pid });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(Error::io(ctx(), e)),
+    }
+    f.set_len(0)
+        .and_then(|()| f.rewind())
+        .and_then(|()| writeln!(f, "{}", std::process::id()))
+        .ctx(ctx)?;
+    Ok(f)
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    // The pod bridge (and so the gateway address) may be created after us.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    match addr {
+        SocketAddr::V4(_) => s.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => s.set_freebind_v6(true)?,
+    }
+    // Accepted sockets inherit it (Linux, FreeBSD): tiny_http writes headers
+    // and a body over 1 KiB separately, and Nagle would hold the body back
+    // until the client's delayed ACK.
+    s.set_tcp_nodelay(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// Binds the control socket at `path` with mode 0600 from the start: bound
+/// under a temporary name, restricted, then renamed into place.
+fn control_listener(path: &Path) -> Result<UnixListener> {
+    let ctx = || format!("control socket {}", path.display());
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(Error::io(ctx(), e)),
+        _ => {}
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}", &new_token()[..12]));
+    let bound = UnixListener::bind(&tmp).and_then(|l| {
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+        fs::rename(&tmp, path)?;
+        Ok(l)
+    });
+    if bound.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    bound.ctx(ctx)
+}
+
+impl Server {
+    /// Loads the host key, takes the lock, binds the TCP listener and the
+    /// control socket. All that needs privileges happens here, so the
+    /// caller may drop them before [`serve`](Self::serve).
+    pub fn bind(cfg: ServerConfig) -> Result<Server> {
+        // The key first: when it is missing, so is usually the whole state
+        // directory, and its error says to run `jetpack init`.
+        let key = load_host_key(&cfg.key)?;
+        let lock = lock(&cfg.lock)?;
+        let tcp = tcp_listener(cfg.listen).ctx(|| format!("listening on {}", cfg.listen))?;
+        let local_addr = tcp.local_addr().ctx(|| "listener address".into())?;
+        // Only now, holding the lock: a socket file left there is stale.
+        let control = control_listener(&cfg.control)?;
+        Ok(Server {
+            cfg,
+            _lock: lock,
+            key,
+            tcp,
+            local_addr,
+            control,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until idle exit (`Ok`) or a failure of the HTTP listener.
+    pub fn serve(self) -> Result<()> {
+        let reg = Arc::new(Registry::new());
+        let conns = Arc::new(Connections::default());
+        let http = tiny_http::Server::from_listener(self.tcp, None)
+            .map_err(|e| Error::io("starting the HTTP server", std::io::Error::other(e)))?;
+        let http = Arc::new(http);
+        let key = Arc::new(self.key);
+        tracing::info!("metadata service listening on {}", self.local_addr);
+
+        let workers: Vec<_> = (0..self.cfg.threads.max(1))
+            .map(|i| {
+                let (http, reg, key) = (http.clone(), reg.clone(), key.clone());
+                thread::Builder::new()
+                    .name(format!("mds-http-{i}"))
+                    .spawn(move || worker(&http, &reg, &key))
+                    .ctx(|| "starting an HTTP worker".into())
+            })
+            .collect::<Result<_>>()?;
+        let control = self.control.try_clone().ctx(|| "control socket".into())?;
+        {
+            let (reg, conns) = (reg.clone(), conns.clone());
+            thread::Builder::new()
+                .name("mds-accept".into())
+                .spawn(move || control::accept_loop(control, reg, conns))
+                .ctx(|| "starting the control thread".into())?;
+        }
+
+        let failure = reg.wait_for_stop(self.cfg.idle_exit);
+
+        // Stop accepting registrations, and close the open ones so their
+        // holders notice. The accept thread is woken by shutdown(2) (Linux)
+        // or a connection of ours (it may be unreachable after dropping
+        // privileges; then the thread stays blocked, harmlessly).
+        let _ = SockRef::from(&self.control).shutdown(Shutdown::Read);
+        drop(UnixStream::connect(&self.cfg.control));
+        let _ = fs::remove_file(&self.cfg.control);
+        conns.close_all();
+        for _ in &workers {
+            http.unblock();
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+fn worker(http: &tiny_http::Server, reg: &Registry, key: &HostKey) {
+    loop {
+        match http.recv() {
+            Ok(rq) => crate::http::handle(rq, reg, key),
+            Err(_) if reg.stopping() => return,
+            // tiny_http's accept thread reports its failure here and stops.
+            Err(e) => reg.stop(Some(Error::io("HTTP listener", e))),
+        }
+    }
+}

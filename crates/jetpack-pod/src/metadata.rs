@@ -1,0 +1,243 @@
+//! The pod's side of the metadata service: its URL and token, its registration, and starting
+//! the service when none runs, so that a pod never goes without it.
+//!
+//! The registration is a connection held for the pod's life. A watcher thread, started once
+//! the pod's init exists (no thread may exist across that fork), registers again should the
+//! service be restarted while the pod runs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use jetpack_mds::{AppImage, Registered, Registration};
+use jetpack_store::{Config, Store};
+
+use crate::error::{Error, IoContext, Result};
+use crate::pods::Pods;
+
+/// Where the service keeps its state: `<root>/mds/{key,lock,control.sock,log}`.
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("mds")
+}
+
+/// The service's settings from the configuration.
+pub struct ServiceFiles {
+    pub key: PathBuf,
+    pub lock: PathBuf,
+    pub control: PathBuf,
+    pub log: PathBuf,
+}
+
+pub fn files(root: &Path) -> ServiceFiles {
+    let d = dir(root);
+    ServiceFiles {
+        key: d.join("key"),
+        lock: d.join("lock"),
+        control: d.join("control.sock"),
+        log: d.join("log"),
+    }
+}
+
+/// Makes the service's directory (root only) and its HMAC key; kept across restarts.
+pub fn init(root: &Path) -> Result<bool> {
+    use std::os::unix::fs::DirBuilderExt;
+    let d = dir(root);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&d)
+        .at(&d)?;
+    jetpack_mds::ensure_host_key(&files(root).key).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+/// The address the service listens on: the default network's host address and `mds.port`.
+/// `None` when there is no default network.
+pub fn listen_address(cfg: &Config) -> Result<Option<SocketAddr>> {
+    let port: u16 = cfg
+        .get("mds.port")
+        .parse()
+        .map_err(|_| Error::Invalid(format!("mds.port {:?}: not a port", cfg.get("mds.port"))))?;
+    let dir = Path::new(cfg.get("net.dir"));
+    match jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
+        Ok(n) => Ok(n.host_address().map(|a| SocketAddr::new(a, port))),
+        Err(jetpack_net::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+static SERVICE_BINARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// The `jetpack` binary that runs `jetpack mds` when a pod needs the service and none runs.
+pub fn set_service_binary(path: PathBuf) {
+    let _ = SERVICE_BINARY.set(path);
+}
+
+/// Starts `jetpack mds` in the background with this store's configuration; it exits on its
+/// own once no pod has used it for a while.
+fn start_service(cfg: &Config, root: &Path) -> Result<()> {
+    let Some(bin) = SERVICE_BINARY.get() else {
+        return Err(Error::Runtime(
+            "the metadata service is not running and this program cannot start it".into(),
+        ));
+    };
+    let f = files(root);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&f.log)
+        .at(&f.log)?;
+    let mut c = std::process::Command::new(bin);
+    c.args(["--config", "/dev/null"]);
+    for (k, v, _) in cfg.entries() {
+        c.arg("-o").arg(format!("{k}={v}"));
+    }
+    use std::os::unix::process::CommandExt;
+    c.args(["mds", "--idle-exit", "300"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().at(&f.log)?)
+        .stderr(log)
+        // Its own process group: a ^C meant for the pod does not reach it.
+        .process_group(0);
+    c.spawn()
+        .map_err(|e| Error::Runtime(format!("starting {} mds: {e}", bin.display())))?;
+    Ok(())
+}
+
+/// A pod's registration, kept (and renewed) for as long as this value lives.
+pub struct Session {
+    reg: Registration,
+    control: PathBuf,
+    cfg: Config,
+    root: PathBuf,
+    registered: Option<Registered>,
+    pub url: String,
+}
+
+impl Session {
+    /// Prepares the registration of a pod with `ips` and makes its URL.
+    pub fn new(
+        store: &Store,
+        pods: &Pods,
+        uuid: &str,
+        manifest: &appc::PodManifest,
+        ips: &[IpAddr],
+    ) -> Result<Option<Session>> {
+        let Some(addr) = listen_address(store.config())? else {
+            tracing::warn!("no default network: pods get no metadata service");
+            return Ok(None);
+        };
+        let p = pods.dir(uuid).join("manifest");
+        let pod_manifest = std::fs::read_to_string(&p).at(&p)?;
+        let mut apps = Vec::new();
+        for ra in &manifest.apps {
+            let id = ra
+                .image
+                .id
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_default();
+            let bytes = store.manifest_bytes(&id)?;
+            apps.push(AppImage {
+                name: ra.name.to_string(),
+                image_manifest: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        let token = jetpack_mds::new_token();
+        Ok(Some(Session {
+            url: jetpack_mds::metadata_url(addr, &token),
+            reg: Registration {
+                uuid: uuid.to_string(),
+                token,
+                ips: ips.to_vec(),
+                pod_manifest,
+                apps,
+            },
+            control: files(store.root()).control,
+            cfg: store.config().clone(),
+            root: store.root().to_path_buf(),
+            registered: None,
+        }))
+    }
+
+    /// Registers, starting the service if none answers.
+    pub fn register(&mut self) -> Result<()> {
+        self.registered = Some(register(&self.reg, &self.control, &self.cfg, &self.root)?);
+        Ok(())
+    }
+
+    /// Keeps the registration alive from a thread until the returned guard is dropped.
+    pub fn watch(mut self) -> Watch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let closer = Arc::new(Mutex::new(
+            self.registered.as_ref().and_then(|r| r.closer().ok()),
+        ));
+        let (flag, current) = (stop.clone(), closer.clone());
+        let thread = std::thread::spawn(move || {
+            while let Some(r) = self.registered.as_mut() {
+                let _ = r.wait_closed();
+                if flag.load(Ordering::Acquire) {
+                    break;
+                }
+                let uuid = &self.reg.uuid;
+                tracing::warn!("pod {uuid}: the metadata service went away; registering again");
+                std::thread::sleep(Duration::from_millis(100));
+                self.registered = register(&self.reg, &self.control, &self.cfg, &self.root)
+                    .inspect_err(|e| tracing::error!("pod {uuid}: {e}"))
+                    .ok();
+                let mut c = current.lock().unwrap_or_else(|p| p.into_inner());
+                *c = self.registered.as_ref().and_then(|r| r.closer().ok());
+                // Stopped meanwhile: nobody will close the new registration but us.
+                if flag.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+        });
+        Watch {
+            stop,
+            closer,
+            thread: Some(thread),
+        }
+    }
+}
+
+fn register(reg: &Registration, control: &Path, cfg: &Config, root: &Path) -> Result<Registered> {
+    let timeout = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut launched = false;
+    loop {
+        match jetpack_mds::register(control, reg, timeout) {
+            Ok(r) => return Ok(r),
+            Err(jetpack_mds::Error::NotRunning) if started.elapsed() < Duration::from_secs(5) => {
+                if !launched {
+                    start_service(cfg, root)?;
+                    launched = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::Runtime(e.to_string())),
+        }
+    }
+}
+
+/// Ends the registration (and its watcher) on drop.
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    closer: Arc<Mutex<Option<jetpack_mds::Closer>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let c = self.closer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = c.as_ref() {
+            c.close();
+        }
+        drop(c);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

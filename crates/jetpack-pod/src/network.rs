@@ -1,0 +1,301 @@
+//! A pod's networks at run time: the network namespace, one CNI ADD per network, the files a
+//! pod needs to use them, and DEL of everything afterwards.
+//!
+//! Every step is recorded in `<pod>/net.json` *before* it is made, with the exact
+//! configuration CNI is called with: a run killed at any point leaves a record from which
+//! [`detach`] (called by the next run, `destroy` and `gc`) removes the leases, veths and rules
+//! with the same configuration, as CNI requires, even if the network's file changed since.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use appc::PodManifest;
+use jetpack_net::{Attachment, Invocation, PortMapping};
+use jetpack_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::engine;
+use crate::error::{Error, IoContext, Result};
+use crate::pods::Pods;
+
+/// How a pod is connected, from the `net` recorded at prepare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetMode {
+    Host,
+    /// Loopback only.
+    None,
+    /// These CNI networks, in order: `eth0`, `eth1`, ...
+    Networks(Vec<String>),
+}
+
+impl NetMode {
+    /// `host`, `none`, or network names separated by commas (`default` is the default network).
+    pub fn parse(s: &str) -> Result<NetMode> {
+        match s {
+            "host" => Ok(NetMode::Host),
+            "none" => Ok(NetMode::None),
+            _ => {
+                let names: Vec<String> = s.split(',').map(|n| n.trim().to_string()).collect();
+                if names
+                    .iter()
+                    .any(|n| n.is_empty() || n == "host" || n == "none")
+                {
+                    return Err(Error::Invalid(format!(
+                        "--net={s}: give host, none, or network names separated by commas"
+                    )));
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(d) = names.iter().find(|n| !seen.insert(n.as_str())) {
+                    return Err(Error::Invalid(format!("--net={s}: network {d} twice")));
+                }
+                Ok(NetMode::Networks(names))
+            }
+        }
+    }
+}
+
+/// One network of a running pod, as `list` and `status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetInfo {
+    pub name: String,
+    pub ifname: String,
+    /// With prefix length: `172.23.0.5/16`.
+    pub addresses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Joined {
+    invocation: Option<Invocation>,
+    attachment: Option<Attachment>,
+}
+
+/// `<pod>/net.json`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct NetState {
+    netns: PathBuf,
+    networks: Vec<Joined>,
+}
+
+fn state_path(pods: &Pods, uuid: &str) -> PathBuf {
+    pods.dir(uuid).join("net.json")
+}
+
+fn save(pods: &Pods, uuid: &str, st: &NetState) -> Result<()> {
+    let p = state_path(pods, uuid);
+    let tmp = p.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(st).map_err(|e| Error::Invalid(e.to_string()))?;
+    fs::write(&tmp, text).at(&tmp)?;
+    fs::rename(&tmp, &p).at(&p)?;
+    Ok(())
+}
+
+/// A pod attached to its networks.
+pub struct Attached {
+    pub netns: PathBuf,
+    pub networks: Vec<NetInfo>,
+}
+
+impl Attached {
+    pub fn ips(&self) -> Vec<IpAddr> {
+        self.networks
+            .iter()
+            .flat_map(|n| n.addresses.iter())
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            .collect()
+    }
+}
+
+/// The host ports the pod manifest asks for, resolved to the apps' ports.
+pub fn port_mappings(manifest: &PodManifest) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    for exposed in &manifest.ports {
+        let name = exposed.name.as_str();
+        let port = match &exposed.pod_port {
+            Some(p) => p.clone(),
+            None => {
+                let found: Vec<_> = manifest
+                    .apps
+                    .iter()
+                    .filter_map(|a| a.app.as_ref())
+                    .flat_map(|a| a.ports.iter())
+                    .filter(|p| p.name.as_str() == name)
+                    .collect();
+                match found.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => {
+                        return Err(Error::Invalid(format!(
+                            "port {name}: no app of the pod has a port of that name"
+                        )));
+                    }
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "port {name}: several apps have a port of that name; give the pod port in a pod manifest"
+                        )));
+                    }
+                }
+            }
+        };
+        for i in 0..port.count.max(1) {
+            let (Some(host_port), Some(container_port)) = (
+                exposed.host_port.checked_add(i as u16),
+                port.port.checked_add(i as u16),
+            ) else {
+                return Err(Error::Invalid(format!("port {name}: range past 65535")));
+            };
+            out.push(PortMapping {
+                host_port,
+                container_port,
+                protocol: port.protocol.clone(),
+                host_ip: exposed.host_ip,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the pod's network namespace and adds it to `names`. On failure everything made so far
+/// is removed again.
+pub fn attach(
+    store: &Store,
+    pods: &Pods,
+    uuid: &str,
+    names: &[String],
+    ports: &[PortMapping],
+) -> Result<Attached> {
+    let cfg = store.config();
+    let dir = Path::new(cfg.get("net.dir"));
+    let plugin_path = cfg.get("net.plugin-path");
+    let nets = names
+        .iter()
+        .map(|n| jetpack_net::load_network(dir, n))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // Port mappings go to the first network that can forward ports.
+    let forwarding = nets.iter().position(|n| n.supports("portMappings"));
+    if !ports.is_empty() && forwarding.is_none() {
+        return Err(Error::Invalid(format!(
+            "the pod forwards ports, but none of its networks ({}) has a plugin with the portMappings capability (such as portmap)",
+            names.join(", ")
+        )));
+    }
+    let netns = pods.dir(uuid).join("netns");
+    let mut st = NetState {
+        netns: netns.clone(),
+        networks: Vec::new(),
+    };
+    save(pods, uuid, &st)?;
+    let result = (|| {
+        engine::create_netns(&netns)?;
+        let mut infos = Vec::new();
+        for (i, net) in nets.iter().enumerate() {
+            let ifname = format!("eth{i}");
+            let p = if Some(i) == forwarding { ports } else { &[] };
+            let inv = Invocation::new(net, uuid, &netns, &ifname, plugin_path, p);
+            st.networks.push(Joined {
+                invocation: Some(inv.clone()),
+                attachment: None,
+            });
+            save(pods, uuid, &st)?;
+            let att = inv.add()?;
+            infos.push(NetInfo {
+                name: net.name.clone(),
+                ifname,
+                addresses: att.addresses.clone(),
+                gateway: att.gateway,
+            });
+            st.networks.last_mut().expect("pushed").attachment = Some(att);
+            save(pods, uuid, &st)?;
+        }
+        Ok(infos)
+    })();
+    match result {
+        Ok(networks) => Ok(Attached { netns, networks }),
+        Err(e) => {
+            if let Err(undo) = detach(pods, uuid) {
+                tracing::warn!("pod {uuid}: undoing its networks: {undo}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes the pod from its networks (DEL, last network first) and removes its namespace.
+/// Returns whether there was anything to remove. The record stays if a DEL failed, so that a
+/// later `gc` tries again.
+pub fn detach(pods: &Pods, uuid: &str) -> Result<bool> {
+    let p = state_path(pods, uuid);
+    let st: NetState = match fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).at(&p),
+    };
+    let mut first_err = None;
+    for j in st.networks.iter().rev() {
+        if let Some(inv) = &j.invocation {
+            // Without a result (ADD was interrupted) DEL still releases what ADD got to.
+            let prev = j.attachment.as_ref().map(|a| &a.result);
+            if let Err(e) = jetpack_net::del(inv, prev) {
+                first_err.get_or_insert(Error::from(e));
+            }
+        }
+    }
+    engine::remove_netns(&st.netns)?;
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    match fs::remove_file(&p) {
+        // Another process (a `destroy` next to the pod's own `run`) got there first.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&p),
+        _ => Ok(true),
+    }
+}
+
+/// Writes `/etc/hosts` and `/etc/resolv.conf` into each app's rootfs where its image has none.
+pub fn provide_etc_files(
+    rootfs: &[PathBuf],
+    hostname: &str,
+    mode: &NetMode,
+    ips: &[IpAddr],
+    dns: &[IpAddr],
+) -> Result<()> {
+    let hosts = jetpack_net::hosts_file(hostname, ips);
+    let resolv = match mode {
+        NetMode::None if dns.is_empty() => None,
+        // The host's own resolver (even a local stub) is reachable on the host network.
+        NetMode::Host if dns.is_empty() => {
+            Some(fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        }
+        _ => Some(jetpack_net::resolv_conf(
+            dns,
+            &["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"],
+        )),
+    };
+    for r in rootfs {
+        engine::provide_etc_file(r, "hosts", hosts.as_bytes())?;
+        if let Some(text) = &resolv {
+            engine::provide_etc_file(r, "resolv.conf", text.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_modes() {
+        assert_eq!(NetMode::parse("host").unwrap(), NetMode::Host);
+        assert_eq!(NetMode::parse("none").unwrap(), NetMode::None);
+        assert_eq!(
+            NetMode::parse("default,lan").unwrap(),
+            NetMode::Networks(vec!["default".into(), "lan".into()])
+        );
+        for bad in ["", "a,,b", "default,host", "a,a"] {
+            assert!(NetMode::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
