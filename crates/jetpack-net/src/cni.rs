@@ -180,6 +180,7 @@ impl Invocation {
             command,
             msg,
         };
+        let started = std::time::Instant::now();
         let mut child = Command::new(&bin)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", &self.container_id)
@@ -197,6 +198,11 @@ impl Invocation {
         let out = child
             .wait_with_output()
             .map_err(io(format!("running {}", bin.display())))?;
+        tracing::debug!(
+            "network {}: {command} {kind}: {:.1} ms",
+            self.network,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         if !out.status.success() {
             // Errors are JSON on stdout: {"code": N, "msg": "...", "details": "..."}.
             let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);

@@ -351,8 +351,8 @@ fn resources(
             Isolator::ResourceNetworkBandwidth(_) => push(
                 report,
                 Status::Ignored,
-                "not enforced: pods have no network interface of their own yet (loopback or the \
-                 host's), and traffic between a pod's apps must not be limited"
+                "not enforced: it would need the CNI bandwidth plugin in each of the pod's \
+                 networks, and traffic between a pod's apps must not be limited"
                     .into(),
             ),
             // Pod level: everything else.
