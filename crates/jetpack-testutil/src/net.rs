@@ -39,3 +39,31 @@ impl Drop for TestNet {
         let _ = crate::run("ip", &["link", "del", &self.bridge]);
     }
 }
+
+/// Stops the metadata service `jetpack run` started for the store at `root` (its pid is in
+/// `<root>/mds/lock`) and waits for it to be gone.
+pub fn stop_metadata_service(root: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(root.join("mds/lock")) else {
+        return;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    // Only if it is ours: a jetpack process serving this very store.
+    let cmdline =
+        std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).unwrap_or_default();
+    let needle = format!("root={}", root.display());
+    if !String::from_utf8_lossy(&cmdline).contains(&needle) {
+        return;
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    for _ in 0..250 {
+        if !std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

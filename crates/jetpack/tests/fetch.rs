@@ -133,6 +133,7 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = self.cmd(false).args(["gc", "--grace", "0s"]).output();
+        jetpack_testutil::stop_metadata_service(&self.dir.path().join("store"));
         let _ = jetpack_testutil::unmount_below(self.dir.path());
     }
 }

@@ -179,8 +179,6 @@ impl Drop for Env {
             }
         }
         // The metadata service `run` started for this store.
-        if let Some(pid) = self.mds_pid() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-        }
+        jetpack_testutil::stop_metadata_service(&self.root());
     }
 }
