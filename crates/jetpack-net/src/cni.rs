@@ -232,8 +232,14 @@ impl Invocation {
 pub fn del(inv: &Invocation, prev: Option<&Value>) -> Result<()> {
     let mut first = None;
     for p in inv.plugins().iter().rev() {
-        if let Err(e) = inv.exec("DEL", p, prev) {
-            first.get_or_insert(e);
+        match inv.exec("DEL", p, prev) {
+            // A plugin that is not there did not run at ADD either, or was removed since:
+            // nobody can undo its work, and failing forever would keep the pod forever.
+            Err(e @ Error::NoPlugin { .. }) => tracing::warn!("DEL skipped: {e}"),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+            Ok(_) => {}
         }
     }
     first.map_or(Ok(()), Err)

@@ -298,6 +298,30 @@ fn hosts_resolv_hostname_and_network_choices() {
     );
     let err = e.err(&["run", "--rm", "--dns", "dns.example", BB]);
     assert!(err.contains("not an IP address"), "{err}");
+    // A network whose plugin is missing fails at start, after the default network was added:
+    // that one is undone too.
+    let broken =
+        serde_json::json!({"cniVersion": "1.0.0", "name": "broken", "type": "no-such-plugin"});
+    std::fs::write(dir.join("60-broken.conf"), broken.to_string()).unwrap();
+    let err = e.err(&[
+        "run",
+        "--rm",
+        "--net=default,broken",
+        BB,
+        "--exec",
+        "/bin/true",
+    ]);
+    assert!(
+        err.contains("no-such-plugin") && err.contains("containernetworking-plugins"),
+        "{err}"
+    );
+    assert_eq!(veths(&e), 0);
+    let leases = std::fs::read_dir(e.root().join("net/leases/default"))
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().starts_with("10."))
+        .count();
+    assert_eq!(leases, 0);
     let v: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--json"])).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 0, "{v}");
 }

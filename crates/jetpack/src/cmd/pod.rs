@@ -103,8 +103,14 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     }
     let result = jetpack_pod::run(&store, &rec, tty);
     if a.rm {
-        jetpack_pod::destroy(&store, &rec.uuid)
-            .with_context(|| format!("cannot remove pod {}", rec.uuid))?;
+        let removed = jetpack_pod::destroy(&store, &rec.uuid)
+            .with_context(|| format!("cannot remove pod {}", rec.uuid));
+        match (&result, removed) {
+            (_, Ok(())) => {}
+            (Ok(_), Err(e)) => return Err(e),
+            // The reason the pod failed matters more; say both.
+            (Err(_), Err(e)) => eprintln!("jetpack: {e:#}"),
+        }
     }
     let code = result.with_context(|| format!("pod {}", rec.uuid))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
