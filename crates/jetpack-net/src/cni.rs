@@ -86,7 +86,8 @@ impl Attachment {
 }
 
 impl Invocation {
-    /// ADD, CHECK and DEL of `net` for a pod; port mappings go to the plugins that take them.
+    /// ADD, CHECK and DEL of `net` for a pod; port mappings and a bandwidth limit (bytes per
+    /// second) go to the plugins that take them.
     pub fn new(
         net: &Network,
         container_id: &str,
@@ -94,10 +95,14 @@ impl Invocation {
         ifname: &str,
         plugin_path: &str,
         ports: &[PortMapping],
+        bandwidth: Option<u64>,
     ) -> Invocation {
         let mut runtime_config = Map::new();
         if !ports.is_empty() {
             runtime_config.insert("portMappings".into(), json!(ports));
+        }
+        if let Some(b) = bandwidth {
+            runtime_config.insert("bandwidth".into(), bandwidth_config(b));
         }
         Invocation {
             network: net.name.clone(),
@@ -224,6 +229,15 @@ impl Invocation {
         }
         serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("unreadable result: {e}")))
     }
+}
+
+/// The `bandwidth` capability's value for a limit in bytes per second: rates in bits per
+/// second, and a burst of a tenth of a second's worth (at least 64 KiB, so that a full-size
+/// frame always fits; at most what the plugin's 32-bit byte counter takes).
+pub fn bandwidth_config(bytes_per_sec: u64) -> Value {
+    let rate = bytes_per_sec.saturating_mul(8);
+    let burst = (rate / 10).clamp(64 * 1024 * 8, (u32::MAX as u64 - 1) * 8);
+    json!({"ingressRate": rate, "ingressBurst": burst, "egressRate": rate, "egressBurst": burst})
 }
 
 /// Removes the pod from the network: every plugin in reverse order, even after one failed

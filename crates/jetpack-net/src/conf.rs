@@ -169,7 +169,8 @@ pub fn load_network(dir: &Path, name: &str) -> Result<Network> {
 }
 
 /// The default network: a bridge with the host as gateway, addresses from `subnet` leased by
-/// `host-local` in `lease_dir`, masquerade to the outside, and host port forwarding.
+/// `host-local` in `lease_dir`, masquerade to the outside, host port forwarding, and
+/// bandwidth limits (`resource/network-bandwidth`).
 pub fn default_config(bridge: &str, subnet: Cidr, lease_dir: &Path) -> String {
     let default_route = if subnet.addr.is_ipv4() {
         "0.0.0.0/0"
@@ -193,7 +194,8 @@ pub fn default_config(bridge: &str, subnet: Cidr, lease_dir: &Path) -> String {
                     "dataDir": lease_dir,
                 }
             },
-            {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
+            {"type": "bandwidth", "capabilities": {"bandwidth": true}}
         ]
     });
     let mut s = serde_json::to_string_pretty(&v).expect("JSON values serialize");
@@ -240,7 +242,7 @@ mod tests {
         assert!(!write_default(d.path(), "other0", subnet, Path::new("/l")).unwrap());
         let n = load_network(d.path(), "default").unwrap();
         assert_eq!(n.host_address().unwrap().to_string(), "172.23.0.1");
-        assert!(n.supports("portMappings"));
+        assert!(n.supports("portMappings") && n.supports("bandwidth"));
         assert_eq!(n.plugins()[0]["bridge"], "jetpack0");
         assert_eq!(n.plugins()[0]["ipam"]["dataDir"], "/l");
     }

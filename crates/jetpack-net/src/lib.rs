@@ -14,7 +14,7 @@ mod error;
 mod etc;
 
 pub use cidr::Cidr;
-pub use cni::{Attachment, Invocation, PortMapping, check, del};
+pub use cni::{Attachment, Invocation, PortMapping, bandwidth_config, check, del};
 pub use conf::{DEFAULT_NETWORK, Network, default_config, load_all, load_network, write_default};
 pub use error::{Error, Result};
 pub use etc::{hosts_file, resolv_conf};

@@ -57,6 +57,7 @@ pub fn host_support() -> crate::isolators::Host {
         apparmor: flag("/sys/module/apparmor/parameters/enabled"),
         selinux: std::path::Path::new("/sys/fs/selinux/enforce").exists(),
         sys_resource,
+        net_bandwidth: None,
     }
 }
 

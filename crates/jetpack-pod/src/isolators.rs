@@ -17,8 +17,11 @@
 //! - an app without a capability isolator gets the default set of 14, reported as an enforced
 //!   `os/linux/capabilities-retain-set`; unknown capability names are left out (`modified`);
 //! - unknown system call or errno names are errors (before anything runs);
+//! - `resource/network-bandwidth` of the pod and its apps becomes one limit, the lowest, on the
+//!   pod's network interfaces (its apps share them), when each of the pod's networks has a
+//!   plugin with the `bandwidth` capability;
 //! - the app-only isolators (capabilities, no-new-privileges, seccomp, oom-score-adj) given for
-//!   the pod, block I/O and network bandwidth, sysctl, SELinux and unknown names are ignored,
+//!   the pod, block I/O, sysctl, SELinux and unknown names are ignored,
 //!   with the reason; an AppArmor profile is ignored on a host without AppArmor and refused on
 //!   one with it (the spec forbids running without an available profile there).
 
@@ -112,12 +115,19 @@ pub struct Host {
     pub selinux: bool,
     /// Whether jetpack has CAP_SYS_RESOURCE (needed to lower `oom_score_adj`).
     pub sys_resource: bool,
+    /// Whether every network of the pod can limit bandwidth (a plugin with the `bandwidth`
+    /// capability); `None` when the pod has no network of its own (host or loopback only).
+    pub net_bandwidth: Option<bool>,
 }
 
 /// The pod's isolators resolved: its limits, each app's (in manifest order), and the report.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub pod: Resources,
+    /// Bytes per second in and out of each of the pod's network interfaces (loopback, where
+    /// its apps talk to each other, is never limited): the lowest `resource/network-bandwidth`
+    /// limit of the pod and its apps, when the pod's networks can enforce it.
+    pub network_bandwidth: Option<u64>,
     pub apps: Vec<(Resources, Security)>,
     pub report: Report,
 }
@@ -145,8 +155,29 @@ pub fn needs_host(manifest: &PodManifest) -> bool {
 /// Resolves every isolator of the pod against `host`. Errors are inputs that must not run:
 /// unknown system calls or errno names, an AppArmor profile on an AppArmor host.
 pub fn resolve(manifest: &PodManifest, host: &Host) -> Result<Resolved> {
+    let limits = std::iter::once(manifest.isolators.as_slice())
+        .chain(
+            manifest
+                .apps
+                .iter()
+                .map(|a| a.app.as_ref().map_or(&[][..], |a| a.isolators.as_slice())),
+        )
+        .filter_map(|list| {
+            list.iter().rev().find_map(|i| match i {
+                Isolator::ResourceNetworkBandwidth(r) => network_limit(r),
+                _ => None,
+            })
+        });
+    let network_bandwidth = limits.min().filter(|_| host.net_bandwidth == Some(true));
     let mut report = Vec::new();
-    let pod = resources(None, &manifest.isolators, host, None, &mut report)?;
+    let pod = resources(
+        None,
+        &manifest.isolators,
+        host,
+        None,
+        network_bandwidth,
+        &mut report,
+    )?;
     let mut apps = Vec::new();
     for ra in &manifest.apps {
         let name = ra.name.to_string();
@@ -155,12 +186,20 @@ pub fn resolve(manifest: &PodManifest, host: &Host) -> Result<Resolved> {
             .as_ref()
             .map(|a| a.isolators.as_slice())
             .unwrap_or(&[]);
-        let res = resources(Some(&name), list, host, Some(&pod), &mut report)?;
+        let res = resources(
+            Some(&name),
+            list,
+            host,
+            Some(&pod),
+            network_bandwidth,
+            &mut report,
+        )?;
         let sec = security(&name, list, host, &mut report)?;
         apps.push((res, sec));
     }
     Ok(Resolved {
         pod,
+        network_bandwidth,
         apps,
         report: Report { isolators: report },
     })
@@ -184,6 +223,14 @@ fn superseded(list: &[Isolator], i: usize) -> bool {
     list[i + 1..].iter().any(|o| o.name() == list[i].name())
 }
 
+/// A network bandwidth limit in bytes per second (at least 1).
+fn network_limit(r: &Resource) -> Option<u64> {
+    r.limit
+        .as_ref()
+        .and_then(|q| q.value())
+        .map(|v| v.max(1) as u64)
+}
+
 fn bytes(n: u64) -> String {
     const MI: u64 = 1 << 20;
     if n >= MI && n.is_multiple_of(MI) {
@@ -201,6 +248,7 @@ fn resources(
     list: &[Isolator],
     host: &Host,
     pod: Option<&Resources>,
+    network_bandwidth: Option<u64>,
     report: &mut Vec<Entry>,
 ) -> Result<Resources> {
     let mut r = Resources::default();
@@ -348,13 +396,52 @@ fn resources(
                 Status::Ignored,
                 "not implemented: block I/O throttling needs per-device rules".into(),
             ),
-            Isolator::ResourceNetworkBandwidth(_) => push(
-                report,
-                Status::Ignored,
-                "not enforced: it would need the CNI bandwidth plugin in each of the pod's \
-                 networks, and traffic between a pod's apps must not be limited"
-                    .into(),
-            ),
+            Isolator::ResourceNetworkBandwidth(v) => {
+                let Some(limit) = network_limit(v) else {
+                    push(report, Status::Ignored, "no limit given".into());
+                    continue;
+                };
+                let (status, detail) = match host.net_bandwidth {
+                    None => (
+                        Status::Ignored,
+                        "the pod has no network interface of its own (--net=host or none)"
+                            .to_string(),
+                    ),
+                    Some(false) => (
+                        Status::Ignored,
+                        "not every network of the pod has a plugin with the bandwidth \
+                         capability (such as the CNI bandwidth plugin)"
+                            .to_string(),
+                    ),
+                    Some(true) => {
+                        let eff = network_bandwidth.unwrap_or(limit);
+                        let what = format!(
+                            "{}/s in and out of each of the pod's network interfaces (CNI \
+                             bandwidth plugin; loopback, between its apps, is not limited)",
+                            bytes(eff)
+                        );
+                        match (app, eff < limit) {
+                            (None, false) => (Status::Enforced, what),
+                            (None, true) => (
+                                Status::Modified,
+                                format!("lowered by an app's limit: {what}"),
+                            ),
+                            // The apps share the pod's interfaces: an app's limit is the pod's.
+                            (Some(_), false) => (
+                                Status::Modified,
+                                format!(
+                                    "for the whole pod, whose apps share its interfaces: {what}"
+                                ),
+                            ),
+                            (Some(_), true) => (
+                                Status::Modified,
+                                format!("a lower limit of the pod or another app applies: {what}"),
+                            ),
+                        }
+                    }
+                };
+                push(report, status, detail);
+            }
             // Pod level: everything else.
             Isolator::Sysctl(_) => push(
                 report,
@@ -610,6 +697,7 @@ mod tests {
             apparmor: false,
             selinux: false,
             sys_resource: true,
+            net_bandwidth: Some(true),
         }
     }
 
@@ -680,11 +768,42 @@ mod tests {
     }
 
     #[test]
+    fn network_bandwidth_is_the_lowest_limit_for_the_whole_pod() {
+        let m = manifest(
+            json!([{"name": "resource/network-bandwidth", "value": {"default": true, "limit": "2M"}}]),
+            json!([{"name": "resource/network-bandwidth", "value": {"default": true, "limit": "1M"}}]),
+        );
+        let r = resolve(&m, &host()).unwrap();
+        assert_eq!(r.network_bandwidth, Some(1_000_000));
+        let pod = find(&r, None, "resource/network-bandwidth");
+        assert_eq!(pod.status, Status::Modified, "{pod:?}");
+        assert!(
+            pod.detail
+                .starts_with("lowered by an app's limit: 1000000 bytes/s"),
+            "{pod:?}"
+        );
+        let app = find(&r, Some("web"), "resource/network-bandwidth");
+        assert_eq!(app.status, Status::Modified, "{app:?}");
+        assert!(app.detail.contains("whole pod"), "{app:?}");
+        for net in [None, Some(false)] {
+            let h = Host {
+                net_bandwidth: net,
+                ..host()
+            };
+            let r = resolve(&m, &h).unwrap();
+            assert_eq!(r.network_bandwidth, None);
+            let pod = find(&r, None, "resource/network-bandwidth");
+            assert_eq!(pod.status, Status::Ignored, "{pod:?}");
+        }
+    }
+
+    #[test]
     fn what_cannot_be_enforced_is_ignored_with_a_reason() {
         let no_cgroups = Host {
             memory: None,
             cpu: None,
             sys_resource: false,
+            net_bandwidth: None,
             ..host()
         };
         let r = resolve(

@@ -11,7 +11,7 @@ use jetpack_store::Store;
 
 use crate::engine;
 use crate::error::{Error, IoContext, Result};
-use crate::isolators::{self, Report};
+use crate::isolators::{self, Resolved};
 use crate::metadata;
 use crate::network::{self, NetMode};
 use crate::pods::{AppRecord, PodLock, PodRecord, Pods, State, Status, now};
@@ -64,7 +64,7 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         });
     }
     let manifest = &manifest;
-    // Networks and ports that cannot work fail here, before any work.
+    // Networks, ports and isolators that cannot work fail here, before any work.
     let mode = NetMode::parse(&opts.net)?;
     let ports = network::port_mappings(manifest)?;
     match &mode {
@@ -82,8 +82,9 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         }
         _ => {}
     }
+    isolators::resolve(manifest, &network::isolator_host(store, manifest, &mode)?)?;
     // Isolators that must not run (unknown system calls, ...) fail here, before any work.
-    isolators::resolve(manifest, &isolators::host(manifest))?;
+    // (networks are checked below, before the isolators that depend on them)
     if let Some(n) = &opts.name {
         <appc::AcName as std::str::FromStr>::from_str(n)
             .map_err(|e| Error::Invalid(format!("pod name {n:?}: {e}")))?;
@@ -175,9 +176,11 @@ pub fn build_spec(
     rec: &PodRecord,
     manifest: &PodManifest,
     tty: bool,
-) -> Result<(PodSpec, Report)> {
+    host: &isolators::Host,
+) -> Result<(PodSpec, Resolved)> {
     let dir = pods.dir(&rec.uuid);
-    let isolators = isolators::resolve(manifest, &isolators::host(manifest))?;
+    let isolators = isolators::resolve(manifest, host)?;
+    let resolved = isolators.clone();
     let mut apps = Vec::new();
     for (ra, (resources, security)) in manifest.apps.iter().zip(isolators.apps) {
         let name = ra.name.as_str();
@@ -286,7 +289,7 @@ pub fn build_spec(
         tty,
         resources: isolators.pod,
     };
-    Ok((spec, isolators.report))
+    Ok((spec, resolved))
 }
 
 /// Takes the pod's lock for a start, or says who holds it.
@@ -345,13 +348,21 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     network::detach(&pods, &rec.uuid)?;
     let mode = NetMode::parse(&rec.net)?;
     let manifest = load_manifest(&pods, &rec.uuid)?;
-    let (mut spec, report) = build_spec(&pods, &rec, &manifest, tty)?;
+    let host = network::isolator_host(store, &manifest, &mode)?;
+    let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, tty, &host)?;
     let ports = network::port_mappings(&manifest)?;
     // The spec requires telling the user which isolators were enforced, modified or ignored.
-    report.log();
-    report.write(&spec.dir)?;
+    resolved.report.log();
+    resolved.report.write(&spec.dir)?;
     let attached = match &mode {
-        NetMode::Networks(names) => Some(network::attach(store, &pods, &rec.uuid, names, &ports)?),
+        NetMode::Networks(names) => Some(network::attach(
+            store,
+            &pods,
+            &rec.uuid,
+            names,
+            &ports,
+            resolved.network_bandwidth,
+        )?),
         _ => None,
     };
     let result = (|| {

@@ -164,6 +164,7 @@ pub fn attach(
     uuid: &str,
     names: &[String],
     ports: &[PortMapping],
+    bandwidth: Option<u64>,
 ) -> Result<Attached> {
     let cfg = store.config();
     let dir = Path::new(cfg.get("net.dir"));
@@ -192,7 +193,7 @@ pub fn attach(
         for (i, net) in nets.iter().enumerate() {
             let ifname = format!("eth{i}");
             let p = if Some(i) == forwarding { ports } else { &[] };
-            let inv = Invocation::new(net, uuid, &netns, &ifname, plugin_path, p);
+            let inv = Invocation::new(net, uuid, &netns, &ifname, plugin_path, p, bandwidth);
             st.networks.push(Joined {
                 invocation: Some(inv.clone()),
                 attachment: None,
@@ -219,6 +220,32 @@ pub fn attach(
             Err(e)
         }
     }
+}
+
+/// Whether every one of `names` (networks in the store's configuration) has a plugin with
+/// `capability`.
+pub fn all_support(store: &Store, names: &[String], capability: &str) -> Result<bool> {
+    let dir = Path::new(store.config().get("net.dir"));
+    for n in names {
+        if !jetpack_net::load_network(dir, n)?.supports(capability) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The isolator host facts of a pod with this network mode.
+pub fn isolator_host(
+    store: &Store,
+    manifest: &PodManifest,
+    mode: &NetMode,
+) -> Result<crate::isolators::Host> {
+    let mut host = crate::isolators::host(manifest);
+    host.net_bandwidth = match mode {
+        NetMode::Networks(names) => Some(all_support(store, names, "bandwidth")?),
+        _ => None,
+    };
+    Ok(host)
 }
 
 /// Removes the pod from its networks (DEL, last network first) and removes its namespace.

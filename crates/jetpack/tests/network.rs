@@ -491,3 +491,148 @@ wget -q -O /dev/null "{a_url}/acMetadata/v1/pod/uuid" 2>&1; echo "stolen: $?"
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert!(uid.contains("65534"), "{uid}");
 }
+
+#[test]
+fn the_service_runs_in_the_foreground_and_pods_survive_its_restart() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    // Before any pod: bound on the bridge address that does not exist yet.
+    let mut service = e.spawn(&["mds"]);
+    let pid_file = e.root().join("mds/lock");
+    for _ in 0..250 {
+        if std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim() == service.id().to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = e.err(&["mds"]);
+    assert!(
+        err.contains("already running") && err.contains(&service.id().to_string()),
+        "{err}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let vol = format!("out,kind=host,source={}", out.path().display());
+    let script = r#"
+        u=$AC_METADATA_URL/acMetadata/v1
+        n=0
+        while [ ! -f /out/stop ]; do
+            if wget -q -O /out/uuid.tmp "$u/pod/uuid" 2>/dev/null; then
+                n=$((n+1)); mv /out/uuid.tmp /out/uuid; echo $n > /out/count
+            fi
+            sleep 0.05
+        done
+    "#;
+    let mut pod = e.spawn(&[
+        "run",
+        "--name",
+        "long",
+        "--volume",
+        &vol,
+        BB,
+        "--mount",
+        "volume=out,target=/out",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        script,
+    ]);
+    let row = e.wait_running_or(&mut pod, "long");
+    let uuid = row["uuid"].as_str().unwrap().to_string();
+    let count = || -> u32 {
+        std::fs::read_to_string(out.path().join("count"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let wait_more = |than: u32| {
+        for _ in 0..500 {
+            if count() > than {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the pod's requests stopped succeeding at {than}");
+    };
+    wait_more(0);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("uuid")).unwrap(),
+        uuid
+    );
+    // The service goes away: the pod's `jetpack run` starts a new one and registers again.
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let before = count();
+    wait_more(before + 2);
+    let new = e.mds_pid().expect("a new service");
+    assert_ne!(new, service.id() as i32);
+    std::fs::write(out.path().join("stop"), "").unwrap();
+    assert!(pod.wait().unwrap().success());
+}
+
+/// The host side of the pod's veth on the default network, from the recorded CNI result.
+fn host_veth(e: &Env, uuid: &str) -> String {
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.pod_dir(uuid).join("net.json")).unwrap()).unwrap();
+    st["networks"][0]["attachment"]["result"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i.get("sandbox").is_none() && i["name"] != e.net.bridge.as_str())
+        .and_then(|i| i["name"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn network_bandwidth_is_enforced_on_the_pods_interfaces() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = serde_json::json!({
+        "acKind": "PodManifest", "acVersion": "0.8.11",
+        "apps": [{"name": "bb", "image": {"name": BB},
+                  "app": {"exec": ["/bin/sleep", "60"], "user": "0", "group": "0",
+                          "isolators": [{"name": "resource/network-bandwidth",
+                                         "value": {"default": true, "limit": "1M"}}]}}],
+        "isolators": [{"name": "resource/network-bandwidth",
+                       "value": {"default": true, "limit": "2M"}}]
+    });
+    let file = dir.path().join("pod.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let mut pod = e.spawn(&[
+        "run",
+        "--name",
+        "bw",
+        "--pod-manifest",
+        file.to_str().unwrap(),
+    ]);
+    let row = e.wait_running_or(&mut pod, "bw");
+    let uuid = row["uuid"].as_str().unwrap().to_string();
+    // The lowest limit, 1 MB/s = 8 Mbit/s, shapes traffic to the pod on its veth and from it
+    // on the plugin's ifb device.
+    let veth = host_veth(&e, &uuid);
+    let shaped = run("tc", &["qdisc", "show", "dev", &veth]).unwrap();
+    assert!(
+        shaped.contains("tbf") && shaped.contains("rate 8Mbit"),
+        "{shaped}"
+    );
+    let all = run("tc", &["qdisc", "show"]).unwrap();
+    assert_eq!(all.matches("rate 8Mbit").count(), 2, "{all}");
+    let status = e.ok(&["status", "bw"]);
+    assert!(
+        status.contains(
+            "pod resource/network-bandwidth modified: lowered by an app's limit: 1000000 bytes/s"
+        ) && status.contains("app bb resource/network-bandwidth modified: for the whole pod"),
+        "{status}"
+    );
+    e.ok(&["stop", "bw"]);
+    let _ = pod.wait();
+    let all = run("tc", &["qdisc", "show"]).unwrap();
+    assert!(!all.contains("rate 8Mbit") && !all.contains(&veth), "{all}");
+}
