@@ -80,8 +80,15 @@ pub enum Command {
     Image(ImageCommand),
     /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.
     ///
-    /// jetpack prepare [--name NAME] [--net host|none] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
+    /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
+    ///                 [--dns IP[,IP...]] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
+    ///
+    /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
+    /// `default` (the default), `host` (the host's network) or `none` (loopback only). --port
+    /// forwards a host port to the app port of that name (the image's app.ports). --dns sets the
+    /// pod's /etc/resolv.conf where the image has none (otherwise the host's servers). Pods on a
+    /// network get AC_METADATA_URL for the metadata service.
     ///
     /// Per-app options, after their image: --exec CMD, --set-env K=V, --user U, --group G,
     /// --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
@@ -111,7 +118,7 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
-    /// List pods: UUID, name, state, apps, images, created, exit statuses.
+    /// List pods: UUID, name, state, networks and addresses, apps, images, created, exit statuses.
     List {
         #[arg(long)]
         json: bool,
