@@ -326,7 +326,8 @@ fn pod_manifest_isolators_and_the_report() {
                                   {"name":"os/linux/oom-score-adj","value":700},
                                   {"name":"example.com/unknown","value":{"x":1}}]}}],
             "isolators":[{"name":"resource/memory","value":{"limit":"256Mi"}},
-                         {"name":"resource/network-bandwidth","value":{"default":true,"limit":"1M"}}]}"#,
+                         {"name":"resource/network-bandwidth","value":{"default":true,"limit":"1M"}},
+                         {"name":"resource/block-bandwidth","value":{"default":true,"limit":"1M"}}]}"#,
     )
     .unwrap();
     let o = e.out(&["run", "--pod-manifest", manifest.to_str().unwrap()]);
@@ -340,7 +341,7 @@ fn pod_manifest_isolators_and_the_report() {
         "no-new-privileges and oom-score-adj"
     );
     for warned in [
-        "pod: isolator resource/network-bandwidth ignored",
+        "pod: isolator resource/block-bandwidth ignored",
         "app suid: isolator example.com/unknown ignored: unknown isolator",
     ] {
         assert!(stderr.contains(warned), "{warned:?} not in {stderr}");
@@ -356,8 +357,13 @@ fn pod_manifest_isolators_and_the_report() {
         entry(&report, None, "resource/memory")["status"],
         "enforced"
     );
+    // On the default network, through its bandwidth plugin.
     assert_eq!(
         entry(&report, None, "resource/network-bandwidth")["status"],
+        "enforced"
+    );
+    assert_eq!(
+        entry(&report, None, "resource/block-bandwidth")["status"],
         "ignored"
     );
     assert_eq!(
