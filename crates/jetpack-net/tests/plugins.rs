@@ -58,7 +58,6 @@ fn add_check_del_leaves_nothing() {
     assert_eq!(network.host_address().unwrap().to_string(), net.gateway);
 
     let mut attached = Vec::new();
-    let mut guards = Vec::new();
     for i in 0..3 {
         let ns = Ns(dir.path().join(format!("ns{i}")));
         netns::create(&ns.0).unwrap();
@@ -75,6 +74,9 @@ fn add_check_del_leaves_nothing() {
         };
         let inv = Invocation::new(&network, &id, &ns.0, "eth0", PLUGINS, &ports, None);
         let a = inv.add().unwrap();
+        // Dropped before `ns` (declared after it): DEL needs the namespace to find the
+        // addresses whose masquerade rules it removes.
+        let added = Added(inv.clone(), a.clone());
         assert_eq!(a.gateway.unwrap().to_string(), net.gateway);
         // CHECK of the bridge (and its IPAM): Debian's portmap 1.1.1 fails CHECK of an
         // IPv4-only mapping (it looks for its IPv6 chain) and its bandwidth 1.1.1 crashes on
@@ -82,13 +84,13 @@ fn add_check_del_leaves_nothing() {
         let mut bridge_only = inv.clone();
         bridge_only.list["plugins"] = serde_json::json!([network.plugins()[0]]);
         check(&bridge_only, &a.result).unwrap();
-        attached.push((Added(inv, a.clone()), a, id));
-        guards.push(ns);
+        // Tuple fields drop in order: the DEL guard before the namespace.
+        attached.push((added, a, id, ns));
     }
     // Three pods, three different addresses, each leased and on the bridge.
     let mut ips: Vec<String> = attached
         .iter()
-        .map(|(_, a, _)| a.ips()[0].to_string())
+        .map(|(_, a, _, _)| a.ips()[0].to_string())
         .collect();
     ips.sort();
     ips.dedup();
@@ -97,7 +99,7 @@ fn add_check_del_leaves_nothing() {
         assert!(leases.join("default").join(ip).exists(), "lease of {ip}");
     }
     assert_eq!(bridge_ports(&net.bridge), 3);
-    let (_, _, id0) = &attached[0];
+    let (_, _, id0, _) = &attached[0];
     let rules = rules_of(id0);
     assert!(
         rules.iter().any(|r| r.contains("--dports 18080")),
@@ -107,7 +109,7 @@ fn add_check_del_leaves_nothing() {
     let inside = run(
         "nsenter",
         &[
-            &format!("--net={}", guards[0].0.display()),
+            &format!("--net={}", attached[0].3.0.display()),
             "ip",
             "-o",
             "-4",
@@ -117,7 +119,7 @@ fn add_check_del_leaves_nothing() {
     .unwrap();
     assert!(inside.contains(&attached[0].1.addresses[0]), "{inside}");
 
-    for ((Added(inv, _), a, id), ns) in attached.iter().zip(&guards) {
+    for (Added(inv, _), a, id, ns) in &attached {
         del(inv, Some(&a.result)).unwrap();
         // Twice: DEL is idempotent.
         del(inv, Some(&a.result)).unwrap();
