@@ -149,13 +149,17 @@ pub fn load_all(dir: &Path) -> Result<Vec<Network>> {
 
 /// The network called `name` in `dir`.
 pub fn load_network(dir: &Path, name: &str) -> Result<Network> {
-    let all = load_all(dir)?;
+    find(&load_all(dir)?, dir, name).cloned()
+}
+
+/// The network called `name` among `all` (loaded from `dir`).
+pub fn find<'a>(all: &'a [Network], dir: &Path, name: &str) -> Result<&'a Network> {
     let known = all
         .iter()
         .map(|n| n.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    all.into_iter()
+    all.iter()
         .find(|n| n.name == name)
         .ok_or_else(|| Error::NotFound {
             name: name.into(),

@@ -13,7 +13,7 @@ use crate::engine;
 use crate::error::{Error, IoContext, Result};
 use crate::isolators::{self, Resolved};
 use crate::metadata;
-use crate::network::{self, NetMode};
+use crate::network::{self, NetMode, PodNetworks};
 use crate::pods::{AppRecord, PodLock, PodRecord, Pods, State, Status, now};
 
 /// The PATH an app gets when its image does not set one.
@@ -65,15 +65,10 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
     }
     let manifest = &manifest;
     // Networks, ports and isolators that cannot work fail here, before any work.
-    let mode = NetMode::parse(&opts.net)?;
+    let nets = PodNetworks::load(store, &opts.net)?;
     let ports = network::port_mappings(manifest)?;
-    match &mode {
-        NetMode::Networks(names) => {
-            let dir = std::path::Path::new(store.config().get("net.dir"));
-            for n in names {
-                jetpack_net::load_network(dir, n)?;
-            }
-        }
+    match &nets.mode {
+        NetMode::Networks(_) => {}
         _ if !ports.is_empty() => {
             return Err(Error::Invalid(format!(
                 "ports are forwarded to a pod network; with --net={} the apps use the host's ports directly",
@@ -82,7 +77,7 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         }
         _ => {}
     }
-    isolators::resolve(manifest, &network::isolator_host(store, manifest, &mode)?)?;
+    isolators::resolve(manifest, &nets.isolator_host(manifest))?;
     // Isolators that must not run (unknown system calls, ...) fail here, before any work.
     // (networks are checked below, before the isolators that depend on them)
     if let Some(n) = &opts.name {
@@ -346,20 +341,20 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     }
     // A run killed earlier may have left its networks.
     network::detach(&pods, &rec.uuid)?;
-    let mode = NetMode::parse(&rec.net)?;
+    let nets = PodNetworks::load(store, &rec.net)?;
     let manifest = load_manifest(&pods, &rec.uuid)?;
-    let host = network::isolator_host(store, &manifest, &mode)?;
-    let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, tty, &host)?;
+    let (mut spec, resolved) =
+        build_spec(&pods, &rec, &manifest, tty, &nets.isolator_host(&manifest))?;
     let ports = network::port_mappings(&manifest)?;
     // The spec requires telling the user which isolators were enforced, modified or ignored.
     resolved.report.log();
     resolved.report.write(&spec.dir)?;
-    let attached = match &mode {
-        NetMode::Networks(names) => Some(network::attach(
+    let attached = match &nets.mode {
+        NetMode::Networks(_) => Some(network::attach(
             store,
             &pods,
             &rec.uuid,
-            names,
+            &nets.nets,
             &ports,
             resolved.network_bandwidth,
         )?),
@@ -369,12 +364,23 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         let ips = attached.as_ref().map(|a| a.ips()).unwrap_or_default();
         spec.netns = attached.as_ref().map(|a| a.netns.clone());
         let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
-        network::provide_etc_files(&rootfs, &spec.hostname, &mode, &ips, &rec.dns)?;
+        network::provide_etc_files(&rootfs, &spec.hostname, &nets.mode, &ips, &rec.dns)?;
         // The metadata service identifies a pod by its address, so only pods on a network of
         // their own get one.
-        let mut session = match &attached {
-            Some(_) => metadata::Session::new(store, &pods, &rec.uuid, &manifest, &ips)?,
-            None => None,
+        let mut session = match (&attached, nets.service_host) {
+            (Some(_), Some(host)) => Some(metadata::Session::new(
+                store,
+                &pods,
+                &rec.uuid,
+                &manifest,
+                &ips,
+                std::net::SocketAddr::new(host, metadata::port(store.config())?),
+            )?),
+            (Some(_), None) => {
+                tracing::warn!("no default network: the pod gets no metadata service");
+                None
+            }
+            (None, _) => None,
         };
         if let Some(s) = session.as_mut() {
             for app in &mut spec.apps {

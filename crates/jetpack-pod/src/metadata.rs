@@ -22,7 +22,7 @@ pub fn dir(root: &Path) -> PathBuf {
     root.join("mds")
 }
 
-/// The service's settings from the configuration.
+/// The service's files in the store.
 pub struct ServiceFiles {
     pub key: PathBuf,
     pub lock: PathBuf,
@@ -52,13 +52,17 @@ pub fn init(root: &Path) -> Result<bool> {
     jetpack_mds::ensure_host_key(&files(root).key).map_err(|e| Error::Runtime(e.to_string()))
 }
 
+/// The service's port, `mds.port`.
+pub fn port(cfg: &Config) -> Result<u16> {
+    cfg.get("mds.port")
+        .parse()
+        .map_err(|_| Error::Invalid(format!("mds.port {:?}: not a port", cfg.get("mds.port"))))
+}
+
 /// The address the service listens on: the default network's host address and `mds.port`.
 /// `None` when there is no default network.
 pub fn listen_address(cfg: &Config) -> Result<Option<SocketAddr>> {
-    let port: u16 = cfg
-        .get("mds.port")
-        .parse()
-        .map_err(|_| Error::Invalid(format!("mds.port {:?}: not a port", cfg.get("mds.port"))))?;
+    let port = port(cfg)?;
     let dir = Path::new(cfg.get("net.dir"));
     match jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
         Ok(n) => Ok(n.host_address().map(|a| SocketAddr::new(a, port))),
@@ -116,18 +120,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Prepares the registration of a pod with `ips` and makes its URL.
+    /// Prepares the registration of a pod with `ips` with the service at `addr`, and makes
+    /// the pod's URL.
     pub fn new(
         store: &Store,
         pods: &Pods,
         uuid: &str,
         manifest: &appc::PodManifest,
         ips: &[IpAddr],
-    ) -> Result<Option<Session>> {
-        let Some(addr) = listen_address(store.config())? else {
-            tracing::warn!("no default network: pods get no metadata service");
-            return Ok(None);
-        };
+        addr: SocketAddr,
+    ) -> Result<Session> {
         let p = pods.dir(uuid).join("manifest");
         let pod_manifest = std::fs::read_to_string(&p).at(&p)?;
         let mut apps = Vec::new();
@@ -145,7 +147,7 @@ impl Session {
             });
         }
         let token = jetpack_mds::new_token();
-        Ok(Some(Session {
+        Ok(Session {
             url: jetpack_mds::metadata_url(addr, &token),
             reg: Registration {
                 uuid: uuid.to_string(),
@@ -158,7 +160,7 @@ impl Session {
             cfg: store.config().clone(),
             root: store.root().to_path_buf(),
             registered: None,
-        }))
+        })
     }
 
     /// Registers, starting the service if none answers.

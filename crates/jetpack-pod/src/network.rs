@@ -162,23 +162,20 @@ pub fn attach(
     store: &Store,
     pods: &Pods,
     uuid: &str,
-    names: &[String],
+    nets: &[jetpack_net::Network],
     ports: &[PortMapping],
     bandwidth: Option<u64>,
 ) -> Result<Attached> {
-    let cfg = store.config();
-    let dir = Path::new(cfg.get("net.dir"));
-    let plugin_path = cfg.get("net.plugin-path");
-    let nets = names
-        .iter()
-        .map(|n| jetpack_net::load_network(dir, n))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let plugin_path = store.config().get("net.plugin-path");
     // Port mappings go to the first network that can forward ports.
     let forwarding = nets.iter().position(|n| n.supports("portMappings"));
     if !ports.is_empty() && forwarding.is_none() {
         return Err(Error::Invalid(format!(
             "the pod forwards ports, but none of its networks ({}) has a plugin with the portMappings capability (such as portmap)",
-            names.join(", ")
+            nets.iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let netns = pods.dir(uuid).join("netns");
@@ -222,30 +219,54 @@ pub fn attach(
     }
 }
 
-/// Whether every one of `names` (networks in the store's configuration) has a plugin with
-/// `capability`.
-pub fn all_support(store: &Store, names: &[String], capability: &str) -> Result<bool> {
-    let dir = Path::new(store.config().get("net.dir"));
-    for n in names {
-        if !jetpack_net::load_network(dir, n)?.supports(capability) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+/// The networks of a pod, read once for a prepare or a run.
+pub struct PodNetworks {
+    pub mode: NetMode,
+    /// The configurations of the pod's networks, in order (none for host and none).
+    pub nets: Vec<jetpack_net::Network>,
+    /// The host's address on the default network, where the metadata service listens; only
+    /// looked up for pods on networks (the others cannot use the service).
+    pub service_host: Option<IpAddr>,
 }
 
-/// The isolator host facts of a pod with this network mode.
-pub fn isolator_host(
-    store: &Store,
-    manifest: &PodManifest,
-    mode: &NetMode,
-) -> Result<crate::isolators::Host> {
-    let mut host = crate::isolators::host(manifest);
-    host.net_bandwidth = match mode {
-        NetMode::Networks(names) => Some(all_support(store, names, "bandwidth")?),
-        _ => None,
-    };
-    Ok(host)
+impl PodNetworks {
+    /// Parses `net` (`host`, `none`, or network names) and loads the named networks; an
+    /// unknown name is an error.
+    pub fn load(store: &Store, net: &str) -> Result<PodNetworks> {
+        let mode = NetMode::parse(net)?;
+        let NetMode::Networks(names) = &mode else {
+            return Ok(PodNetworks {
+                mode,
+                nets: Vec::new(),
+                service_host: None,
+            });
+        };
+        let dir = Path::new(store.config().get("net.dir"));
+        let all = jetpack_net::load_all(dir)?;
+        let nets = names
+            .iter()
+            .map(|n| jetpack_net::find(&all, dir, n).cloned())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let service_host = all
+            .iter()
+            .find(|n| n.name == jetpack_net::DEFAULT_NETWORK)
+            .and_then(|n| n.host_address());
+        Ok(PodNetworks {
+            mode,
+            nets,
+            service_host,
+        })
+    }
+
+    /// The isolator host facts of the pod: can its networks limit bandwidth?
+    pub fn isolator_host(&self, manifest: &PodManifest) -> crate::isolators::Host {
+        let mut host = crate::isolators::host(manifest);
+        host.net_bandwidth = match self.mode {
+            NetMode::Networks(_) => Some(self.nets.iter().all(|n| n.supports("bandwidth"))),
+            _ => None,
+        };
+        host
+    }
 }
 
 /// Removes the pod from its networks (DEL, last network first) and removes its namespace.

@@ -110,19 +110,7 @@ impl Env {
 
     /// Waits until the pod named `name` runs; its `list --json` row.
     pub fn wait_running(&self, name: &str) -> serde_json::Value {
-        for _ in 0..500 {
-            let v: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
-            if let Some(p) = v
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["name"] == name && p["state"] == "running" && p["pid"].is_number())
-            {
-                return p.clone();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("pod {name} did not start: {}", self.ok(&["list"]));
+        self.wait_for(None, name)
     }
 
     /// [`Env::wait_running`], failing with the output of `child` (the pod's `jetpack run`) if
@@ -132,10 +120,20 @@ impl Env {
         child: &mut std::process::Child,
         name: &str,
     ) -> serde_json::Value {
+        self.wait_for(Some(child), name)
+    }
+
+    fn wait_for(
+        &self,
+        mut child: Option<&mut std::process::Child>,
+        name: &str,
+    ) -> serde_json::Value {
         for _ in 0..500 {
-            if let Ok(Some(st)) = child.try_wait() {
+            if let Some(c) = child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
                 let mut s = String::new();
-                if let Some(mut err) = child.stderr.take() {
+                if let Some(mut err) = c.stderr.take() {
                     std::io::Read::read_to_string(&mut err, &mut s).unwrap();
                 }
                 panic!("pod {name} ended ({st}): {s}");
