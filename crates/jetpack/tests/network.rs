@@ -370,6 +370,7 @@ get id apps/busybox/image/id
 get imanifest apps/busybox/image/manifest
 get aannotations apps/busybox/annotations
 get id2 apps/second/image/id
+get imanifest2 apps/second/image/manifest
 wget -S -O /out/sig --post-data "content=signed%20by%20me" "$u/pod/hmac/sign" 2> /out/sig.headers
 touch /out/ready
 while [ ! -f /out/done ]; do sleep 0.1; done
@@ -433,6 +434,8 @@ fn metadata_service_answers_each_pod_about_itself_only() {
     assert_eq!(header(o, "id"), "text/plain; charset=us-ascii");
     let stored = std::fs::read(e.root().join("images").join(id).join("manifest")).unwrap();
     assert_eq!(read("imanifest"), stored);
+    assert_eq!(read("imanifest2"), stored);
+    assert_eq!(header(o, "imanifest"), "application/json");
     // Image annotations first, the pod app's after.
     let aa: serde_json::Value = serde_json::from_slice(&read("aannotations")).unwrap();
     assert_eq!(
