@@ -18,10 +18,11 @@ command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exi
 (cd "$here" && cargo build --release -q -p jetpack-mds --example loadtarget)
 
 out=$(mktemp /tmp/jpmds.XXXXXX)
+state=$(mktemp -d /tmp/jpmds-state.XXXXXX)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f "$out"; }
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$out" "$state"; }
 trap cleanup EXIT
-"$here/target/release/examples/loadtarget" 0 "$server_threads" >"$out" &
+"$here/target/release/examples/loadtarget" 0 "$server_threads" "$state" >"$out" &
 pid=$!
 for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
 url=$(head -n1 "$out")

@@ -1,6 +1,6 @@
 //! A metadata service with one fake pod, for load tests (bench/mds.sh).
 //!
-//! Usage: loadtarget [PORT] [THREADS]. Prints the pod's AC_METADATA_URL on
+//! Usage: loadtarget [PORT] [THREADS] [STATE_DIR]. Prints the pod's AC_METADATA_URL on
 //! stdout (line 1) once it is registered, then serves until killed. The pod
 //! is reachable from 127.0.0.1 and has the apps `web` and `db`.
 
@@ -45,14 +45,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().map_or(Ok(0), |p| p.parse())?;
     let threads: usize = args.next().map_or(Ok(4), |t| t.parse())?;
-    let dir = tempfile::tempdir()?;
-    let key = dir.path().join("mds.key");
+    // The state directory: given by the caller, who removes it (this process ends by being
+    // killed, so a temporary directory of its own would stay behind), or a temporary one.
+    let temp;
+    let dir = match args.next() {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let dir = &dir;
+    let key = dir.join("mds.key");
     ensure_host_key(&key)?;
-    let control = dir.path().join("mds.sock");
+    let control = dir.join("mds.sock");
     let server = Server::bind(ServerConfig {
         listen: ([127, 0, 0, 1], port).into(),
         control: control.clone(),
-        lock: dir.path().join("mds.lock"),
+        lock: dir.join("mds.lock"),
         key,
         threads,
         idle_exit: None,

@@ -78,6 +78,12 @@ pub fn create_netns(path: &Path) -> Result<()> {
         .map_err(|e| Error::Runtime(format!("network namespace {}: {e}", path.display())))
 }
 
+/// Whether `path` holds a network namespace (it is a plain file once unbound, e.g. after a
+/// reboot).
+pub fn netns_bound(path: &Path) -> bool {
+    linux::netns::exists(path)
+}
+
 pub fn remove_netns(path: &Path) -> Result<()> {
     linux::netns::remove(path)
         .map_err(|e| Error::Runtime(format!("network namespace {}: {e}", path.display())))

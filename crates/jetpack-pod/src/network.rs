@@ -280,12 +280,20 @@ pub fn detach(pods: &Pods, uuid: &str) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).at(&p),
     };
+    // After a reboot the namespace file is an empty file: the namespace, its veths and the
+    // rules are gone, and only the leases remain. Plugins given that file would fail for
+    // ever; without a namespace they release what is left.
+    let bound = engine::netns_bound(&st.netns);
     let mut first_err = None;
     for j in st.networks.iter().rev() {
         if let Some(inv) = &j.invocation {
+            let mut inv = inv.clone();
+            if !bound {
+                inv.netns = PathBuf::new();
+            }
             // Without a result (ADD was interrupted) DEL still releases what ADD got to.
             let prev = j.attachment.as_ref().map(|a| &a.result);
-            if let Err(e) = jetpack_net::del(inv, prev) {
+            if let Err(e) = jetpack_net::del(&inv, prev) {
                 first_err.get_or_insert(Error::from(e));
             }
         }

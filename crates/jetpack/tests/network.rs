@@ -639,3 +639,76 @@ fn network_bandwidth_is_enforced_on_the_pods_interfaces() {
     let all = run("tc", &["qdisc", "show"]).unwrap();
     assert!(!all.contains("rate 8Mbit") && !all.contains(&veth), "{all}");
 }
+
+/// What a reboot does to a pod's networks: the namespace and every iptables rule are gone,
+/// the namespace file and the leases (on disk) stay.
+fn simulate_reboot(e: &Env, uuid: &str) {
+    run("umount", &[e.pod_dir(uuid).join("netns").to_str().unwrap()]).unwrap();
+    let saved = run("iptables-save", &["-t", "nat"]).unwrap();
+    let chains: Vec<&str> = saved
+        .lines()
+        .filter(|l| l.contains(uuid))
+        .filter_map(|l| l.split(" -j ").nth(1))
+        .filter(|c| c.starts_with("CNI-") && !c.starts_with("CNI-HOSTPORT"))
+        .collect();
+    let kept: String = saved
+        .lines()
+        .filter(|l| !l.contains(uuid))
+        .filter(|l| {
+            !chains
+                .iter()
+                .any(|c| l.starts_with(&format!(":{c} ")) || l.starts_with(&format!("-A {c} ")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut restore = std::process::Command::new("iptables-restore")
+        .args(["-T", "nat"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    restore
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(kept.as_bytes())
+        .unwrap();
+    assert!(restore.wait().unwrap().success());
+}
+
+#[test]
+fn gc_after_a_reboot_releases_the_leases() {
+    if !require_root() {
+        return;
+    }
+    let e = Env::new("overlay");
+    let mut pod = e.spawn(&[
+        "run",
+        "--name",
+        "rb",
+        BB,
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "60",
+    ]);
+    let row = e.wait_running_or(&mut pod, "rb");
+    let uuid = row["uuid"].as_str().unwrap().to_string();
+    let ip = ip_of(&row);
+    pod.kill().unwrap();
+    let _ = pod.wait();
+    // The killed run leaves its namespace bound; a reboot unbinds it and flushes the rules.
+    for _ in 0..250 {
+        if e.ok(&["list"]).contains("exited") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    simulate_reboot(&e, &uuid);
+    let lease = e.root().join("net/leases/default").join(&ip);
+    assert!(lease.exists());
+    let gc = e.ok(&["gc", "--grace", "1h"]);
+    assert!(gc.contains(&format!("networks of {uuid}")), "{gc}");
+    assert!(!lease.exists());
+    assert_eq!(traces(&e, &uuid, &[ip]), Vec::<String>::new());
+    e.ok(&["destroy", "rb"]);
+}
