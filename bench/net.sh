@@ -3,7 +3,8 @@
 # --net=host, --net=none (own namespace, loopback only) and --net=default (namespace, CNI
 # bridge + portmap ADD, metadata service registration, DEL at the end), alternating. Store on a
 # fresh ext4 loop device, the default network on a bridge and subnet of its own. Prints medians
-# and the extra time over --net=host.
+# and the extra time over --net=host, then the median time of each CNI plugin call (from
+# `--debug` runs): ADD is on the start path, DEL after the pod's end.
 #
 # Usage (root): bench/net.sh [RUNS] [STORAGE]     e.g. bench/net.sh 30 overlay
 set -euo pipefail
@@ -46,4 +47,19 @@ h=$(median < "$work/host.ms")
 for n in host none default; do
     m=$(median < "$work/$n.ms")
     printf '%-8s median %7.2f ms   extra over host %6.2f ms\n' "$n" "$m" "$(echo "$m - $h" | bc -l)"
+done
+for _ in $(seq "$runs"); do
+    "${J[@]}" --debug run "${pod[default]}" 2>&1 >/dev/null | tr -d '\033' | sed 's/\[[0-9;]*m//g' \
+        | sed -n 's/.*network default: \([A-Z]*\) \([a-z-]*\): \([0-9.]*\) ms.*/\1 \2 \3/p' >> "$work/calls"
+done
+echo "CNI plugin calls of the default network, medians of $runs runs:"
+for c in ADD DEL; do
+    total=0
+    for p in bridge portmap bandwidth; do
+        m=$(awk -v c=$c -v p=$p '$1==c && $2==p {print $3}' "$work/calls" | median)
+        [ -n "$m" ] || continue
+        total=$(echo "$total + $m" | bc -l)
+        printf '  %s %-10s %7.2f ms\n' "$c" "$p" "$m"
+    done
+    printf '  %s total      %7.2f ms\n' "$c" "$total"
 done

@@ -342,6 +342,69 @@ pub fn provide_etc_files(
 mod tests {
     use super::*;
 
+    fn manifest(ports: serde_json::Value) -> PodManifest {
+        let app = |name: &str, port: u16| {
+            serde_json::json!({
+                "name": name,
+                "image": {"id": format!("sha512-{}", "a".repeat(128))},
+                "app": {"exec": ["/bin/sh"], "user": "0", "group": "0",
+                        "ports": [{"name": "http", "protocol": "tcp", "port": port},
+                                  {"name": format!("{name}-dns"), "protocol": "udp", "port": 53, "count": 2}]}
+            })
+        };
+        let v = serde_json::json!({
+            "acKind": "PodManifest", "acVersion": "0.8.11",
+            "apps": [app("web", 80), app("api", 8080)],
+            "ports": ports,
+        });
+        PodManifest::from_slice(v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn pod_ports_resolve_to_app_ports() {
+        let m = manifest(serde_json::json!([
+            {"name": "web-dns", "hostPort": 5353, "hostIP": "127.0.0.1"},
+            {"name": "http", "hostPort": 8000,
+             "podPort": {"name": "http", "protocol": "tcp", "port": 8080}}
+        ]));
+        let got = port_mappings(&m).unwrap();
+        let want = [
+            (5353, 53, "udp", Some("127.0.0.1")),
+            (5354, 54, "udp", Some("127.0.0.1")),
+            (8000, 8080, "tcp", None),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (g, (h, c, p, ip)) in got.iter().zip(want) {
+            assert_eq!(
+                (g.host_port, g.container_port, g.protocol.as_str()),
+                (h, c, p)
+            );
+            assert_eq!(g.host_ip.map(|a| a.to_string()).as_deref(), ip);
+        }
+        // Two apps have `http`: which one must be said.
+        let e = port_mappings(&manifest(
+            serde_json::json!([{"name": "http", "hostPort": 8000}]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("several apps"), "{e}");
+        let e = port_mappings(&manifest(
+            serde_json::json!([{"name": "ssh", "hostPort": 22}]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no app of the pod has a port of that name"),
+            "{e}"
+        );
+        let e = port_mappings(&manifest(
+            serde_json::json!([{"name": "api-dns", "hostPort": 65535}]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("past 65535"), "{e}");
+    }
+
     #[test]
     fn net_modes() {
         assert_eq!(NetMode::parse("host").unwrap(), NetMode::Host);
