@@ -91,12 +91,7 @@ impl Report {
     }
 
     pub fn write(&self, pod_dir: &Path) -> Result<()> {
-        let p = pod_dir.join("isolators.json");
-        let tmp = pod_dir.join("isolators.json.tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &p))
-            .map_err(|source| Error::Io { path: p, source })
+        crate::pods::write_json(&pod_dir.join("isolators.json"), self)
     }
 
     pub fn read(pod_dir: &Path) -> Option<Report> {

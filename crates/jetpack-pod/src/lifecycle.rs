@@ -342,7 +342,7 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     // A run killed earlier may have left its networks.
     network::detach(&pods, &rec.uuid)?;
     let nets = PodNetworks::load(store, &rec.net)?;
-    let manifest = load_manifest(&pods, &rec.uuid)?;
+    let (manifest_text, manifest) = read_manifest(&pods, &rec.uuid)?;
     let (mut spec, resolved) =
         build_spec(&pods, &rec, &manifest, tty, &nets.isolator_host(&manifest))?;
     let ports = network::port_mappings(&manifest)?;
@@ -370,8 +370,8 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         let mut session = match (&attached, nets.service_host) {
             (Some(_), Some(host)) => Some(metadata::Session::new(
                 store,
-                &pods,
                 &rec.uuid,
+                &manifest_text,
                 &manifest,
                 &ips,
                 std::net::SocketAddr::new(host, metadata::port(store.config())?),
@@ -430,8 +430,15 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
 }
 
 pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {
+    Ok(read_manifest(pods, uuid)?.1)
+}
+
+/// The pod's manifest as stored (the metadata service serves these exact bytes) and parsed.
+fn read_manifest(pods: &Pods, uuid: &str) -> Result<(String, PodManifest)> {
     let p = pods.dir(uuid).join("manifest");
-    Ok(PodManifest::from_slice(&fs::read(&p).at(&p)?)?)
+    let text = fs::read_to_string(&p).at(&p)?;
+    let manifest = PodManifest::from_slice(text.as_bytes())?;
+    Ok((text, manifest))
 }
 
 /// Sends SIGTERM, then SIGKILL after `timeout`; returns once the pod has exited.

@@ -15,7 +15,6 @@ use jetpack_mds::{AppImage, Registered, Registration};
 use jetpack_store::{Config, Store};
 
 use crate::error::{Error, IoContext, Result};
-use crate::pods::Pods;
 
 /// Where the service keeps its state: `<root>/mds/{key,lock,control.sock,log}`.
 pub fn dir(root: &Path) -> PathBuf {
@@ -124,14 +123,12 @@ impl Session {
     /// the pod's URL.
     pub fn new(
         store: &Store,
-        pods: &Pods,
         uuid: &str,
+        pod_manifest: &str,
         manifest: &appc::PodManifest,
         ips: &[IpAddr],
         addr: SocketAddr,
     ) -> Result<Session> {
-        let p = pods.dir(uuid).join("manifest");
-        let pod_manifest = std::fs::read_to_string(&p).at(&p)?;
         let mut apps = Vec::new();
         for ra in &manifest.apps {
             let id = ra
@@ -153,7 +150,7 @@ impl Session {
                 uuid: uuid.to_string(),
                 token,
                 ips: ips.to_vec(),
-                pod_manifest,
+                pod_manifest: pod_manifest.to_string(),
                 apps,
             },
             control: files(store.root()).control,

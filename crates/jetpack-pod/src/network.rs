@@ -84,12 +84,7 @@ fn state_path(pods: &Pods, uuid: &str) -> PathBuf {
 }
 
 fn save(pods: &Pods, uuid: &str, st: &NetState) -> Result<()> {
-    let p = state_path(pods, uuid);
-    let tmp = p.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(st).map_err(|e| Error::Invalid(e.to_string()))?;
-    fs::write(&tmp, text).at(&tmp)?;
-    fs::rename(&tmp, &p).at(&p)?;
-    Ok(())
+    crate::pods::write_json(&state_path(pods, uuid), st)
 }
 
 /// A pod attached to its networks.

@@ -96,6 +96,17 @@ pub struct PodRecord {
 /// Holds a pod's lock; released on drop or when every process sharing it has exited.
 pub struct PodLock(pub File);
 
+/// Writes `value` as JSON to `path` atomically: a reader sees the old file or the new one,
+/// never a part (temp file next to it, then rename).
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    fs::write(&tmp, text).at(&tmp)?;
+    fs::rename(&tmp, path).at(path)
+}
+
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -152,13 +163,9 @@ impl Pods {
         Ok(lock)
     }
 
-    /// Writes the state file atomically (temp file + rename).
+    /// Writes the state file atomically.
     pub fn save(&self, rec: &PodRecord) -> Result<()> {
-        let d = self.dir(&rec.uuid);
-        let tmp = d.join("pod.json.tmp");
-        let text = serde_json::to_vec_pretty(rec).map_err(|e| Error::Invalid(e.to_string()))?;
-        fs::write(&tmp, text).at(&tmp)?;
-        fs::rename(&tmp, d.join("pod.json")).at(d.join("pod.json"))
+        write_json(&self.dir(&rec.uuid).join("pod.json"), rec)
     }
 
     pub fn load(&self, uuid: &str) -> Result<PodRecord> {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use backend::Backend;
 pub use loopfs::LoopFs;
 pub use mounts::{MountGuard, mounts_below, unmount_below};
-pub use net::{TestNet, stop_metadata_service};
+pub use net::{TestNet, metadata_service_pid, stop_metadata_service};
 pub use zfs::{ZfsDaemon, ZfsPool};
 
 /// True when running as root. Otherwise prints a SKIP line and returns false, unless

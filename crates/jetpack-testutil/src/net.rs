@@ -40,25 +40,27 @@ impl Drop for TestNet {
     }
 }
 
-/// Stops the metadata service `jetpack run` started for the store at `root` (its pid is in
-/// `<root>/mds/lock`) and waits for it to be gone.
-pub fn stop_metadata_service(root: &std::path::Path) {
-    let Ok(text) = std::fs::read_to_string(root.join("mds/lock")) else {
-        return;
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return;
-    };
-    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
-        return;
-    };
-    // Only if it is ours: a jetpack process serving this very store.
-    let cmdline =
-        std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).unwrap_or_default();
+/// The pid of the metadata service serving the store at `root` (from `<root>/mds/lock`), if
+/// that process runs and is a jetpack serving this very store.
+pub fn metadata_service_pid(root: &std::path::Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(root.join("mds/lock"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let needle = format!("root={}", root.display());
-    if !String::from_utf8_lossy(&cmdline).contains(&needle) {
+    String::from_utf8_lossy(&cmdline)
+        .contains(&needle)
+        .then_some(pid)
+}
+
+/// Stops the metadata service `jetpack run` started for the store at `root` and waits for
+/// it to be gone.
+pub fn stop_metadata_service(root: &std::path::Path) {
+    let Some(pid) = metadata_service_pid(root).and_then(rustix::process::Pid::from_raw) else {
         return;
-    }
+    };
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     for _ in 0..250 {
         if !std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists() {

@@ -154,11 +154,7 @@ impl Env {
 
     /// The metadata service started for this store, if it runs: its pid.
     pub fn mds_pid(&self) -> Option<i32> {
-        let lock = self.root().join("mds/lock");
-        let pid: i32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
-        std::path::Path::new(&format!("/proc/{pid}"))
-            .exists()
-            .then_some(pid)
+        jetpack_testutil::metadata_service_pid(&self.root())
     }
 }
 
