@@ -158,4 +158,33 @@ pub struct Seccomp {
     pub syscalls: Vec<u32>,
     /// What a blocked call returns; `None` kills the app with SIGSYS.
     pub errno: Option<i32>,
+    /// Calls that return their own errno, whatever the mode (`clone3` → `ENOSYS` in
+    /// `@docker/default`, so that libc falls back to `clone`, whose flags can be checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errnos: Vec<(u32, i32)>,
+    /// Remove sets: calls blocked only when an argument says so (`clone` with a namespace
+    /// flag). A call listed in `syscalls` too is blocked whatever its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ArgCondition>,
+}
+
+/// A remove set's test of one argument of one call: the call is blocked when it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgCondition {
+    pub syscall: u32,
+    /// The argument's index (0..6); its low 32 bits are tested, which is all the kernel reads
+    /// of the arguments tested here (`clone` flags, `personality`, `socket` family).
+    pub arg: u8,
+    pub test: ArgTest,
+}
+
+/// What blocks a call, on the low 32 bits of an argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArgTest {
+    /// Any of these bits is set.
+    AnyBit(u32),
+    /// The argument equals this value.
+    Equals(u32),
+    /// The argument is none of these values.
+    NoneOf(Vec<u32>),
 }

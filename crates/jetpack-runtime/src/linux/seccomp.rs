@@ -11,21 +11,155 @@
 //!     ld  nr
 //!     jge X32_BIT, +0, +1 ; x86_64 only: x32 calls are blocked as a whole
 //!     ret BLOCK
+//!     jeq nr0, +0, +1     ; calls with an errno of their own (clone3 -> ENOSYS)
+//!     ret ERRNO(e0)
 //!     jeq nr1, +0, +1     ; two instructions per listed call
 //!     ret LISTED          ; ALLOW for a retain set, BLOCK for a remove set
+//!     ...
+//!     jeq nr2, +0, +4     ; remove sets: a call blocked on an argument (clone's flags)
+//!     ld  arg_lo          ;   the argument's low 32 bits
+//!     jset MASK, +0, +1   ;   (or jeq VALUE, or one jeq per allowed value)
+//!     ret BLOCK
+//!     ret ALLOW
 //!     ...
 //!     ret OTHERS          ; BLOCK for a retain set, ALLOW for a remove set
 //! ```
 //!
 //! BLOCK is `SECCOMP_RET_ERRNO | errno`, or `SECCOMP_RET_KILL_PROCESS` (the app dies of
 //! SIGSYS) when the isolator names no errno.
+//!
+//! `@docker/default` is Docker's default profile as a deny list (see [`DOCKER_DENIED`]): what
+//! an app gets when it has no seccomp isolator, relaxed, as Docker does, for the capabilities
+//! the app holds.
 
 use std::str::FromStr;
 
-use crate::spec::{Seccomp, SeccompMode};
+use crate::caps;
+use crate::spec::{ArgCondition, ArgTest, Seccomp, SeccompMode};
 
 /// Calls a retain set always allows: the exec that starts the app and the calls that end it.
 pub const RETAIN_ALWAYS: [&str; 3] = ["execve", "exit", "exit_group"];
+
+/// The group name of Docker's default profile, usable in a remove set (and the filter of an
+/// app without a seccomp isolator).
+pub const DOCKER_DEFAULT: &str = "@docker/default";
+/// Retain set: every call, no filter.
+pub const ALL: &str = "@appc.io/all";
+/// Remove set: no call, no filter.
+pub const EMPTY: &str = "@appc.io/empty";
+
+/// Docker's default profile (moby `profiles/seccomp/default.json`) as a deny list: groups of
+/// calls, each with the capabilities any one of which lets the group through (none: always
+/// blocked). Names this architecture lacks are skipped. Deliberate differences from Docker:
+/// `ptrace`, `process_vm_readv` and `process_vm_writev` are allowed (as Docker does on kernels
+/// from 4.8, where seccomp sees the calls a tracer rewrites) and `pivot_root` is let through by
+/// CAP_SYS_ADMIN like `mount` (Docker blocks it always; with `mount` allowed it adds nothing).
+/// Calls Docker's allow list does not know yet (newer than the profile) are allowed here.
+pub const DOCKER_DENIED: &[(&[&str], &[&str])] = &[
+    (
+        &[
+            "mount",
+            "umount",
+            "umount2",
+            "unshare",
+            "setns",
+            "pivot_root",
+            "fsopen",
+            "fsconfig",
+            "fsmount",
+            "fspick",
+            "move_mount",
+            "open_tree",
+            "open_tree_attr",
+            "mount_setattr",
+            "sethostname",
+            "setdomainname",
+            "quotactl",
+            "quotactl_fd",
+            "lookup_dcookie",
+            "fanotify_init",
+        ],
+        &["CAP_SYS_ADMIN"],
+    ),
+    (&["bpf"], &["CAP_SYS_ADMIN", "CAP_BPF"]),
+    (&["perf_event_open"], &["CAP_SYS_ADMIN", "CAP_PERFMON"]),
+    (&["syslog"], &["CAP_SYS_ADMIN", "CAP_SYSLOG"]),
+    (
+        &[
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "create_module",
+            "get_kernel_syms",
+            "query_module",
+        ],
+        &["CAP_SYS_MODULE"],
+    ),
+    (&["reboot"], &["CAP_SYS_BOOT"]),
+    (
+        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
+        &["CAP_SYS_TIME"],
+    ),
+    (
+        &["kcmp", "pidfd_getfd", "process_madvise"],
+        &["CAP_SYS_PTRACE"],
+    ),
+    (&["acct"], &["CAP_SYS_PACCT"]),
+    (&["iopl", "ioperm"], &["CAP_SYS_RAWIO"]),
+    (&["open_by_handle_at"], &["CAP_DAC_READ_SEARCH"]),
+    (&["vhangup"], &["CAP_SYS_TTY_CONFIG"]),
+    (
+        &[
+            "get_mempolicy",
+            "mbind",
+            "set_mempolicy",
+            "set_mempolicy_home_node",
+        ],
+        &["CAP_SYS_NICE"],
+    ),
+    (
+        &[
+            "add_key",
+            "keyctl",
+            "request_key",
+            "kexec_load",
+            "kexec_file_load",
+            "swapon",
+            "swapoff",
+            "userfaultfd",
+            "move_pages",
+            "migrate_pages",
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+            "nfsservctl",
+            "_sysctl",
+            "sysfs",
+            "uselib",
+            "ustat",
+            "vm86",
+            "vm86old",
+            "afs_syscall",
+            "getpmsg",
+            "putpmsg",
+            "security",
+            "tuxcall",
+            "vserver",
+        ],
+        &[],
+    ),
+];
+
+/// Calls Docker allows only from kernel 4.8 (before it, a tracer could rewrite a call after
+/// seccomp checked it); on older kernels they need CAP_SYS_PTRACE.
+const PTRACE_FROM_4_8: [&str; 3] = ["ptrace", "process_vm_readv", "process_vm_writev"];
+
+/// The namespace flags of `clone` (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET):
+/// Docker's mask 0x7E020000.
+pub const CLONE_NAMESPACE_FLAGS: u32 = 0x7E02_0000;
+/// The personas Docker lets `personality` set (and 0xffffffff, which only queries).
+const PERSONAS: [u32; 5] = [0, 0x0008, 0x2_0000, 0x2_0008, 0xffff_ffff];
+const AF_VSOCK: u32 = 40;
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xc000_003e;
@@ -40,31 +174,143 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 const SECCOMP_DATA_NR: u32 = 0;
 const SECCOMP_DATA_ARCH: u32 = 4;
+/// `seccomp_data.args[0]`; each argument is 8 bytes.
+const SECCOMP_DATA_ARGS: u32 = 16;
 /// The kernel's limit on a filter's length.
 const BPF_MAXINSNS: usize = 4096;
 
-/// Resolves an isolator's names: `Ok(None)` when the set means "no filtering"
-/// (`@appc.io/all` in a retain set, `@appc.io/empty` in a remove set: Jetpack's own default
-/// lists are empty). Unknown names are errors that list them all.
+fn has(capabilities: u64, name: &str) -> bool {
+    caps::number(name).is_some_and(|n| capabilities & (1 << n) != 0)
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: uname fills the struct it is given.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return true;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+/// Docker's default profile for an app holding `capabilities`: the calls blocked whatever
+/// their arguments, the argument conditions, and the calls with an errno of their own.
+struct Docker {
+    syscalls: Vec<u32>,
+    conditions: Vec<ArgCondition>,
+    errnos: Vec<(u32, i32)>,
+    /// Calls of the profile that the capabilities let through (names on this architecture).
+    relaxed: Vec<&'static str>,
+}
+
+fn docker(capabilities: u64) -> Docker {
+    let sys_admin = has(capabilities, "CAP_SYS_ADMIN");
+    let ptrace_gate: &[&str] = if kernel_at_least(4, 8) {
+        &[]
+    } else {
+        &PTRACE_FROM_4_8
+    };
+    let groups = DOCKER_DENIED
+        .iter()
+        .copied()
+        .chain(std::iter::once((ptrace_gate, &["CAP_SYS_PTRACE"][..])));
+    let (mut syscalls, mut relaxed) = (Vec::new(), Vec::new());
+    for (names, gates) in groups {
+        let open = gates.iter().any(|g| has(capabilities, g));
+        for n in names {
+            match (syscall_number(n), open) {
+                (Some(_), true) => relaxed.push(*n),
+                (Some(nr), false) => syscalls.push(nr),
+                (None, _) => {}
+            }
+        }
+    }
+    let mut conditions = Vec::new();
+    let mut errnos = Vec::new();
+    let mut cond = |name: &str, arg: u8, test: ArgTest| {
+        if let Some(nr) = syscall_number(name) {
+            conditions.push(ArgCondition {
+                syscall: nr,
+                arg,
+                test,
+            });
+        }
+    };
+    if sys_admin {
+        relaxed.extend(["clone (namespace flags)", "clone3"]);
+    } else {
+        // clone's flags are its first argument on every architecture built here (s390 differs).
+        cond("clone", 0, ArgTest::AnyBit(CLONE_NAMESPACE_FLAGS));
+        if let Some(nr) = syscall_number("clone3") {
+            // Its flags are behind a pointer: ENOSYS makes libc fall back to clone.
+            errnos.push((nr, libc::ENOSYS));
+        }
+    }
+    cond("personality", 0, ArgTest::NoneOf(PERSONAS.to_vec()));
+    cond("socket", 0, ArgTest::Equals(AF_VSOCK));
+    syscalls.sort_unstable();
+    syscalls.dedup();
+    Docker {
+        syscalls,
+        conditions,
+        errnos,
+        relaxed,
+    }
+}
+
+/// Resolves an isolator's names for an app with the default capabilities; see
+/// [`resolve_for`].
 pub fn resolve(
     mode: SeccompMode,
     names: &[String],
     errno: Option<&str>,
+) -> Result<Option<Seccomp>, String> {
+    resolve_for(mode, names, errno, caps::DEFAULT_SET)
+}
+
+/// Resolves an isolator's names: `Ok(None)` when the set means "no filtering"
+/// (`@appc.io/all` in a retain set, `@appc.io/empty` in a remove set). `@docker/default` in a
+/// remove set adds Docker's default profile as relaxed for `capabilities` (its `clone3` always
+/// returns ENOSYS). Unknown names are errors that list them all.
+pub fn resolve_for(
+    mode: SeccompMode,
+    names: &[String],
+    errno: Option<&str>,
+    capabilities: u64,
 ) -> Result<Option<Seccomp>, String> {
     let errno = errno
         .filter(|e| !e.is_empty())
         .map(|e| errno_number(e).ok_or_else(|| format!("unknown errno {e:?}")))
         .transpose()?;
     let wildcard = match mode {
-        SeccompMode::Retain => "@appc.io/all",
-        SeccompMode::Remove => "@appc.io/empty",
+        SeccompMode::Retain => ALL,
+        SeccompMode::Remove => EMPTY,
     };
     if names.iter().any(|n| n == wildcard) {
         return Ok(None);
     }
     let mut syscalls = Vec::new();
     let mut unknown = Vec::new();
+    let mut group = false;
     for n in names {
+        if n == DOCKER_DEFAULT {
+            if mode == SeccompMode::Retain {
+                return Err(format!(
+                    "{DOCKER_DEFAULT} is a list of calls to block: use it in a remove set"
+                ));
+            }
+            group = true;
+            continue;
+        }
         match syscall_number(n) {
             Some(nr) => syscalls.push(nr),
             None => unknown.push(n.as_str()),
@@ -72,12 +318,22 @@ pub fn resolve(
     }
     if !unknown.is_empty() {
         return Err(format!(
-            "unknown system call{} on {}: {} (names are case-sensitive; the only groups are \
-             @appc.io/all in a retain set and @appc.io/empty in a remove set)",
+            "unknown system call{} on {}: {} (names are case-sensitive; the groups are \
+             {ALL} in a retain set, {EMPTY} and {DOCKER_DEFAULT} in a remove set)",
             if unknown.len() > 1 { "s" } else { "" },
             std::env::consts::ARCH,
             unknown.join(", ")
         ));
+    }
+    let (mut conditions, mut errnos) = (Vec::new(), Vec::new());
+    if group {
+        let d = docker(capabilities);
+        // Calls the isolator names itself get its action, whatever their arguments.
+        conditions = d.conditions;
+        conditions.retain(|c| !syscalls.contains(&c.syscall));
+        errnos = d.errnos;
+        errnos.retain(|(nr, _)| !syscalls.contains(nr));
+        syscalls.extend(d.syscalls);
     }
     if mode == SeccompMode::Retain {
         syscalls.extend(RETAIN_ALWAYS.iter().filter_map(|n| syscall_number(n)));
@@ -88,7 +344,82 @@ pub fn resolve(
         mode,
         syscalls,
         errno,
+        errnos,
+        conditions,
     }))
+}
+
+/// The filter of an app without a seccomp isolator: `@docker/default` returning EPERM, as
+/// relaxed for `capabilities`.
+pub fn docker_default(capabilities: u64) -> Seccomp {
+    resolve_for(
+        SeccompMode::Remove,
+        &[DOCKER_DEFAULT.to_string()],
+        Some("EPERM"),
+        capabilities,
+    )
+    .expect("the default profile resolves")
+    .expect("the default profile filters")
+}
+
+/// The calls of Docker's default profile that `capabilities` let through, by name.
+pub fn docker_default_relaxed(capabilities: u64) -> Vec<&'static str> {
+    docker(capabilities).relaxed
+}
+
+/// What an app's own seccomp isolator lets through that the default filter (for the app's
+/// `capabilities`) would block: call names, and argument conditions as `clone (namespace
+/// flags)`. Empty when the isolator is at least as strict on every call the default blocks.
+pub fn let_through(
+    mode: SeccompMode,
+    names: &[String],
+    capabilities: u64,
+) -> Result<Vec<String>, String> {
+    let d = docker(capabilities);
+    // The action (errno or kill) does not matter: blocked is blocked.
+    let own = resolve_for(mode, names, None, capabilities)?;
+    let listed = |nr: u32| own.as_ref().is_some_and(|s| s.syscalls.contains(&nr));
+    let blocks = |nr: u32| match (&own, mode) {
+        (None, _) => false,
+        (Some(_), SeccompMode::Retain) => !listed(nr),
+        (Some(s), SeccompMode::Remove) => listed(nr) || s.errnos.iter().any(|(n, _)| *n == nr),
+    };
+    let mut out: Vec<String> = d
+        .syscalls
+        .iter()
+        .chain(d.errnos.iter().map(|(nr, _)| nr))
+        .filter(|&&nr| !blocks(nr))
+        .map(|&nr| syscall_name(nr))
+        .collect();
+    for c in &d.conditions {
+        let same = own
+            .as_ref()
+            .is_some_and(|s| mode == SeccompMode::Remove && s.conditions.contains(c));
+        if !blocks(c.syscall) && !same {
+            out.push(describe(c));
+        }
+    }
+    Ok(out)
+}
+
+/// `clone (namespace flags)`, `socket (family 40)`, ...
+pub fn describe(c: &ArgCondition) -> String {
+    let name = syscall_name(c.syscall);
+    match (&c.test, name.as_str()) {
+        (ArgTest::AnyBit(CLONE_NAMESPACE_FLAGS), "clone") => "clone (namespace flags)".into(),
+        (ArgTest::Equals(AF_VSOCK), "socket") => "socket (AF_VSOCK)".into(),
+        (ArgTest::NoneOf(_), "personality") => "personality (other personas)".into(),
+        (ArgTest::AnyBit(m), _) => format!("{name} (argument {} & {m:#x})", c.arg),
+        (ArgTest::Equals(v), _) => format!("{name} (argument {} = {v:#x})", c.arg),
+        (ArgTest::NoneOf(_), _) => format!("{name} (argument {})", c.arg),
+    }
+}
+
+/// The name of a system call number of this architecture.
+pub fn syscall_name(nr: u32) -> String {
+    syscalls::Sysno::new(nr as usize)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| format!("#{nr}"))
 }
 
 /// The number of a system call of this architecture, by its kernel name.
@@ -128,11 +459,45 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
+/// Offset of the low 32 bits of argument `i` in `seccomp_data`.
+fn arg_low(i: u8) -> u32 {
+    let hi = if cfg!(target_endian = "big") { 4 } else { 0 };
+    SECCOMP_DATA_ARGS + 8 * i as u32 + hi
+}
+
+/// The instructions after a conditional call's number matched: load the argument, test it,
+/// return `block` or ALLOW.
+fn condition(c: &ArgCondition, block: u32) -> Result<Vec<libc::sock_filter>, String> {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    if c.arg > 5 {
+        return Err(format!("system calls have 6 arguments, not {}", c.arg + 1));
+    }
+    let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, arg_low(c.arg))];
+    match &c.test {
+        ArgTest::AnyBit(m) => p.push(jump(BPF_JMP | BPF_JSET | BPF_K, *m, 0, 1)),
+        ArgTest::Equals(v) => p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, 0, 1)),
+        ArgTest::NoneOf(vs) => {
+            let n = u8::try_from(vs.len())
+                .ok()
+                .filter(|&n| n < u8::MAX)
+                .ok_or("too many values in one argument condition")?;
+            for (j, v) in vs.iter().enumerate() {
+                // Jump over the remaining tests and the block to ALLOW.
+                p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, n - j as u8, 0));
+            }
+        }
+    }
+    p.push(stmt(BPF_RET | BPF_K, block));
+    p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
+    Ok(p)
+}
+
 /// The BPF program of a filter (see the module documentation).
 pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
     use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    let errno = |e: i32| libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA);
     let block = match s.errno {
-        Some(e) => libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA),
+        Some(e) => errno(e),
         None => libc::SECCOMP_RET_KILL_PROCESS,
     };
     let (listed, others) = match s.mode {
@@ -150,9 +515,27 @@ pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
         p.push(jump(BPF_JMP | libc::BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1));
         p.push(stmt(BPF_RET | BPF_K, block));
     }
+    for &(nr, e) in &s.errnos {
+        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
+        p.push(stmt(BPF_RET | BPF_K, errno(e)));
+    }
     for &nr in &s.syscalls {
         p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
         p.push(stmt(BPF_RET | BPF_K, listed));
+    }
+    if s.mode == SeccompMode::Remove {
+        let mut seen = Vec::new();
+        for c in &s.conditions {
+            // The first condition of a call decides; a listed call is blocked already.
+            if s.syscalls.contains(&c.syscall) || seen.contains(&c.syscall) {
+                continue;
+            }
+            seen.push(c.syscall);
+            let body = condition(c, block)?;
+            let skip = u8::try_from(body.len()).map_err(|_| "argument condition too long")?;
+            p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, c.syscall, 0, skip));
+            p.extend(body);
+        }
     }
     p.push(stmt(BPF_RET | BPF_K, others));
     if p.len() > BPF_MAXINSNS {
@@ -172,15 +555,27 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    /// Runs the program over (arch, nr) the way the kernel would, for the instructions it uses.
-    fn eval(p: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
+    /// Runs the program over (arch, nr, args) the way the kernel would, for the instructions
+    /// it uses.
+    fn eval_args(p: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = p[pc];
             let code = i.code as u32;
             match code & 0x07 {
                 libc::BPF_LD => {
-                    acc = if i.k == SECCOMP_DATA_ARCH { arch } else { nr };
+                    acc = match i.k {
+                        SECCOMP_DATA_ARCH => arch,
+                        SECCOMP_DATA_NR => nr,
+                        k => {
+                            let a = args[((k - SECCOMP_DATA_ARGS) / 8) as usize];
+                            if (k - SECCOMP_DATA_ARGS).is_multiple_of(8) {
+                                a as u32
+                            } else {
+                                (a >> 32) as u32
+                            }
+                        }
+                    };
                     pc += 1;
                 }
                 libc::BPF_RET => return i.k,
@@ -188,6 +583,7 @@ mod tests {
                     let hit = match code & 0xf0 {
                         libc::BPF_JEQ => acc == i.k,
                         libc::BPF_JGE => acc >= i.k,
+                        libc::BPF_JSET => acc & i.k != 0,
                         op => panic!("unexpected jump {op:#x}"),
                     };
                     pc += 1 + if hit { i.jt } else { i.jf } as usize;
@@ -195,6 +591,10 @@ mod tests {
                 c => panic!("unexpected class {c:#x}"),
             }
         }
+    }
+
+    fn eval(p: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
+        eval_args(p, arch, nr, [0; 6])
     }
 
     fn nr(name: &str) -> u32 {
@@ -298,5 +698,218 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(compile(&s).is_ok());
+    }
+
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+
+    fn bit(name: &str) -> u64 {
+        1 << caps::number(name).unwrap()
+    }
+
+    #[test]
+    fn docker_default_blocks_what_containers_escape_with() {
+        let s = docker_default(caps::DEFAULT_SET);
+        let p = compile(&s).unwrap();
+        let run = |n: &str, a0: u64| eval_args(&p, AUDIT_ARCH, nr(n), [a0, 0, 0, 0, 0, 0]);
+        for n in [
+            "mount",
+            "umount2",
+            "unshare",
+            "setns",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "bpf",
+            "perf_event_open",
+            "fsopen",
+            "fsmount",
+            "move_mount",
+            "open_tree",
+            "mount_setattr",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "kexec_load",
+            "reboot",
+            "swapon",
+            "pivot_root",
+            "acct",
+            "settimeofday",
+            "clock_settime",
+            "iopl",
+            "ioperm",
+            "kcmp",
+            "userfaultfd",
+            "open_by_handle_at",
+            "io_uring_setup",
+            "syslog",
+        ] {
+            assert_eq!(run(n, 0), EPERM, "{n}");
+        }
+        for n in [
+            "read",
+            "openat",
+            "chroot",
+            "ptrace",
+            "process_vm_readv",
+            "execve",
+            "setuid",
+            "name_to_handle_at",
+            "adjtimex",
+            "clock_adjtime",
+        ] {
+            assert_eq!(run(n, 0), libc::SECCOMP_RET_ALLOW, "{n}");
+        }
+        // clone: threads and fork go, namespaces do not.
+        let thread =
+            (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_THREAD) as u64;
+        assert_eq!(run("clone", thread), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run("clone", libc::SIGCHLD as u64), libc::SECCOMP_RET_ALLOW);
+        for ns in [
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWCGROUP,
+        ] {
+            assert_eq!(
+                run("clone", ns as u64 | libc::SIGCHLD as u64),
+                EPERM,
+                "{ns:#x}"
+            );
+        }
+        assert_eq!(
+            run("clone3", 0),
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+        assert_eq!(run("personality", 0xffff_ffff), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run("personality", 8), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run("personality", 0x0040_0000), EPERM, "READ_IMPLIES_EXEC");
+        assert_eq!(run("socket", libc::AF_INET as u64), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run("socket", libc::AF_VSOCK as u64), EPERM);
+        // Only the low 32 bits count: the kernel reads clone's flags as 32 bits.
+        assert_eq!(run("clone", 1 << 40), libc::SECCOMP_RET_ALLOW);
+        // Short: a few hundred instructions at most.
+        assert!(p.len() < 250, "{}", p.len());
+    }
+
+    #[test]
+    fn capabilities_relax_the_default_like_docker() {
+        let admin = docker_default(caps::DEFAULT_SET | bit("CAP_SYS_ADMIN"));
+        let p = compile(&admin).unwrap();
+        let run = |n: &str, a0: u64| eval_args(&p, AUDIT_ARCH, nr(n), [a0, 0, 0, 0, 0, 0]);
+        for n in [
+            "mount",
+            "umount2",
+            "unshare",
+            "setns",
+            "fsopen",
+            "bpf",
+            "pivot_root",
+        ] {
+            assert_eq!(run(n, 0), libc::SECCOMP_RET_ALLOW, "{n}");
+        }
+        assert_eq!(
+            run("clone", libc::CLONE_NEWUSER as u64),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(run("clone3", 0), libc::SECCOMP_RET_ALLOW);
+        for n in ["keyctl", "init_module", "reboot", "settimeofday", "kcmp"] {
+            assert_eq!(run(n, 0), EPERM, "{n} needs another capability");
+        }
+        let relaxed = docker_default_relaxed(caps::DEFAULT_SET | bit("CAP_SYS_ADMIN"));
+        assert!(relaxed.contains(&"mount") && relaxed.contains(&"clone3"));
+        assert!(docker_default_relaxed(caps::DEFAULT_SET).is_empty());
+        for (cap, calls) in [
+            (
+                "CAP_SYS_MODULE",
+                &["init_module", "finit_module", "delete_module"][..],
+            ),
+            ("CAP_SYS_TIME", &["settimeofday", "clock_settime"]),
+            ("CAP_SYS_BOOT", &["reboot"]),
+            ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd"]),
+            ("CAP_SYS_PACCT", &["acct"]),
+            ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
+            ("CAP_SYSLOG", &["syslog"]),
+            ("CAP_BPF", &["bpf"]),
+            ("CAP_PERFMON", &["perf_event_open"]),
+        ] {
+            let p = compile(&docker_default(caps::DEFAULT_SET | bit(cap))).unwrap();
+            for n in calls {
+                assert_eq!(
+                    eval(&p, AUDIT_ARCH, nr(n)),
+                    libc::SECCOMP_RET_ALLOW,
+                    "{cap} {n}"
+                );
+            }
+            assert_eq!(eval(&p, AUDIT_ARCH, nr("mount")), EPERM, "{cap}");
+            assert_eq!(eval(&p, AUDIT_ARCH, nr("keyctl")), EPERM, "{cap}");
+        }
+    }
+
+    #[test]
+    fn the_group_in_a_remove_set() {
+        // With more calls, and their errno; an explicitly listed call loses its condition.
+        let s = resolve(
+            SeccompMode::Remove,
+            &names(&["@docker/default", "mkdir", "clone"]),
+            Some("EACCES"),
+        )
+        .unwrap()
+        .unwrap();
+        let p = compile(&s).unwrap();
+        let eacces = libc::SECCOMP_RET_ERRNO | libc::EACCES as u32;
+        assert_eq!(eval(&p, AUDIT_ARCH, nr("mkdir")), eacces);
+        assert_eq!(eval(&p, AUDIT_ARCH, nr("mount")), eacces);
+        assert_eq!(eval(&p, AUDIT_ARCH, nr("clone")), eacces);
+        assert_eq!(
+            eval(&p, AUDIT_ARCH, nr("clone3")),
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+        // No errno: blocked calls kill, but clone3 still says ENOSYS.
+        let s = resolve(SeccompMode::Remove, &names(&["@docker/default"]), None)
+            .unwrap()
+            .unwrap();
+        let p = compile(&s).unwrap();
+        assert_eq!(
+            eval(&p, AUDIT_ARCH, nr("keyctl")),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            eval(&p, AUDIT_ARCH, nr("clone3")),
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+        let e = resolve(SeccompMode::Retain, &names(&["@docker/default"]), None).unwrap_err();
+        assert!(e.contains("remove set"), "{e}");
+    }
+
+    #[test]
+    fn what_an_isolator_lets_through() {
+        let d = caps::DEFAULT_SET;
+        let all = let_through(SeccompMode::Retain, &names(&["@appc.io/all"]), d).unwrap();
+        for n in ["mount", "keyctl", "clone3", "clone (namespace flags)"] {
+            assert!(all.iter().any(|x| x == n), "{n} in {all:?}");
+        }
+        let empty = let_through(SeccompMode::Remove, &names(&["@appc.io/empty"]), d).unwrap();
+        assert_eq!(empty, all);
+        let weaker = let_through(SeccompMode::Remove, &names(&["reboot", "keyctl"]), d).unwrap();
+        assert!(weaker.iter().any(|x| x == "mount"), "{weaker:?}");
+        assert!(!weaker.iter().any(|x| x == "keyctl" || x == "reboot"));
+        let none = |mode, v: &[&str]| let_through(mode, &names(v), d).unwrap().is_empty();
+        assert!(none(SeccompMode::Remove, &["@docker/default", "mkdir"]));
+        assert!(none(SeccompMode::Retain, &["read", "write", "openat"]));
+        assert_eq!(
+            let_through(SeccompMode::Retain, &names(&["read", "mount", "clone"]), d).unwrap(),
+            vec!["mount".to_string(), "clone (namespace flags)".into()]
+        );
+        // With CAP_SYS_ADMIN the default lets mount through, so a set allowing it asks nothing.
+        let admin = d | bit("CAP_SYS_ADMIN");
+        assert!(
+            let_through(SeccompMode::Retain, &names(&["read", "mount"]), admin)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
