@@ -1,31 +1,19 @@
 //! The HTTP side: `/<token>/acMetadata/v1/<path>` (digest §10.2, §10.3).
 
-use std::io::{Cursor, Read};
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use appc::Uuid;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::form;
 use crate::key::HostKey;
 use crate::pod::{AnnotationBodies, Body, Pod};
 use crate::registry::Registry;
 
-/// Largest request body (sign and verify forms).
-const MAX_BODY: usize = 1 << 20;
-
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=us-ascii";
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-}
-
-static JSON_HEADER: LazyLock<Header> = LazyLock::new(|| header("Content-Type", JSON));
-static TEXT_HEADER: LazyLock<Header> = LazyLock::new(|| header("Content-Type", TEXT));
 
 /// A response: status, whether the body is JSON (else ASCII text), body,
 /// and the methods allowed (for 405).
@@ -46,7 +34,7 @@ impl Reply {
         }
     }
 
-    fn text(status: u16, msg: &str) -> Self {
+    pub(crate) fn text(status: u16, msg: &str) -> Self {
         Self {
             status,
             json: false,
@@ -55,26 +43,8 @@ impl Reply {
         }
     }
 
-    fn into_response(self) -> Response<Cursor<Body>> {
-        let len = self.body.len();
-        let mut headers = vec![
-            if self.json {
-                &*JSON_HEADER
-            } else {
-                &*TEXT_HEADER
-            }
-            .clone(),
-        ];
-        if let Some(allow) = self.allow {
-            headers.push(header("Allow", allow));
-        }
-        Response::new(
-            StatusCode(self.status),
-            headers,
-            Cursor::new(self.body),
-            Some(len),
-            None,
-        )
+    pub(crate) fn content_type(&self) -> &'static str {
+        if self.json { JSON } else { TEXT }
     }
 }
 
@@ -134,33 +104,28 @@ impl<'a> Route<'a> {
     }
 }
 
-/// Answers one request.
-pub(crate) fn handle(mut rq: Request, reg: &Registry, key: &HostKey) {
-    let remote = rq.remote_addr().map(|a| a.ip());
-    let reply = answer(&mut rq, remote, reg, key);
-    if let Err(e) = rq.respond(reply.into_response()) {
-        tracing::debug!("writing a response: {e}");
-    }
-}
-
-fn answer(rq: &mut Request, remote: Option<IpAddr>, reg: &Registry, key: &HostKey) -> Reply {
-    // Owned: the body is read (mutably) while parts of the URL are in use.
-    let url = rq.url().to_owned();
-    let (path, query) = url.as_str().split_once('?').unwrap_or((&url, ""));
+/// The answer to a request for `target` (the request-target as sent),
+/// with `body` already read within limits, from `remote`.
+pub(crate) fn answer(
+    method: &str,
+    target: &str,
+    body: &[u8],
+    remote: IpAddr,
+    reg: &Registry,
+    key: &HostKey,
+) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = path.strip_prefix('/').unwrap_or(path);
     let (token, rest) = path.split_once('/').unwrap_or((path, ""));
-    let Some(pod) = reg
-        .get(token)
-        .filter(|p| remote.is_some_and(|ip| p.allows(ip)))
-    else {
+    let Some(pod) = reg.get(token).filter(|p| p.allows(remote)) else {
         return unauthorized();
     };
     let Some(route) = rest.strip_prefix("acMetadata/v1/").and_then(Route::parse) else {
         return not_found();
     };
-    let method_ok = match rq.method() {
-        Method::Post => route.is_post(),
-        Method::Get | Method::Head => !route.is_post(),
+    let method_ok = match method {
+        "POST" => route.is_post(),
+        "GET" | "HEAD" => !route.is_post(),
         _ => false,
     };
     if !method_ok {
@@ -170,10 +135,7 @@ fn answer(rq: &mut Request, remote: Option<IpAddr>, reg: &Registry, key: &HostKe
         };
     }
     if route.is_post() {
-        return match read_body(rq) {
-            Ok(body) => post(&route, &pod, key, &body, query.as_bytes()),
-            Err(reply) => reply,
-        };
+        return post(&route, &pod, key, body, query.as_bytes());
     }
     get(&route, &pod).unwrap_or_else(not_found)
 }
@@ -195,24 +157,6 @@ fn get(route: &Route<'_>, pod: &Pod) -> Option<Reply> {
         Route::AppImageId(a) => Reply::ok(false, &app(a)?.image_id),
         Route::Sign | Route::Verify => return None,
     })
-}
-
-/// The request body, up to [`MAX_BODY`].
-fn read_body(rq: &mut Request) -> Result<Vec<u8>, Reply> {
-    let too_large = || Reply::text(413, "request body too large");
-    if rq.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    match rq
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-    {
-        Ok(n) if n > MAX_BODY => Err(too_large()),
-        Ok(_) => Ok(body),
-        Err(_) => Err(Reply::text(400, "cannot read the request body")),
-    }
 }
 
 /// A form field from the body, else from the query string (as Go's

@@ -6,6 +6,7 @@
 //! one of the registered pod's addresses, entirely from memory.
 
 mod client;
+mod conn;
 mod control;
 mod error;
 mod form;
@@ -20,6 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 pub use client::{Closer, Registered, register};
+pub use conn::Limits;
 pub use error::{Error, Result};
 pub use key::{HostKey, KEY_LEN, ensure_host_key, load_host_key, new_token};
 pub use server::{Server, ServerConfig};

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use crate::conn::{self, Limits, Tracker};
 use crate::control::{self, Connections};
 use crate::error::{Error, IoContext, Result};
 use crate::key::{HostKey, load_host_key, new_token};
@@ -28,7 +29,8 @@ pub struct ServerConfig {
     /// Locked for the server's life; holds its pid.
     pub lock: PathBuf,
     pub key: PathBuf,
-    /// HTTP worker threads.
+    /// No longer used: each HTTP connection has its own thread, and
+    /// [`Limits`] bounds them. Kept so that existing configurations build.
     pub threads: usize,
     /// Exit once no pod has been registered for this long.
     pub idle_exit: Option<Duration>,
@@ -42,6 +44,7 @@ pub struct Server {
     tcp: TcpListener,
     local_addr: SocketAddr,
     control: UnixListener,
+    limits: Limits,
 }
 
 /// Locks `path` (flock, released when the file is closed) and writes our pid.
@@ -120,6 +123,8 @@ impl Server {
         // directory, and its error says to run `jetpack init`.
         let key = load_host_key(&cfg.key)?;
         let lock = lock(&cfg.lock)?;
+        // While privileged, in case the hard limit is what it takes.
+        conn::raise_nofile();
         let tcp = tcp_listener(cfg.listen).ctx(|| format!("listening on {}", cfg.listen))?;
         let local_addr = tcp.local_addr().ctx(|| "listener address".into())?;
         // Only now, holding the lock: a socket file left there is stale.
@@ -131,7 +136,13 @@ impl Server {
             tcp,
             local_addr,
             control,
+            limits: Limits::default(),
         })
+    }
+
+    /// Replaces the default [`Limits`].
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -142,21 +153,18 @@ impl Server {
     pub fn serve(self) -> Result<()> {
         let reg = Arc::new(Registry::new());
         let conns = Arc::new(Connections::default());
-        let http = tiny_http::Server::from_listener(self.tcp, None)
-            .map_err(|e| Error::io("starting the HTTP server", std::io::Error::other(e)))?;
-        let http = Arc::new(http);
+        let tracker = Arc::new(Tracker::default());
         let key = Arc::new(self.key);
+        let tcp = self.tcp.try_clone().ctx(|| "HTTP listener".into())?;
+        let acceptor = {
+            let (tracker, reg, key) = (tracker.clone(), reg.clone(), key.clone());
+            let limits = Arc::new(self.limits.clone());
+            thread::Builder::new()
+                .name("mds-http".into())
+                .spawn(move || conn::accept_loop(tcp, tracker, limits, reg, key))
+                .ctx(|| "starting the HTTP thread".into())?
+        };
         tracing::info!("metadata service listening on {}", self.local_addr);
-
-        let workers: Vec<_> = (0..self.cfg.threads.max(1))
-            .map(|i| {
-                let (http, reg, key) = (http.clone(), reg.clone(), key.clone());
-                thread::Builder::new()
-                    .name(format!("mds-http-{i}"))
-                    .spawn(move || worker(&http, &reg, &key))
-                    .ctx(|| "starting an HTTP worker".into())
-            })
-            .collect::<Result<_>>()?;
         let control = self.control.try_clone().ctx(|| "control socket".into())?;
         {
             let (reg, conns) = (reg.clone(), conns.clone());
@@ -176,23 +184,17 @@ impl Server {
         drop(UnixStream::connect(&self.cfg.control));
         let _ = fs::remove_file(&self.cfg.control);
         conns.close_all();
-        for _ in &workers {
-            http.unblock();
+        // The HTTP accept thread likewise: shutdown(2) wakes a blocked
+        // accept on Linux, a connection of ours elsewhere.
+        let _ = SockRef::from(&self.tcp).shutdown(Shutdown::Read);
+        if !acceptor.is_finished() {
+            drop(TcpStream::connect_timeout(
+                &self.local_addr,
+                Duration::from_secs(1),
+            ));
         }
-        for w in workers {
-            let _ = w.join();
-        }
+        let _ = acceptor.join();
+        tracker.close_all(Duration::from_secs(2));
         failure.map_or(Ok(()), Err)
-    }
-}
-
-fn worker(http: &tiny_http::Server, reg: &Registry, key: &HostKey) {
-    loop {
-        match http.recv() {
-            Ok(rq) => crate::http::handle(rq, reg, key),
-            Err(_) if reg.stopping() => return,
-            // tiny_http's accept thread reports its failure here and stops.
-            Err(e) => reg.stop(Some(Error::io("HTTP listener", e))),
-        }
     }
 }

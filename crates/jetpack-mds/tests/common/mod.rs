@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use jetpack_mds::{
-    AppImage, Registered, Registration, Server, ServerConfig, ensure_host_key, new_token, register,
+    AppImage, Limits, Registered, Registration, Server, ServerConfig, ensure_host_key, new_token,
+    register,
 };
 use tempfile::TempDir;
 
@@ -83,9 +84,17 @@ pub fn config(dir: &TempDir, idle_exit: Option<Duration>) -> ServerConfig {
 }
 
 pub fn start(idle_exit: Option<Duration>) -> Env {
+    start_with(idle_exit, None)
+}
+
+/// A server with other than the default [`Limits`].
+pub fn start_with(idle_exit: Option<Duration>, limits: Option<Limits>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir, idle_exit);
-    let server = Server::bind(cfg.clone()).unwrap();
+    let mut server = Server::bind(cfg.clone()).unwrap();
+    if let Some(l) = limits {
+        server.set_limits(l);
+    }
     let addr = server.local_addr();
     let serving = Some(std::thread::spawn(move || server.serve()));
     Env {
@@ -121,6 +130,40 @@ impl Env {
         let target = format!("/{token}/acMetadata/v1{path}");
         http(self.addr, method, &target, body)
     }
+}
+
+/// A connection to `addr` from the loopback address `source` (127.0.0.0/8
+/// is all local on Linux, so each address is another "pod").
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(source, 0).into())?;
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+    Ok(s.into())
+}
+
+/// Sends `raw` on `s` and reads the answer until the server closes or
+/// `timeout` passes; returns the status (0 if none) and whether the server
+/// closed the connection.
+pub fn exchange(s: &mut TcpStream, raw: &[u8], timeout: Duration) -> (u16, bool) {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let _ = s.write_all(raw);
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    let status = std::str::from_utf8(&got)
+        .ok()
+        .and_then(|t| t.strip_prefix("HTTP/1.1 "))
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, closed)
 }
 
 #[derive(Debug)]
