@@ -49,10 +49,32 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-/// Creates the root and its `tmp`, `images` and `pods` directories.
+/// Gives the existing directory `dir` mode 0700 unless it has it: whatever the umask was when
+/// it was made, or whatever a file system gives a new dataset's root (a ZFS mount point is
+/// 0755), only root may walk into it. One `stat` when nothing needs changing; a missing `dir`
+/// is left missing.
+pub fn make_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if meta.mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Creates the root and its `tmp`, `images` and `pods` directories, all private (0700): image
+/// trees hold setuid binaries, pod trees whatever a pod's root put there.
 pub(crate) fn create_areas(root: &Path) -> Result<()> {
     for area in [TMP, IMAGES, PODS] {
         create_private_dir(&root.join(area))?;
+    }
+    for dir in [root, &root.join(TMP), &root.join(IMAGES), &root.join(PODS)] {
+        make_private(dir)?;
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod zfs;
 
 use std::path::{Path, PathBuf};
 
+pub use area::make_private;
 pub use error::{Error, Result};
 pub use runner::{CommandRunner, RecordingRunner, SystemRunner};
 

@@ -356,6 +356,11 @@ impl Storage for ZfsStorage {
         if !existing.contains_key(retired.as_str()) {
             self.zfs(&["create", "-o", "mountpoint=none", &retired])?;
         }
+        // A new dataset's root is 0755: the mounted areas become private like the plain ones.
+        area::make_private(&self.root)?;
+        for area in [TMP, IMAGES, PODS] {
+            area::make_private(&self.root.join(area))?;
+        }
         Ok(())
     }
 

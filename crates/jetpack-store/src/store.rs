@@ -8,8 +8,12 @@
 //! <root>/tmp/<n>.meta/       manifest and original file of an import in progress
 //! <root>/tmp/<n>.scratch/    private work area of a process (downloads), see `Store::scratch`
 //! <root>/images/<id>/        manifest, aci (the original file, for export)
+//! <root>/pods/<uuid>/         pods (see jetpack-pod)
 //! <root>/storage/            backend areas: tmp/, images/<id> (rendered, sealed), pods/
 //! ```
+//! The root, `tmp`, `images`, `pods`, `storage` and the backend's areas are 0700 (root only):
+//! images and pods hold setuid binaries, secrets and app output. `init` and opening the store
+//! restore these modes on a store made with looser ones.
 //! An image becomes visible only when its index row is committed, after its tree is sealed and
 //! its metadata renamed into place; anything else found on disk is a leftover that `gc` (and the
 //! next import) removes.
@@ -96,8 +100,12 @@ impl Store {
     /// existing store keeps the backend it was created with.
     pub fn init(cfg: &Config) -> Result<Store> {
         let root = cfg.root();
-        for d in ["", "tmp", "images", "storage"] {
-            fs::create_dir_all(root.join(d)).at(root.join(d))?;
+        if let Some(parent) = root.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        // The backend makes its own areas under `storage`.
+        for d in &PRIVATE_DIRS[..5] {
+            create_private_dir(&root.join(d))?;
         }
         let info_path = root.join("store.json");
         let info = match read_info(&info_path)? {
@@ -120,6 +128,7 @@ impl Store {
         };
         let storage = open_storage(&root, &info)?;
         storage.init()?;
+        make_private(&root)?;
         let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
         let tmp = root.join("store.json.tmp");
         fs::write(&tmp, text + "\n").at(&tmp)?;
@@ -136,9 +145,23 @@ impl Store {
     /// Opens an initialised store.
     pub fn open(cfg: &Config) -> Result<Store> {
         let root = cfg.root();
-        let info = read_info(&root.join("store.json"))?
-            .ok_or_else(|| Error::NotInitialised(root.clone()))?;
+        let info = match read_info(&root.join("store.json")) {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(Error::Other(format!(
+                    "{}: permission denied: the store is private to root; run jetpack as root",
+                    root.display()
+                )));
+            }
+            other => other?.ok_or_else(|| Error::NotInitialised(root.clone()))?,
+        };
         check_matches(&info, cfg)?;
+        // Stores made before their directories were private are tightened on first use. Only
+        // the store's owner (root) can; anyone else is told, and goes on as before.
+        if let Err(e) = make_private(&root) {
+            tracing::warn!("{e}: the store's directories stay open to every user");
+        }
         let storage = open_storage(&root, &info)?;
         Ok(Store {
             root,
@@ -202,7 +225,9 @@ impl Store {
         let lock_path = self.tmp_dir().join(format!("{name}.lock"));
         let lock = lock_file(&lock_path, true)?.expect("blocking lock");
         let dir = self.tmp_dir().join(format!("{name}.scratch"));
-        fs::create_dir(&dir).at(&dir)?;
+        std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+            .create(&dir)
+            .at(&dir)?;
         Ok(Scratch {
             dir,
             lock_path,
@@ -362,6 +387,42 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(39).collect()
 }
 
+/// Directories of the store that only root may enter, the root itself first. The store root
+/// being private is what keeps host users out of everything below it (pod volumes with setuid
+/// binaries left by a pod's root, pod manifests with secrets, logs, original images, rootfs
+/// trees); the others are private too so that no single chmod opens it all.
+const PRIVATE_DIRS: [&str; 8] = [
+    "",
+    "tmp",
+    "images",
+    "pods",
+    "storage",
+    "storage/tmp",
+    "storage/images",
+    "storage/pods",
+];
+
+/// Creates `dir` (its parent exists) with mode 0700, whatever the umask; an existing `dir` is
+/// left to [`make_private`].
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).at(dir),
+    }
+    Ok(jetpack_storage::make_private(dir)?)
+}
+
+/// Gives the store's private directories mode 0700 where they have another: a `stat` each,
+/// a `chmod` only for a store made before they were private. Nothing below them is walked.
+fn make_private(root: &Path) -> Result<()> {
+    for d in PRIVATE_DIRS {
+        jetpack_storage::make_private(&root.join(d))?;
+    }
+    Ok(())
+}
+
 fn read_info(path: &Path) -> Result<Option<StoreInfo>> {
     match fs::read(path) {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
@@ -396,4 +457,51 @@ fn open_storage(root: &Path, info: &StoreInfo) -> Result<Box<dyn Storage>> {
         info.zfs_dataset.as_deref(),
         Arc::new(SystemRunner),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    fn modes(root: &Path) -> Vec<(&'static str, u32)> {
+        PRIVATE_DIRS
+            .iter()
+            .map(|d| (*d, fs::metadata(root.join(d)).unwrap().mode() & 0o7777))
+            .collect()
+    }
+
+    fn private() -> Vec<(&'static str, u32)> {
+        PRIVATE_DIRS.iter().map(|d| (*d, 0o700)).collect()
+    }
+
+    fn loosen(root: &Path) {
+        for d in PRIVATE_DIRS {
+            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    /// `init` makes the store's directories 0700; `init` again and `open` restore that mode on
+    /// a store made with looser ones.
+    #[test]
+    fn store_directories_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/store");
+        let cfg = Config::load(
+            Some(Path::new("/dev/null")),
+            &["storage=dir".into(), format!("root={}", root.display())],
+        )
+        .unwrap();
+        Store::init(&cfg).unwrap();
+        assert_eq!(modes(&root), private());
+        loosen(&root);
+        Store::open(&cfg).unwrap();
+        assert_eq!(modes(&root), private());
+        loosen(&root);
+        Store::init(&cfg).unwrap();
+        assert_eq!(modes(&root), private());
+        let scratch = Store::open(&cfg).unwrap().scratch().unwrap();
+        assert_eq!(fs::metadata(scratch.path()).unwrap().mode() & 0o7777, 0o700);
+    }
 }

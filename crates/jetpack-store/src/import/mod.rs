@@ -97,11 +97,19 @@ impl Store {
         opts: &ImportOptions,
     ) -> Result<Imported> {
         let name = name.to_string();
-        fs::create_dir(meta).at(meta)?;
+        // Becomes `images/<id>/`: root only, like the original file (it may hold secrets).
+        std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+            .create(meta)
+            .at(meta)?;
         let layer = self.storage.create_temp(&name)?;
         temps.push(name.clone());
 
-        let raw_copy = File::create(meta.join("aci")).at(meta.join("aci"))?;
+        let raw_copy = std::os::unix::fs::OpenOptionsExt::mode(
+            fs::OpenOptions::new().write(true).create_new(true),
+            0o600,
+        )
+        .open(meta.join("aci"))
+        .at(meta.join("aci"))?;
         let (input, label): (Box<dyn Read + Send>, String) = match source {
             Source::File(p) => (Box::new(File::open(&p).at(&p)?), p.display().to_string()),
             Source::Reader { reader, label } => (reader, label),
