@@ -14,8 +14,15 @@
 //! <root>/pods/<uuid>/net.json        the pod's CNI networks, as added (see `network`)
 //! <root>/pods/<uuid>/netns           its network namespace while it runs
 //! ```
+//!
+//! `pods/`, each pod's directory, `apps/` and `volumes/` are 0700 and the files written here
+//! 0600: the manifest holds `--set-env` values, logs hold app output, and a pod's root can
+//! leave setuid binaries in its volumes. A volume itself keeps the mode its manifest asks for
+//! (apps inside need it); its private parents keep host users out.
 
 use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -103,8 +110,38 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    fs::write(&tmp, text).at(&tmp)?;
+    write_private(&tmp, &text)?;
     fs::rename(&tmp, path).at(path)
+}
+
+/// Opens `path` for writing (created or truncated) with mode 0600 whatever the umask, also
+/// when an older file with another mode is there.
+fn create_private(path: &Path) -> Result<File> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .at(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .at(path)?;
+    Ok(f)
+}
+
+/// Writes `bytes` to `path` (mode 0600, see [`create_private`]).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    create_private(path)?.write_all(bytes).at(path)
+}
+
+/// Creates `dir` with mode 0700 if it is missing, and gives it 0700 if it has another mode.
+fn private_dir(dir: &Path) -> Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).at(dir),
+    }
+    Ok(jetpack_storage::make_private(dir)?)
 }
 
 pub(crate) fn now() -> i64 {
@@ -137,6 +174,7 @@ impl Pods {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&p)
             .at(&p)?;
         match f.try_lock() {
@@ -151,16 +189,37 @@ impl Pods {
         Ok(self.try_lock(uuid)?.is_none())
     }
 
-    /// Creates the directory of a new pod and takes its lock.
+    /// Creates the directory of a new pod (0700, with `apps/` and `volumes/` 0700 and an empty
+    /// manifest 0600 for [`Pods::write_manifest`]) and takes its lock.
     pub fn create(&self, rec: &PodRecord) -> Result<PodLock> {
-        fs::create_dir_all(&self.dir).at(&self.dir)?;
+        private_dir(&self.dir)?;
         let d = self.dir(&rec.uuid);
-        fs::create_dir(&d).at(&d)?;
+        fs::DirBuilder::new().mode(0o700).create(&d).at(&d)?;
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).at(&d)?;
         let lock = self
             .try_lock(&rec.uuid)?
             .ok_or_else(|| Error::Busy(format!("pod {} is locked", rec.uuid)))?;
         self.save(rec)?;
+        for sub in ["apps", "volumes"] {
+            private_dir(&d.join(sub))?;
+        }
+        // Writing over this file (truncating it) keeps its mode.
+        create_private(&d.join("manifest"))?;
         Ok(lock)
+    }
+
+    /// Writes the pod's manifest (mode 0600: it holds the apps' environment).
+    pub fn write_manifest(&self, uuid: &str, bytes: &[u8]) -> Result<()> {
+        write_private(&self.dir(uuid).join("manifest"), bytes)
+    }
+
+    /// Creates `apps/<app>/` (0700) for the app's log and exit status; returns its path.
+    pub fn create_app_dir(&self, uuid: &str, app: &str) -> Result<PathBuf> {
+        let apps = self.dir(uuid).join("apps");
+        private_dir(&apps)?;
+        let d = apps.join(app);
+        private_dir(&d)?;
+        Ok(d)
     }
 
     /// Writes the state file atomically.
@@ -252,5 +311,60 @@ impl Pods {
 
     pub fn log_path(&self, uuid: &str, app: &str) -> PathBuf {
         self.dir(uuid).join("apps").join(app).join("log")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().mode() & 0o7777
+    }
+
+    /// A pod's directories are 0700 and its files 0600, also over older files of another mode.
+    #[test]
+    fn pod_files_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let pods = Pods::new(root.path());
+        let rec = PodRecord {
+            uuid: "0c4b2c9e-6d5a-4c47-9d39-5e3b7c1d2a10".into(),
+            name: None,
+            state: State::Preparing,
+            created: 0,
+            started: None,
+            exited: None,
+            net: "none".into(),
+            dns: Vec::new(),
+            networks: Vec::new(),
+            apps: Vec::new(),
+            pid: None,
+            exit: None,
+        };
+        let _lock = pods.create(&rec).unwrap();
+        let d = pods.dir(&rec.uuid);
+        for p in [
+            root.path().join("pods"),
+            d.clone(),
+            d.join("apps"),
+            d.join("volumes"),
+        ] {
+            assert_eq!(mode(&p), 0o700, "{}", p.display());
+        }
+        // The manifest is written over the file made with the pod: its mode stays.
+        fs::write(d.join("manifest"), "{}").unwrap();
+        for f in ["manifest", "pod.json", "lock"] {
+            assert_eq!(mode(&d.join(f)), 0o600, "{f}");
+        }
+        fs::write(d.join("pod.json.tmp"), "left by a crash").unwrap();
+        fs::set_permissions(d.join("pod.json.tmp"), fs::Permissions::from_mode(0o644)).unwrap();
+        pods.save(&rec).unwrap();
+        assert_eq!(mode(&d.join("pod.json")), 0o600);
+        pods.write_manifest(&rec.uuid, b"{}").unwrap();
+        assert_eq!(mode(&d.join("manifest")), 0o600);
+        let app = pods.create_app_dir(&rec.uuid, "app").unwrap();
+        assert_eq!(mode(&app), 0o700);
     }
 }
