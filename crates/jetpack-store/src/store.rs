@@ -418,7 +418,12 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
 /// a `chmod` only for a store made before they were private. Nothing below them is walked.
 fn make_private(root: &Path) -> Result<()> {
     for d in PRIVATE_DIRS {
-        jetpack_storage::make_private(&root.join(d))?;
+        let dir = if d.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(d)
+        };
+        jetpack_storage::make_private(&dir)?;
     }
     Ok(())
 }
