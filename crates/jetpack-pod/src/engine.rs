@@ -26,12 +26,32 @@ pub fn find_exec(rootfs: &Path, argv0: &str, path: &str) -> std::result::Result<
 }
 
 /// System call and errno names to numbers; `None` when the set means no filtering.
+/// `@docker/default` is relaxed for `capabilities`.
 pub fn resolve_seccomp(
     mode: SeccompMode,
     names: &[String],
     errno: Option<&str>,
+    capabilities: u64,
 ) -> std::result::Result<Option<Seccomp>, String> {
-    linux::seccomp::resolve(mode, names, errno)
+    linux::seccomp::resolve_for(mode, names, errno, capabilities)
+}
+
+/// The filter of an app without a seccomp isolator (`@docker/default`, EPERM), and the calls
+/// of it that `capabilities` let through.
+pub fn default_seccomp(capabilities: u64) -> (Seccomp, Vec<&'static str>) {
+    (
+        linux::seccomp::docker_default(capabilities),
+        linux::seccomp::docker_default_relaxed(capabilities),
+    )
+}
+
+/// What a seccomp isolator lets through that the default filter would block.
+pub fn seccomp_let_through(
+    mode: SeccompMode,
+    names: &[String],
+    capabilities: u64,
+) -> std::result::Result<Vec<String>, String> {
+    linux::seccomp::let_through(mode, names, capabilities)
 }
 
 /// What the host offers for isolators.

@@ -17,6 +17,13 @@
 //! - an app without a capability isolator gets the default set of 14, reported as an enforced
 //!   `os/linux/capabilities-retain-set`; unknown capability names are left out (`modified`);
 //! - unknown system call or errno names are errors (before anything runs);
+//! - an app without a seccomp isolator gets `@docker/default` (Docker's default profile as a
+//!   deny list returning EPERM, relaxed for the app's capabilities), reported as an enforced
+//!   `os/linux/seccomp-remove-set`; `@appc.io/all` (retain) or `@appc.io/empty` (remove) turn
+//!   filtering off;
+//! - [`image_privileges`]: capabilities beyond appc's default set, or a seccomp set weaker than
+//!   the default, asked by an image (not by the operator) are refused at prepare unless the
+//!   operator accepts them;
 //! - `resource/network-bandwidth` of the pod and its apps becomes one limit, the lowest, on the
 //!   pod's network interfaces (its apps share them), when each of the pod's networks has a
 //!   plugin with the `bandwidth` capability;
@@ -28,7 +35,7 @@
 use std::path::Path;
 
 use appc::{Isolator, PodManifest, Resource};
-use jetpack_runtime::{Resources, SeccompMode, Security, caps};
+use jetpack_runtime::{Resources, Seccomp, SeccompMode, Security, caps};
 use serde::{Deserialize, Serialize};
 
 use crate::engine;
@@ -529,6 +536,7 @@ fn security(
 ) -> Result<Security> {
     let mut sec = Security::default();
     let mut caps_given = false;
+    let mut seccomp: Option<(usize, &Isolator)> = None;
     for (i, iso) in list.iter().enumerate() {
         let is_security = matches!(
             iso,
@@ -597,34 +605,10 @@ fn security(
                     .into(),
                 )
             }
-            Isolator::SeccompRemoveSet(s) | Isolator::SeccompRetainSet(s) => {
-                let mode = if matches!(iso, Isolator::SeccompRetainSet(_)) {
-                    SeccompMode::Retain
-                } else {
-                    SeccompMode::Remove
-                };
-                let resolved = engine::resolve_seccomp(mode, &s.set, s.errno.as_deref())
-                    .map_err(|e| Error::Invalid(format!("app {app}: {}: {e}", iso.name())))?;
-                let action = match &s.errno {
-                    Some(e) => format!("return {e}"),
-                    None => "kill the app (SIGSYS)".into(),
-                };
-                let detail = match (&resolved, mode) {
-                    (None, SeccompMode::Retain) => "@appc.io/all: no filtering".to_string(),
-                    (None, SeccompMode::Remove) => {
-                        "@appc.io/empty: Jetpack's default list is empty, no filtering".into()
-                    }
-                    (Some(f), SeccompMode::Retain) => format!(
-                        "{} system calls allowed (execve, exit and exit_group always); others \
-                         {action}",
-                        f.syscalls.len()
-                    ),
-                    (Some(f), SeccompMode::Remove) => {
-                        format!("{} system calls {action}", f.syscalls.len())
-                    }
-                };
-                sec.seccomp = resolved;
-                (Status::Enforced, detail)
+            Isolator::SeccompRemoveSet(_) | Isolator::SeccompRetainSet(_) => {
+                // Resolved after the loop: `@docker/default` depends on the capabilities.
+                seccomp = Some((report.len(), iso));
+                (Status::Enforced, String::new())
             }
             Isolator::OomScoreAdj(n) if *n < 0 && !host.sys_resource => (
                 Status::Ignored,
@@ -646,6 +630,27 @@ fn security(
         };
         report.push(entry(a, iso, status, detail));
     }
+    match seccomp {
+        Some((at, iso)) => {
+            let (detail, filter) = seccomp_isolator(app, iso, sec.capabilities)?;
+            report[at].detail = detail;
+            sec.seccomp = filter;
+        }
+        None => {
+            let (filter, relaxed) = engine::default_seccomp(sec.capabilities);
+            report.push(Entry {
+                app: Some(app.into()),
+                name: appc::isolator_names::SECCOMP_REMOVE_SET.into(),
+                value: serde_json::json!({ "set": [DEFAULT_SECCOMP], "errno": "EPERM" }),
+                status: Status::Enforced,
+                detail: format!(
+                    "the default filter (the app has no seccomp isolator): {}",
+                    describe_docker_default(&filter, &relaxed, "EPERM")
+                ),
+            });
+            sec.seccomp = Some(filter);
+        }
+    }
     if !caps_given {
         report.push(Entry {
             app: Some(app.into()),
@@ -656,6 +661,161 @@ fn security(
         });
     }
     Ok(sec)
+}
+
+/// The name of Docker's default profile as a seccomp group: the filter of an app without a
+/// seccomp isolator.
+pub const DEFAULT_SECCOMP: &str = "@docker/default";
+
+/// `N system calls return EPERM, clone with a namespace flag ...; let through for the app's
+/// capabilities: ...`.
+fn describe_docker_default(filter: &Seccomp, relaxed: &[&str], action: &str) -> String {
+    let mut d = format!(
+        "Docker's default profile: {} system calls {action}",
+        filter.syscalls.len()
+    );
+    for c in &filter.conditions {
+        d.push_str(&format!(
+            ", {} {action}",
+            jetpack_runtime::linux::seccomp::describe(c)
+        ));
+    }
+    for (nr, e) in &filter.errnos {
+        d.push_str(&format!(
+            ", {} returns {} (libc falls back to clone)",
+            jetpack_runtime::linux::seccomp::syscall_name(*nr),
+            if *e == libc::ENOSYS {
+                "ENOSYS".to_string()
+            } else {
+                e.to_string()
+            }
+        ));
+    }
+    if !relaxed.is_empty() {
+        d.push_str(&format!(
+            "; let through for the app's capabilities: {}",
+            relaxed.join(", ")
+        ));
+    }
+    d
+}
+
+/// An app's own seccomp isolator: the report's detail and the filter (`None`: no filtering).
+fn seccomp_isolator(
+    app: &str,
+    iso: &Isolator,
+    capabilities: u64,
+) -> Result<(String, Option<Seccomp>)> {
+    let (mode, s) = match iso {
+        Isolator::SeccompRetainSet(s) => (SeccompMode::Retain, s),
+        Isolator::SeccompRemoveSet(s) => (SeccompMode::Remove, s),
+        _ => unreachable!("a seccomp isolator"),
+    };
+    let resolved = engine::resolve_seccomp(mode, &s.set, s.errno.as_deref(), capabilities)
+        .map_err(|e| Error::Invalid(format!("app {app}: {}: {e}", iso.name())))?;
+    let action = match &s.errno {
+        Some(e) => format!("return {e}"),
+        None => "kill the app (SIGSYS)".into(),
+    };
+    let detail = match (&resolved, mode) {
+        (None, SeccompMode::Retain) => "@appc.io/all: no filtering".to_string(),
+        (None, SeccompMode::Remove) => "@appc.io/empty: no filtering".into(),
+        (Some(f), SeccompMode::Retain) => format!(
+            "{} system calls allowed (execve, exit and exit_group always); others {action}",
+            f.syscalls.len()
+        ),
+        (Some(f), SeccompMode::Remove) if s.set.iter().any(|n| n == DEFAULT_SECCOMP) => {
+            let (_, relaxed) = engine::default_seccomp(capabilities);
+            describe_docker_default(f, &relaxed, &action)
+        }
+        (Some(f), SeccompMode::Remove) => format!("{} system calls {action}", f.syscalls.len()),
+    };
+    Ok((detail, resolved))
+}
+
+/// The capability set an app's isolators give it (the last capability isolator, else the
+/// default set), as [`security`] computes it.
+fn capabilities_of(list: &[Isolator]) -> u64 {
+    list.iter()
+        .rev()
+        .find_map(|i| match i {
+            Isolator::CapabilitiesRetainSet(n) => Some(caps::mask(n).0),
+            Isolator::CapabilitiesRemoveSet(n) => Some(caps::DEFAULT_SET & !caps::mask(n).0),
+            _ => None,
+        })
+        .unwrap_or(caps::DEFAULT_SET)
+}
+
+/// What an app's isolators that came from its image (`from_image[i]` for `list[i]`) ask beyond
+/// what an app gets without them: capabilities outside appc's default set, and system calls
+/// the default seccomp filter would block. `None` when they ask nothing more; otherwise the
+/// sentence that says what, and which options grant it. Unknown names are left to
+/// [`resolve`], which reports them.
+pub fn image_privileges(list: &[Isolator], from_image: &[bool]) -> Option<String> {
+    let capabilities = capabilities_of(list);
+    let last = |f: fn(&Isolator) -> bool| {
+        list.iter()
+            .enumerate()
+            .rev()
+            .find(|(_, i)| f(i))
+            .filter(|(at, _)| from_image.get(*at).copied().unwrap_or(false))
+            .map(|(_, i)| i)
+    };
+    let mut asks = Vec::new();
+    if let Some(Isolator::CapabilitiesRetainSet(names)) = last(|i| {
+        matches!(
+            i,
+            Isolator::CapabilitiesRetainSet(_) | Isolator::CapabilitiesRemoveSet(_)
+        )
+    }) {
+        let (mask, _) = caps::mask(names);
+        let beyond = caps::names(mask & !caps::DEFAULT_SET);
+        if !beyond.is_empty() {
+            asks.push(format!(
+                "capabilities beyond the default set: {} (grant them with --caps-retain={} \
+                 after the image)",
+                beyond.join(", "),
+                caps::names(mask).join(",")
+            ));
+        }
+    }
+    if let Some(iso) = last(|i| {
+        matches!(
+            i,
+            Isolator::SeccompRetainSet(_) | Isolator::SeccompRemoveSet(_)
+        )
+    }) {
+        let (mode, s) = match iso {
+            Isolator::SeccompRetainSet(s) => (SeccompMode::Retain, s),
+            Isolator::SeccompRemoveSet(s) => (SeccompMode::Remove, s),
+            _ => unreachable!("a seccomp isolator"),
+        };
+        if let Ok(through) = engine::seccomp_let_through(mode, &s.set, capabilities)
+            && !through.is_empty()
+        {
+            asks.push(format!(
+                "a {} that lets through system calls the default filter \
+                 ({DEFAULT_SECCOMP}) blocks: {} (grant it with --seccomp after the image, \
+                 e.g. --seccomp=mode={},{})",
+                iso.name(),
+                through.join(", "),
+                if mode == SeccompMode::Retain {
+                    "retain"
+                } else {
+                    "remove"
+                },
+                s.set.join(",")
+            ));
+        }
+    }
+    if asks.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "{}; or accept what the image asks with --insecure-options=image-privileges",
+            asks.join("; and ")
+        ))
+    }
 }
 
 /// What this host offers, from the engine; nothing is looked at when `manifest` has no
@@ -715,7 +875,123 @@ mod tests {
         let e = find(&r, Some("web"), "os/linux/capabilities-retain-set");
         assert_eq!(e.status, Status::Enforced);
         assert_eq!(e.value["set"].as_array().unwrap().len(), 14);
-        assert_eq!(r.report.isolators.len(), 1);
+        let f = find(&r, Some("web"), "os/linux/seccomp-remove-set");
+        assert_eq!(f.status, Status::Enforced);
+        assert_eq!(
+            f.value,
+            json!({"set": ["@docker/default"], "errno": "EPERM"})
+        );
+        assert!(f.detail.starts_with("the default filter"), "{}", f.detail);
+        assert!(f.detail.contains("clone (namespace flags)"), "{}", f.detail);
+        let filter = sec.seccomp.as_ref().expect("the default filter");
+        assert_eq!(filter.errno, Some(libc::EPERM));
+        let mount = jetpack_runtime::linux::seccomp::syscall_number("mount").unwrap();
+        assert!(filter.syscalls.contains(&mount));
+        assert_eq!(r.report.isolators.len(), 2);
+    }
+
+    #[test]
+    fn the_default_filter_follows_the_capabilities() {
+        let mount = jetpack_runtime::linux::seccomp::syscall_number("mount").unwrap();
+        let keyctl = jetpack_runtime::linux::seccomp::syscall_number("keyctl").unwrap();
+        // The capability isolator comes after the seccomp one: the order does not matter.
+        for seccomp in [
+            json!([]),
+            json!([{"name": "os/linux/seccomp-remove-set", "value": {"set": ["@docker/default", "mkdir"], "errno": "EACCES"}}]),
+        ] {
+            let mut list = seccomp.as_array().unwrap().clone();
+            list.push(json!({"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_SYS_ADMIN"]}}));
+            let r = resolve(&manifest(json!([]), json!(list)), &host()).unwrap();
+            let f = r.apps[0].1.seccomp.as_ref().unwrap();
+            assert!(
+                !f.syscalls.contains(&mount),
+                "CAP_SYS_ADMIN lets mount through"
+            );
+            assert!(f.syscalls.contains(&keyctl));
+            let e = find(&r, Some("web"), "os/linux/seccomp-remove-set");
+            assert!(
+                e.detail
+                    .contains("let through for the app's capabilities: mount"),
+                "{}",
+                e.detail
+            );
+        }
+        // @appc.io/all turns it off.
+        let r = resolve(
+            &manifest(
+                json!([]),
+                json!([{"name": "os/linux/seccomp-retain-set", "value": {"set": ["@appc.io/all"]}}]),
+            ),
+            &host(),
+        )
+        .unwrap();
+        assert_eq!(r.apps[0].1.seccomp, None);
+    }
+
+    #[test]
+    fn privileges_an_image_asks_for() {
+        let iso = |v: serde_json::Value| -> Isolator { serde_json::from_value(v).unwrap() };
+        let admin = iso(
+            json!({"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_SYS_ADMIN", "CAP_CHOWN"]}}),
+        );
+        let fewer = iso(
+            json!({"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_CHOWN"]}}),
+        );
+        let remove = iso(
+            json!({"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}}),
+        );
+        let all =
+            iso(json!({"name": "os/linux/seccomp-retain-set", "value": {"set": ["@appc.io/all"]}}));
+        let strict = iso(
+            json!({"name": "os/linux/seccomp-remove-set", "value": {"set": ["@docker/default", "mkdir"]}}),
+        );
+        let msg = image_privileges(std::slice::from_ref(&admin), &[true]).unwrap();
+        assert!(msg.contains("CAP_SYS_ADMIN"), "{msg}");
+        assert!(
+            !msg.contains("CAP_SYS_ADMIN, CAP_CHOWN"),
+            "only what is beyond: {msg}"
+        );
+        assert!(
+            msg.contains("--caps-retain=CAP_CHOWN,CAP_SYS_ADMIN"),
+            "{msg}"
+        );
+        assert!(msg.contains("--insecure-options=image-privileges"), "{msg}");
+        // From the operator: granted.
+        assert_eq!(
+            image_privileges(std::slice::from_ref(&admin), &[false]),
+            None
+        );
+        // Replaced by the operator's set (last wins): nothing asked.
+        assert_eq!(
+            image_privileges(&[admin.clone(), fewer.clone()], &[true, false]),
+            None
+        );
+        assert_eq!(image_privileges(&[fewer, remove], &[true, true]), None);
+        let msg = image_privileges(std::slice::from_ref(&all), &[true]).unwrap();
+        assert!(msg.contains("mount") && msg.contains("keyctl"), "{msg}");
+        assert!(msg.contains("--seccomp=mode=retain,@appc.io/all"), "{msg}");
+        assert_eq!(
+            image_privileges(std::slice::from_ref(&strict), &[true]),
+            None
+        );
+        let weak = iso(
+            json!({"name": "os/linux/seccomp-remove-set", "value": {"set": ["reboot"], "errno": "EPERM"}}),
+        );
+        let msg = image_privileges(std::slice::from_ref(&weak), &[true]).unwrap();
+        assert!(
+            msg.contains("os/linux/seccomp-remove-set") && msg.contains("unshare"),
+            "{msg}"
+        );
+        // Both at once, in one message.
+        let msg = image_privileges(&[admin, all], &[true, true]).unwrap();
+        assert!(
+            msg.contains("CAP_SYS_ADMIN") && msg.contains("keyctl"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains(" mount,"),
+            "CAP_SYS_ADMIN from the image covers mount: {msg}"
+        );
     }
 
     #[test]

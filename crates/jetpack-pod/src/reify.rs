@@ -42,6 +42,9 @@ pub struct PodRequest {
     pub apps: Vec<AppRequest>,
     pub volumes: Vec<Volume>,
     pub annotations: Vec<(String, String)>,
+    /// `--insecure-options=image-privileges`: accept the capabilities and seccomp sets images
+    /// ask for beyond the defaults (see [`crate::isolators::image_privileges`]).
+    pub image_privileges: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -142,6 +145,8 @@ pub fn parse_mount(spec: &str) -> Result<(String, String)> {
 /// --caps-retain=CAP,...        os/linux/capabilities-retain-set
 /// --caps-remove=CAP,...        os/linux/capabilities-remove-set
 /// --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL,...
+/// --seccomp=@docker/default    the default filter (remove set, EPERM)
+/// --seccomp=@appc.io/all       no filter
 /// ```
 ///
 /// (A missing request means the limit, as appc says.)
@@ -180,13 +185,27 @@ pub fn parse_isolator(option: &str, value: &str) -> Result<Isolator> {
                     None => set.push(item),
                 }
             }
+            // A group alone says its mode: `--seccomp=@appc.io/all` turns filtering off,
+            // `--seccomp=@docker/default` is the default filter (EPERM unless told).
+            let group = |g: &str| set.iter().any(|n| n == g);
+            let mode = mode.as_deref().or(if group("@appc.io/all") {
+                Some("retain")
+            } else if group("@appc.io/empty") || group(crate::isolators::DEFAULT_SECCOMP) {
+                if errno.is_none() && group(crate::isolators::DEFAULT_SECCOMP) {
+                    errno = Some("EPERM".into());
+                }
+                Some("remove")
+            } else {
+                None
+            });
             let s = appc::Seccomp { set, errno };
-            match mode.as_deref() {
+            match mode {
                 Some("retain") => Isolator::SeccompRetainSet(s),
                 Some("remove") => Isolator::SeccompRemoveSet(s),
                 _ => {
                     return Err(bad(
-                        "expected mode=retain or mode=remove, then [errno=ENAME,]SYSCALL,..."
+                        "expected mode=retain or mode=remove, then [errno=ENAME,]SYSCALL,... \
+                         (or @docker/default, or @appc.io/all for no filter)"
                             .into(),
                     ));
                 }
@@ -226,7 +245,11 @@ fn annotations(list: &[(String, String)], what: &str) -> Result<appc::Annotation
 }
 
 /// The effective `app` of one request: the image's, with the request's overrides applied.
-fn effective_app(req: &AppRequest, image: &appc::ImageManifest) -> Result<App> {
+fn effective_app(
+    req: &AppRequest,
+    image: &appc::ImageManifest,
+    image_privileges: bool,
+) -> Result<App> {
     let mut app = match (&image.app, &req.exec) {
         (Some(a), _) => a.clone(),
         (None, Some(_)) => App {
@@ -281,9 +304,23 @@ fn effective_app(req: &AppRequest, image: &appc::ImageManifest) -> Result<App> {
         let names = replaced_by(iso);
         app.isolators.retain(|i| !names.contains(&i.name()));
     }
+    let from_image = app.isolators.len();
     app.isolators.extend(req.isolators.iter().cloned());
     app.validate().map_err(Error::Manifest)?;
+    if !image_privileges {
+        let origin: Vec<bool> = (0..app.isolators.len()).map(|i| i < from_image).collect();
+        refuse_image_privileges(&image.name, &app.isolators, &origin)?;
+    }
     Ok(app)
+}
+
+/// Fails when the image's own isolators ask for more than an app gets by default and the
+/// operator did not grant it.
+fn refuse_image_privileges(image: &AcIdentifier, list: &[Isolator], origin: &[bool]) -> Result<()> {
+    match crate::isolators::image_privileges(list, origin) {
+        None => Ok(()),
+        Some(what) => Err(invalid(format!("image {image} asks for {what}"))),
+    }
 }
 
 /// Builds the reified pod manifest for `req`; returns it with each app's image manifest.
@@ -309,7 +346,7 @@ pub fn reify(store: &Store, req: &PodRequest) -> Result<(PodManifest, Vec<appc::
                 "two apps are named \"{name}\": give one of them another name with --app-name"
             )));
         }
-        let app = effective_app(r, &manifest)?;
+        let app = effective_app(r, &manifest, req.image_privileges)?;
         let mounts = r
             .mounts
             .iter()
@@ -345,8 +382,14 @@ pub fn reify(store: &Store, req: &PodRequest) -> Result<(PodManifest, Vec<appc::
 
 /// Reifies a pod manifest given by the user: each app's image resolved to a full ID (by ID, or
 /// by name and labels with the newest match winning), its `app` taken from the image when the
-/// manifest has none, and every mount point satisfied.
-pub fn resolve_manifest(store: &Store, pod: &mut PodManifest) -> Result<()> {
+/// manifest has none, and every mount point satisfied. The isolators the manifest gives are
+/// the operator's; those of an `app` taken from the image are the image's, and what they ask
+/// beyond the defaults needs `image_privileges`.
+pub fn resolve_manifest(
+    store: &Store,
+    pod: &mut PodManifest,
+    image_privileges: bool,
+) -> Result<()> {
     for ra in &mut pod.apps {
         let row = match (&ra.image.id, &ra.image.name) {
             (Some(id), _) => store.lookup(id.as_str(), Pick::Newest)?,
@@ -371,6 +414,11 @@ pub fn resolve_manifest(store: &Store, pod: &mut PodManifest) -> Result<()> {
         }
         if ra.app.is_none() {
             ra.app = manifest.app.clone();
+            if let Some(app) = ra.app.as_ref().filter(|_| !image_privileges) {
+                let origin = vec![true; app.isolators.len()];
+                refuse_image_privileges(&manifest.name, &app.isolators, &origin)
+                    .map_err(|e| invalid(format!("app {}: {e}", ra.name)))?;
+            }
         }
         match &ra.app {
             Some(a) if !a.exec.is_empty() => {}
@@ -511,6 +559,16 @@ mod tests {
             json("--seccomp", "mode=retain,read"),
             serde_json::json!({"name": "os/linux/seccomp-retain-set", "value": {"set": ["read"]}})
         );
+        assert_eq!(
+            json("--seccomp", "@docker/default"),
+            serde_json::json!({"name": "os/linux/seccomp-remove-set",
+                               "value": {"set": ["@docker/default"], "errno": "EPERM"}})
+        );
+        assert_eq!(
+            json("--seccomp", "@appc.io/all"),
+            serde_json::json!({"name": "os/linux/seccomp-retain-set",
+                               "value": {"set": ["@appc.io/all"]}})
+        );
         for (o, v, want) in [
             ("--memory", "1K", "suffix"),
             ("--memory", "-1", "negative"),
@@ -544,7 +602,7 @@ mod tests {
             ],
             ..AppRequest::default()
         };
-        let app = effective_app(&req, &image).unwrap();
+        let app = effective_app(&req, &image, false).unwrap();
         let names: Vec<&str> = app.isolators.iter().map(|i| i.name()).collect();
         assert_eq!(
             names,
@@ -558,5 +616,48 @@ mod tests {
             serde_json::to_value(&app.isolators[1]).unwrap()["value"]["limit"],
             "64M"
         );
+    }
+
+    #[test]
+    fn image_privileges_need_the_operator() {
+        let image: appc::ImageManifest = serde_json::from_value(serde_json::json!({
+            "acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/admin",
+            "app": {"exec": ["/bin/sh"], "user": "0", "group": "0", "isolators": [
+                {"name": "os/linux/capabilities-retain-set",
+                 "value": {"set": ["CAP_SYS_ADMIN", "CAP_CHOWN"]}}
+            ]}
+        }))
+        .unwrap();
+        let e = effective_app(&AppRequest::default(), &image, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image example.com/admin asks for"), "{e}");
+        assert!(e.contains("CAP_SYS_ADMIN"), "{e}");
+        assert!(e.contains("--caps-retain=CAP_CHOWN,CAP_SYS_ADMIN"), "{e}");
+        assert!(e.contains("--insecure-options=image-privileges"), "{e}");
+        // Accepted by the operator, or replaced by the operator's own set.
+        let app = effective_app(&AppRequest::default(), &image, true).unwrap();
+        assert_eq!(app.isolators.len(), 1);
+        let own = AppRequest {
+            isolators: vec![parse_isolator("--caps-retain", "CAP_SYS_ADMIN").unwrap()],
+            ..AppRequest::default()
+        };
+        effective_app(&own, &image, false).unwrap();
+        // A seccomp set of the image weaker than the default.
+        let mut weak = image.clone();
+        weak.app.as_mut().unwrap().isolators = vec![
+            serde_json::from_value(serde_json::json!(
+                {"name": "os/linux/seccomp-retain-set", "value": {"set": ["@appc.io/all"]}}))
+            .unwrap(),
+        ];
+        let e = effective_app(&AppRequest::default(), &weak, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keyctl") && e.contains("unshare"), "{e}");
+        let own = AppRequest {
+            isolators: vec![parse_isolator("--seccomp", "@appc.io/all").unwrap()],
+            ..AppRequest::default()
+        };
+        effective_app(&own, &weak, false).unwrap();
     }
 }

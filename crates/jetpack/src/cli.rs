@@ -82,6 +82,7 @@ pub enum Command {
     ///
     /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
     ///                 [--dns IP[,IP...]] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
+    ///                 [--insecure-options image-privileges|http|tls|signature|all,...]
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
     ///
     /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
@@ -94,7 +95,13 @@ pub enum Command {
     /// --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
     /// --readonly-rootfs. Isolators, replacing the image's of the same kind: --memory Q (limit,
     /// e.g. 512M), --cpu Q (limit, e.g. 500m), --caps-retain CAP,..., --caps-remove CAP,...,
-    /// --seccomp mode=retain|remove[,errno=EPERM],SYSCALL,... Arguments after -- replace the
+    /// --seccomp mode=retain|remove[,errno=EPERM],SYSCALL,... (an app without one gets
+    /// @docker/default, Docker's default filter, relaxed for its capabilities; --seccomp
+    /// @appc.io/all turns filtering off). An image's own capabilities beyond appc's default
+    /// set, or a seccomp set weaker than the default, are refused unless given with
+    /// --caps-retain/--seccomp or accepted with --insecure-options=image-privileges; the other
+    /// values (http, tls, signature) apply to images fetched because the store lacks them.
+    /// Arguments after -- replace the
     /// image's arguments. Mount points of the image that no volume satisfies get an empty volume
     /// shared by the pod. Each app's rootfs is a clone of its image (constant time on zfs, btrfs
     /// and overlay). Isolators that this host cannot enforce are reported when the pod starts

@@ -4,6 +4,7 @@
 //! ```text
 //! jetpack run [--rm] [-t] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
 //!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
+//!             [--insecure-options image-privileges|http|tls|signature|all-fetch|all,...]
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
 //!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
@@ -13,6 +14,7 @@
 //! ```
 
 use anyhow::{Result, bail};
+use jetpack_fetch::Insecure;
 use jetpack_pod::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume};
 
 /// Everything `prepare` and `run` accept.
@@ -27,6 +29,9 @@ pub struct PodArgs {
     pub pod_manifest: Option<String>,
     pub rm: bool,
     pub tty: bool,
+    /// The fetch checks of `--insecure-options` (for images the store lacks); its
+    /// `image-privileges` is in `request.image_privileges`.
+    pub insecure: Insecure,
 }
 
 fn split(arg: &str) -> (&str, Option<&str>) {
@@ -34,6 +39,28 @@ fn split(arg: &str) -> (&str, Option<&str>) {
         Some((k, v)) if k.starts_with("--") => (k, Some(v)),
         _ => (arg, None),
     }
+}
+
+/// `--insecure-options` of `prepare` and `run`: `image-privileges` (accept the capabilities and
+/// seccomp sets images ask for beyond the defaults), the checks of `fetch` (`http`, `tls`,
+/// `signature`, `all-fetch`, for images the store lacks), `none`, or `all` (all of them).
+fn insecure_options(v: &str) -> Result<(bool, Insecure)> {
+    let mut privileges = false;
+    let mut fetch = Vec::new();
+    for opt in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match opt {
+            "image-privileges" => privileges = true,
+            "all" => {
+                privileges = true;
+                fetch.push("all-fetch");
+            }
+            other => fetch.push(other),
+        }
+    }
+    let insecure = fetch.join(",").parse::<Insecure>().map_err(|e| {
+        anyhow::anyhow!("--insecure-options {v:?}: {e}, image-privileges, all-fetch")
+    })?;
+    Ok((privileges, insecure))
 }
 
 /// Parses the raw arguments after the command name. `run_flags` enables `--rm` and `-t`.
@@ -80,6 +107,12 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             }
             ("--volume", _) => out.request.volumes.push(parse_volume(&value("--volume")?)?),
             ("--pod-manifest", None) => out.pod_manifest = Some(value("--pod-manifest")?),
+            ("--insecure-options", None) => {
+                let v = value("--insecure-options")?;
+                let (privileges, insecure) = insecure_options(&v)?;
+                out.request.image_privileges |= privileges;
+                out.insecure = insecure;
+            }
             ("-a" | "--annotation", target) => {
                 let v = value("--annotation")?;
                 let Some((k, val)) = v.split_once('=') else {
@@ -276,5 +309,29 @@ mod tests {
                 .contains("unknown option --bogus")
         );
         assert!(parse(&args(&["img", "--set-env", "NOEQ"]), true).is_err());
+    }
+
+    #[test]
+    fn insecure_options() {
+        let p = parse(
+            &args(&["--insecure-options=image-privileges,http", "img"]),
+            false,
+        )
+        .unwrap();
+        assert!(p.request.image_privileges && p.insecure.http && !p.insecure.signature);
+        let p = parse(&args(&["--insecure-options", "signature", "img"]), true).unwrap();
+        assert!(!p.request.image_privileges && p.insecure.signature);
+        let p = parse(&args(&["--insecure-options=all", "img"]), true).unwrap();
+        assert!(p.request.image_privileges && p.insecure.tls && p.insecure.http);
+        let p = parse(&args(&["img"]), true).unwrap();
+        assert!(!p.request.image_privileges && p.insecure == Insecure::default());
+        let e = parse(&args(&["--insecure-options=ondisk", "img"]), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image-privileges"), "{e}");
+        assert!(
+            parse(&args(&["img", "--insecure-options=image-privileges"]), true).is_err(),
+            "a pod option"
+        );
     }
 }

@@ -59,9 +59,14 @@ pub fn run(cfg: &Config, a: FetchArgs) -> Result<ExitCode> {
 }
 
 /// Fetches the images of `req` that are named (not given by ID) and missing from the store,
-/// with the `new` pull policy and every check on. Does nothing, and touches no network code,
-/// when all are present.
-pub fn ensure_images(cfg: &Config, store: &Store, req: &jetpack_pod::PodRequest) -> Result<()> {
+/// with the `new` pull policy and the checks `insecure` leaves on (`--insecure-options` of
+/// `prepare` and `run`). Does nothing, and touches no network code, when all are present.
+pub fn ensure_images(
+    cfg: &Config,
+    store: &Store,
+    req: &jetpack_pod::PodRequest,
+    insecure: Insecure,
+) -> Result<()> {
     let missing: Vec<&str> = req
         .apps
         .iter()
@@ -79,7 +84,7 @@ pub fn ensure_images(cfg: &Config, store: &Store, req: &jetpack_pod::PodRequest)
     }
     let mut store = Store::open(cfg)?;
     let reporter = Bars { quiet: false };
-    let opts = options(cfg, Insecure::default(), PullPolicy::New)?;
+    let opts = options(cfg, insecure, PullPolicy::New)?;
     let mut fetcher = Fetcher::new(&mut store, opts, &reporter)?;
     for image in missing {
         let f = fetcher.fetch(image).with_context(|| {

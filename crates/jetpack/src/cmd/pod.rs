@@ -43,7 +43,8 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             let bytes = std::fs::read(f).with_context(|| format!("cannot read {f}"))?;
             let mut m = appc::PodManifest::from_slice(&bytes)
                 .with_context(|| format!("{f}: invalid pod manifest"))?;
-            jetpack_pod::reify::resolve_manifest(store, &mut m).with_context(|| f.to_string())?;
+            jetpack_pod::reify::resolve_manifest(store, &mut m, a.request.image_privileges)
+                .with_context(|| f.to_string())?;
             m
         }
         None => jetpack_pod::reify(store, &a.request)?.0,
@@ -70,7 +71,7 @@ pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     }
     let a = podargs::parse(args, false)?;
     let store = Store::open(cfg)?;
-    super::fetch::ensure_images(cfg, &store, &a.request)?;
+    super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
     let rec = prepare_from(&store, &a)?;
     println!("{}", rec.uuid);
     Ok(ExitCode::SUCCESS)
@@ -93,7 +94,7 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     let rec = match existing {
         Some(r) => r,
         None => {
-            super::fetch::ensure_images(cfg, &store, &a.request)?;
+            super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
             prepare_from(&store, &a)?
         }
     };
