@@ -28,8 +28,10 @@ pub struct Limits {
     /// Connections open at once, in all. Also held under half the
     /// descriptor limit (`RLIMIT_NOFILE`), so that accepting never runs out.
     pub max_connections: usize,
-    /// Connections open at once from one source address: one pod cannot
-    /// take the slots of the others.
+    /// Connections open at once from one source address of a registered
+    /// pod, so that one pod cannot take the slots of the others; and from
+    /// all the addresses of no registered pod together (a pod that makes
+    /// itself more addresses gets no more connections).
     pub max_per_source: usize,
     /// Request line and headers, in bytes; larger is 431 (414 when the
     /// request line alone does not fit).
@@ -81,7 +83,8 @@ pub(crate) struct Tracker {
 struct Open {
     next: u64,
     streams: HashMap<u64, Arc<TcpStream>>,
-    per_source: HashMap<IpAddr, usize>,
+    /// By source address; `None` for every address of no registered pod.
+    per_source: HashMap<Option<IpAddr>, usize>,
     closing: bool,
 }
 
@@ -89,7 +92,7 @@ struct Open {
 struct Slot {
     tracker: Arc<Tracker>,
     id: u64,
-    source: IpAddr,
+    source: Option<IpAddr>,
 }
 
 impl Tracker {
@@ -101,7 +104,7 @@ impl Tracker {
     fn admit(
         self: &Arc<Self>,
         stream: &Arc<TcpStream>,
-        source: IpAddr,
+        source: Option<IpAddr>,
         max_total: usize,
         max_per_source: usize,
     ) -> Option<Slot> {
@@ -235,7 +238,8 @@ pub(crate) fn accept_loop(
         }
         let source = peer.ip().to_canonical();
         let stream = Arc::new(stream);
-        let Some(slot) = tracker.admit(&stream, source, max_total, limits.max_per_source) else {
+        let known = Some(source).filter(|&ip| reg.knows(ip));
+        let Some(slot) = tracker.admit(&stream, known, max_total, limits.max_per_source) else {
             // Over a cap: closed at once, unread; the client may retry later.
             refused += 1;
             if refused.is_power_of_two() {

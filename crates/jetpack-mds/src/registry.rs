@@ -1,6 +1,7 @@
 //! The registered pods, and the service's life cycle (idle exit, shutdown).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,12 @@ impl Registry {
     pub fn get(&self, token: &str) -> Option<Arc<Pod>> {
         let pods = self.pods.read().unwrap_or_else(|e| e.into_inner());
         pods.get(token).cloned()
+    }
+
+    /// Whether `ip` is an address of some registered pod.
+    pub fn knows(&self, ip: IpAddr) -> bool {
+        let pods = self.pods.read().unwrap_or_else(|e| e.into_inner());
+        pods.values().any(|p| p.allows(ip))
     }
 
     /// Registers `pod`, replacing a registration of the same UUID. The life

@@ -247,3 +247,33 @@ fn slow_requests_and_idle_connections_are_closed() {
         thread::sleep(Duration::from_millis(500));
     }
 }
+
+#[test]
+fn addresses_of_no_pod_share_one_allowance() {
+    let env = start(None);
+    let good = registration(UUID, vec![LOCALHOST]);
+    let _g = env.register(&good).unwrap();
+    // A pod that gives itself many addresses: 40 of them, 40 idle
+    // connections each, more than the total cap if each address counted
+    // as a pod of its own.
+    let mut held = Vec::new();
+    for i in 1..=40u8 {
+        let from = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i));
+        for _ in 0..40 {
+            held.push(connect_from(from, env.addr).unwrap());
+        }
+    }
+    let began = Instant::now();
+    let r = env.get(&good.token, "/pod/uuid");
+    assert_eq!((r.status, r.text()), (200, UUID));
+    assert!(began.elapsed() < Duration::from_secs(2));
+    // Another such address is refused at once, while a known one is not.
+    let mut s = connect_from(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, 99)), env.addr).unwrap();
+    assert_eq!(
+        exchange(&mut s, b"GET / HTTP/1.1\r\n\r\n", Duration::from_secs(5)),
+        (0, true)
+    );
+    let mut s = TcpStream::connect(env.addr).unwrap();
+    let rq = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(&mut s, rq, Duration::from_secs(5)), (401, true));
+}
