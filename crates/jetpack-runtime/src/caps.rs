@@ -46,6 +46,7 @@ pub const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+pub const CAP_KILL: u32 = 5;
 pub const CAP_SYS_ADMIN: u32 = 21;
 
 const fn bit(n: u32) -> u64 {

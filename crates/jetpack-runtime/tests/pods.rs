@@ -191,14 +191,16 @@ fn dev_and_proc_work() {
          readlink /dev/ptmx; readlink /dev/fd; readlink /dev/stdin
          [ -c /dev/pts/ptmx ] && echo pts
          grep -c '^Pid:' /proc/self/status
-         mount | grep -E '^(proc|sysfs|tmpfs|devpts|shm) ' | cut -d' ' -f1,3 | sort",
+         mount | grep -E '^(proc|sysfs|tmpfs|devpts|shm) ' | grep -vE ' /(proc|sys)/' |
+           cut -d' ' -f1,3 | sort
+         mount | grep -c ' /proc/sys .*ro,'",
     )
     .run()
     .ok();
     assert_eq!(
         run.stdout,
         "1\n4\nfull-is-full\n1:3\n5:0\n1:8\n1777\npts/ptmx\n/proc/self/fd\n/proc/self/fd/0\npts\n1\n\
-         devpts /dev/pts\nproc /proc\nshm /dev/shm\nsysfs /sys\ntmpfs /dev\n"
+         devpts /dev/pts\nproc /proc\nshm /dev/shm\nsysfs /sys\ntmpfs /dev\n1\n"
     );
 }
 
@@ -680,6 +682,8 @@ fn a_killed_caller_leaves_nothing_behind() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(jetpack_testutil::mounts_below(pod.path()).is_empty());
+    // Its cgroups stay, empty, for `gc` or `destroy`, which remove them as here.
+    assert!(linux::cgroups::remove_pod(&pod.spec.uuid).unwrap());
 }
 
 #[test]

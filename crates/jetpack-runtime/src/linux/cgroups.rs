@@ -82,6 +82,9 @@ pub struct Host {
     pub cpu: Option<Hierarchy>,
     /// A v1 `cpuacct` hierarchy apart from `cpu`'s, joined along with it for accounting.
     pub cpuacct: Option<Hierarchy>,
+    /// Where every pod's device rules go: the v1 `devices` controller, else the v2 hierarchy
+    /// (a `BPF_CGROUP_DEVICE` program; see [`super::devices`]).
+    pub devices: Option<Hierarchy>,
 }
 
 impl Host {
@@ -148,17 +151,31 @@ impl Host {
             Some(c) if c.version == Version::V1 => pick("cpuacct").filter(|a| a.path != c.path),
             _ => None,
         };
+        let devices = v1
+            .iter()
+            .find(|(_, opts)| opts.contains(&"devices"))
+            .map(|(p, _)| Hierarchy {
+                path: p.clone(),
+                version: Version::V1,
+            })
+            .or_else(|| {
+                v2.clone().map(|path| Hierarchy {
+                    path,
+                    version: Version::V2,
+                })
+            });
         Host {
             memory,
             cpu,
             cpuacct,
+            devices,
         }
     }
 
     /// Every distinct hierarchy Jetpack may have pod cgroups in.
     pub fn hierarchies(&self) -> Vec<&Hierarchy> {
         let mut out: Vec<&Hierarchy> = Vec::new();
-        for h in [&self.memory, &self.cpu, &self.cpuacct]
+        for h in [&self.memory, &self.cpu, &self.cpuacct, &self.devices]
             .into_iter()
             .flatten()
         {
@@ -298,33 +315,45 @@ struct Use<'a> {
     hierarchy: &'a Hierarchy,
     memory: bool,
     cpu: bool,
+    devices: bool,
+    /// Whether the apps get cgroups of their own here: for limits, accounting, and on v2 to be
+    /// below the device program (the init stays outside, so that no v2 cgroup with children
+    /// has processes). Under v1 device rules alone they stay with the init.
+    apps: bool,
 }
 
 fn uses<'a>(host: &'a Host, pod: &Resources, apps: &[&Resources]) -> Vec<Use<'a>> {
     let memory = pod.uses_memory() || apps.iter().any(|a| a.uses_memory());
     let cpu = pod.uses_cpu() || apps.iter().any(|a| a.uses_cpu());
     let mut out: Vec<Use> = Vec::new();
-    let mut add = |h: &'a Option<Hierarchy>, memory: bool, cpu: bool| {
+    let mut add = |h: &'a Option<Hierarchy>, memory: bool, cpu: bool, devices: bool| {
         let Some(h) = h else { return };
+        let apps = !devices || h.version == Version::V2;
         match out.iter_mut().find(|u| u.hierarchy.path == h.path) {
             Some(u) => {
                 u.memory |= memory;
                 u.cpu |= cpu;
+                u.devices |= devices;
+                u.apps |= apps;
             }
             None => out.push(Use {
                 hierarchy: h,
                 memory,
                 cpu,
+                devices,
+                apps,
             }),
         }
     };
     if memory {
-        add(&host.memory, true, false);
+        add(&host.memory, true, false, false);
     }
     if cpu {
-        add(&host.cpu, false, true);
-        add(&host.cpuacct, false, false);
+        add(&host.cpu, false, true, false);
+        add(&host.cpuacct, false, false, false);
     }
+    // Every pod, limits or not.
+    add(&host.devices, false, false, true);
     out
 }
 
@@ -344,6 +373,12 @@ pub enum Step {
         /// Skipped when the file does not exist (no swap accounting, no swap support).
         optional: bool,
     },
+    /// The pod's device rules on its cgroup `dir`: v1 `devices.deny` and `devices.allow`
+    /// writes, or a v2 device program.
+    Devices { dir: PathBuf, version: Version },
+    /// The init joins the v1 cgroup `dir` itself (by its `tasks`), so that the device rules
+    /// bind it and every app it forks.
+    InitJoin(PathBuf),
     /// How app `app` gets into its cgroup `dir` (see the module documentation).
     Join {
         app: usize,
@@ -419,7 +454,16 @@ pub fn steps(host: &Host, uuid: &str, pod: &Resources, apps: &[(&str, &Resources
         out.push(Step::Pod(dir.clone()));
         limits(&mut out, &dir, pod);
         enable(&mut out, &dir);
-        for (i, (name, r)) in apps.iter().enumerate() {
+        if u.devices {
+            out.push(Step::Devices {
+                dir: dir.clone(),
+                version: h.version,
+            });
+            if h.version == Version::V1 {
+                out.push(Step::InitJoin(dir.clone()));
+            }
+        }
+        for (i, (name, r)) in apps.iter().enumerate().filter(|_| u.apps) {
             let app_dir = dir.join(format!("app-{name}"));
             out.push(Step::App(app_dir.clone()));
             limits(&mut out, &app_dir, &bounded(r, pod));
@@ -438,6 +482,8 @@ pub fn steps(host: &Host, uuid: &str, pod: &Resources, apps: &[(&str, &Resources
 pub(crate) struct PodCgroups {
     /// Per hierarchy: the pod's directory and its apps'.
     dirs: Vec<(PathBuf, Vec<PathBuf>)>,
+    /// `tasks` of the pod's v1 cgroups the init joins (see [`Step::InitJoin`]).
+    pub init_tasks: Vec<OwnedFd>,
 }
 
 /// Creates the pod's cgroups with their limits; returns them and, for each app (in order), how
@@ -497,6 +543,23 @@ pub(crate) fn create(
                 Err(e) if *optional && e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(os(path, "opening", e)),
             },
+            Step::Devices { dir, version } => match version {
+                Version::V1 => {
+                    for (file, rule) in super::devices::v1_writes() {
+                        let p = dir.join(file);
+                        std::fs::write(&p, &rule)
+                            .map_err(|e| os(&p, &format!("writing {rule:?} to"), e))?;
+                    }
+                }
+                Version::V2 => super::devices::attach_program(dir)
+                    .map_err(|e| os(dir, "attaching the device program to", e))?,
+            },
+            Step::InitJoin(dir) => {
+                let p = dir.join("tasks");
+                let f = std::fs::OpenOptions::new().write(true).open(&p);
+                made.init_tasks
+                    .push(f.map(OwnedFd::from).map_err(|e| os(&p, "opening", e))?);
+            }
             Step::Join { app, dir, version } => {
                 let open = |name: &str| {
                     let p = dir.join(name);
@@ -635,6 +698,7 @@ mod tests {
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
@@ -662,9 +726,10 @@ mod tests {
                 memory: v1("/sys/fs/cgroup/memory"),
                 cpu: v1("/sys/fs/cgroup/cpu"),
                 cpuacct: v1("/sys/fs/cgroup/cpuacct"),
+                devices: v1("/sys/fs/cgroup/devices"),
             }
         );
-        assert_eq!(host.hierarchies().len(), 3);
+        assert_eq!(host.hierarchies().len(), 4);
     }
 
     #[test]
@@ -677,12 +742,14 @@ mod tests {
         assert_eq!(host.memory, v2("/sys/fs/cgroup"));
         assert_eq!(host.cpu, v2("/sys/fs/cgroup"));
         assert_eq!(host.cpuacct, None);
+        assert_eq!(host.devices, v2("/sys/fs/cgroup"), "a device program");
         assert_eq!(host.hierarchies().len(), 1);
         let mi = "32 31 0:29 / /sys/fs/cgroup/cpu\\054cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
         let host = Host::from_mountinfo(mi, |_| None);
         assert_eq!(host.cpu, v1("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(host.cpuacct, None, "co-mounted: the same hierarchy");
         assert_eq!(host.memory, None);
+        assert_eq!(host.devices, None);
     }
 
     #[test]
@@ -767,6 +834,7 @@ mod tests {
             memory: v2("/cg"),
             cpu: v2("/cg"),
             cpuacct: None,
+            devices: None,
         };
         let uuid = "0123abcd-0000-4000-8000-000000000001";
         let pod = Resources {
@@ -864,18 +932,130 @@ mod tests {
                     dir: p("/sys/fs/cgroup/cpuacct/jetpack/U/app-web"),
                     version: Version::V1
                 },
+                Step::Base(p("/sys/fs/cgroup/devices/jetpack")),
+                Step::Pod(p("/sys/fs/cgroup/devices/jetpack/U")),
+                Step::Devices {
+                    dir: p("/sys/fs/cgroup/devices/jetpack/U"),
+                    version: Version::V1
+                },
+                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/U")),
             ],
             "no memory hierarchy without a memory limit"
         );
-        assert!(
+        assert_eq!(
             steps(
                 &host,
                 uuid,
                 &Resources::default(),
                 &[("web", &Resources::default())]
-            )
-            .is_empty()
+            ),
+            vec![
+                Step::Base(p("/sys/fs/cgroup/devices/jetpack")),
+                Step::Pod(p("/sys/fs/cgroup/devices/jetpack/U")),
+                Step::Devices {
+                    dir: p("/sys/fs/cgroup/devices/jetpack/U"),
+                    version: Version::V1
+                },
+                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/U")),
+            ],
+            "device rules for a pod without limits; the apps stay with the init"
         );
+    }
+
+    #[test]
+    fn v2_device_program_puts_the_apps_below_it() {
+        let host = Host {
+            devices: v2("/cg"),
+            ..Host::default()
+        };
+        let uuid = "0123abcd-0000-4000-8000-000000000001";
+        let none = Resources::default();
+        let got = steps(&host, uuid, &none, &[("web", &none)]);
+        let p = |s: &str| PathBuf::from(s.replace("U", uuid));
+        assert_eq!(
+            got,
+            vec![
+                Step::Base(p("/cg/jetpack")),
+                Step::Pod(p("/cg/jetpack/U")),
+                Step::Devices {
+                    dir: p("/cg/jetpack/U"),
+                    version: Version::V2
+                },
+                Step::App(p("/cg/jetpack/U/app-web")),
+                Step::Join {
+                    app: 0,
+                    dir: p("/cg/jetpack/U/app-web"),
+                    version: Version::V2
+                },
+            ]
+        );
+    }
+
+    fn real_v2_mount() -> Option<PathBuf> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mountinfo
+            .lines()
+            .filter_map(|l| l.split_once(" - "))
+            .find(|(_, r)| r.starts_with("cgroup2 "))
+            .and_then(|(l, _)| l.split(' ').nth(4))
+            .map(unescape)
+    }
+
+    /// The v2 device program on the real cgroup2 hierarchy: a process in the pod's cgroup
+    /// opens `/dev/null` but neither makes a node for a block device nor opens `/dev/kmsg`,
+    /// while the test itself, outside, still can.
+    #[test]
+    fn v2_device_program_on_the_real_hierarchy() {
+        if !jetpack_testutil::require_root() {
+            return;
+        }
+        let v2path = real_v2_mount().expect("a cgroup2 mount");
+        let host = Host {
+            devices: Some(Hierarchy {
+                path: v2path.clone(),
+                version: Version::V2,
+            }),
+            ..Host::default()
+        };
+        let uuid = format!("{:08x}-0000-4000-8000-00000000de02", std::process::id());
+        use std::os::fd::AsRawFd;
+        let none = Resources::default();
+        let (mut made, joins) = create(&host, &uuid, &none, &[("a", &none)]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let node = std::ffi::CString::new(tmp.path().join("disk").to_str().unwrap()).unwrap();
+        let cgroup = joins[0].v2_dir.as_ref().unwrap().as_raw_fd();
+        // SAFETY: the child only makes raw system calls and exits.
+        let pid = unsafe { super::super::sys::clone_new_mount_ns(Some(cgroup)) }.unwrap();
+        if pid == 0 {
+            use super::super::sys;
+            let mut code = 0;
+            if sys::open(c"/dev/null", libc::O_RDWR, 0).is_err() {
+                code |= 1;
+            }
+            let blk = sys::mknod(&node, libc::S_IFBLK | 0o600, sys::makedev(7, 0));
+            if blk.map_err(|e| e.raw_os_error()) != Err(Some(libc::EPERM)) {
+                code |= 2;
+            }
+            let kmsg = sys::open(c"/dev/kmsg", libc::O_WRONLY, 0).map(drop);
+            if kmsg.map_err(|e| e.raw_os_error()) != Err(Some(libc::EPERM)) {
+                code |= 4;
+            }
+            sys::exit(code);
+        }
+        let (_, status) = super::super::sys::waitpid(pid, 0).unwrap();
+        made.remove().unwrap();
+        assert!(libc::WIFEXITED(status), "{status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "bits: 1 null, 2 mknod, 4 kmsg"
+        );
+        // Outside the pod's cgroup nothing changed.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/kmsg")
+            .unwrap();
+        let _ = std::fs::remove_dir(v2path.join("jetpack"));
     }
 
     /// The v2 mechanics on the real cgroup2 hierarchy: directories made, a child cloned into
@@ -886,14 +1066,7 @@ mod tests {
     #[test]
     fn v2_join_and_removal_on_the_real_hierarchy() {
         use std::os::fd::AsRawFd;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let Some(v2path) = mountinfo
-            .lines()
-            .filter_map(|l| l.split_once(" - "))
-            .find(|(_, r)| r.starts_with("cgroup2 "))
-            .and_then(|(l, _)| l.split(' ').nth(4))
-            .map(unescape)
-        else {
+        let Some(v2path) = real_v2_mount() else {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         };
@@ -908,6 +1081,7 @@ mod tests {
                 path: v2path.clone(),
                 version: Version::V2,
             }),
+            devices: None,
         };
         let uuid = format!("{:08x}-0000-4000-8000-00000000cafe", std::process::id());
         let app = Resources {

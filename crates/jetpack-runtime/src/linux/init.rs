@@ -9,7 +9,7 @@
 //! locks, which another thread may have held at fork time, so it writes with raw `write(2)` and
 //! never reads the environment or logs through `tracing`.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use libc::{c_int, pid_t};
 use rustix::event::{PollFd, PollFlags};
@@ -19,7 +19,8 @@ use super::app::{self, EXIT_SETUP, Stdio};
 use super::plan::{AppPlan, PodPlan};
 use super::relay::Relay;
 use super::report::{self, Kind, Reporter};
-use super::{FORWARDED_SIGNALS, sys};
+use super::{FORWARDED_SIGNALS, exits, mounts, sys};
+use crate::caps::CAP_KILL;
 use crate::errno_text;
 use crate::exit::{AppExit, decode_wait_status, pod_code};
 use crate::spec::NetMode;
@@ -31,6 +32,8 @@ pub(super) struct InitArgs<'a> {
     pub go: OwnedFd,
     /// Write end: a pod setup failure, as text, before the init exits with [`EXIT_SETUP`].
     pub status: OwnedFd,
+    /// Write end: each app's exit record, for the caller to write (see `exits`).
+    pub exits: OwnedFd,
     /// A pidfd of the caller, to see whether it died before the parent-death signal was set.
     pub caller: OwnedFd,
     pub stdout: RawFd,
@@ -52,7 +55,7 @@ pub(super) fn main(args: InitArgs) -> ! {
     };
     let mut init = Init::setup(&args).unwrap_or_else(|m| fail(m));
     init.start_apps();
-    if let Err(m) = init.setup_network() {
+    if let Err(m) = init.setup_network().and_then(|()| init.hold_nothing()) {
         fail(m);
     }
     let mut byte = [0u8];
@@ -97,12 +100,24 @@ struct Init<'a> {
     post_stop_started: bool,
     /// The pod terminal's slave, in terminal mode.
     tty: Option<RawFd>,
+    exits: RawFd,
+    /// The host's `/` (device, inode), seen before the init left it: an app whose mount
+    /// namespace still has it as root never got its filesystem.
+    host_root: Option<(u64, u64)>,
 }
 
 impl<'a> Init<'a> {
     fn setup(args: &InitArgs<'a>) -> Result<Init<'a>, String> {
         let plan = args.plan;
         let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+        // First: no process of the pod may look into this one through /proc (its root, its
+        // descriptors, its memory) while it still holds anything of the host. The apps inherit
+        // this until their exec.
+        sys::set_dumpable(false).map_err(|e| err("prctl(PR_SET_DUMPABLE)", e))?;
+        // Into the pod's v1 device cgroup before any app is forked: the apps inherit it.
+        for fd in plan.cgroups.iter().flat_map(|c| &c.init_tasks) {
+            sys::write_all(fd.as_raw_fd(), b"0").map_err(|e| err("joining the pod's cgroup", e))?;
+        }
         // SIGKILL when the caller dies; the go pipe covers a caller that died before this.
         sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| err("prctl", e))?;
         let mut caller = [PollFd::new(&args.caller, PollFlags::IN)];
@@ -113,13 +128,17 @@ impl<'a> Init<'a> {
         if rustix::event::poll(&mut caller, Some(&zero)).unwrap_or(0) > 0 {
             sys::exit(EXIT_SETUP);
         }
-        let mut keep: Vec<RawFd> = [args.go.as_raw_fd(), args.status.as_raw_fd()]
-            .into_iter()
-            .chain([args.stdout, args.stderr])
-            .chain(args.keep.iter().copied())
-            .chain(args.tty.iter().map(|t| t.as_raw_fd()))
-            .chain(plan.fds())
-            .collect();
+        let mut keep: Vec<RawFd> = [
+            args.go.as_raw_fd(),
+            args.status.as_raw_fd(),
+            args.exits.as_raw_fd(),
+        ]
+        .into_iter()
+        .chain([args.stdout, args.stderr])
+        .chain(args.keep.iter().copied())
+        .chain(args.tty.iter().map(|t| t.as_raw_fd()))
+        .chain(plan.fds())
+        .collect();
         // Descriptors of the caller (its database, locks, other pods' pipes) are not the pod's.
         sys::close_fds_except(&mut keep);
         // Out of the caller's session: terminal signals reach the pod only through the caller.
@@ -184,6 +203,8 @@ impl<'a> Init<'a> {
             codes: Vec::new(),
             post_stop_started: false,
             tty: args.tty.as_ref().map(|t| t.as_raw_fd()),
+            exits: args.exits.as_raw_fd(),
+            host_root: sys::file_id(c"/").ok(),
         })
     }
 
@@ -216,6 +237,35 @@ impl<'a> Init<'a> {
             sys::unshare(libc::CLONE_NEWNET)
                 .map_err(|e| err("creating the pod's network namespace", e))?;
             sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the host behind once the apps are forked (each took its own copy of the mount
+    /// namespace): the init pivots into an empty read-only tmpfs and detaches the host's tree,
+    /// so `/proc/1/root` leads nowhere even for a process allowed to look. Without post-stop
+    /// handlers, which need the init's privileges to enter the apps' namespaces, it keeps only
+    /// CAP_KILL, to forward signals to apps of any user.
+    fn hold_nothing(&self) -> Result<(), String> {
+        let err = |what: &str, e: std::io::Error| format!("{what}: {}", errno_text(&e));
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        // Any directory of the host does as a mount point: this namespace's mounts are private.
+        sys::mount(
+            Some(c"tmpfs"),
+            c"/dev",
+            Some(c"tmpfs"),
+            flags,
+            Some(c"size=4k,mode=0555"),
+        )
+        .map_err(|e| err("mounting the init's root", e))?;
+        mounts::pivot(c"/dev").map_err(|f| f.message)?;
+        sys::mount_set_readonly(libc::AT_FDCWD, c"/", 0)
+            .map_err(|e| err("making the init's root read-only", e))?;
+        if !self.plan.any_post_stop() {
+            let kill = 1u64 << CAP_KILL;
+            sys::limit_bounding_set(kill)
+                .and_then(|()| sys::capset(kill, kill, 0))
+                .map_err(|e| err("dropping the init's capabilities", e))?;
         }
         Ok(())
     }
@@ -357,19 +407,10 @@ impl<'a> Init<'a> {
         self.write_exit(i);
     }
 
-    /// `exit` in the app's directory, replaced atomically.
+    /// The app's exit record, to the caller, who writes its `exit` file.
     fn write_exit(&self, i: usize) {
-        let Some(exit) = &self.apps[i].exit else {
-            return;
-        };
-        let dir = self.plan.apps[i].dir.as_fd();
-        let text = exit.to_file_contents();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-        if let Ok(fd) = rustix::fs::openat(dir, "exit.tmp", flags, Mode::from_raw_mode(0o644))
-            && sys::write_all(fd.as_raw_fd(), text.as_bytes()).is_ok()
-        {
-            drop(fd);
-            let _ = rustix::fs::renameat(dir, "exit.tmp", dir, "exit");
+        if let Some(exit) = &self.apps[i].exit {
+            exits::send(self.exits, i, &exit.to_file_contents());
         }
     }
 
@@ -378,7 +419,7 @@ impl<'a> Init<'a> {
     /// filesystem: its namespace could still show the host's.)
     fn start_post_stops(&mut self) {
         self.post_stop_started = true;
-        let host_root = sys::file_id(c"/").ok();
+        let host_root = self.host_root;
         for (i, app) in self.plan.apps.iter().enumerate() {
             let Some(ns) = &self.apps[i].mount_ns else {
                 continue;

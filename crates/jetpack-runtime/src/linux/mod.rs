@@ -35,8 +35,11 @@
 mod app;
 pub mod cgroups;
 mod dev;
+pub mod devices;
 mod enter;
+mod exits;
 mod init;
+mod masks;
 mod mounts;
 pub mod netns;
 mod plan;
@@ -168,6 +171,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     plan.console = pty.as_ref().map(|p| p.path.clone());
     let (go_r, go_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
+    let (exits_r, exits_w) = pipe()?;
     let caller = sys::pidfd_open(std::process::id() as libc::pid_t)
         .map_err(|e| Error::os("pidfd_open", e))?;
     let own_pid_ns = rustix::fs::open(
@@ -195,6 +199,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
                 plan: &plan,
                 go: go_r,
                 status: status_w,
+                exits: exits_w,
                 caller,
                 stdout,
                 stderr: fd_or(hooks.stderr, 2),
@@ -221,7 +226,11 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     restored.map_err(|e| Error::os("returning to the caller's pid namespace", e))?;
     drop(go_r);
     drop(status_w);
+    drop(exits_w);
     drop(caller);
+    let app_dirs = plan.apps.iter().map(|a| a.dir.clone()).collect();
+    let recorder =
+        exits::Recorder::start(exits_r, app_dirs).map_err(|e| Error::os("starting a thread", e))?;
     let master = pty.map(|p| p.master);
 
     if let Some(f) = hooks.on_init {
@@ -239,6 +248,8 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
         }
         None => init.wait()?,
     };
+    // Every process of the pod ended with its init: the records are all in the pipe.
+    recorder.finish();
     // The pod's processes all ended with its init: its cgroups go now (on an early return,
     // when the plan is dropped).
     if let Some(mut cgroups) = plan.cgroups.take()

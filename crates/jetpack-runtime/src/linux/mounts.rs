@@ -16,7 +16,7 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 use super::app::Failure;
 use super::plan::{AppPlan, MountPlan};
-use super::{dev, sys};
+use super::{dev, masks, sys};
 use crate::errno_text;
 use crate::spec::NetMode;
 
@@ -39,7 +39,8 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
         .collect::<Result<Vec<_>, _>>()?;
     let host_sys = match net {
         NetMode::Host => Some(
-            detach(libc::AT_FDCWD, c"/sys", true, true)
+            // Not recursive: the host's cgroup, debug and security trees stay out.
+            detach(libc::AT_FDCWD, c"/sys", false, true)
                 .map_err(|e| fail("cloning the host's /sys".into(), e))?,
         ),
         NetMode::Loopback => None,
@@ -63,6 +64,10 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
             .map_err(|e| fail("mounting the host's /sys on /sys".into(), e))?;
     }
     dev::setup(console.as_ref())?;
+    masks::proc()?;
+    if net == NetMode::Host {
+        masks::sys()?;
+    }
     for (m, v) in app.mounts.iter().zip(volumes) {
         attach_volume(m, v)?;
     }
@@ -83,7 +88,8 @@ pub(super) fn join_pod_network() -> Result<(), Failure> {
         .map_err(|e| fail("joining the pod's network namespace".into(), e))?;
     let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
     sys::mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), flags, None)
-        .map_err(|e| fail("mounting sysfs on /sys".into(), e))
+        .map_err(|e| fail("mounting sysfs on /sys".into(), e))?;
+    masks::sys()
 }
 
 fn fail(what: String, e: io::Error) -> Failure {
@@ -91,7 +97,7 @@ fn fail(what: String, e: io::Error) -> Failure {
 }
 
 /// `pivot_root` into the rootfs, then drop the host's tree from this namespace.
-fn pivot(rootfs: &CStr) -> Result<(), Failure> {
+pub(super) fn pivot(rootfs: &CStr) -> Result<(), Failure> {
     sys::chdir(rootfs).map_err(|e| fail(format!("entering the rootfs {rootfs:?}"), e))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
     // removes exactly the old root, with no directory needed to park it in.

@@ -119,8 +119,8 @@ pub(crate) struct AppPlan {
     pub post_stop: Option<Command>,
     /// `<pod>/apps/<name>/log`, open for appending.
     pub log: OwnedFd,
-    /// `<pod>/apps/<name>`, where the init writes `exit`.
-    pub dir: OwnedFd,
+    /// `<pod>/apps/<name>`, where the caller writes `exit` on the init's word.
+    pub dir: std::path::PathBuf,
     /// How the app's processes join its cgroups (nothing when the pod has no limits).
     pub cgroups: AppCgroups,
     pub security: SecurityPlan,
@@ -150,11 +150,14 @@ impl PodPlan {
         self.apps
             .iter()
             .flat_map(|a| {
-                [a.log.as_raw_fd(), a.dir.as_raw_fd()]
-                    .into_iter()
-                    .chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
+                std::iter::once(a.log.as_raw_fd()).chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
             })
             .chain(self.netns.as_ref().map(|f| f.as_raw_fd()))
+            .chain(
+                self.cgroups
+                    .iter()
+                    .flat_map(|c| c.init_tasks.iter().map(|f| f.as_raw_fd())),
+            )
     }
 }
 
@@ -169,22 +172,25 @@ pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
         .iter()
         .map(|a| build_app(spec, a))
         .collect::<Result<Vec<_>>>()?;
-    let limited = !spec.resources.is_empty() || spec.apps.iter().any(|a| !a.resources.is_empty());
-    let cgroups = if limited {
-        let host = cgroups::Host::detect();
-        let list: Vec<(&str, &Resources)> = spec
-            .apps
-            .iter()
-            .map(|a| (a.name.as_str(), &a.resources))
-            .collect();
-        let (made, joins) = cgroups::create(&host, &spec.uuid, &spec.resources, &list)?;
-        for (a, j) in apps.iter_mut().zip(joins) {
-            a.cgroups = j;
-        }
-        Some(made)
-    } else {
-        None
-    };
+    // Every pod has cgroups: its device rules, and its limits if it has any.
+    let host = cgroups::Host::detect();
+    if host.devices.is_none() {
+        return Err(Error::Spec(
+            "this host has no device cgroup (v1 `devices` or cgroup v2): pods cannot be \
+             kept from the host's devices"
+                .into(),
+        ));
+    }
+    let list: Vec<(&str, &Resources)> = spec
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str(), &a.resources))
+        .collect();
+    let (made, joins) = cgroups::create(&host, &spec.uuid, &spec.resources, &list)?;
+    for (a, j) in apps.iter_mut().zip(joins) {
+        a.cgroups = j;
+    }
+    let cgroups = Some(made);
     let netns = match (&spec.netns, spec.net) {
         (Some(p), NetMode::Loopback) => Some(
             std::fs::File::open(p)
@@ -299,8 +305,6 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         .create(true)
         .open(&log_path)
         .map_err(|e| Error::os(format!("opening {}", log_path.display()), e))?;
-    let dir_fd = std::fs::File::open(&dir)
-        .map_err(|e| Error::os(format!("opening {}", dir.display()), e))?;
     let path_dirs: Vec<String> = path
         .split(':')
         .filter(|d| d.starts_with('/'))
@@ -346,7 +350,7 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         post_stop,
         path_dirs,
         log: log.into(),
-        dir: dir_fd.into(),
+        dir,
         cgroups: AppCgroups::default(),
         security: SecurityPlan {
             capabilities: sec.capabilities,

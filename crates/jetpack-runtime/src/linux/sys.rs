@@ -318,6 +318,14 @@ pub fn exit(code: c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// `PR_SET_DUMPABLE`: whether other processes of this uid may use `/proc/<pid>/{root,exe,fd,
+/// mem}` of this one or ptrace it. Not dumpable: only holders of CAP_SYS_PTRACE may. An exec
+/// makes a process dumpable again.
+pub fn set_dumpable(yes: bool) -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, yes as c_ulong, 0, 0, 0) }).map(drop)
+}
+
 pub fn set_parent_death_signal(sig: c_int) -> io::Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes an integer argument.
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as c_ulong, 0, 0, 0) }).map(drop)

@@ -1,0 +1,243 @@
+//! A hostile pod: each test is an attack from inside a real pod, as root with an ordinary
+//! image and (unless said) no options, against a canary on the host. On overlay and dir.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+mod common;
+
+use common::{BB, Env};
+
+/// Runs `script` with the image's `/bin/sh` in a new pod (pod options before the image) and
+/// returns its exit code and everything it printed.
+fn attack(e: &Env, pod_opts: &[&str], script: &str) -> (i32, String) {
+    attack_with(e, pod_opts, &[], script)
+}
+
+/// [`attack`] with app options too (after the image).
+fn attack_with(e: &Env, pod_opts: &[&str], app_opts: &[&str], script: &str) -> (i32, String) {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(pod_opts);
+    args.extend_from_slice(&[BB, "--exec", "/bin/sh"]);
+    args.extend_from_slice(app_opts);
+    args.extend_from_slice(&["--", "-c", script]);
+    let o = e.out(&args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), text)
+}
+
+/// Puts the host's `core_pattern` back if an attack changed it.
+struct CorePattern(String);
+
+impl CorePattern {
+    fn save() -> CorePattern {
+        CorePattern(std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap())
+    }
+    fn now() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap()
+    }
+}
+
+impl Drop for CorePattern {
+    fn drop(&mut self) {
+        if CorePattern::now() != self.0 {
+            let _ = std::fs::write("/proc/sys/kernel/core_pattern", self.0.trim_end());
+        }
+    }
+}
+
+/// Escape 1: the pod rewrote `core_pattern` to run a script of its own as root on the host.
+fn proc_sys_core_pattern(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let saved = CorePattern::save();
+    let (code, out) = attack(
+        &e,
+        &[],
+        "echo '|/pwn.sh' > /proc/sys/kernel/core_pattern && echo WROTE-CORE; \
+         echo 1 > /proc/sys/vm/drop_caches && echo WROTE-VM; \
+         echo 0 > /proc/sys/kernel/randomize_va_space && echo WROTE-ASLR; \
+         echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ; \
+         cat /proc/sys/kernel/core_pattern >/dev/null && echo READ-OK",
+    );
+    assert_eq!(CorePattern::now(), saved.0, "core_pattern changed: {out}");
+    assert!(!out.contains("WROTE"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("READ-OK"), "settings stay readable: {out}");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn proc_sys_core_pattern_overlay() {
+    proc_sys_core_pattern("overlay");
+}
+#[test]
+fn proc_sys_core_pattern_dir() {
+    proc_sys_core_pattern("dir");
+}
+
+/// Files that leak the host are empty, hidden directories empty, `/sys` read-only, on the
+/// pod network and on the host's.
+fn masked_paths(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let script = "for f in /proc/kcore /proc/keys /proc/timer_list; do \
+                    [ -e $f ] && echo \"$f $(head -c 64 $f | wc -c)\"; done; \
+                  for d in /proc/acpi /sys/firmware; do \
+                    [ -d $d ] && echo \"$d $(ls -A $d | wc -l)\"; done; \
+                  touch /sys/pwned 2>/dev/null && echo WROTE-SYS; \
+                  touch /proc/acpi/x 2>/dev/null && echo WROTE-ACPI; \
+                  ls /sys/fs/cgroup | wc -l | sed 's/^/cgroup-entries /'; \
+                  ls /sys/class/net >/dev/null && echo SYS-OK";
+    for net in ["--net=default", "--net=host"] {
+        let (code, out) = attack(&e, &[net], script);
+        assert_eq!(code, 0, "{net}: {out}");
+        for line in out.lines().filter(|l| l.starts_with('/')) {
+            assert!(line.ends_with(" 0"), "{net}: not masked: {line}\n{out}");
+        }
+        // Both have something to hide on this host.
+        assert!(out.contains("/proc/timer_list 0"), "{net}: {out}");
+        assert!(out.contains("/sys/firmware 0"), "{net}: {out}");
+        assert!(!out.contains("WROTE"), "{net}: {out}");
+        assert!(out.contains("cgroup-entries 0"), "{net}: {out}");
+        assert!(out.contains("SYS-OK"), "{net}: {out}");
+    }
+}
+
+#[test]
+fn masked_paths_overlay() {
+    masked_paths("overlay");
+}
+#[test]
+fn masked_paths_dir() {
+    masked_paths("dir");
+}
+
+/// Escape 2: with CAP_MKNOD (in the default set) the pod made nodes for a host disk, the
+/// kernel log and a console, and used them.
+fn mknod_host_devices(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let disk = jetpack_testutil::LoopFs::ext4(16 << 20);
+    std::fs::write(disk.path().join("canary"), "jetpack-canary").unwrap();
+    jetpack_testutil::must_run("sync", &[]);
+    let before = head(disk.image());
+    let rdev = std::fs::metadata(disk.device()).unwrap().rdev();
+    // glibc's major() and minor().
+    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+    let script = format!(
+        "mknod /tmp/disk b {major} {minor} && echo MADE-DISK; \
+         [ -b /tmp/disk ] && dd if=/tmp/disk of=/dev/null bs=512 count=1 && echo READ-DISK; \
+         [ -b /tmp/disk ] && dd if=/dev/zero of=/tmp/disk bs=4096 count=16 && echo WROTE-DISK; \
+         mknod /tmp/kmsg c 1 11 && echo MADE-KMSG && echo pwned > /tmp/kmsg && echo WROTE-KMSG; \
+         mknod /tmp/tty0 c 4 0 && echo pwned > /tmp/tty0 && echo WROTE-TTY; \
+         mknod /tmp/null c 1 3 && echo pwned > /tmp/null && echo NULL-OK; \
+         echo x > /dev/null && head -c 1 /dev/urandom > /dev/null && echo DEV-OK"
+    );
+    let (code, out) = attack(&e, &[], &script);
+    jetpack_testutil::must_run("sync", &[]);
+    assert_eq!(head(disk.image()), before, "the disk changed: {out}");
+    for bad in [
+        "MADE-DISK",
+        "READ-DISK",
+        "WROTE-DISK",
+        "MADE-KMSG",
+        "WROTE-KMSG",
+        "WROTE-TTY",
+    ] {
+        assert!(!out.contains(bad), "{bad}: {out}");
+    }
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("NULL-OK") && out.contains("DEV-OK"), "{out}");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(disk.path().join("canary")).unwrap(),
+        "jetpack-canary"
+    );
+}
+
+fn head(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 << 10];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact(&mut buf)
+        .unwrap();
+    buf
+}
+
+#[test]
+fn mknod_host_devices_overlay() {
+    mknod_host_devices("overlay");
+}
+#[test]
+fn mknod_host_devices_dir() {
+    mknod_host_devices("dir");
+}
+
+/// Escape 3: the pod's PID 1 was the runtime, in the host's root: `/proc/1/root` led to the
+/// host's files and `/proc/1/exe` to the runtime's binary. Now, with the default set, both are
+/// refused; even with CAP_SYS_PTRACE (and CAP_SYS_ADMIN, CAP_DAC_*) granted by the operator,
+/// the init's root is an empty read-only tmpfs and its binary cannot be changed.
+fn proc_1_holds_nothing_of_the_host(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let canary = format!("/jetpack-canary-{}", std::process::id());
+    let exe = std::fs::read(env!("CARGO_BIN_EXE_jetpack")).unwrap();
+    let script = format!(
+        "ls /proc/1/root/ && echo LISTED-ROOT; cat /proc/1/root/etc/hostname && echo READ-HOST; \
+         head -c 4 /proc/1/exe >/dev/null && echo READ-EXE; readlink /proc/1/fd/1 && echo READ-FD; \
+         touch /proc/1/root{canary} && echo WROTE-ROOT; echo x >> /proc/1/exe && echo WROTE-EXE; \
+         echo done"
+    );
+    let (code, out) = attack(&e, &[], &script);
+    assert_eq!(code, 0, "{out}");
+    for bad in ["LISTED-ROOT", "READ-HOST", "READ-EXE", "READ-FD", "WROTE"] {
+        assert!(!out.contains(bad), "{bad}: {out}");
+    }
+    assert!(out.contains("Permission denied"), "{out}");
+
+    let caps = "--caps-retain=CAP_SYS_PTRACE,CAP_SYS_ADMIN,CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH,\
+                CAP_FOWNER,CAP_SETUID,CAP_SETGID,CAP_CHOWN,CAP_KILL";
+    let script = format!(
+        "echo entries $(ls -A /proc/1/root/ | wc -l); cat /proc/1/root/etc/shadow && echo READ-SHADOW; \
+         touch /proc/1/root{canary} && echo WROTE-ROOT; echo x >> /proc/1/exe && echo WROTE-EXE; \
+         for fd in /proc/1/fd/*; do [ -d $fd/ ] && echo DIR-FD $fd; done; echo done"
+    );
+    let (code, out) = attack_with(&e, &[], &[caps], &script);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("entries 0"), "{out}");
+    for bad in ["READ-SHADOW", "WROTE", "DIR-FD"] {
+        assert!(!out.contains(bad), "{bad}: {out}");
+    }
+    assert!(out.contains("done"), "{out}");
+    assert!(!exists(Path::new(&canary)), "{canary} appeared on the host");
+    assert_eq!(std::fs::read(env!("CARGO_BIN_EXE_jetpack")).unwrap(), exe);
+}
+
+#[test]
+fn proc_1_holds_nothing_of_the_host_overlay() {
+    proc_1_holds_nothing_of_the_host("overlay");
+}
+#[test]
+fn proc_1_holds_nothing_of_the_host_dir() {
+    proc_1_holds_nothing_of_the_host("dir");
+}
+
+/// Whether `path` exists, without following a last symlink.
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
