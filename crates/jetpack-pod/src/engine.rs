@@ -5,6 +5,8 @@ use std::path::Path;
 
 use jetpack_runtime::{PodSpec, Seccomp, SeccompMode, linux, resolve};
 
+pub use jetpack_runtime::linux::EnterContext;
+
 use crate::error::{Error, Result};
 use crate::pods::PodLock;
 
@@ -15,6 +17,14 @@ pub enum Signal {
 
 pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<u32, String> {
     resolve::resolve_user(rootfs, user).map_err(|e| e.to_string())
+}
+
+/// The primary group of `uid` in the rootfs's `/etc/passwd`, if it has an entry.
+pub fn user_gid(rootfs: &Path, uid: u32) -> Option<u32> {
+    resolve::passwd_entry(rootfs, uid)
+        .ok()
+        .flatten()
+        .map(|e| e.gid)
 }
 
 pub fn resolve_group(rootfs: &Path, group: &str) -> std::result::Result<u32, String> {
@@ -155,6 +165,7 @@ pub fn enter(
     argv: &[String],
     env: &[(String, String)],
     tty: bool,
+    ctx: &linux::EnterContext,
 ) -> Result<i32> {
-    linux::enter(pid, app, argv, env, tty).map_err(|e| Error::Runtime(e.to_string()))
+    linux::enter(pid, app, argv, env, tty, ctx).map_err(|e| Error::Runtime(e.to_string()))
 }

@@ -12,6 +12,8 @@ pub mod pods;
 pub mod reify;
 
 pub use error::{Error, Result};
-pub use lifecycle::{PodOptions, build_spec, destroy, enter, gc, kill, prepare, run, stop};
+pub use lifecycle::{
+    EnterOptions, PodOptions, build_spec, destroy, enter, gc, kill, prepare, run, stop,
+};
 pub use pods::{PodRecord, Pods, State, Status};
 pub use reify::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume, reify};

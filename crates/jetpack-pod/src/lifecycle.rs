@@ -574,13 +574,25 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// Runs `command` (default `/bin/sh`) in a running pod's app.
+/// How `enter` runs its command.
+#[derive(Debug, Clone, Default)]
+pub struct EnterOptions {
+    /// A user of the app's image (name or number) instead of the app's.
+    pub user: Option<String>,
+    /// Every capability and no seccomp filter or no_new_privs (the app's cgroups and
+    /// namespaces still apply).
+    pub privileged: bool,
+}
+
+/// Runs `command` (default `/bin/sh`) in a running pod's app, in the app's security context:
+/// its user (unless `opts.user`), groups, capabilities, no_new_privs and seccomp filter.
 pub fn enter(
     store: &Store,
     rec: &PodRecord,
     app: &str,
     command: &[String],
     tty: bool,
+    opts: &EnterOptions,
 ) -> Result<i32> {
     let pods = Pods::new(store.root());
     if !rec.apps.iter().any(|a| a.name == app) {
@@ -594,6 +606,31 @@ pub fn enter(
     };
     let default = vec!["/bin/sh".to_string()];
     let manifest = load_manifest(&pods, &rec.uuid)?;
+    // The app as `run` resolved it (the same lookups, the same isolators).
+    let nets = PodNetworks::load(store, &rec.net)?;
+    let (spec, _) = build_spec(&pods, rec, &manifest, false, &nets.isolator_host(&manifest))?;
+    let a = spec
+        .apps
+        .into_iter()
+        .find(|a| a.name == app)
+        .ok_or_else(|| Error::NotFound(format!("pod {} has no app {app:?}", rec.uuid)))?;
+    let (uid, gid, groups) = match &opts.user {
+        None => (a.uid, a.gid, a.supplementary_gids),
+        Some(u) => {
+            let uid = engine::resolve_user(&a.rootfs, u)
+                .map_err(|e| Error::Invalid(format!("--user {u}: {e}")))?;
+            let gid = engine::user_gid(&a.rootfs, uid).unwrap_or(uid);
+            (uid, gid, Vec::new())
+        }
+    };
+    let ctx = engine::EnterContext {
+        uuid: rec.uuid.clone(),
+        uid,
+        gid,
+        groups,
+        working_dir: a.working_dir,
+        security: (!opts.privileged).then_some(a.security),
+    };
     let path = manifest
         .app(app)
         .and_then(|a| a.app.as_ref())
@@ -619,5 +656,6 @@ pub fn enter(
         },
         &env,
         tty,
+        &ctx,
     )
 }

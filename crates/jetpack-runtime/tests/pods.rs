@@ -512,12 +512,25 @@ fn enter_runs_a_command_in_the_app() {
         return;
     }
     let mut pod = TestPod::sh(
-        "touch /vol/ready; i=0; while [ ! -e /vol/done ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done",
+        "cat /proc/self/cgroup > /vol/app.cg; touch /vol/ready
+         i=0; while [ ! -e /vol/done ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done",
     );
     std::fs::write(pod.rootfs().join("marker"), "").unwrap();
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
     let pid = Arc::new(AtomicI32::new(0));
+    let ctx = |uid: u32| linux::EnterContext {
+        uuid: pod.spec.uuid.clone(),
+        uid,
+        gid: uid,
+        groups: Vec::new(),
+        working_dir: "/nonexistent".into(),
+        security: Some(jetpack_runtime::Security {
+            no_new_privileges: true,
+            ..jetpack_runtime::Security::default()
+        }),
+    };
+    let (root, nobody) = (ctx(0), ctx(65534));
     let enterer = {
         let pid = pid.clone();
         let vol = vol.clone();
@@ -528,15 +541,21 @@ fn enter_runs_a_command_in_the_app() {
             let argv: Vec<String> = [
                 "sh",
                 "-c",
-                "hostname > /vol/enter.host; echo $$ > /vol/enter.pid; id -u > /vol/enter.uid; [ -e /marker ] && exit 7",
+                "hostname > /vol/enter.host; echo $$ > /vol/enter.pid; id -u > /vol/enter.uid
+                 grep ^CapEff /proc/self/status > /vol/enter.caps
+                 grep ^NoNewPrivs /proc/self/status > /vol/enter.nnp
+                 cat /proc/self/cgroup > /vol/enter.cg; pwd > /vol/enter.pwd
+                 [ -e /marker ] && exit 7",
             ]
             .iter()
             .map(|s| s.to_string())
             .collect();
-            let code = linux::enter(pid, "web", &argv, &env, false);
-            let missing = linux::enter(pid, "nope", &argv, &env, false);
+            let code = linux::enter(pid, "web", &argv, &env, false, &root);
+            let missing = linux::enter(pid, "nope", &argv, &env, false, &root);
+            let id = ["sh", "-c", "[ $(id -u) = 65534 ] && exit 9"].map(String::from);
+            let as_nobody = linux::enter(pid, "web", &id, &env, false, &nobody);
             std::fs::write(vol.join("done"), "").unwrap();
-            (code, missing)
+            (code, missing, as_nobody)
         })
     };
     let run = pod.run_with(|h| {
@@ -545,9 +564,10 @@ fn enter_runs_a_command_in_the_app() {
             Ok(())
         })
     });
-    let (code, missing) = enterer.join().unwrap();
+    let (code, missing, as_nobody) = enterer.join().unwrap();
     run.ok();
     assert_eq!(code.unwrap(), 7);
+    assert_eq!(as_nobody.unwrap(), 9);
     assert!(
         matches!(missing, Err(Error::AppNotRunning { .. })),
         "{missing:?}"
@@ -555,6 +575,16 @@ fn enter_runs_a_command_in_the_app() {
     let read = |f: &str| std::fs::read_to_string(vol.join(f)).unwrap();
     assert_eq!(read("enter.host"), "testpod\n");
     assert_eq!(read("enter.uid"), "0\n");
+    // The app's own security context and cgroups, not the runtime's.
+    let caps = format!("CapEff:\t{:016x}\n", jetpack_runtime::DEFAULT_CAPABILITIES);
+    assert_eq!(read("enter.caps"), caps);
+    assert_eq!(read("enter.nnp"), "NoNewPrivs:\t1\n");
+    assert_eq!(read("enter.cg"), read("app.cg"));
+    assert_eq!(
+        read("enter.pwd"),
+        "/\n",
+        "a missing working directory falls back to /"
+    );
     let in_pod_pid: i32 = read("enter.pid").trim().parse().unwrap();
     assert!(
         in_pod_pid < 100,
@@ -570,7 +600,21 @@ fn signal_pod_refuses_what_is_not_a_pod_init() {
         Err(Error::NotRunning { .. })
     ));
     assert!(matches!(
-        linux::enter(me, "web", &[], &[], false),
+        linux::enter(
+            me,
+            "web",
+            &[],
+            &[],
+            false,
+            &linux::EnterContext {
+                uuid: "0".into(),
+                uid: 0,
+                gid: 0,
+                groups: Vec::new(),
+                working_dir: "/".into(),
+                security: None,
+            }
+        ),
         Err(Error::NotRunning { .. })
     ));
 }

@@ -138,9 +138,17 @@ pub enum Command {
     },
     /// Print an app's output (all apps if none is named).
     Logs { pod: String, app: Option<String> },
-    /// Run a command (default /bin/sh) inside a running pod's app, with a terminal if stdin is one.
+    /// Run a command (default /bin/sh) inside a running pod's app, as the app runs (its user,
+    /// capabilities, seccomp filter, cgroups), with a terminal if stdin is one.
     #[command(alias = "console")]
     Enter {
+        /// Run as this user of the app's image (name or number) instead of the app's user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Every capability, no seccomp filter and no no_new_privs (still in the app's
+        /// namespaces and cgroups). Without it the command gets exactly the app's.
+        #[arg(long)]
+        privileged: bool,
         pod: String,
         /// The app (required when the pod has several).
         app: Option<String>,

@@ -237,6 +237,88 @@ fn proc_1_holds_nothing_of_the_host_dir() {
     proc_1_holds_nothing_of_the_host("dir");
 }
 
+/// Escape 4: `enter` ran the pod's own `/bin/sh` as root with every capability, no seccomp
+/// filter, outside the app's cgroups. A compromised app replaces its `/bin/sh`; the operator
+/// enters; the trojan gets the app's context and no more (and with `--privileged`, still the
+/// device rules and the init's nothing).
+fn enter_runs_in_the_apps_context(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let trojan = "#!/bin/busybox sh\n\
+        grep -E '^(Uid|CapEff|NoNewPrivs|Seccomp):' /proc/self/status\n\
+        busybox mknod /tmp/kmsg c 1 11 && echo MADE-KMSG\n\
+        busybox unshare -m busybox true && echo UNSHARED\n\
+        busybox ls -A /proc/1/root/ | busybox wc -l | busybox sed 's/^/root-entries /'\n\
+        busybox cat /proc/self/cgroup | busybox grep -c jetpack | busybox sed 's/^/pod-cgroups /'\n";
+    let app =
+        format!("rm /bin/sh; printf \"{trojan}\" > /bin/sh; chmod 755 /bin/sh; exec sleep 1000");
+    let mut child = e.spawn(&[
+        "run",
+        "--name",
+        "victim",
+        BB,
+        "--exec",
+        "/bin/busybox",
+        "--",
+        "sh",
+        "-c",
+        &app,
+    ]);
+    e.wait_running_or(&mut child, "victim");
+    let entered = |args: &[&str]| -> String {
+        for _ in 0..100 {
+            let o = e.out(args);
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            if text.contains("CapEff") {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        panic!("the trojan never ran: {args:?}");
+    };
+    let default_caps = format!("CapEff:\t{:016x}", 0xa80425fbu64);
+    let out = entered(&["enter", "victim"]);
+    assert!(out.contains(&default_caps), "{out}");
+    assert!(
+        out.contains("NoNewPrivs:\t0") || out.contains("NoNewPrivs:\t1"),
+        "{out}"
+    );
+    assert!(out.contains("Seccomp:\t2"), "a filter: {out}");
+    assert!(out.contains("Uid:\t0\t"), "{out}");
+    let out_nobody = entered(&["enter", "--user", "nobody", "victim"]);
+    assert!(out_nobody.contains("Uid:\t65534\t"), "{out_nobody}");
+    assert!(
+        out_nobody.contains("CapEff:\t0000000000000000"),
+        "{out_nobody}"
+    );
+    let out_privileged = entered(&["enter", "--privileged", "victim"]);
+    assert!(!out_privileged.contains(&default_caps), "{out_privileged}");
+    assert!(out_privileged.contains("Seccomp:\t0"), "{out_privileged}");
+    for out in [&out, &out_nobody, &out_privileged] {
+        assert!(!out.contains("MADE-KMSG"), "{out}");
+        assert!(out.contains("root-entries 0"), "the init's root: {out}");
+        assert!(
+            !out.contains("pod-cgroups 0"),
+            "outside the pod's cgroups: {out}"
+        );
+    }
+    assert!(!out.contains("UNSHARED"), "{out}");
+    e.ok(&["kill", "victim"]);
+    let _ = child.wait();
+}
+
+#[test]
+fn enter_runs_in_the_apps_context_overlay() {
+    enter_runs_in_the_apps_context("overlay");
+}
+#[test]
+fn enter_runs_in_the_apps_context_dir() {
+    enter_runs_in_the_apps_context("dir");
+}
+
 /// Whether `path` exists, without following a last symlink.
 fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()

@@ -20,7 +20,7 @@
 use std::convert::Infallible;
 use std::os::fd::RawFd;
 
-use super::plan::{AppPlan, CArgv, Command, PodPlan};
+use super::plan::{AppPlan, CArgv, Command, PodPlan, SecurityPlan};
 use super::report::{Kind, Reporter};
 use super::{mounts, sys};
 use crate::errno_text;
@@ -132,9 +132,12 @@ pub(super) fn join_app_context(app: &AppPlan, cloned_in: bool) -> Result<(), Fai
 
 /// no_new_privs and the seccomp filter: the last steps before the exec.
 pub(super) fn lock_down(app: &AppPlan) -> Result<(), Failure> {
+    lock_down_with(&app.security)
+}
+
+pub(super) fn lock_down_with(sec: &SecurityPlan) -> Result<(), Failure> {
     let fail =
         |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
-    let sec = &app.security;
     if sec.no_new_privs {
         sys::set_no_new_privs().map_err(|e| fail("setting no_new_privs", e))?;
     }
@@ -167,18 +170,31 @@ fn set_stdio(stdio: Stdio) -> Result<(), Failure> {
 /// The app's capabilities, credentials (setgroups → setgid → setuid) and working directory, as
 /// its main command and its handlers get them.
 pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
+    take_credentials(app.uid, app.gid, &app.groups, &app.security)?;
+    sys::chdir(&app.working_dir).map_err(|e| {
+        Failure::setup(format!(
+            "working directory {}: {}",
+            app.working_dir.to_string_lossy(),
+            errno_text(&e)
+        ))
+    })
+}
+
+/// Capabilities (bounding set first), then groups, gid and uid, then the capability sets.
+pub(super) fn take_credentials(
+    uid: u32,
+    gid: u32,
+    groups: &[libc::gid_t],
+    sec: &SecurityPlan,
+) -> Result<(), Failure> {
     let fail =
         |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
-    let sec = &app.security;
     sys::limit_bounding_set(sec.capabilities)
         .map_err(|e| fail("limiting the capability bounding set", e))?;
     sys::set_keep_capabilities(true).map_err(|e| fail("keeping capabilities", e))?;
-    sys::set_credentials(app.uid, app.gid, &app.groups).map_err(|e| {
+    sys::set_credentials(uid, gid, groups).map_err(|e| {
         Failure::setup(format!(
-            "setting credentials (uid {}, gid {}, groups {:?}): {}",
-            app.uid,
-            app.gid,
-            app.groups,
+            "setting credentials (uid {uid}, gid {gid}, groups {groups:?}): {}",
             errno_text(&e)
         ))
     })?;
@@ -188,14 +204,7 @@ pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
     let keep = sec.capabilities & permitted;
     let before_exec = sec.before_exec & permitted;
     sys::capset(before_exec, before_exec, keep).map_err(|e| fail("setting capabilities", e))?;
-    sys::clear_ambient_capabilities().map_err(|e| fail("clearing ambient capabilities", e))?;
-    sys::chdir(&app.working_dir).map_err(|e| {
-        Failure::setup(format!(
-            "working directory {}: {}",
-            app.working_dir.to_string_lossy(),
-            errno_text(&e)
-        ))
-    })
+    sys::clear_ambient_capabilities().map_err(|e| fail("clearing ambient capabilities", e))
 }
 
 /// Runs the pre-start handler to completion; a non-zero status fails the app.

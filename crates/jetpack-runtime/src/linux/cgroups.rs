@@ -669,6 +669,28 @@ pub fn pod_dirs(uuid: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// What a process writes `0` to in order to join app `app` of pod `uuid` in every hierarchy
+/// (its own cgroup, or the pod's where the app has none): `tasks` on v1, which moves only the
+/// writing thread (so the writer must be single-threaded), `cgroup.procs` on v2.
+pub(crate) fn join_files(uuid: &str, app: &str) -> Result<Vec<OwnedFd>> {
+    let mut out = Vec::new();
+    for h in Host::detect().hierarchies() {
+        let pod = h.pod_dir(uuid);
+        let own = pod.join(format!("app-{app}"));
+        let dir = if own.is_dir() { own } else { pod };
+        if !dir.is_dir() || check_uuid(uuid).is_err() {
+            continue;
+        }
+        let file = dir.join(match h.version {
+            Version::V1 => "tasks",
+            Version::V2 => "cgroup.procs",
+        });
+        let f = std::fs::OpenOptions::new().write(true).open(&file);
+        out.push(f.map(OwnedFd::from).map_err(|e| os(&file, "opening", e))?);
+    }
+    Ok(out)
+}
+
 /// Removes what a pod left in the cgroup hierarchies (its caller was killed before it could),
 /// and `jetpack/` where it is empty. Returns whether the pod had any. Fails if a cgroup still
 /// has processes.

@@ -1,5 +1,9 @@
-//! `enter`: runs a command in a running app, like `rkt enter`: in the pod's pid, uts, ipc and
-//! net namespaces and the app's mount namespace (so in its rootfs), as root.
+//! `enter`: runs a command in a running app: in the pod's pid, uts, ipc and net namespaces,
+//! the app's mount namespace (so in its rootfs) and its cgroups, and — unless privileged — with
+//! the app's own security context: its user (or the one asked for), capabilities,
+//! no_new_privs and seccomp filter, as if the app had started it. An app that replaced its own
+//! `/bin/sh` thus gains nothing when an operator enters it. Until its exec the entering process
+//! is not dumpable, so the pod's processes cannot reach the host through its `/proc/<pid>`.
 //!
 //! The app is found among the init's children by the `AC_APP_NAME` its main process was started
 //! with (every app gets it, appc §9.8). The namespaces are joined in one `setns` through a pidfd
@@ -9,17 +13,33 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use super::plan::{CArgv, Command};
-use super::{app, check_pod_init, sys, tty};
+use super::plan::{CArgv, Command, SecurityPlan, cstring};
+use super::{app, cgroups, check_pod_init, sys, tty};
 use crate::errno_text;
 use crate::error::{Error, Result};
 use crate::exit::decode_wait_status;
+use crate::spec::Security;
+
+/// Who an entered command runs as.
+#[derive(Debug, Clone)]
+pub struct EnterContext {
+    /// The pod's UUID, to find the app's cgroups.
+    pub uuid: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// Absolute, inside the app's rootfs; `/` if it does not exist there.
+    pub working_dir: String,
+    /// The app's capabilities, no_new_privs and seccomp filter; `None` for every capability
+    /// and no filter (`enter --privileged`).
+    pub security: Option<Security>,
+}
 
 /// The PATH used when `env` has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs `argv` (default `/bin/sh`) with exactly `env` in app `app` of the pod whose init is
-/// `init_pid`, as root, in `/`, with a terminal if `tty`; waits for it and returns its exit code
+/// `init_pid`, as `ctx` says, with a terminal if `tty`; waits for it and returns its exit code
 /// (`128 + n` if signal `n` ended it). Without `tty` the command uses the caller's stdio.
 pub fn enter(
     init_pid: i32,
@@ -27,8 +47,23 @@ pub fn enter(
     argv: &[String],
     env: &[(String, String)],
     tty: bool,
+    ctx: &EnterContext,
 ) -> Result<i32> {
     check_pod_init(init_pid)?;
+    let security = ctx
+        .security
+        .as_ref()
+        .map(SecurityPlan::new)
+        .transpose()
+        .map_err(Error::Spec)?;
+    let identity = Identity {
+        uid: ctx.uid,
+        gid: ctx.gid,
+        groups: ctx.groups.clone(),
+        working_dir: cstring("working directory", &ctx.working_dir)?,
+        security,
+        cgroups: cgroups::join_files(&ctx.uuid, app)?,
+    };
     let target = find_app(init_pid, app)?;
     let pidfd = sys::pidfd_open(target).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH) => Error::AppNotRunning {
@@ -67,7 +102,15 @@ pub fn enter(
     if pid == 0 {
         let slave = pty.as_ref().map(|p| p.slave.as_raw_fd());
         super::in_child(|| {
-            join_and_run(&pidfd, &argv, &envp, &path_dirs, slave, err_w.as_raw_fd())
+            join_and_run(
+                &pidfd,
+                &identity,
+                &argv,
+                &envp,
+                &path_dirs,
+                slave,
+                err_w.as_raw_fd(),
+            )
         });
     }
     drop(err_w);
@@ -89,10 +132,22 @@ pub fn enter(
     Ok(decode_wait_status(status).0)
 }
 
-/// The forked child: joins the namespaces, forks the command into the pid namespace, waits for
-/// it and exits with its status. Failures go to `err` as text.
+/// [`EnterContext`] ready for the forked child.
+struct Identity {
+    uid: u32,
+    gid: u32,
+    groups: Vec<libc::gid_t>,
+    working_dir: std::ffi::CString,
+    security: Option<SecurityPlan>,
+    /// The files to write `0` to, to join the app's cgroups.
+    cgroups: Vec<OwnedFd>,
+}
+
+/// The forked child: joins the app's cgroups and namespaces, forks the command into the pid
+/// namespace, waits for it and exits with its status. Failures go to `err` as text.
 fn join_and_run(
     pidfd: &OwnedFd,
+    who: &Identity,
     argv: &Command,
     env: &CArgv,
     path_dirs: &[String],
@@ -103,6 +158,18 @@ fn join_and_run(
         let _ = sys::write_all(err, msg.as_bytes());
         sys::exit(code)
     };
+    if let Err(e) = sys::set_dumpable(false) {
+        fail(format!("prctl: {}", errno_text(&e)), app::EXIT_SETUP);
+    }
+    // Single-threaded: writing 0 moves this whole process (and what it forks).
+    for f in &who.cgroups {
+        if let Err(e) = sys::write_all(f.as_raw_fd(), b"0") {
+            fail(
+                format!("joining the app's cgroups: {}", errno_text(&e)),
+                app::EXIT_SETUP,
+            );
+        }
+    }
     let ns = libc::CLONE_NEWPID
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWUTS
@@ -131,8 +198,22 @@ fn join_and_run(
                 let _ = sys::dup2(t, fd);
             }
         }
-        if let Err(e) = sys::set_credentials(0, 0, &[]).and_then(|()| sys::chdir(c"/")) {
-            fail(format!("becoming root in /: {}", errno_text(&e)), 125);
+        let identity = match &who.security {
+            Some(sec) => app::take_credentials(who.uid, who.gid, &who.groups, sec),
+            None => sys::set_credentials(who.uid, who.gid, &who.groups).map_err(|e| {
+                app::Failure::setup(format!("setting credentials: {}", errno_text(&e)))
+            }),
+        };
+        if let Err(f) = identity {
+            fail(f.message, f.code);
+        }
+        if sys::chdir(&who.working_dir).is_err() {
+            let _ = sys::chdir(c"/");
+        }
+        if let Some(sec) = &who.security
+            && let Err(f) = app::lock_down_with(sec)
+        {
+            fail(f.message, f.code);
         }
         let f = app::exec(argv, env, path_dirs);
         fail(f.message, f.code);

@@ -54,7 +54,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::fs::{Mode, OFlags};
 
-pub use enter::enter;
+pub use enter::{EnterContext, enter};
 
 use crate::error::{Error, Result};
 use crate::exit::{AppExit, PodExit, decode_wait_status};

@@ -10,7 +10,7 @@ use super::cgroups::{self, AppCgroups, PodCgroups};
 use super::seccomp;
 use crate::caps::CAP_SYS_ADMIN;
 use crate::error::{Error, Result};
-use crate::spec::{AppSpec, NetMode, PodSpec, Resources};
+use crate::spec::{AppSpec, NetMode, PodSpec, Resources, Security};
 
 /// A null-terminated `char *[]` with the strings it points to.
 pub(crate) struct CArgv {
@@ -86,6 +86,26 @@ pub(crate) struct SecurityPlan {
     pub filter: Option<Vec<libc::sock_filter>>,
     /// The text to write to `/proc/self/oom_score_adj`.
     pub oom_score_adj: Option<Vec<u8>>,
+}
+
+impl SecurityPlan {
+    /// Compiles the seccomp filter; the error names what is wrong with it.
+    pub fn new(sec: &Security) -> std::result::Result<SecurityPlan, String> {
+        let filter = sec.seccomp.as_ref().map(seccomp::compile).transpose()?;
+        let sys_admin = 1u64 << CAP_SYS_ADMIN;
+        let before_exec = if filter.is_some() && !sec.no_new_privileges {
+            sec.capabilities | sys_admin
+        } else {
+            sec.capabilities
+        };
+        Ok(SecurityPlan {
+            capabilities: sec.capabilities,
+            before_exec,
+            no_new_privs: sec.no_new_privileges,
+            filter,
+            oom_score_adj: sec.oom_score_adj.map(|n| n.to_string().into_bytes()),
+        })
+    }
 }
 
 pub(crate) fn cstring(what: &str, s: &str) -> Result<CString> {
@@ -322,19 +342,7 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         .as_ref()
         .map(|h| command("post-stop", h))
         .transpose()?;
-    let sec = &a.security;
-    let filter = sec
-        .seccomp
-        .as_ref()
-        .map(seccomp::compile)
-        .transpose()
-        .map_err(|e| Error::Spec(what(&e)))?;
-    let sys_admin = 1u64 << CAP_SYS_ADMIN;
-    let before_exec = if filter.is_some() && !sec.no_new_privileges {
-        sec.capabilities | sys_admin
-    } else {
-        sec.capabilities
-    };
+    let security = SecurityPlan::new(&a.security).map_err(|e| Error::Spec(what(&e)))?;
     Ok(AppPlan {
         name: a.name.clone(),
         rootfs: cpath(&what("rootfs"), &a.rootfs)?,
@@ -352,13 +360,7 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         log: log.into(),
         dir,
         cgroups: AppCgroups::default(),
-        security: SecurityPlan {
-            capabilities: sec.capabilities,
-            before_exec,
-            no_new_privs: sec.no_new_privileges,
-            filter,
-            oom_score_adj: sec.oom_score_adj.map(|n| n.to_string().into_bytes()),
-        },
+        security,
     })
 }
 

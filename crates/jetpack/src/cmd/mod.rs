@@ -33,7 +33,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::List { json } => pod::list(&cfg, json),
         Command::Status { pod, json } => pod::status(&cfg, &pod, json),
         Command::Logs { pod, app } => pod::logs(&cfg, &pod, app.as_deref()),
-        Command::Enter { pod, app, command } => pod::enter(&cfg, &pod, app.as_deref(), &command),
+        Command::Enter {
+            user,
+            privileged,
+            pod,
+            app,
+            command,
+        } => {
+            let opts = jetpack_pod::EnterOptions { user, privileged };
+            pod::enter(&cfg, &pod, app.as_deref(), &command, &opts)
+        }
         Command::Stop { pods, timeout } => pod::stop(&cfg, &pods, timeout),
         Command::Kill { pods } => pod::kill(&cfg, &pods),
         Command::Destroy { pods } => pod::destroy(&cfg, &pods),

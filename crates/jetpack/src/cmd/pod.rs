@@ -296,7 +296,13 @@ pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn enter(cfg: &Config, pod: &str, app: Option<&str>, command: &[String]) -> Result<ExitCode> {
+pub fn enter(
+    cfg: &Config,
+    pod: &str,
+    app: Option<&str>,
+    command: &[String],
+    opts: &jetpack_pod::EnterOptions,
+) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let rec = pods.find(pod)?;
@@ -306,7 +312,7 @@ pub fn enter(cfg: &Config, pod: &str, app: Option<&str>, command: &[String]) -> 
         (None, _) => bail!("pod {} has several apps: name one", rec.uuid),
     };
     let tty = std::io::stdin().is_terminal();
-    let code = jetpack_pod::enter(&store, &rec, &app, command, tty)?;
+    let code = jetpack_pod::enter(&store, &rec, &app, command, tty, opts)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
