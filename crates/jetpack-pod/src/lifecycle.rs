@@ -109,8 +109,7 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         exit: None,
     };
     let _lock = pods.create(&rec)?;
-    let dir = pods.dir(&uuid);
-    fs::write(dir.join("manifest"), manifest.to_json_pretty()).at(dir.join("manifest"))?;
+    pods.write_manifest(&uuid, manifest.to_json_pretty().as_bytes())?;
     for ra in &manifest.apps {
         let image = ra
             .image
@@ -119,8 +118,7 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
             .map(|i| i.to_string())
             .unwrap_or_default();
         let tree = tree_name(&uuid, ra.name.as_str());
-        let app_dir = dir.join("apps").join(ra.name.as_str());
-        fs::create_dir_all(&app_dir).at(&app_dir)?;
+        pods.create_app_dir(&uuid, ra.name.as_str())?;
         // Recorded before cloning, so an interrupted prepare still names what to remove.
         rec.apps.push(AppRecord {
             name: ra.name.to_string(),

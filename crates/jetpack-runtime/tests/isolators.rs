@@ -64,31 +64,45 @@ fn apps_are_in_their_cgroups_with_their_handlers() {
     if !require_root() {
         return;
     }
-    let mut pod = TestPod::sh("cat /proc/self/cgroup > /shared/main");
+    // Each process records what it sees, then waits while the test looks at the app's
+    // cgroup from the host.
+    let step = |f: &str| {
+        format!(
+            "cat /proc/self/cgroup > /shared/{f}; touch /shared/{f}.in
+             i=0; while [ ! -e /shared/{f}.go ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done"
+        )
+    };
+    let mut pod = TestPod::sh(&step("main"));
     let shared = pod.host_dir("shared");
     pod.mount(0, &shared, "/shared", false);
     let app = pod.app();
     app.resources.memory_limit = Some(64 << 20);
     app.resources.cpu_shares = Some(512);
-    app.pre_start = Some(vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "cat /proc/self/cgroup > /shared/pre".into(),
-    ]);
-    app.post_stop = Some(vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "cat /proc/self/cgroup > /shared/post".into(),
-    ]);
+    app.pre_start = Some(vec!["/bin/sh".into(), "-c".into(), step("pre")]);
+    app.post_stop = Some(vec!["/bin/sh".into(), "-c".into(), step("post")]);
+    let memory = linux::cgroups::Host::detect()
+        .memory
+        .expect("a memory controller");
+    let procs = memory.pod_dir(&pod.spec.uuid).join("app-web/cgroup.procs");
+    let watcher = {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            let mut members = Vec::new();
+            for f in ["pre", "main", "post"] {
+                wait_for(&shared.join(format!("{f}.in")));
+                members.push(std::fs::read_to_string(&procs).unwrap_or_default());
+                std::fs::write(shared.join(format!("{f}.go")), "").unwrap();
+            }
+            members
+        })
+    };
     pod.run().ok();
-    let want = format!("/jetpack/{}/app-web", pod.spec.uuid);
-    for f in ["pre", "main", "post"] {
+    let members = watcher.join().unwrap();
+    for (f, m) in ["pre", "main", "post"].iter().zip(members) {
+        assert!(!m.trim().is_empty(), "{f}: not in the app's memory cgroup");
+        // In a cgroup namespace rooted at the app's cgroups: they are its `/`.
         let text = std::fs::read_to_string(shared.join(f)).unwrap();
-        let memory = text
-            .lines()
-            .find(|l| l.contains(":memory:") || l.starts_with("0::"))
-            .unwrap_or_default();
-        assert!(memory.ends_with(&want), "{f}: {text}");
+        assert!(text.lines().all(|l| l.ends_with(":/")), "{f}: {text}");
     }
 }
 

@@ -96,6 +96,7 @@ fn masked_paths(kind: &str) {
                   touch /sys/pwned 2>/dev/null && echo WROTE-SYS; \
                   touch /proc/acpi/x 2>/dev/null && echo WROTE-ACPI; \
                   ls /sys/fs/cgroup | wc -l | sed 's/^/cgroup-entries /'; \
+                  grep -vc ':/$' /proc/self/cgroup | sed 's/^/cgroup-host-paths /'; \
                   ls /sys/class/net >/dev/null && echo SYS-OK";
     for net in ["--net=default", "--net=host"] {
         let (code, out) = attack(&e, &[net], script);
@@ -108,6 +109,10 @@ fn masked_paths(kind: &str) {
         assert!(out.contains("/sys/firmware 0"), "{net}: {out}");
         assert!(!out.contains("WROTE"), "{net}: {out}");
         assert!(out.contains("cgroup-entries 0"), "{net}: {out}");
+        assert!(
+            out.contains("cgroup-host-paths 0"),
+            "a cgroup namespace: {out}"
+        );
         assert!(out.contains("SYS-OK"), "{net}: {out}");
     }
 }

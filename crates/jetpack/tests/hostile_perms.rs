@@ -209,7 +209,15 @@ fn setuid_volume_is_out_of_reach(kind: &str) {
     ] {
         assert_mode(&d, 0o700);
     }
-    for f in [&manifest, &pod.join("pod.json"), &aci] {
+    let app = pod.join("apps").join("busybox");
+    assert_mode(&app, 0o700);
+    for f in [
+        &manifest,
+        &pod.join("pod.json"),
+        &aci,
+        &app.join("log"),
+        &app.join("exit"),
+    ] {
         assert_mode(f, 0o600);
     }
     // The volume keeps the mode its pod manifest asks for: apps inside need it.

@@ -97,7 +97,7 @@ fn start(
         sys::exit(EXIT_SETUP);
     }
     if pod.net == NetMode::Loopback {
-        mounts::join_pod_network()?;
+        mounts::join_pod_network(app)?;
     }
     if let Some(handler) = &app.pre_start {
         run_pre_start(app, handler, report)?;
@@ -127,7 +127,9 @@ pub(super) fn join_app_context(app: &AppPlan, cloned_in: bool) -> Result<(), Fai
             .map_err(|e| fail("opening /proc/self/oom_score_adj", e))?;
         sys::write_all(f.as_raw_fd(), adj).map_err(|e| fail("setting oom_score_adj", e))?;
     }
-    Ok(())
+    // A cgroup namespace rooted where the app now is: it sees its own cgroups as `/` and
+    // nothing of the host's tree.
+    sys::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("creating a cgroup namespace", e))
 }
 
 /// no_new_privs and the seccomp filter: the last steps before the exec.

@@ -174,7 +174,8 @@ fn join_and_run(
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET;
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWCGROUP;
     if let Err(e) = sys::setns(pidfd.as_raw_fd(), ns) {
         fail(
             format!("joining the app's namespaces: {}", errno_text(&e)),

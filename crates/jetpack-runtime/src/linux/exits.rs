@@ -60,11 +60,24 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf]) {
         let Some(dir) = dirs.get(app) else { continue };
         let tmp = dir.join("exit.tmp");
         let written =
-            std::fs::write(&tmp, &contents).and_then(|()| std::fs::rename(&tmp, dir.join("exit")));
+            write_private(&tmp, &contents).and_then(|()| std::fs::rename(&tmp, dir.join("exit")));
         if let Err(e) = written {
             tracing::warn!("cannot record how app {} ended: {e}", dir.display());
         }
     }
+}
+
+/// App output and how it ended are the pod's business only (0600, like the log).
+fn write_private(path: &std::path::Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(contents)
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
     masks::proc()?;
     if net == NetMode::Host {
         masks::sys()?;
+        cgroup_fs(app)?;
     }
     for (m, v) in app.mounts.iter().zip(volumes) {
         attach_volume(m, v)?;
@@ -81,7 +82,7 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
 
 /// Joins the pod's network namespace (the init's; the app was forked before it existed) and
 /// mounts a sysfs showing it on /sys.
-pub(super) fn join_pod_network() -> Result<(), Failure> {
+pub(super) fn join_pod_network(app: &AppPlan) -> Result<(), Failure> {
     let ns = sys::open(c"/proc/1/ns/net", libc::O_RDONLY, 0)
         .map_err(|e| fail("opening the pod's network namespace".into(), e))?;
     sys::setns(ns.as_raw_fd(), libc::CLONE_NEWNET)
@@ -89,7 +90,27 @@ pub(super) fn join_pod_network() -> Result<(), Failure> {
     let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
     sys::mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), flags, None)
         .map_err(|e| fail("mounting sysfs on /sys".into(), e))?;
-    masks::sys()
+    masks::sys()?;
+    cgroup_fs(app)
+}
+
+/// With a v2 cgroup of its own, the app sees it (its cgroup namespace's root) read-only on
+/// `/sys/fs/cgroup`, as a v2 container expects. Otherwise nothing is mounted there: under v1
+/// device rules alone the app shares the pod's cgroups, and on a hybrid host the v2 tree it is
+/// in is its caller's.
+fn cgroup_fs(app: &AppPlan) -> Result<(), Failure> {
+    if app.cgroups.v2_dir.is_none() {
+        return Ok(());
+    }
+    let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
+    sys::mount(
+        Some(c"cgroup2"),
+        c"/sys/fs/cgroup",
+        Some(c"cgroup2"),
+        flags,
+        None,
+    )
+    .map_err(|e| fail("mounting the app's cgroups on /sys/fs/cgroup".into(), e))
 }
 
 fn fail(what: String, e: io::Error) -> Failure {
