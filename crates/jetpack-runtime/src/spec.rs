@@ -80,8 +80,8 @@ pub struct PodSpec {
 }
 
 /// cgroup limits of the pod or of one app, in natural units (appc `resource/memory`,
-/// `resource/cpu`, `os/linux/cpu-shares`). Nothing set means no cgroup: a pod whose apps and
-/// itself have no limits runs in its caller's cgroups.
+/// `resource/cpu`, `os/linux/cpu-shares`). Nothing set means no limit: a pod whose apps and
+/// itself have no limits has only its device cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
     /// Bytes. Above it the kernel reclaims, then kills (OOM); swap is limited too, so that the

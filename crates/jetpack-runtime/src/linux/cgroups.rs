@@ -31,7 +31,8 @@
 //! When the pod has ended, stage0 removes the pod's directories; `jetpack/` stays for the next
 //! pod (making and removing it costs about 0.1 ms per hierarchy) until `destroy` or `gc` finds
 //! it empty. A pod whose caller was killed leaves its directories for `destroy` and `gc`
-//! ([`remove_pod`]). Pods without limits get no cgroups at all.
+//! ([`remove_pod`]). Every pod also gets its device rules (the `devices` hierarchy or a v2
+//! program, see [`super::devices`]); a pod without limits gets nothing else.
 
 use std::io;
 use std::os::fd::OwnedFd;
