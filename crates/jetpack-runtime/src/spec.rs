@@ -166,6 +166,10 @@ pub struct Seccomp {
     /// flag). A call listed in `syscalls` too is blocked whatever its arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ArgCondition>,
+    /// x86_64 only: the same filter in the numbers of the i386 ABI, for 32-bit programs
+    /// (`@docker/default` has one); without it their calls kill the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i386: Option<Box<Seccomp>>,
 }
 
 /// A remove set's test of one argument of one call: the call is blocked when it holds.

@@ -41,7 +41,19 @@ static long child_or_parent(long r) {
 
 static void *thread(void *arg) { return arg; }
 
+#ifdef __x86_64__
+/* A 32-bit x86 system call (i386 numbers) from this 64-bit program: -errno or the result. */
+static long int80(long nr, long a, long b) {
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b)
+                     : "memory", "r8", "r9", "r10", "r11");
+    if (r < 0 && r > -4096) { errno = -r; return -1; }
+    return r;
+}
+#endif
+
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* what was printed survives a SIGSYS */
     /* KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), without creating it. */
     report("keyctl", syscall(SYS_keyctl, 0, -3, 0));
     /* add_key("user", ...) to KEY_SPEC_PROCESS_KEYRING (-2). */
@@ -62,8 +74,15 @@ int main(void) {
     if (e == 0) pthread_join(t, NULL);
     errno = e;
     report("thread", e == 0 ? 0 : -1);
-    /* Last: it moves the probe into a new user namespace when it works. */
+#ifdef __x86_64__
+    report("i386_getpid", int80(20, 0, 0));
+    report("i386_keyctl", int80(288, 0, -3));
+#endif
+    /* Last: they move the probe into a new user namespace when they work. */
     report("unshare_user", syscall(SYS_unshare, CLONE_NEWUSER));
+#ifdef __x86_64__
+    report("i386_unshare", int80(310, CLONE_NEWUSER, 0));
+#endif
     return 0;
 }
 "#;
@@ -211,6 +230,16 @@ fn a_default_pod_cannot_make_namespaces_mount_or_reach_the_keyrings() {
         ("thread", "ok"),
     ] {
         assert_eq!(result(&out, call), want, "{call}: {out}");
+    }
+    // 32-bit x86 calls (int 0x80) get the same filter in their own numbers.
+    if cfg!(target_arch = "x86_64") {
+        for (call, want) in [
+            ("i386_getpid", "ok"),
+            ("i386_keyctl", "EPERM"),
+            ("i386_unshare", "EPERM"),
+        ] {
+            assert_eq!(result(&out, call), want, "{call}: {out}");
+        }
     }
 }
 

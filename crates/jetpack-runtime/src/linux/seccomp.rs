@@ -6,6 +6,8 @@
 //!
 //! ```text
 //!     ld  arch            ; another ABI (i386 int 0x80 on x86_64) would bypass the numbers
+//!     jeq AUDIT_ARCH_I386, +0, +1   ; x86_64, when the filter has i386 numbers
+//!     ja  I386            ;   (`@docker/default` has): the same checks in those numbers
 //!     jeq AUDIT_ARCH, +1
 //!     ret KILL_PROCESS
 //!     ld  nr
@@ -23,6 +25,9 @@
 //!     ret ALLOW
 //!     ...
 //!     ret OTHERS          ; BLOCK for a retain set, ALLOW for a remove set
+//! I386:
+//!     ld  nr              ; the same, in i386 numbers (no x32 check)
+//!     ...
 //! ```
 //!
 //! BLOCK is `SECCOMP_RET_ERRNO | errno`, or `SECCOMP_RET_KILL_PROCESS` (the app dies of
@@ -168,6 +173,9 @@ const AUDIT_ARCH: u32 = 0xc000_00b7;
 #[cfg(target_arch = "riscv64")]
 const AUDIT_ARCH: u32 = 0xc000_00f3;
 
+/// 32-bit x86 programs (`int 0x80`), which an x86_64 kernel runs too.
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
 /// x32 system calls on x86_64 have this bit set in their number.
 #[cfg(target_arch = "x86_64")]
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -213,6 +221,11 @@ struct Docker {
 }
 
 fn docker(capabilities: u64) -> Docker {
+    docker_with(capabilities, syscall_number)
+}
+
+/// [`docker`] in the numbers `number` gives (this architecture's, or i386's).
+fn docker_with(capabilities: u64, number: fn(&str) -> Option<u32>) -> Docker {
     let sys_admin = has(capabilities, "CAP_SYS_ADMIN");
     let ptrace_gate: &[&str] = if kernel_at_least(4, 8) {
         &[]
@@ -227,7 +240,7 @@ fn docker(capabilities: u64) -> Docker {
     for (names, gates) in groups {
         let open = gates.iter().any(|g| has(capabilities, g));
         for n in names {
-            match (syscall_number(n), open) {
+            match (number(n), open) {
                 (Some(_), true) => relaxed.push(*n),
                 (Some(nr), false) => syscalls.push(nr),
                 (None, _) => {}
@@ -237,7 +250,7 @@ fn docker(capabilities: u64) -> Docker {
     let mut conditions = Vec::new();
     let mut errnos = Vec::new();
     let mut cond = |name: &str, arg: u8, test: ArgTest| {
-        if let Some(nr) = syscall_number(name) {
+        if let Some(nr) = number(name) {
             conditions.push(ArgCondition {
                 syscall: nr,
                 arg,
@@ -250,7 +263,7 @@ fn docker(capabilities: u64) -> Docker {
     } else {
         // clone's flags are its first argument on every architecture built here (s390 differs).
         cond("clone", 0, ArgTest::AnyBit(CLONE_NAMESPACE_FLAGS));
-        if let Some(nr) = syscall_number("clone3") {
+        if let Some(nr) = number("clone3") {
             // Its flags are behind a pointer: ENOSYS makes libc fall back to clone.
             errnos.push((nr, libc::ENOSYS));
         }
@@ -335,6 +348,17 @@ pub fn resolve_for(
         errnos.retain(|(nr, _)| !syscalls.contains(nr));
         syscalls.extend(d.syscalls);
     }
+    // 32-bit x86 programs get the group too, when the calls listed with it have i386 numbers
+    // here.
+    let explicit_i386: Option<Vec<u32>> = names
+        .iter()
+        .filter(|n| *n != DOCKER_DEFAULT)
+        .map(|n| i386_number(n))
+        .collect();
+    let i386 = explicit_i386
+        .filter(|_| group)
+        .and_then(|explicit| i386_docker(capabilities, errno, &explicit))
+        .map(Box::new);
     if mode == SeccompMode::Retain {
         syscalls.extend(RETAIN_ALWAYS.iter().filter_map(|n| syscall_number(n)));
     }
@@ -346,8 +370,117 @@ pub fn resolve_for(
         errno,
         errnos,
         conditions,
+        i386,
     }))
 }
+
+/// `@docker/default` and the `explicit` calls in the numbers of the i386 ABI (x86_64 only).
+fn i386_docker(capabilities: u64, errno: Option<i32>, explicit: &[u32]) -> Option<Seccomp> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    let mut d = docker_with(capabilities, i386_number);
+    d.conditions.retain(|c| !explicit.contains(&c.syscall));
+    d.errnos.retain(|(nr, _)| !explicit.contains(nr));
+    d.syscalls.extend(explicit);
+    d.syscalls.sort_unstable();
+    d.syscalls.dedup();
+    Some(Seccomp {
+        mode: SeccompMode::Remove,
+        syscalls: d.syscalls,
+        errno,
+        errnos: d.errnos,
+        conditions: d.conditions,
+        i386: None,
+    })
+}
+
+/// The i386 number of a call `@docker/default` names.
+fn i386_number(name: &str) -> Option<u32> {
+    I386.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+}
+
+/// The i386 numbers of the calls `@docker/default` names (from the kernel's
+/// `syscall_32.tbl`; `kexec_file_load` has none there). A remove set listing other calls with
+/// the group has no i386 section: 32-bit calls kill the app, as under any other filter.
+const I386: [(&str, u32); 76] = [
+    ("mount", 21),
+    ("umount", 22),
+    ("stime", 25),
+    ("ptrace", 26),
+    ("acct", 51),
+    ("umount2", 52),
+    ("ustat", 62),
+    ("sethostname", 74),
+    ("settimeofday", 79),
+    ("uselib", 86),
+    ("swapon", 87),
+    ("reboot", 88),
+    ("ioperm", 101),
+    ("syslog", 103),
+    ("iopl", 110),
+    ("vhangup", 111),
+    ("vm86old", 113),
+    ("swapoff", 115),
+    ("clone", 120),
+    ("setdomainname", 121),
+    ("create_module", 127),
+    ("init_module", 128),
+    ("delete_module", 129),
+    ("get_kernel_syms", 130),
+    ("quotactl", 131),
+    ("sysfs", 135),
+    ("personality", 136),
+    ("afs_syscall", 137),
+    ("_sysctl", 149),
+    ("vm86", 166),
+    ("query_module", 167),
+    ("nfsservctl", 169),
+    ("getpmsg", 188),
+    ("putpmsg", 189),
+    ("pivot_root", 217),
+    ("lookup_dcookie", 253),
+    ("clock_settime", 264),
+    ("vserver", 273),
+    ("mbind", 274),
+    ("get_mempolicy", 275),
+    ("set_mempolicy", 276),
+    ("kexec_load", 283),
+    ("add_key", 286),
+    ("request_key", 287),
+    ("keyctl", 288),
+    ("migrate_pages", 294),
+    ("unshare", 310),
+    ("move_pages", 317),
+    ("perf_event_open", 336),
+    ("fanotify_init", 338),
+    ("open_by_handle_at", 342),
+    ("setns", 346),
+    ("process_vm_readv", 347),
+    ("process_vm_writev", 348),
+    ("kcmp", 349),
+    ("finit_module", 350),
+    ("bpf", 357),
+    ("socket", 359),
+    ("userfaultfd", 374),
+    ("clock_settime64", 404),
+    ("io_uring_setup", 425),
+    ("io_uring_enter", 426),
+    ("io_uring_register", 427),
+    ("open_tree", 428),
+    ("move_mount", 429),
+    ("fsopen", 430),
+    ("fsconfig", 431),
+    ("fsmount", 432),
+    ("fspick", 433),
+    ("clone3", 435),
+    ("pidfd_getfd", 438),
+    ("process_madvise", 440),
+    ("mount_setattr", 442),
+    ("quotactl_fd", 443),
+    ("set_mempolicy_home_node", 450),
+    ("open_tree_attr", 467),
+];
 
 /// The filter of an app without a seccomp isolator: `@docker/default` returning EPERM, as
 /// relaxed for `capabilities`.
@@ -494,6 +627,34 @@ fn condition(c: &ArgCondition, block: u32) -> Result<Vec<libc::sock_filter>, Str
 
 /// The BPF program of a filter (see the module documentation).
 pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
+    use libc::{BPF_ABS, BPF_JA, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH)];
+    // i386 calls, when the filter has their numbers, jump to their own section at the end.
+    let i386 = s.i386.as_deref().filter(|_| cfg!(target_arch = "x86_64"));
+    let ja = i386.map(|_| {
+        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 1));
+        p.push(stmt(BPF_JMP | BPF_JA, 0));
+        p.len() - 1
+    });
+    p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0));
+    p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_KILL_PROCESS));
+    section(s, true, &mut p)?;
+    if let (Some(at), Some(i)) = (ja, i386) {
+        p[at].k = (p.len() - at - 1) as u32;
+        section(i, false, &mut p)?;
+    }
+    if p.len() > BPF_MAXINSNS {
+        return Err(format!(
+            "the seccomp filter has {} instructions, more than the kernel's {BPF_MAXINSNS}",
+            p.len()
+        ));
+    }
+    Ok(p)
+}
+
+/// The checks of one ABI's numbers, from loading the number to the last return. `native`:
+/// x86_64's x32 calls are blocked as a whole.
+fn section(s: &Seccomp, native: bool, p: &mut Vec<libc::sock_filter>) -> Result<(), String> {
     use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
     let errno = |e: i32| libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA);
     let block = match s.errno {
@@ -504,17 +665,13 @@ pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
         SeccompMode::Retain => (libc::SECCOMP_RET_ALLOW, block),
         SeccompMode::Remove => (block, libc::SECCOMP_RET_ALLOW),
     };
-    let mut p = vec![
-        stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH),
-        jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0),
-        stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
-        stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR),
-    ];
+    p.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR));
     #[cfg(target_arch = "x86_64")]
-    {
+    if native {
         p.push(jump(BPF_JMP | libc::BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1));
         p.push(stmt(BPF_RET | BPF_K, block));
     }
+    let _ = native;
     for &(nr, e) in &s.errnos {
         p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
         p.push(stmt(BPF_RET | BPF_K, errno(e)));
@@ -538,13 +695,7 @@ pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
         }
     }
     p.push(stmt(BPF_RET | BPF_K, others));
-    if p.len() > BPF_MAXINSNS {
-        return Err(format!(
-            "the seccomp filter has {} instructions, more than the kernel's {BPF_MAXINSNS}",
-            p.len()
-        ));
-    }
-    Ok(p)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -579,6 +730,7 @@ mod tests {
                     pc += 1;
                 }
                 libc::BPF_RET => return i.k,
+                libc::BPF_JMP if code & 0xf0 == libc::BPF_JA => pc += 1 + i.k as usize,
                 libc::BPF_JMP => {
                     let hit = match code & 0xf0 {
                         libc::BPF_JEQ => acc == i.k,
@@ -792,7 +944,53 @@ mod tests {
         // Only the low 32 bits count: the kernel reads clone's flags as 32 bits.
         assert_eq!(run("clone", 1 << 40), libc::SECCOMP_RET_ALLOW);
         // Short: a few hundred instructions at most.
-        assert!(p.len() < 250, "{}", p.len());
+        assert!(p.len() < 400, "{}", p.len());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn i386_programs_get_the_default_too() {
+        let p = compile(&docker_default(caps::DEFAULT_SET)).unwrap();
+        let run = |nr: u32, a0: u64| eval_args(&p, AUDIT_ARCH_I386, nr, [a0, 0, 0, 0, 0, 0]);
+        // i386 numbers: unshare 310, keyctl 288, mount 21, read 3, clone 120, clone3 435.
+        for nr in [310, 288, 21] {
+            assert_eq!(run(nr, 0), EPERM, "{nr}");
+        }
+        assert_eq!(run(3, 0), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run(120, libc::SIGCHLD as u64), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run(120, libc::CLONE_NEWUSER as u64), EPERM);
+        assert_eq!(run(435, 0), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        // The native section is unchanged by it.
+        assert_eq!(eval(&p, AUDIT_ARCH, nr("unshare")), EPERM);
+        assert_eq!(
+            eval(&p, AUDIT_ARCH, 3),
+            libc::SECCOMP_RET_ALLOW,
+            "x86_64 close"
+        );
+        // Other filters still kill 32-bit calls.
+        let s = resolve(SeccompMode::Remove, &names(&["mkdir"]), Some("EPERM"))
+            .unwrap()
+            .unwrap();
+        let p = compile(&s).unwrap();
+        assert_eq!(eval(&p, AUDIT_ARCH_I386, 3), libc::SECCOMP_RET_KILL_PROCESS);
+        // Listed with the group: an i386 section when the calls have i386 numbers here.
+        let with = |v: &[&str]| {
+            resolve(SeccompMode::Remove, &names(v), Some("EPERM"))
+                .unwrap()
+                .unwrap()
+                .i386
+        };
+        let i = with(&["@docker/default", "fsopen", "clone"]).expect("an i386 section");
+        assert!(i.syscalls.contains(&120) && !i.conditions.iter().any(|c| c.syscall == 120));
+        assert!(with(&["@docker/default", "mkdir"]).is_none());
+        // The table has the calls the profile names, and only those.
+        let known = |n: &str| {
+            DOCKER_DENIED.iter().any(|(names, _)| names.contains(&n))
+                || PTRACE_FROM_4_8.contains(&n)
+                || ["clone", "clone3", "personality", "socket"].contains(&n)
+        };
+        assert!(I386.iter().all(|(n, _)| known(n)));
+        assert!(I386.windows(2).all(|w| w[0].1 < w[1].1), "sorted by number");
     }
 
     #[test]
