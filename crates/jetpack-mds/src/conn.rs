@@ -485,7 +485,8 @@ impl Conn<'_> {
                 self.start += i + 2;
                 return Ok(line);
             }
-            if avail.len() > MAX_LINE {
+            // Checked before the buffer is full, however small `max_head`.
+            if avail.len() > MAX_LINE.min(self.buf.len() - 2) {
                 return Err(Stop::Answer(400, "malformed chunked body"));
             }
             if self.fill(deadline)? == 0 {

@@ -84,9 +84,10 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
         SocketAddr::V4(_) => s.set_freebind_v4(true)?,
         SocketAddr::V6(_) => s.set_freebind_v6(true)?,
     }
-    // Accepted sockets inherit it (Linux, FreeBSD): tiny_http writes headers
-    // and a body over 1 KiB separately, and Nagle would hold the body back
-    // until the client's delayed ACK.
+    // Accepted sockets inherit it (Linux, FreeBSD): an answer is one write,
+    // but one larger than a segment (a manifest, on a 1500-byte MTU) ends
+    // with a partial segment, which Nagle would hold back until the
+    // client's delayed ACK.
     s.set_tcp_nodelay(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
