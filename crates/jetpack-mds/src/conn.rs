@@ -330,6 +330,7 @@ fn serve_connection(
             Ok(true) => {}
             Ok(false) | Err(Stop::Quiet) => return,
             Err(Stop::Answer(status, msg)) => {
+                tracing::debug!("{source}: {status} {msg}; closing the connection");
                 let reply = Reply::text(status, msg);
                 if c.respond(&reply, false, true, false).is_ok() {
                     c.linger();

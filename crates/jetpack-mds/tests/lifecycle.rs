@@ -118,3 +118,32 @@ fn tokens_are_random_hex() {
         format!("http://10.0.0.1:1104/{a}")
     );
 }
+
+#[test]
+fn exit_closes_open_http_connections() {
+    use std::io::Read;
+    let mut env = start(Some(Duration::from_millis(200)));
+    let reg = registration(UUID, vec![LOCALHOST]);
+    let held = env.register(&reg).unwrap();
+    // Idle and half-sent requests, which would otherwise wait 30 s and 10 s.
+    let idle = std::net::TcpStream::connect(env.addr).unwrap();
+    let mut partial = std::net::TcpStream::connect(env.addr).unwrap();
+    std::io::Write::write_all(&mut partial, b"GET / HTTP/1.1\r\nX-A: ").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let serving = env.serving.take().unwrap();
+    drop(held);
+    let dropped = Instant::now();
+    serving.join().unwrap().unwrap();
+    assert!(
+        dropped.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        dropped.elapsed()
+    );
+    for mut s in [idle, partial] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let began = Instant::now();
+        let _ = s.read_to_end(&mut buf);
+        assert!(began.elapsed() < Duration::from_secs(1), "still open");
+    }
+}
