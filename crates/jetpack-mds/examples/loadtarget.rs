@@ -31,6 +31,7 @@ fn registration() -> Registration {
         uuid: UUID.into(),
         token: new_token(),
         ips: vec!["127.0.0.1".parse().unwrap()],
+        token_only: false,
         pod_manifest,
         apps: ["web", "db"]
             .map(|n| AppImage {

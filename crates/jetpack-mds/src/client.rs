@@ -1,11 +1,16 @@
 //! Client side of the control socket, used by whoever runs a pod.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+
+use crate::control::Wire;
 use crate::error::{Error, Result};
 use crate::{Registration, SHUTTING_DOWN};
 
@@ -35,6 +40,21 @@ fn io_error(e: std::io::Error, what: &str) -> Error {
 /// (connect aside) may take up to `timeout`. [`Error::NotRunning`] means no
 /// service is there (or it is exiting): start one and try again.
 pub fn register(control: &Path, reg: &Registration, timeout: Duration) -> Result<Registered> {
+    register_with_listener(control, reg, None, timeout)
+}
+
+/// [`register`], handing the service a listening TCP socket of the pod's
+/// own (typically bound on loopback in the pod's network namespace): every
+/// connection on it is the pod's, and its token is answered there and
+/// nowhere else. The service keeps its copy for as long as the
+/// registration lasts; the caller keeps its own, to register again with a
+/// new service.
+pub fn register_with_listener(
+    control: &Path,
+    reg: &Registration,
+    listener: Option<BorrowedFd<'_>>,
+    timeout: Duration,
+) -> Result<Registered> {
     let stream = UnixStream::connect(control).map_err(|e| io_error(e, "connecting"))?;
     let timeout = Some(timeout).filter(|t| !t.is_zero());
     let set = |t| {
@@ -44,11 +64,34 @@ pub fn register(control: &Path, reg: &Registration, timeout: Duration) -> Result
             .map_err(|e| Error::io("metadata service: socket options", e))
     };
     set(timeout)?;
-    let mut line = serde_json::to_vec(reg)
+    let wire = Wire {
+        registration: reg,
+        listener: listener.is_some(),
+    };
+    let mut line = serde_json::to_vec(&wire)
         .map_err(|e| Error::Protocol(format!("cannot encode the registration: {e}")))?;
     line.push(b'\n');
+    let mut sent = 0;
+    if let Some(fd) = listener {
+        // The descriptor travels with the first bytes.
+        let fds = [fd];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut anc = SendAncillaryBuffer::new(&mut space);
+        anc.push(SendAncillaryMessage::ScmRights(&fds));
+        sent = loop {
+            match rustix::net::sendmsg(
+                &stream,
+                &[IoSlice::new(&line)],
+                &mut anc,
+                SendFlags::NOSIGNAL,
+            ) {
+                Err(rustix::io::Errno::INTR) => {}
+                r => break r.map_err(|e| io_error(e.into(), "sending the registration"))?,
+            }
+        };
+    }
     (&stream)
-        .write_all(&line)
+        .write_all(&line[sent..])
         .map_err(|e| io_error(e, "sending the registration"))?;
 
     let mut answer = Vec::new();

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::http::{Reply, answer};
 use crate::key::HostKey;
+use crate::pod::Origin;
 use crate::registry::Registry;
 
 /// What one client, and all of them together, may cost the service.
@@ -31,7 +32,9 @@ pub struct Limits {
     /// Connections open at once from one source address of a registered
     /// pod, so that one pod cannot take the slots of the others; and from
     /// all the addresses of no registered pod together (a pod that makes
-    /// itself more addresses gets no more connections).
+    /// itself more addresses gets no more connections). The loopback
+    /// listener (the host and its host-network pods) counts as one source,
+    /// and so does each pod's own listener.
     pub max_per_source: usize,
     /// Request line and headers, in bytes; larger is 431 (414 when the
     /// request line alone does not fit).
@@ -79,12 +82,15 @@ pub(crate) struct Tracker {
     emptied: Condvar,
 }
 
+/// Where connections are counted: `None` for every address of no
+/// registered pod on the main listener.
+type Source = Option<Origin>;
+
 #[derive(Default)]
 struct Open {
     next: u64,
-    streams: HashMap<u64, Arc<TcpStream>>,
-    /// By source address; `None` for every address of no registered pod.
-    per_source: HashMap<Option<IpAddr>, usize>,
+    streams: HashMap<u64, (Arc<TcpStream>, Source)>,
+    per_source: HashMap<Source, usize>,
     closing: bool,
 }
 
@@ -92,7 +98,7 @@ struct Open {
 struct Slot {
     tracker: Arc<Tracker>,
     id: u64,
-    source: Option<IpAddr>,
+    source: Source,
 }
 
 impl Tracker {
@@ -104,7 +110,7 @@ impl Tracker {
     fn admit(
         self: &Arc<Self>,
         stream: &Arc<TcpStream>,
-        source: Option<IpAddr>,
+        source: Source,
         max_total: usize,
         max_per_source: usize,
     ) -> Option<Slot> {
@@ -119,7 +125,7 @@ impl Tracker {
         *n += 1;
         let id = open.next;
         open.next += 1;
-        open.streams.insert(id, stream.clone());
+        open.streams.insert(id, (stream.clone(), source));
         Some(Slot {
             tracker: self.clone(),
             id,
@@ -132,7 +138,7 @@ impl Tracker {
     pub(crate) fn close_all(&self, wait: Duration) {
         let mut open = self.lock();
         open.closing = true;
-        for s in open.streams.values() {
+        for (s, _) in open.streams.values() {
             let _ = s.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + wait;
@@ -146,6 +152,18 @@ impl Tracker {
                 .wait_timeout(open, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+}
+
+impl Tracker {
+    /// Shuts down the open connections that came through a pod's own
+    /// listener (their threads then end), once the pod is gone.
+    pub(crate) fn close_listener(&self, listener: u64) {
+        let open = self.lock();
+        let mine = Some(Origin::Listener(listener));
+        for (s, _) in open.streams.values().filter(|(_, src)| *src == mine) {
+            let _ = s.shutdown(Shutdown::Both);
         }
     }
 }
@@ -184,23 +202,56 @@ pub(crate) fn raise_nofile() -> Option<u64> {
     lim.current
 }
 
-/// Accepts connections until `reg` is stopping. Accept errors (`EMFILE`,
-/// `ENFILE`, `ENOBUFS`...) never end it: it backs off, up to a second, and
-/// tries again, as the pending connections stay queued meanwhile.
-pub(crate) fn accept_loop(
-    listener: TcpListener,
-    tracker: Arc<Tracker>,
-    limits: Arc<Limits>,
-    reg: Arc<Registry>,
-    key: Arc<HostKey>,
-) {
-    let max_total = match raise_nofile() {
-        Some(n) => limits
-            .max_connections
-            .min(usize::try_from(n / 2).unwrap_or(usize::MAX))
-            .max(1),
-        None => limits.max_connections,
-    };
+/// What every listener's accept loop shares.
+pub(crate) struct Front {
+    pub tracker: Arc<Tracker>,
+    pub limits: Arc<Limits>,
+    pub reg: Arc<Registry>,
+    pub key: Arc<HostKey>,
+    /// [`Limits::max_connections`], held under half the descriptor limit.
+    max_total: usize,
+    /// Whether the service listens on loopback, for token-only pods.
+    pub loopback: bool,
+}
+
+impl Front {
+    pub fn new(limits: Limits, reg: Arc<Registry>, key: Arc<HostKey>, loopback: bool) -> Self {
+        let max_total = match raise_nofile() {
+            Some(n) => limits
+                .max_connections
+                .min(usize::try_from(n / 2).unwrap_or(usize::MAX))
+                .max(1),
+            None => limits.max_connections,
+        };
+        Self {
+            tracker: Arc::new(Tracker::default()),
+            limits: Arc::new(limits),
+            reg,
+            key,
+            max_total,
+            loopback,
+        }
+    }
+}
+
+/// Which listener an accept loop serves.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Listener {
+    /// The main one (the pod bridge's address): requests are attributed by
+    /// their source address.
+    Main,
+    /// `127.0.0.1` in the host's network namespace.
+    Loopback,
+    /// A pod's own, by number: ends when the pod's registration does.
+    Pod(u64),
+}
+
+/// Accepts connections until `reg` is stopping (or, for a pod's listener,
+/// until it is shut down). Accept errors (`EMFILE`, `ENFILE`, `ENOBUFS`...)
+/// never end it: it backs off, up to a second, and tries again, as the
+/// pending connections stay queued meanwhile.
+pub(crate) fn accept_loop(listener: TcpListener, which: Listener, front: Arc<Front>) {
+    let reg = &front.reg;
     let mut backoff = Duration::ZERO;
     let mut refused: u64 = 0;
     loop {
@@ -214,14 +265,19 @@ pub(crate) fn accept_loop(
                 ) {
                     continue;
                 }
-                // The listener itself is unusable: retrying would not help.
+                // The listener itself is unusable (or shut down): retrying
+                // would not help.
                 use rustix::io::Errno;
                 let errno = Errno::from_io_error(&e);
                 if [Errno::BADF, Errno::INVAL, Errno::NOTSOCK, Errno::OPNOTSUPP]
                     .iter()
                     .any(|&x| Some(x) == errno)
                 {
-                    reg.stop(Some(Error::io("HTTP listener", e)));
+                    match which {
+                        // Shut down when its pod went away.
+                        Listener::Pod(_) => {}
+                        _ => reg.stop(Some(Error::io("HTTP listener", e))),
+                    }
                     return;
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
@@ -237,25 +293,48 @@ pub(crate) fn accept_loop(
             return;
         }
         let source = peer.ip().to_canonical();
+        let (origin, counted) = match which {
+            Listener::Main => {
+                let o = Origin::Address(source);
+                (o, Some(o).filter(|_| reg.knows(source)))
+            }
+            Listener::Loopback => (Origin::Loopback, Some(Origin::Loopback)),
+            Listener::Pod(id) => {
+                // Set on the listener by whoever made it, or not.
+                let _ = stream.set_nodelay(true);
+                (Origin::Listener(id), Some(Origin::Listener(id)))
+            }
+        };
         let stream = Arc::new(stream);
-        let known = Some(source).filter(|&ip| reg.knows(ip));
-        let Some(slot) = tracker.admit(&stream, known, max_total, limits.max_per_source) else {
+        let limits = &front.limits;
+        let Some(slot) =
+            front
+                .tracker
+                .admit(&stream, counted, front.max_total, limits.max_per_source)
+        else {
             // Over a cap: closed at once, unread; the client may retry later.
             refused += 1;
             if refused.is_power_of_two() {
                 tracing::warn!(
-                    "{refused} connections refused so far (last from {source}): over the limit"
+                    "{refused} connections refused so far (last from {source} on {which:?}): over the limit"
                 );
             }
             continue;
         };
-        let (limits, reg, key) = (limits.clone(), reg.clone(), key.clone());
+        let front = front.clone();
         let spawned = thread::Builder::new()
             .name("mds-conn".into())
             .stack_size(STACK)
             .spawn(move || {
                 let _slot = slot;
-                serve_connection(&stream, source, &limits, &reg, &key);
+                serve_connection(
+                    &stream,
+                    source,
+                    origin,
+                    &front.limits,
+                    &front.reg,
+                    &front.key,
+                );
             });
         if let Err(e) = spawned {
             // The closure (slot and stream) is dropped: the connection closes.
@@ -310,6 +389,7 @@ struct Conn<'a> {
 fn serve_connection(
     stream: &TcpStream,
     source: IpAddr,
+    origin: Origin,
     limits: &Limits,
     reg: &Registry,
     key: &HostKey,
@@ -326,7 +406,7 @@ fn serve_connection(
         out: Vec::with_capacity(1024),
     };
     loop {
-        match c.request(source, reg, key) {
+        match c.request(origin, reg, key) {
             Ok(true) => {}
             Ok(false) | Err(Stop::Quiet) => return,
             Err(Stop::Answer(status, msg)) => {
@@ -343,12 +423,12 @@ fn serve_connection(
 
 impl Conn<'_> {
     /// Reads, answers one request. `Ok(false)`: the connection is done.
-    fn request(&mut self, source: IpAddr, reg: &Registry, key: &HostKey) -> Result<bool, Stop> {
+    fn request(&mut self, origin: Origin, reg: &Registry, key: &HostKey) -> Result<bool, Stop> {
         let Some(head) = self.read_head()? else {
             return Ok(false);
         };
         let body = self.read_body(&head, self.deadline)?;
-        let reply = answer(&head.method, &head.target, &body, source, reg, key);
+        let reply = answer(&head.method, &head.target, &body, origin, reg, key);
         let keep = !head.close && (!head.http10 || head.keep_alive) && !reg.stopping();
         self.respond(&reply, head.method == "HEAD", !keep, head.http10 && keep)?;
         Ok(keep)

@@ -1,6 +1,5 @@
 //! The HTTP side: `/<token>/acMetadata/v1/<path>` (digest §10.2, §10.3).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use appc::Uuid;
@@ -9,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::form;
 use crate::key::HostKey;
-use crate::pod::{AnnotationBodies, Body, Pod};
+use crate::pod::{AnnotationBodies, Body, Origin, Pod};
 use crate::registry::Registry;
 
 const JSON: &str = "application/json";
@@ -105,19 +104,19 @@ impl<'a> Route<'a> {
 }
 
 /// The answer to a request for `target` (the request-target as sent),
-/// with `body` already read within limits, from `remote`.
+/// with `body` already read within limits, arrived from `origin`.
 pub(crate) fn answer(
     method: &str,
     target: &str,
     body: &[u8],
-    remote: IpAddr,
+    origin: Origin,
     reg: &Registry,
     key: &HostKey,
 ) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = path.strip_prefix('/').unwrap_or(path);
     let (token, rest) = path.split_once('/').unwrap_or((path, ""));
-    let Some(pod) = reg.get(token).filter(|p| p.allows(remote)) else {
+    let Some(pod) = reg.get(token).filter(|p| p.admits(origin)) else {
         return unauthorized();
     };
     let Some(route) = rest.strip_prefix("acMetadata/v1/").and_then(Route::parse) else {

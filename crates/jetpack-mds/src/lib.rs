@@ -2,8 +2,12 @@
 //!
 //! One service per host. Pods register over a unix socket ([`register`]) and
 //! stay registered while that connection is open; the HTTP side
-//! ([`Server`]) serves `/<token>/acMetadata/v1/...` to requests coming from
-//! one of the registered pod's addresses, entirely from memory.
+//! ([`Server`]) serves `/<token>/acMetadata/v1/...` entirely from memory, to
+//! requests that reach the service the way the pod was registered to: from
+//! one of its addresses on the service's main listener, on the host's
+//! loopback listener for a pod without addresses (the host's network), or on
+//! a listener of the pod's own, passed with its registration
+//! ([`register_with_listener`]).
 
 mod client;
 mod conn;
@@ -20,7 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{Closer, Registered, register};
+pub use client::{Closer, Registered, register, register_with_listener};
 pub use conn::Limits;
 pub use error::{Error, Result};
 pub use key::{HostKey, KEY_LEN, ensure_host_key, load_host_key, new_token};
@@ -36,8 +40,15 @@ pub struct Registration {
     pub uuid: String,
     /// At least 32 hex digits; from [`new_token`].
     pub token: String,
-    /// The pod's addresses: a request must come from one of them.
+    /// The pod's addresses: a request on the service's main listener must
+    /// come from one of them.
     pub ips: Vec<IpAddr>,
+    /// A pod with no address of its own (on the host's network): its
+    /// requests are answered on the service's loopback listener
+    /// (`127.0.0.1`, only the host's network namespace reaches it), by token
+    /// alone, and nowhere else. It has no `ips`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub token_only: bool,
     /// The reified pod manifest, served byte for byte at `/pod/manifest`.
     pub pod_manifest: String,
     /// One entry per app of the pod manifest.

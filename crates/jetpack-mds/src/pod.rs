@@ -17,11 +17,27 @@ fn body(b: impl AsRef<[u8]>) -> Body {
     Arc::from(b.as_ref())
 }
 
+/// How a request reached the service: what decides which pods' tokens it
+/// may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Origin {
+    /// The main listener, from this (canonical) source address.
+    Address(IpAddr),
+    /// The loopback listener, which only the host's network namespace reaches.
+    Loopback,
+    /// The listener a pod passed with its registration, by its number.
+    Listener(u64),
+}
+
 pub(crate) struct Pod {
     pub uuid: Uuid,
     pub token: String,
     /// Canonical forms (IPv4-mapped IPv6 addresses as IPv4).
     pub ips: Vec<IpAddr>,
+    /// Answered on the loopback listener, by token alone.
+    pub token_only: bool,
+    /// Answered on this listener of its own (set once the listener is taken).
+    pub listener: Option<u64>,
     pub uuid_text: Body,
     pub manifest: Body,
     pub annotations: AnnotationBodies,
@@ -92,6 +108,9 @@ impl Pod {
         if !valid_token(&reg.token) {
             return Err("token: must be at least 32 hexadecimal digits".into());
         }
+        if reg.token_only && !reg.ips.is_empty() {
+            return Err("a token-only pod has no addresses".into());
+        }
         let pm = PodManifest::from_slice(reg.pod_manifest.as_bytes())
             .map_err(|e| format!("pod manifest: {e}"))?;
         for a in &reg.apps {
@@ -125,6 +144,8 @@ impl Pod {
         Ok(Pod {
             uuid,
             ips: reg.ips.iter().map(IpAddr::to_canonical).collect(),
+            token_only: reg.token_only,
+            listener: None,
             uuid_text: body(uuid.to_string()),
             annotations: AnnotationBodies::new(
                 pod_annotations_json(&reg.pod_manifest, &pm),
@@ -136,9 +157,20 @@ impl Pod {
         })
     }
 
-    /// Whether a request from `ip` may use this pod's token.
+    /// Whether `ip` is one of the pod's addresses.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.ips.contains(&ip.to_canonical())
+    }
+
+    /// Whether a request that arrived from `origin` may use this pod's
+    /// token. Each pod is reachable one way only, so that a token used
+    /// through another listener than its pod's is refused.
+    pub fn admits(&self, origin: Origin) -> bool {
+        match origin {
+            Origin::Address(ip) => !self.token_only && self.listener.is_none() && self.allows(ip),
+            Origin::Loopback => self.token_only,
+            Origin::Listener(id) => self.listener == Some(id),
+        }
     }
 }
 

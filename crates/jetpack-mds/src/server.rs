@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::conn::{self, Limits, Tracker};
+use crate::conn::{self, Front, Limits, Listener};
 use crate::control::{self, Connections};
 use crate::error::{Error, IoContext, Result};
 use crate::key::{HostKey, load_host_key, new_token};
@@ -22,7 +22,10 @@ use crate::registry::Registry;
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Normally the default pod network's gateway address, port
-    /// [`DEFAULT_PORT`](crate::DEFAULT_PORT). It may not exist yet.
+    /// [`DEFAULT_PORT`](crate::DEFAULT_PORT). It may not exist yet. Unless
+    /// it is `127.0.0.1` or unspecified, the service also listens on
+    /// `127.0.0.1` with the same port, for token-only pods (see
+    /// [`Registration::token_only`](crate::Registration::token_only)).
     pub listen: SocketAddr,
     /// Unix socket for registrations, mode 0600: only root registers pods.
     pub control: PathBuf,
@@ -43,6 +46,8 @@ pub struct Server {
     key: HostKey,
     tcp: TcpListener,
     local_addr: SocketAddr,
+    /// `127.0.0.1`, same port: what the host's own network namespace reaches.
+    loopback: Option<TcpListener>,
     control: UnixListener,
     limits: Limits,
 }
@@ -94,6 +99,24 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(s.into())
 }
 
+/// The loopback listener next to `main`, if it is not one itself. A port
+/// taken on `127.0.0.1` (another service) leaves the service without it:
+/// token-only pods are then refused, the others are served.
+fn loopback_listener(main: SocketAddr) -> Option<TcpListener> {
+    let ip = main.ip();
+    if ip.is_unspecified() || ip == IpAddr::V4(Ipv4Addr::LOCALHOST) {
+        return None;
+    }
+    let addr = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), main.port());
+    tcp_listener(addr)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "cannot listen on {addr}: {e}; pods on the host's network get no metadata"
+            )
+        })
+        .ok()
+}
+
 /// Binds the control socket at `path` with mode 0600 from the start: bound
 /// under a temporary name, restricted, then renamed into place.
 fn control_listener(path: &Path) -> Result<UnixListener> {
@@ -128,6 +151,7 @@ impl Server {
         conn::raise_nofile();
         let tcp = tcp_listener(cfg.listen).ctx(|| format!("listening on {}", cfg.listen))?;
         let local_addr = tcp.local_addr().ctx(|| "listener address".into())?;
+        let loopback = loopback_listener(local_addr);
         // Only now, holding the lock: a socket file left there is stale.
         let control = control_listener(&cfg.control)?;
         Ok(Server {
@@ -136,6 +160,7 @@ impl Server {
             key,
             tcp,
             local_addr,
+            loopback,
             control,
             limits: Limits::default(),
         })
@@ -150,28 +175,49 @@ impl Server {
         self.local_addr
     }
 
+    /// The loopback listener's address, if the service has one.
+    pub fn loopback_addr(&self) -> Option<SocketAddr> {
+        self.loopback.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until idle exit (`Ok`) or a failure of the HTTP listener.
     pub fn serve(self) -> Result<()> {
+        let loopback_addr = self.loopback_addr();
         let reg = Arc::new(Registry::new());
         let conns = Arc::new(Connections::default());
-        let tracker = Arc::new(Tracker::default());
         let key = Arc::new(self.key);
-        let tcp = self.tcp.try_clone().ctx(|| "HTTP listener".into())?;
-        let acceptor = {
-            let (tracker, reg, key) = (tracker.clone(), reg.clone(), key.clone());
-            let limits = Arc::new(self.limits.clone());
-            thread::Builder::new()
-                .name("mds-http".into())
-                .spawn(move || conn::accept_loop(tcp, tracker, limits, reg, key))
-                .ctx(|| "starting the HTTP thread".into())?
-        };
+        let front = Arc::new(Front::new(
+            self.limits.clone(),
+            reg.clone(),
+            key,
+            self.loopback.is_some(),
+        ));
+        let mut acceptors = Vec::new();
+        let listeners = [
+            (Listener::Main, Some(&self.tcp)),
+            (Listener::Loopback, self.loopback.as_ref()),
+        ];
+        for (which, l) in listeners {
+            let Some(l) = l else { continue };
+            let l = l.try_clone().ctx(|| "HTTP listener".into())?;
+            let front = front.clone();
+            acceptors.push(
+                thread::Builder::new()
+                    .name("mds-http".into())
+                    .spawn(move || conn::accept_loop(l, which, front))
+                    .ctx(|| "starting the HTTP thread".into())?,
+            );
+        }
         tracing::info!("metadata service listening on {}", self.local_addr);
+        if let Some(a) = loopback_addr {
+            tracing::info!("and on {a} for pods on the host's network");
+        }
         let control = self.control.try_clone().ctx(|| "control socket".into())?;
         {
-            let (reg, conns) = (reg.clone(), conns.clone());
+            let (front, conns) = (front.clone(), conns.clone());
             thread::Builder::new()
                 .name("mds-accept".into())
-                .spawn(move || control::accept_loop(control, reg, conns))
+                .spawn(move || control::accept_loop(control, front, conns))
                 .ctx(|| "starting the control thread".into())?;
         }
 
@@ -185,17 +231,22 @@ impl Server {
         drop(UnixStream::connect(&self.cfg.control));
         let _ = fs::remove_file(&self.cfg.control);
         conns.close_all();
-        // The HTTP accept thread likewise: shutdown(2) wakes a blocked
-        // accept on Linux, a connection of ours elsewhere.
+        // The HTTP accept threads likewise: shutdown(2) wakes a blocked
+        // accept on Linux, a connection of ours elsewhere. (Pods' own
+        // listeners were shut down with their registrations.)
         let _ = SockRef::from(&self.tcp).shutdown(Shutdown::Read);
-        if !acceptor.is_finished() {
-            drop(TcpStream::connect_timeout(
-                &self.local_addr,
-                Duration::from_secs(1),
-            ));
+        if let Some(l) = &self.loopback {
+            let _ = SockRef::from(l).shutdown(Shutdown::Read);
         }
-        let _ = acceptor.join();
-        tracker.close_all(Duration::from_secs(2));
+        if acceptors.iter().any(|a| !a.is_finished()) {
+            for addr in [Some(self.local_addr), loopback_addr].into_iter().flatten() {
+                drop(TcpStream::connect_timeout(&addr, Duration::from_secs(1)));
+            }
+        }
+        for a in acceptors {
+            let _ = a.join();
+        }
+        front.tracker.close_all(Duration::from_secs(2));
         failure.map_or(Ok(()), Err)
     }
 }

@@ -150,6 +150,7 @@ impl Session {
                 uuid: uuid.to_string(),
                 token,
                 ips: ips.to_vec(),
+                token_only: false,
                 pod_manifest: pod_manifest.to_string(),
                 apps,
             },

@@ -46,6 +46,7 @@ pub fn registration(uuid: &str, ips: Vec<IpAddr>) -> Registration {
         uuid: uuid.into(),
         token: new_token(),
         ips,
+        token_only: false,
         pod_manifest: pod_manifest(uuid),
         apps: vec![
             AppImage {
