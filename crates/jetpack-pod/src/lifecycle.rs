@@ -356,29 +356,26 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
             &ports,
             resolved.network_bandwidth,
         )?),
-        _ => None,
+        // Loopback only, in a namespace made here (recorded like a CNI pod's), so that the
+        // metadata service can listen in it.
+        NetMode::None => Some(network::attach(store, &pods, &rec.uuid, &[], &[], None)?),
+        NetMode::Host => None,
     };
     let result = (|| {
         let ips = attached.as_ref().map(|a| a.ips()).unwrap_or_default();
         spec.netns = attached.as_ref().map(|a| a.netns.clone());
         let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
         network::provide_etc_files(&rootfs, &spec.hostname, &nets.mode, &ips, &rec.dns)?;
-        // The metadata service identifies a pod by its address, so only pods on a network of
-        // their own get one.
-        let mut session = match (&attached, nets.service_host) {
-            (Some(_), Some(host)) => Some(metadata::Session::new(
+        // By its addresses, its token on the host's loopback, or a listener in its namespace.
+        let mut session = match metadata::access(&nets, attached.as_ref(), store.config())? {
+            Some(access) => Some(metadata::Session::new(
                 store,
                 &rec.uuid,
                 &manifest_text,
                 &manifest,
-                &ips,
-                std::net::SocketAddr::new(host, metadata::port(store.config())?),
+                access,
             )?),
-            (Some(_), None) => {
-                tracing::warn!("no default network: the pod gets no metadata service");
-                None
-            }
-            (None, _) => None,
+            None => None,
         };
         if let Some(s) = session.as_mut() {
             for app in &mut spec.apps {

@@ -4,8 +4,14 @@
 //! The registration is a connection held for the pod's life. A watcher thread, started once
 //! the pod's init exists (no thread may exist across that fork), registers again should the
 //! service be restarted while the pod runs.
+//!
+//! How the service recognises the pod depends on its network ([`Access`]): by its addresses on
+//! a pod network; by token alone on `127.0.0.1` for a pod on the host's network; on a listener
+//! of its own, bound on `127.0.0.1` in its namespace and handed over with the registration,
+//! for a pod with loopback only.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,6 +21,7 @@ use jetpack_mds::{AppImage, Registered, Registration};
 use jetpack_store::{Config, Store};
 
 use crate::error::{Error, IoContext, Result};
+use crate::network::{Attached, NetMode, PodNetworks};
 
 /// Where the service keeps its state: `<root>/mds/{key,lock,control.sock,log}`.
 pub fn dir(root: &Path) -> PathBuf {
@@ -108,9 +115,44 @@ fn start_service(cfg: &Config, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How a pod reaches the metadata service, and so how the service knows it.
+pub enum Access {
+    /// From its addresses on its networks, at the service's main address.
+    Addresses(Vec<IpAddr>, SocketAddr),
+    /// On the host's network: at `127.0.0.1:port`, by its token alone.
+    HostLoopback(u16),
+    /// Loopback only: this listener, on `127.0.0.1:port` in the pod's namespace, is handed to
+    /// the service with each registration.
+    OwnListener(OwnedFd, u16),
+}
+
+/// The pod's way to the service: `None` without a default network (the service listens on
+/// its host address, and runs only with one).
+pub fn access(
+    nets: &PodNetworks,
+    attached: Option<&Attached>,
+    cfg: &Config,
+) -> Result<Option<Access>> {
+    let Some(host) = nets.service_host else {
+        tracing::warn!("no default network: the pod gets no metadata service");
+        return Ok(None);
+    };
+    let port = port(cfg)?;
+    Ok(Some(match (&nets.mode, attached) {
+        (NetMode::Host, _) => Access::HostLoopback(port),
+        (NetMode::None, Some(a)) => {
+            Access::OwnListener(crate::network::loopback_listener(&a.netns, port)?, port)
+        }
+        (_, Some(a)) => Access::Addresses(a.ips(), SocketAddr::new(host, port)),
+        (_, None) => return Ok(None),
+    }))
+}
+
 /// A pod's registration, kept (and renewed) for as long as this value lives.
 pub struct Session {
     reg: Registration,
+    /// The pod's own listener, handed over again with each registration.
+    listener: Option<OwnedFd>,
     control: PathBuf,
     cfg: Config,
     root: PathBuf,
@@ -119,15 +161,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// Prepares the registration of a pod with `ips` with the service at `addr`, and makes
+    /// Prepares the registration of a pod that reaches the service by `access`, and makes
     /// the pod's URL.
     pub fn new(
         store: &Store,
         uuid: &str,
         pod_manifest: &str,
         manifest: &appc::PodManifest,
-        ips: &[IpAddr],
-        addr: SocketAddr,
+        access: Access,
     ) -> Result<Session> {
         let mut apps = Vec::new();
         for ra in &manifest.apps {
@@ -144,13 +185,20 @@ impl Session {
             });
         }
         let token = jetpack_mds::new_token();
+        let loopback = |port| SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+        let (addr, ips, token_only, listener) = match access {
+            Access::Addresses(ips, addr) => (addr, ips, false, None),
+            Access::HostLoopback(port) => (loopback(port), Vec::new(), true, None),
+            Access::OwnListener(fd, port) => (loopback(port), Vec::new(), false, Some(fd)),
+        };
         Ok(Session {
             url: jetpack_mds::metadata_url(addr, &token),
+            listener,
             reg: Registration {
                 uuid: uuid.to_string(),
                 token,
-                ips: ips.to_vec(),
-                token_only: false,
+                ips,
+                token_only,
                 pod_manifest: pod_manifest.to_string(),
                 apps,
             },
@@ -163,7 +211,13 @@ impl Session {
 
     /// Registers, starting the service if none answers.
     pub fn register(&mut self) -> Result<()> {
-        self.registered = Some(register(&self.reg, &self.control, &self.cfg, &self.root)?);
+        self.registered = Some(register(
+            &self.reg,
+            self.listener.as_ref(),
+            &self.control,
+            &self.cfg,
+            &self.root,
+        )?);
         Ok(())
     }
 
@@ -183,9 +237,11 @@ impl Session {
                 let uuid = &self.reg.uuid;
                 tracing::warn!("pod {uuid}: the metadata service went away; registering again");
                 std::thread::sleep(Duration::from_millis(100));
-                self.registered = register(&self.reg, &self.control, &self.cfg, &self.root)
-                    .inspect_err(|e| tracing::error!("pod {uuid}: {e}"))
-                    .ok();
+                let listener = self.listener.as_ref();
+                self.registered =
+                    register(&self.reg, listener, &self.control, &self.cfg, &self.root)
+                        .inspect_err(|e| tracing::error!("pod {uuid}: {e}"))
+                        .ok();
                 let mut c = current.lock().unwrap_or_else(|p| p.into_inner());
                 *c = self.registered.as_ref().and_then(|r| r.closer().ok());
                 // Stopped meanwhile: nobody will close the new registration but us.
@@ -202,12 +258,19 @@ impl Session {
     }
 }
 
-fn register(reg: &Registration, control: &Path, cfg: &Config, root: &Path) -> Result<Registered> {
+fn register(
+    reg: &Registration,
+    listener: Option<&OwnedFd>,
+    control: &Path,
+    cfg: &Config,
+    root: &Path,
+) -> Result<Registered> {
     let timeout = Duration::from_secs(2);
     let started = Instant::now();
     let mut launched = false;
     loop {
-        match jetpack_mds::register(control, reg, timeout) {
+        let fd = listener.map(|l| l.as_fd());
+        match jetpack_mds::register_with_listener(control, reg, fd, timeout) {
             Ok(r) => return Ok(r),
             Err(jetpack_mds::Error::NotRunning) if started.elapsed() < Duration::from_secs(5) => {
                 if !launched {

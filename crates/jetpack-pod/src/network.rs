@@ -7,7 +7,8 @@
 //! with the same configuration, as CNI requires, even if the network's file changed since.
 
 use std::fs;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use appc::PodManifest;
@@ -219,8 +220,8 @@ pub struct PodNetworks {
     pub mode: NetMode,
     /// The configurations of the pod's networks, in order (none for host and none).
     pub nets: Vec<jetpack_net::Network>,
-    /// The host's address on the default network, where the metadata service listens; only
-    /// looked up for pods on networks (the others cannot use the service).
+    /// The host's address on the default network, where the metadata service listens (it
+    /// runs only with a default network, whatever the pod's).
     pub service_host: Option<IpAddr>,
 }
 
@@ -229,14 +230,18 @@ impl PodNetworks {
     /// unknown name is an error.
     pub fn load(store: &Store, net: &str) -> Result<PodNetworks> {
         let mode = NetMode::parse(net)?;
+        let dir = Path::new(store.config().get("net.dir"));
         let NetMode::Networks(names) = &mode else {
+            // Only to know whether the service can run: a broken file is not this pod's.
+            let service_host = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK)
+                .ok()
+                .and_then(|n| n.host_address());
             return Ok(PodNetworks {
                 mode,
                 nets: Vec::new(),
-                service_host: None,
+                service_host,
             });
         };
-        let dir = Path::new(store.config().get("net.dir"));
         let all = jetpack_net::load_all(dir)?;
         let nets = names
             .iter()
@@ -262,6 +267,46 @@ impl PodNetworks {
         };
         host
     }
+}
+
+/// A TCP listener on `127.0.0.1:port` in the network namespace bound at `netns`, for the
+/// metadata service to serve a pod that has only loopback. A socket stays in the namespace it
+/// was made in, so a short-lived thread joins the namespace and makes it there (`setns` moves
+/// only that thread).
+pub fn loopback_listener(netns: &Path, port: u16) -> Result<OwnedFd> {
+    let ns = fs::File::open(netns).at(netns)?;
+    let made = std::thread::scope(|s| {
+        s.spawn(|| -> std::io::Result<OwnedFd> {
+            // SAFETY: plain system calls on descriptors that live through them.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+            // Accepted sockets inherit it: no answer waits for a delayed ACK.
+            let one: libc::c_int = 1;
+            // SAFETY: as above; `one` outlives the call.
+            let set = unsafe {
+                libc::setsockopt(
+                    l.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&raw const one).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if set != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(l.into())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the listener's thread panicked")))
+    });
+    made.map_err(|e| {
+        Error::Runtime(format!(
+            "listening on 127.0.0.1:{port} in the pod's network namespace: {e}"
+        ))
+    })
 }
 
 /// Removes the pod from its networks (DEL, last network first) and removes its namespace.
