@@ -344,3 +344,95 @@ fn nothing_of_a_none_pod_is_left_after_it_ends_or_after_gc() {
         e.ok(&["destroy", n]);
     }
 }
+
+/// A pod of `--net=NET` that fetches its UUID in a loop, counting successes in `out/count`,
+/// until `out/stop` exists.
+fn looping_pod(e: &Env, name: &str, net: &str, out: &Path) -> std::process::Child {
+    let vol = format!("out,kind=host,source={}", out.display());
+    let netflag = format!("--net={net}");
+    let script = r#"
+        n=0
+        while [ ! -f /out/stop ]; do
+            if wget -q -O /out/uuid.tmp "$AC_METADATA_URL/acMetadata/v1/pod/uuid" 2>/dev/null; then
+                n=$((n+1)); mv /out/uuid.tmp /out/uuid; echo $n > /out/count.tmp; mv /out/count.tmp /out/count
+            fi
+            sleep 0.05
+        done
+    "#;
+    e.spawn(&[
+        "run",
+        "--name",
+        name,
+        &netflag,
+        "--volume",
+        &vol,
+        BB,
+        "--mount",
+        "volume=out,target=/out",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        script,
+    ])
+}
+
+fn count(out: &Path) -> u32 {
+    std::fs::read_to_string(out.join("count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn wait_more(out: &Path, than: u32) {
+    for _ in 0..500 {
+        if count(out) > than {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the pod's requests stopped succeeding at {than}");
+}
+
+#[test]
+fn host_and_none_pods_register_again_with_a_new_service() {
+    if !require_root() {
+        return;
+    }
+    let (e, _) = env();
+    let outs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut pods: Vec<_> = [("rh", "host"), ("rn", "none")]
+        .iter()
+        .zip(&outs)
+        .map(|((name, net), out)| looping_pod(&e, name, net, out.path()))
+        .collect();
+    for (name, (out, pod)) in ["rh", "rn"].iter().zip(outs.iter().zip(&mut pods)) {
+        let row = e.wait_running_or(pod, name);
+        wait_more(out.path(), 0);
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("uuid")).unwrap(),
+            row["uuid"].as_str().unwrap()
+        );
+    }
+    // The service dies: each pod's `jetpack run` starts a new one and registers again (the
+    // loopback-only pod with its listener).
+    let old = e.mds_pid().expect("the service runs");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let before: Vec<u32> = outs.iter().map(|o| count(o.path())).collect();
+    for (o, b) in outs.iter().zip(before) {
+        wait_more(o.path(), b + 2);
+    }
+    let new = e.mds_pid().expect("a new service");
+    assert_ne!(new, old);
+    for (o, p) in outs.iter().zip(&mut pods) {
+        std::fs::write(o.path().join("stop"), "").unwrap();
+        assert!(p.wait().unwrap().success());
+    }
+    for n in ["rh", "rn"] {
+        e.ok(&["destroy", n]);
+    }
+}
