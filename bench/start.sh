@@ -9,6 +9,9 @@
 # not supported") until the hugetlb controller is on a v1 hierarchy; the script mounts it for
 # the run and undoes that afterwards.
 #
+# With JETPACK_BASE=/path/to/an/older/jetpack, that build runs the same pod too, alternating with
+# the others, and the difference of the medians is printed (what a change costs at start).
+#
 # Usage (root): bench/start.sh [RUNS] [STORAGE]     e.g. bench/start.sh 50 overlay
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -62,12 +65,15 @@ runc run --bundle "$work/fs/bundle" jpbench-check || { echo "runc does not run h
 t_jp() { "${J[@]}" run "$pod" >/dev/null; }
 t_crun() { crun run --bundle "$work/fs/bundle" jpbench-c >/dev/null; }
 t_runc() { runc run --bundle "$work/fs/bundle" jpbench-r >/dev/null; }
+t_base() { "$JETPACK_BASE" -o "root=$work/fs/store" -o "storage=$storage" run "$pod" >/dev/null; }
+tools=(jp crun runc)
+[ -n "${JETPACK_BASE:-}" ] && tools+=(base)
 
 declare -A alt block
 for _ in $(seq "$runs"); do
-    for t in jp crun runc; do alt[$t]+="$(ms "t_$t") "; done
+    for t in "${tools[@]}"; do alt[$t]+="$(ms "t_$t") "; done
 done
-for t in jp crun runc; do
+for t in "${tools[@]}"; do
     for _ in $(seq "$runs"); do block[$t]+="$(ms "t_$t") "; done
 done
 report() { # MODE ARRAY-NAME
@@ -77,6 +83,11 @@ report() { # MODE ARRAY-NAME
     r=$(tr ' ' '\n' <<<"${a[runc]}" | grep . | median)
     printf '%-11s jetpack %.2f ms   crun %.2f ms   runc %.2f ms   jetpack/crun %.2f   jetpack/runc %.2f\n' \
         "$1" "$j" "$c" "$r" "$(echo "$j / $c" | bc -l)" "$(echo "$j / $r" | bc -l)"
+    if [ -n "${JETPACK_BASE:-}" ]; then
+        local b
+        b=$(tr ' ' '\n' <<<"${a[base]}" | grep . | median)
+        printf '%-11s base %.2f ms   jetpack - base %+.2f ms\n' "" "$b" "$(echo "$j - $b" | bc -l)"
+    fi
 }
 echo "start of a /bin/true pod, $runs runs each, storage $storage, medians:"
 report alternating alt

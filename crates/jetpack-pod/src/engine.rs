@@ -19,6 +19,12 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> std::result::Result<u32, Strin
     resolve::resolve_user(rootfs, user).map_err(|e| e.to_string())
 }
 
+/// A user namespace with `map`, for idmapped mounts.
+pub fn user_namespace(map: jetpack_runtime::IdMap) -> Result<std::os::fd::OwnedFd> {
+    linux::userns::create(map)
+        .map_err(|e| Error::Runtime(format!("creating a user namespace: {e}")))
+}
+
 /// The primary group of `uid` in the rootfs's `/etc/passwd`, if it has an entry.
 pub fn user_gid(rootfs: &Path, uid: u32) -> Option<u32> {
     resolve::passwd_entry(rootfs, uid)

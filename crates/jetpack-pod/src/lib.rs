@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod network;
 pub mod pods;
 pub mod reify;
+pub mod userns;
 
 pub use error::{Error, Result};
 pub use lifecycle::{

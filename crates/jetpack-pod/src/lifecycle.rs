@@ -29,6 +29,8 @@ pub struct PodOptions {
     pub dns: Vec<std::net::IpAddr>,
     /// Host ports forwarded to the app port of that name (added to the manifest's `ports`).
     pub ports: Vec<(String, u16)>,
+    /// A user namespace: the pod's root is an unprivileged host uid of a range of its own.
+    pub private_users: bool,
 }
 
 impl Default for PodOptions {
@@ -38,6 +40,7 @@ impl Default for PodOptions {
             net: jetpack_net::DEFAULT_NETWORK.into(),
             dns: Vec::new(),
             ports: Vec::new(),
+            private_users: false,
         }
     }
 }
@@ -93,7 +96,18 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
             )));
         }
     }
+    if opts.private_users && store.storage().kind() == jetpack_storage::Kind::Zfs {
+        return Err(Error::Invalid(
+            "--private-users needs idmapped mounts, which zfs-fuse does not have: \
+             use storage = overlay, btrfs or dir"
+                .into(),
+        ));
+    }
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+    let userns = opts
+        .private_users
+        .then(|| crate::userns::allocate(store.root(), &uuid))
+        .transpose()?;
     let mut rec = PodRecord {
         uuid: uuid.clone(),
         name: opts.name.clone(),
@@ -107,6 +121,7 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         apps: Vec::new(),
         pid: None,
         exit: None,
+        userns,
     };
     let _lock = pods.create(&rec)?;
     pods.write_manifest(&uuid, manifest.to_json_pretty().as_bytes())?;
@@ -131,15 +146,39 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
                 .unwrap_or_default(),
             tree: tree.clone(),
             rootfs: PathBuf::new(),
+            rootfs_mapped: false,
         });
         pods.save(&rec)?;
-        let rootfs = store.storage().clone_for_pod(&image, &tree)?;
-        rec.apps.last_mut().expect("pushed").rootfs = rootfs;
+        let (rootfs, mapped) = clone_for_pod(store, &image, &tree, rec.userns)?;
+        let a = rec.apps.last_mut().expect("pushed");
+        (a.rootfs, a.rootfs_mapped) = (rootfs, mapped);
     }
     make_empty_volumes(&pods, &uuid, manifest)?;
     rec.state = State::Prepared;
     pods.save(&rec)?;
     Ok(rec)
+}
+
+/// An app's rootfs clone; with a user namespace, shown with the pod's ids where the backend
+/// can (the bool says so).
+fn clone_for_pod(
+    store: &Store,
+    image: &str,
+    tree: &str,
+    userns: Option<jetpack_runtime::IdMap>,
+) -> Result<(PathBuf, bool)> {
+    match userns {
+        None => Ok((store.storage().clone_for_pod(image, tree)?, false)),
+        Some(map) => {
+            let ns = engine::user_namespace(map)?;
+            Ok(store.storage().clone_for_pod_mapped(
+                image,
+                tree,
+                std::os::fd::AsFd::as_fd(&ns),
+                map.host,
+            )?)
+        }
+    }
 }
 
 fn make_empty_volumes(pods: &Pods, uuid: &str, manifest: &PodManifest) -> Result<()> {
@@ -258,6 +297,7 @@ pub fn build_spec(
             post_stop: handler(appc::EventName::PostStop),
             resources,
             security,
+            rootfs_mapped: arec.rootfs_mapped,
         });
     }
     if tty && apps.len() != 1 {
@@ -281,6 +321,7 @@ pub fn build_spec(
         apps,
         tty,
         resources: isolators.pod,
+        userns: rec.userns,
     };
     Ok((spec, resolved))
 }
@@ -327,7 +368,7 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         State::Running | State::Exited => {
             for a in &mut rec.apps {
                 store.storage().remove_pod_tree(&a.tree)?;
-                a.rootfs = store.storage().clone_for_pod(&a.image, &a.tree)?;
+                (a.rootfs, a.rootfs_mapped) = clone_for_pod(store, &a.image, &a.tree, rec.userns)?;
                 let _ =
                     fs::remove_file(pods.dir(&rec.uuid).join("apps").join(&a.name).join("exit"));
             }
@@ -365,7 +406,16 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         let ips = attached.as_ref().map(|a| a.ips()).unwrap_or_default();
         spec.netns = attached.as_ref().map(|a| a.netns.clone());
         let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
-        network::provide_etc_files(&rootfs, &spec.hostname, &nets.mode, &ips, &rec.dns)?;
+        let provide =
+            || network::provide_etc_files(&rootfs, &spec.hostname, &nets.mode, &ips, &rec.dns);
+        match rec
+            .userns
+            .filter(|_| rec.apps.iter().any(|a| a.rootfs_mapped))
+        {
+            // A clone that shows the pod's ids takes new files from the pod's root only.
+            Some(map) => jetpack_storage::as_pod_ids(map.host, || Ok(provide()))??,
+            None => provide()?,
+        }
         // By its addresses, its token on the host's loopback, or a listener in its namespace.
         let mut session = match metadata::access(&nets, attached.as_ref(), store.config())? {
             Some(access) => Some(metadata::Session::new(
@@ -497,6 +547,9 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
         for a in &rec.apps {
             store.storage().remove_pod_tree(&a.tree)?;
         }
+        if let Some(map) = &rec.userns {
+            crate::userns::release(store.root(), uuid, map);
+        }
     }
     // A pod whose `jetpack run` was killed leaves its cgroups and networks; its processes are
     // gone.
@@ -565,6 +618,11 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
             removed.push(format!("tree {t}"));
         }
     }
+    // Id ranges of pods that no longer exist (a prepare killed before it recorded its range).
+    let orphans = crate::userns::release_orphans(store.root(), |uuid| pods.dir(uuid).exists());
+    if orphans > 0 {
+        removed.push(format!("{orphans} user namespace id range(s)"));
+    }
     engine::tidy_cgroups();
     Ok(removed)
 }
@@ -625,6 +683,7 @@ pub fn enter(
         groups,
         working_dir: a.working_dir,
         security: (!opts.privileged).then_some(a.security),
+        userns: rec.userns.is_some(),
     };
     let path = manifest
         .app(app)

@@ -68,6 +68,9 @@ pub struct AppRecord {
     pub tree: String,
     /// Host path of the app's writable rootfs.
     pub rootfs: PathBuf,
+    /// The clone shows the pod's user namespace ids already (see `Storage::clone_for_pod_mapped`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rootfs_mapped: bool,
 }
 
 /// The state file.
@@ -98,6 +101,9 @@ pub struct PodRecord {
     /// Exit status of the pod's last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// The host ids of the pod's user namespace (`--private-users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<jetpack_runtime::IdMap>,
 }
 
 /// Holds a pod's lock; released on drop or when every process sharing it has exited.
@@ -342,6 +348,7 @@ mod tests {
             apps: Vec::new(),
             pid: None,
             exit: None,
+            userns: None,
         };
         let _lock = pods.create(&rec).unwrap();
         let d = pods.dir(&rec.uuid);

@@ -54,9 +54,11 @@ fn main() {
             post_stop: None,
             resources: Resources::default(),
             security: Security::default(),
+            rootfs_mapped: false,
         }],
         tty: false,
         resources: Resources::default(),
+        userns: None,
     };
     let mut spec = spec;
     if isolated {

@@ -19,6 +19,6 @@ pub mod spec;
 pub use error::{Error, Result, errno_text};
 pub use exit::{AppExit, PodExit};
 pub use spec::{
-    AppSpec, DEFAULT_CAPABILITIES, MountSpec, NetMode, PodSpec, Resources, Seccomp, SeccompMode,
-    Security,
+    AppSpec, DEFAULT_CAPABILITIES, IdMap, MountSpec, NetMode, PodSpec, Resources, Seccomp,
+    SeccompMode, Security,
 };

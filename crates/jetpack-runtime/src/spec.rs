@@ -57,6 +57,10 @@ pub struct AppSpec {
     /// command and its event handlers).
     #[serde(default)]
     pub security: Security,
+    /// With a user namespace: the storage shows the rootfs with the pod's ids already (an
+    /// overlay of idmapped layers), so the engine must not map it again.
+    #[serde(default)]
+    pub rootfs_mapped: bool,
 }
 
 /// A pod ready to start.
@@ -77,6 +81,24 @@ pub struct PodSpec {
     /// The pod's cgroup limits, which bound every app's.
     #[serde(default)]
     pub resources: Resources,
+    /// A user namespace for the pod (`--private-users`): its root is an unprivileged host uid.
+    #[serde(default)]
+    pub userns: Option<IdMap>,
+}
+
+/// The ids of a pod's user namespace: `0..size` inside are `host..host + size` outside, for
+/// users and groups alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    pub host: u32,
+    pub size: u32,
+}
+
+impl IdMap {
+    /// The `uid_map`/`gid_map` line.
+    pub fn line(&self) -> String {
+        format!("0 {} {}\n", self.host, self.size)
+    }
 }
 
 /// cgroup limits of the pod or of one app, in natural units (appc `resource/memory`,

@@ -529,6 +529,7 @@ fn enter_runs_a_command_in_the_app() {
             no_new_privileges: true,
             ..jetpack_runtime::Security::default()
         }),
+        userns: false,
     };
     let (root, nobody) = (ctx(0), ctx(65534));
     let enterer = {
@@ -613,6 +614,7 @@ fn signal_pod_refuses_what_is_not_a_pod_init() {
                 groups: Vec::new(),
                 working_dir: "/".into(),
                 security: None,
+                userns: false,
             }
         ),
         Err(Error::NotRunning { .. })

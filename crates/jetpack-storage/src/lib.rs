@@ -114,6 +114,22 @@ pub trait Storage: Send + Sync {
     /// image and [`Error::Exists`] for a name in use.
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf>;
 
+    /// [`Storage::clone_for_pod`] for a pod with a user namespace: `userns` is a user
+    /// namespace with the pod's id mapping, `pod_root` the host id of its root. A backend that
+    /// can present the clone with those ids (an overlay of idmapped layers) does so and returns
+    /// `true`; the others return the plain clone and `false`, and the engine idmaps it when the
+    /// pod starts.
+    fn clone_for_pod_mapped(
+        &self,
+        image: &str,
+        name: &str,
+        userns: std::os::fd::BorrowedFd,
+        pod_root: u32,
+    ) -> Result<(PathBuf, bool)> {
+        let _ = (userns, pod_root);
+        Ok((self.clone_for_pod(image, name)?, false))
+    }
+
     /// Removes a pod tree (unmounting first). Missing is fine.
     fn remove_pod_tree(&self, name: &str) -> Result<()>;
 
@@ -161,4 +177,11 @@ pub fn detect(root: &Path, zfs_dataset: Option<&str>) -> (Kind, Option<String>) 
 
 mod area;
 mod detect;
+mod idmapped;
+
+/// Runs `f`, which creates files in a clone that [`Storage::clone_for_pod_mapped`] made, as the
+/// pod's root (`pod_root`, its host id): the only owner such a clone takes new files from.
+pub fn as_pod_ids<T>(pod_root: u32, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    idmapped::as_ids(pod_root, f)
+}
 mod mounts;

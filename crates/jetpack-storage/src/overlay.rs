@@ -4,6 +4,8 @@
 //! A pod tree is `pods/<name>/{upper,work,rootfs}`, with the overlay mounted on `rootfs`. The
 //! mount does not survive a reboot; the store re-creates pod trees it still needs.
 
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,12 @@ use rustix::mount::{MountFlags, mount};
 
 use crate::area::{self, IMAGES, PODS, TMP};
 use crate::error::{Error, Result};
-use crate::{Kind, Storage, dir, mounts};
+use crate::{Kind, Storage, dir, idmapped, mounts};
+
+/// Where a user-namespace pod's idmapped image is attached while its overlay is mounted (the
+/// overlay's `lowerdir`), and the file naming that image, for [`OverlayStorage::users_of`].
+const MAPPED_LOWER: &str = ".lower";
+const LOWER_OF: &str = "lower-image";
 
 pub struct OverlayStorage {
     root: PathBuf,
@@ -33,54 +40,101 @@ impl OverlayStorage {
         }
         // The merged root directory shows the upper directory's attributes: give it the image's.
         copy_root_attributes(&lower, &upper)?;
-        let mut options = String::new();
-        for (key, dir) in [
-            ("lowerdir", &lower),
-            ("upperdir", &upper),
-            ("workdir", &work),
-        ] {
-            let dir = dir
-                .to_str()
-                .filter(|s| !s.contains([',', ':', '\\']))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "{}: overlay cannot use paths with ',', ':', '\\' or non-UTF-8 bytes; \
-                     choose another data directory",
-                        dir.display()
-                    ))
-                })?;
-            if !options.is_empty() {
-                options.push(',');
-            }
-            options.push_str(&format!("{key}={dir}"));
-        }
-        let data = std::ffi::CString::new(options.clone()).expect("paths checked for NUL");
-        mount(
-            "overlay",
-            &rootfs,
-            "overlay",
-            MountFlags::empty(),
-            data.as_c_str(),
-        )
-        .map_err(|e| Error::Mount {
-            what: format!("overlay ({options})"),
-            target: rootfs.clone(),
-            source: e.into(),
-        })?;
+        mount_overlay(&overlay_options(&lower, &upper, &work)?, &rootfs)?;
         Ok(rootfs)
     }
 
-    /// Mount points of the overlays that use `image` as a lower layer.
+    /// Mount points of the overlays that use `image` as a lower layer (directly, or through
+    /// an idmapped mount of it, whose image `LOWER_OF` names).
     fn users_of(&self, image: &Path) -> Result<Vec<PathBuf>> {
         let image = mounts::canonical(image);
+        let uses = |l: &str| {
+            let l = Path::new(l);
+            l == image
+                || (l.file_name() == Some(MAPPED_LOWER.as_ref())
+                    && l.parent().is_some_and(|pod| {
+                        std::fs::read(pod.join(LOWER_OF))
+                            .is_ok_and(|p| Path::new(std::ffi::OsStr::from_bytes(&p)) == image)
+                    }))
+        };
         Ok(mounts::read()?
             .into_iter()
-            .filter(|m| {
-                m.fs_type == "overlay" && lowerdirs(&m.super_options).any(|l| Path::new(l) == image)
-            })
+            .filter(|m| m.fs_type == "overlay" && lowerdirs(&m.super_options).any(uses))
             .map(|m| m.mount_point)
             .collect())
     }
+
+    /// [`Self::mount_pod`] for a pod with a user namespace: the layers are idmapped mounts (the
+    /// image with `userns`'s mapping, and the pod's upper and work directories likewise), so the
+    /// overlay shows the pod's ids (an overlay itself cannot be idmapped). The idmapped layers
+    /// are attached at `pod/.lower` and `pod/.mapped` only while the overlay is mounted: it
+    /// keeps private clones of its layers.
+    fn mount_pod_mapped(
+        &self,
+        image: &str,
+        pod: &Path,
+        userns: BorrowedFd,
+        pod_root: u32,
+    ) -> Result<PathBuf> {
+        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
+        let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
+        let (mapped_lower, mapped) = (pod.join(MAPPED_LOWER), pod.join(".mapped"));
+        for dir in [&upper, &work, &rootfs, &mapped_lower, &mapped] {
+            std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        copy_root_attributes(&lower, &upper)?;
+        let record = pod.join(LOWER_OF);
+        std::fs::write(&record, lower.as_os_str().as_bytes()).map_err(|e| Error::io(&record, e))?;
+        idmapped::attach(&lower, &mapped_lower, userns)?;
+        let made = idmapped::attach(pod, &mapped, userns).and_then(|()| {
+            let options =
+                overlay_options(&mapped_lower, &mapped.join("upper"), &mapped.join("work"))?;
+            // The overlay writes to its upper layer with its mounter's credentials.
+            idmapped::as_ids(pod_root, || mount_overlay(&options, &rootfs))
+        });
+        for m in [&mapped, &mapped_lower] {
+            idmapped::detach(m);
+        }
+        made.map(|()| rootfs)
+    }
+}
+
+/// `lowerdir=…,upperdir=…,workdir=…`.
+fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<String> {
+    let mut options = String::new();
+    for (key, dir) in [("lowerdir", lower), ("upperdir", upper), ("workdir", work)] {
+        let dir = dir
+            .to_str()
+            .filter(|s| !s.contains([',', ':', '\\']))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: overlay cannot use paths with ',', ':', '\\' or non-UTF-8 bytes; \
+                     choose another data directory",
+                    dir.display()
+                ))
+            })?;
+        if !options.is_empty() {
+            options.push(',');
+        }
+        options.push_str(&format!("{key}={dir}"));
+    }
+    Ok(options)
+}
+
+fn mount_overlay(options: &str, rootfs: &Path) -> Result<()> {
+    let data = std::ffi::CString::new(options).expect("paths checked for NUL");
+    mount(
+        "overlay",
+        rootfs,
+        "overlay",
+        MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(|e| Error::Mount {
+        what: format!("overlay ({options})"),
+        target: rootfs.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// The lower layers listed in overlay mount options (`lowerdir=a:b`, newer kernels may also
@@ -171,6 +225,32 @@ impl Storage for OverlayStorage {
             });
         }
         area::remove_plain(&path)
+    }
+
+    fn clone_for_pod_mapped(
+        &self,
+        image: &str,
+        name: &str,
+        userns: BorrowedFd,
+        pod_root: u32,
+    ) -> Result<(PathBuf, bool)> {
+        area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
+        let pod = area::path(&self.root, PODS, name)?;
+        match std::fs::create_dir(&pod) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(pod.display().to_string()));
+            }
+            Err(e) => return Err(Error::io(&pod, e)),
+        }
+        let rootfs = self
+            .mount_pod_mapped(image, &pod, userns, pod_root)
+            .inspect_err(|_| {
+                if let Err(e) = area::remove_plain(&pod) {
+                    tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
+                }
+            })?;
+        Ok((rootfs, true))
     }
 
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {

@@ -27,6 +27,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("debug", "off", "verbose logging (on/off)"),
     (
+        "pods.private-users",
+        "off",
+        "give every pod a user namespace of its own, as --private-users does (on/off)",
+    ),
+    (
         "fetch.ca-file",
         "",
         "extra PEM CA certificates trusted for HTTPS besides the system's (comma-separated files)",
@@ -158,7 +163,12 @@ impl Config {
     }
 
     pub fn debug(&self) -> bool {
-        matches!(self.get("debug"), "on" | "true" | "yes" | "1")
+        self.flag("debug")
+    }
+
+    /// A key whose value is on or off.
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), "on" | "true" | "yes" | "1")
     }
 
     /// All keys with their values and where the value came from (`default` if built in).

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! jetpack run [--rm] [-t] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
+//!             [--private-users[=false]]
 //!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
 //!             [--insecure-options image-privileges|http|tls|signature|all-fetch|all,...]
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
@@ -26,6 +27,8 @@ pub struct PodArgs {
     pub dns: Vec<std::net::IpAddr>,
     /// `--port NAME:HOSTPORT`.
     pub ports: Vec<(String, u16)>,
+    /// `--private-users[=BOOL]`; the configuration decides when absent.
+    pub private_users: Option<bool>,
     pub pod_manifest: Option<String>,
     pub rm: bool,
     pub tty: bool,
@@ -85,6 +88,13 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             ("-t" | "--tty", _) if run_flags => out.tty = true,
             ("--name", None) => out.name = Some(value("--name")?),
             ("--net", None) => out.net = Some(value("--net")?),
+            ("--private-users", None) => {
+                out.private_users = Some(match inline {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(v) => bail!("--private-users={v}: expected true or false"),
+                })
+            }
             ("--dns", None) => {
                 for d in value("--dns")?.split(',') {
                     out.dns.push(

@@ -328,3 +328,81 @@ fn enter_runs_in_the_apps_context_dir() {
 fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
+
+/// `--private-users`: the pod's root is an unprivileged host uid of a range of its own, so even
+/// the capabilities an operator grants act only inside the pod; files keep their owners
+/// through idmapped mounts (rootfs and host volumes), and low ports still bind.
+fn private_users(kind: &str) {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new(kind);
+    let vol = tempfile::tempdir().unwrap();
+    std::fs::write(vol.path().join("host-file"), "from the host").unwrap();
+    let volume = format!("v,kind=host,source={}", vol.path().display());
+    // A prepared pod holds the first range.
+    let held = e.ok(&["prepare", "--private-users", BB]);
+    let caps = "--caps-retain=CAP_SYS_PTRACE,CAP_SYS_ADMIN,CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH,\
+                CAP_FOWNER,CAP_SETUID,CAP_SETGID,CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_MKNOD";
+    let script = "cat /proc/self/uid_map; id -u; stat -c 'owner %u %n' /bin/busybox /v/host-file; \
+                  touch /made-inside && echo pod-file > /v/pod-file && echo WROTE; \
+                  head -c 4 /proc/1/exe >/dev/null && echo READ-EXE; \
+                  ls /proc/1/root/ >/dev/null && echo LISTED-ROOT; \
+                  mount -t tmpfs none /tmp && echo MOUNTED; \
+                  mknod /tmp/kmsg c 1 11 && echo MADE-KMSG; \
+                  httpd -p 80 -h / && echo BOUND-80; \
+                  echo done";
+    let (code, out) = attack_with(
+        &e,
+        &["--private-users", "--volume", &volume],
+        &[caps, "--mount", "volume=v,target=/v"],
+        script,
+    );
+    assert_eq!(code, 0, "{out}");
+    let map: Vec<u64> = out
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(map[0], 0, "{out}");
+    assert_eq!(
+        map[1..],
+        [(1 << 28) + 65536, 65536],
+        "the next unprivileged range: {out}"
+    );
+    assert!(out.contains("\n0\n"), "root inside: {out}");
+    assert!(
+        out.contains("owner 0 /bin/busybox") && out.contains("owner 0 /v/host-file"),
+        "{out}"
+    );
+    assert!(out.contains("WROTE") && out.contains("BOUND-80"), "{out}");
+    for bad in ["READ-EXE", "LISTED-ROOT", "MOUNTED", "MADE-KMSG"] {
+        assert!(!out.contains(bad), "{bad}: {out}");
+    }
+    // What the pod's root wrote is root's on the host volume, as its files were.
+    let meta = std::fs::metadata(vol.path().join("pod-file")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    // A destroyed pod's range is free again.
+    e.ok(&["destroy", held.trim()]);
+    let (_, first) = attack(&e, &["--private-users"], "cat /proc/self/uid_map");
+    assert_eq!(
+        first.split_whitespace().nth(1),
+        Some("268435456"),
+        "{first}"
+    );
+}
+
+#[test]
+fn private_users_overlay() {
+    private_users("overlay");
+}
+#[test]
+fn private_users_dir() {
+    private_users("dir");
+}
+#[test]
+fn private_users_btrfs() {
+    private_users("btrfs");
+}

@@ -172,7 +172,7 @@ fn set_stdio(stdio: Stdio) -> Result<(), Failure> {
 /// The app's capabilities, credentials (setgroups → setgid → setuid) and working directory, as
 /// its main command and its handlers get them.
 pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
-    take_credentials(app.uid, app.gid, &app.groups, &app.security)?;
+    take_credentials(app.uid, app.gid, &app.groups, &app.security, app.userns)?;
     sys::chdir(&app.working_dir).map_err(|e| {
         Failure::setup(format!(
             "working directory {}: {}",
@@ -182,15 +182,20 @@ pub(super) fn take_identity(app: &AppPlan) -> Result<(), Failure> {
     })
 }
 
-/// Capabilities (bounding set first), then groups, gid and uid, then the capability sets.
+/// The pod's user namespace if it has one (a namespace descriptor or a pidfd of a process in
+/// it), then capabilities (bounding set first), groups, gid and uid, and the capability sets.
 pub(super) fn take_credentials(
     uid: u32,
     gid: u32,
     groups: &[libc::gid_t],
     sec: &SecurityPlan,
+    userns: Option<RawFd>,
 ) -> Result<(), Failure> {
     let fail =
         |what: &str, e: std::io::Error| Failure::setup(format!("{what}: {}", errno_text(&e)));
+    if let Some(ns) = userns {
+        super::userns::join(ns).map_err(|e| fail("joining the pod's user namespace", e))?;
+    }
     sys::limit_bounding_set(sec.capabilities)
         .map_err(|e| fail("limiting the capability bounding set", e))?;
     sys::set_keep_capabilities(true).map_err(|e| fail("keeping capabilities", e))?;

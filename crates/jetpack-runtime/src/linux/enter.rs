@@ -33,6 +33,8 @@ pub struct EnterContext {
     /// The app's capabilities, no_new_privs and seccomp filter; `None` for every capability
     /// and no filter (`enter --privileged`).
     pub security: Option<Security>,
+    /// The pod has a user namespace (`--private-users`): the command joins it too.
+    pub userns: bool,
 }
 
 /// The PATH used when `env` has none.
@@ -63,6 +65,7 @@ pub fn enter(
         working_dir: cstring("working directory", &ctx.working_dir)?,
         security,
         cgroups: cgroups::join_files(&ctx.uuid, app)?,
+        userns: ctx.userns,
     };
     let target = find_app(init_pid, app)?;
     let pidfd = sys::pidfd_open(target).map_err(|e| match e.raw_os_error() {
@@ -141,6 +144,7 @@ struct Identity {
     security: Option<SecurityPlan>,
     /// The files to write `0` to, to join the app's cgroups.
     cgroups: Vec<OwnedFd>,
+    userns: bool,
 }
 
 /// The forked child: joins the app's cgroups and namespaces, forks the command into the pid
@@ -199,11 +203,16 @@ fn join_and_run(
                 let _ = sys::dup2(t, fd);
             }
         }
+        // Last, as for the apps: the other namespaces are the host's to join.
+        let userns = who.userns.then_some(pidfd.as_raw_fd());
         let identity = match &who.security {
-            Some(sec) => app::take_credentials(who.uid, who.gid, &who.groups, sec),
-            None => sys::set_credentials(who.uid, who.gid, &who.groups).map_err(|e| {
-                app::Failure::setup(format!("setting credentials: {}", errno_text(&e)))
-            }),
+            Some(sec) => app::take_credentials(who.uid, who.gid, &who.groups, sec, userns),
+            None => userns
+                .map_or(Ok(()), super::userns::join)
+                .and_then(|()| sys::set_credentials(who.uid, who.gid, &who.groups))
+                .map_err(|e| {
+                    app::Failure::setup(format!("setting credentials: {}", errno_text(&e)))
+                }),
         };
         if let Err(f) = identity {
             fail(f.message, f.code);

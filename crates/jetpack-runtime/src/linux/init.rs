@@ -238,6 +238,19 @@ impl<'a> Init<'a> {
                 .map_err(|e| err("creating the pod's network namespace", e))?;
             sys::loopback_up().map_err(|e| err("setting the loopback interface up", e))?;
         }
+        if self.plan.userns.is_some() && self.plan.net == NetMode::Loopback {
+            // The network namespace belongs to the host's user namespace, so the pod's root
+            // has no CAP_NET_BIND_SERVICE or CAP_NET_RAW over it: let every user of this
+            // namespace bind low ports and ping, as a root in its own would.
+            for (path, value) in [
+                (c"/proc/sys/net/ipv4/ip_unprivileged_port_start", &b"0"[..]),
+                (c"/proc/sys/net/ipv4/ping_group_range", b"0 2147483647"),
+            ] {
+                let set = sys::open(path, libc::O_WRONLY, 0)
+                    .and_then(|f| sys::write_all(f.as_raw_fd(), value));
+                set.map_err(|e| err(&format!("writing {}", path.to_string_lossy()), e))?;
+            }
+        }
         Ok(())
     }
 

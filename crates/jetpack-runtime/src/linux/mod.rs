@@ -49,6 +49,7 @@ pub mod seccomp;
 mod signals;
 mod sys;
 mod tty;
+pub mod userns;
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 

@@ -16,7 +16,7 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 use super::app::Failure;
 use super::plan::{AppPlan, MountPlan};
-use super::{dev, masks, sys};
+use super::{dev, masks, sys, userns};
 use crate::errno_text;
 use crate::spec::NetMode;
 
@@ -30,12 +30,21 @@ struct Detached {
 /// `console` is the path of the pod terminal's slave, if the app has one.
 pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Result<(), Failure> {
     let rootfs = &app.rootfs;
-    sys::mount(Some(rootfs), rootfs, None, MS_BIND | MS_REC, None)
-        .map_err(|e| fail(format!("binding the rootfs {rootfs:?} onto itself"), e))?;
+    match app.userns.filter(|_| !app.rootfs_mapped) {
+        // The rootfs with the pod's ids, on top of itself.
+        Some(ns) => detach(libc::AT_FDCWD, rootfs, true, false)
+            .and_then(|tree| {
+                userns::idmap(&tree, ns, true)?;
+                sys::move_mount_to(&tree, libc::AT_FDCWD, rootfs)
+            })
+            .map_err(|e| fail(format!("mapping the rootfs {rootfs:?} to the pod's ids"), e))?,
+        None => sys::mount(Some(rootfs), rootfs, None, MS_BIND | MS_REC, None)
+            .map_err(|e| fail(format!("binding the rootfs {rootfs:?} onto itself"), e))?,
+    }
     let volumes = app
         .mounts
         .iter()
-        .map(detach_volume)
+        .map(|m| detach_volume(m, app.userns))
         .collect::<Result<Vec<_>, _>>()?;
     let host_sys = match net {
         NetMode::Host => Some(
@@ -52,11 +61,15 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
 
     pivot(rootfs)?;
 
-    ensure_dir(c"/proc").map_err(|e| fail("creating /proc".into(), e))?;
+    as_pod_root(app, || {
+        for dir in [c"/proc", c"/sys", c"/dev"] {
+            ensure_dir(dir).map_err(|e| fail(format!("creating {dir:?}"), e))?;
+        }
+        Ok(())
+    })?;
     let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None)
         .map_err(|e| fail("mounting proc on /proc".into(), e))?;
-    ensure_dir(c"/sys").map_err(|e| fail("creating /sys".into(), e))?;
     // A new sysfs shows the network namespace of its mounter: with a pod network it is mounted
     // once the app has joined it (`join_pod_network`).
     if let Some(tree) = host_sys {
@@ -70,7 +83,7 @@ pub(super) fn setup(app: &AppPlan, net: NetMode, console: Option<&CStr>) -> Resu
         cgroup_fs(app)?;
     }
     for (m, v) in app.mounts.iter().zip(volumes) {
-        attach_volume(m, v)?;
+        attach_volume(app, m, v)?;
     }
     if app.read_only_rootfs {
         // The root mount only: /proc, /dev and the volumes keep their own setting.
@@ -150,7 +163,7 @@ fn detach(dirfd: RawFd, path: &CStr, recursive: bool, read_only: bool) -> io::Re
 
 /// Opens a volume's host source, refusing symlinks anywhere in its path (appc §9.4), and
 /// clones it. A missing source is an error: nothing is created on the host.
-fn detach_volume(m: &MountPlan) -> Result<Detached, Failure> {
+fn detach_volume(m: &MountPlan, userns: Option<RawFd>) -> Result<Detached, Failure> {
     let src = m.source.to_string_lossy();
     let fd = rustix::fs::openat2(
         rustix::fs::CWD,
@@ -171,19 +184,30 @@ fn detach_volume(m: &MountPlan) -> Result<Detached, Failure> {
     let st = rustix::fs::fstat(&fd).map_err(|e| fail(format!("volume source {src}"), e.into()))?;
     let tree = detach(fd.as_raw_fd(), c"", m.recursive, m.read_only)
         .map_err(|e| fail(format!("cloning volume source {src}"), e))?;
+    if let Some(ns) = userns {
+        // Host files keep their owners: the pod sees them through its mapping.
+        userns::idmap(&tree, ns, m.recursive).map_err(|e| {
+            fail(
+                format!("mapping volume source {src} to the pod's ids (its file system must support idmapped mounts)"),
+                e,
+            )
+        })?;
+    }
     Ok(Detached {
         tree,
         is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
     })
 }
 
-fn attach_volume(m: &MountPlan, v: Detached) -> Result<(), Failure> {
+fn attach_volume(app: &AppPlan, m: &MountPlan, v: Detached) -> Result<(), Failure> {
     let target = m.target.to_string_lossy();
-    let made = if v.is_dir {
-        ensure_dir(&m.target)
-    } else {
-        ensure_file(&m.target)
-    };
+    let made = as_pod_root(app, || {
+        if v.is_dir {
+            ensure_dir(&m.target)
+        } else {
+            ensure_file(&m.target)
+        }
+    });
     made.map_err(|e| match e.raw_os_error() {
         Some(libc::ENOTDIR) if v.is_dir => Failure::setup(format!(
             "mount target {target} exists in the image and is not a directory"
@@ -200,6 +224,20 @@ fn attach_volume(m: &MountPlan, v: Detached) -> Result<(), Failure> {
             e,
         )
     })
+}
+
+/// Runs `f`, which creates files in the app's rootfs or volumes, as the pod's root. An idmapped
+/// mount refuses to create a file for an owner outside its mapping (EOVERFLOW), which the host's
+/// root is under a user namespace; the pod's root lands as on-disk root, as the image's files
+/// are. (A non-zero fsuid drops the file capabilities, so nothing else is done meanwhile.)
+fn as_pod_root<T, E>(app: &AppPlan, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let Some(id) = app.pod_root else {
+        return f();
+    };
+    sys::set_fs_ids(id, id);
+    let r = f();
+    sys::set_fs_ids(0, 0);
+    r
 }
 
 /// Makes sure `path` is a directory, creating it and its parents (mode 0755) if missing.

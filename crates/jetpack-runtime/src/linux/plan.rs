@@ -144,6 +144,12 @@ pub(crate) struct AppPlan {
     /// How the app's processes join its cgroups (nothing when the pod has no limits).
     pub cgroups: AppCgroups,
     pub security: SecurityPlan,
+    /// The pod's user namespace (the descriptor is [`PodPlan::userns`]).
+    pub userns: Option<RawFd>,
+    /// With one: the host uid and gid of the pod's root.
+    pub pod_root: Option<u32>,
+    /// The rootfs shows the pod's ids already (see `AppSpec::rootfs_mapped`).
+    pub rootfs_mapped: bool,
 }
 
 /// The whole pod.
@@ -158,6 +164,8 @@ pub(crate) struct PodPlan {
     pub console: Option<CString>,
     /// The pod's cgroups, removed when the plan is dropped (in stage0, after the pod ended).
     pub cgroups: Option<PodCgroups>,
+    /// The pod's user namespace, with its maps written.
+    pub userns: Option<OwnedFd>,
 }
 
 impl PodPlan {
@@ -173,6 +181,7 @@ impl PodPlan {
                 std::iter::once(a.log.as_raw_fd()).chain(a.cgroups.fds().map(|f| f.as_raw_fd()))
             })
             .chain(self.netns.as_ref().map(|f| f.as_raw_fd()))
+            .chain(self.userns.as_ref().map(|f| f.as_raw_fd()))
             .chain(
                 self.cgroups
                     .iter()
@@ -211,6 +220,15 @@ pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
         a.cgroups = j;
     }
     let cgroups = Some(made);
+    let userns = spec
+        .userns
+        .map(super::userns::create)
+        .transpose()
+        .map_err(|e| Error::os("creating the pod's user namespace", e))?;
+    for a in &mut apps {
+        a.userns = userns.as_ref().map(|f| f.as_raw_fd());
+        a.pod_root = spec.userns.map(|m| m.host);
+    }
     let netns = match (&spec.netns, spec.net) {
         (Some(p), NetMode::Loopback) => Some(
             std::fs::File::open(p)
@@ -232,6 +250,7 @@ pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
         apps,
         console: None,
         cgroups,
+        userns,
     })
 }
 
@@ -368,6 +387,9 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
         dir,
         cgroups: AppCgroups::default(),
         security,
+        userns: None,
+        pod_root: None,
+        rootfs_mapped: a.rootfs_mapped,
     })
 }
 

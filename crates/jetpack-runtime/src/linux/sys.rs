@@ -183,11 +183,22 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 /// Makes a mount (or a whole tree, with `AT_RECURSIVE` in `flags`) read-only, leaving its
 /// other attributes alone (unlike a `MS_REMOUNT`, which must repeat them).
 pub fn mount_set_readonly(dirfd: RawFd, path: &CStr, flags: c_int) -> io::Result<()> {
+    mount_setattr(dirfd, path, flags, MOUNT_ATTR_RDONLY, 0)
+}
+
+/// `mount_setattr(2)` setting the attributes `set` (with `userns_fd` for `MOUNT_ATTR_IDMAP`).
+pub fn mount_setattr(
+    dirfd: RawFd,
+    path: &CStr,
+    flags: c_int,
+    set: u64,
+    userns_fd: u64,
+) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set: set,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
     // SAFETY: path and attr outlive the call, and the size passed is attr's size.
     cvt_long(unsafe {
@@ -265,6 +276,15 @@ pub fn setsid() -> io::Result<()> {
 pub fn set_controlling_tty(fd: RawFd) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument, not a pointer.
     cvt(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// `setfsuid` and `setfsgid` (which report no errors: the caller is root and may take any).
+pub fn set_fs_ids(uid: u32, gid: u32) {
+    // SAFETY: both take an integer and touch no memory.
+    unsafe {
+        libc::setfsgid(gid);
+        libc::setfsuid(uid);
+    }
 }
 
 pub fn umask(mask: libc::mode_t) -> libc::mode_t {

@@ -47,6 +47,7 @@ impl TestPod {
             apps: Vec::new(),
             tty: false,
             resources: Resources::default(),
+            userns: None,
         };
         let mut pod = TestPod { dir, spec };
         pod.add_app("web", &["/bin/sh", "-c", script]);
@@ -80,6 +81,7 @@ impl TestPod {
             post_stop: None,
             resources: Resources::default(),
             security: Security::default(),
+            rootfs_mapped: false,
         });
         self.spec.apps.last_mut().expect("pushed")
     }

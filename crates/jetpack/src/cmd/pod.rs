@@ -61,6 +61,9 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             net,
             dns: a.dns.clone(),
             ports: a.ports.clone(),
+            private_users: a
+                .private_users
+                .unwrap_or_else(|| store.config().flag("pods.private-users")),
         },
     )?)
 }
