@@ -256,7 +256,7 @@ fn enter_runs_in_the_apps_context(kind: &str) {
         busybox mknod /tmp/kmsg c 1 11 && echo MADE-KMSG\n\
         busybox unshare -m busybox true && echo UNSHARED\n\
         busybox ls -A /proc/1/root/ | busybox wc -l | busybox sed 's/^/root-entries /'\n\
-        busybox cat /proc/self/cgroup | busybox grep -c jetpack | busybox sed 's/^/pod-cgroups /'\n";
+        busybox grep -vc ':/$' /proc/self/cgroup | busybox sed 's/^/foreign-cgroups /'\n";
     let app =
         format!("rm /bin/sh; printf \"{trojan}\" > /bin/sh; chmod 755 /bin/sh; exec sleep 1000");
     let mut child = e.spawn(&[
@@ -305,10 +305,8 @@ fn enter_runs_in_the_apps_context(kind: &str) {
     for out in [&out, &out_nobody, &out_privileged] {
         assert!(!out.contains("MADE-KMSG"), "{out}");
         assert!(out.contains("root-entries 0"), "the init's root: {out}");
-        assert!(
-            !out.contains("pod-cgroups 0"),
-            "outside the pod's cgroups: {out}"
-        );
+        // In the app's cgroup namespace, at its root: in the app's cgroups.
+        assert!(out.contains("foreign-cgroups 0"), "outside the app's cgroups: {out}");
     }
     assert!(!out.contains("UNSHARED"), "{out}");
     e.ok(&["kill", "victim"]);
