@@ -2,33 +2,39 @@
 //! `prepare`, not the app), and the classic-BPF program compiled once per app before any fork.
 //! The app only hands the program to the kernel, as the last step before its exec.
 //!
-//! The program:
+//! The program, built from its end (so that every jump's distance is known when it is placed):
 //!
 //! ```text
 //!     ld  arch            ; another ABI (i386 int 0x80 on x86_64) would bypass the numbers
-//!     jeq AUDIT_ARCH_I386, +0, +1   ; x86_64, when the filter has i386 numbers
-//!     ja  I386            ;   (`@docker/default` has): the same checks in those numbers
-//!     jeq AUDIT_ARCH, +1
-//!     ret KILL_PROCESS
+//!     jeq AUDIT_ARCH_I386, I386   ; x86_64, when the filter has i386 numbers
+//!     jeq AUDIT_ARCH, +0, KILL    ;   (`@docker/default` has): the same checks in those numbers
 //!     ld  nr
-//!     jge X32_BIT, +0, +1 ; x86_64 only: x32 calls are blocked as a whole
-//!     ret BLOCK
-//!     jeq nr0, +0, +1     ; calls with an errno of their own (clone3 -> ENOSYS)
-//!     ret ERRNO(e0)
-//!     jeq nr1, +0, +1     ; two instructions per listed call
+//!     jge X32_BIT, BLOCK  ; x86_64 only: x32 calls are blocked as a whole
+//!     jge 165, +0, +N     ; a balanced binary search of the listed numbers, merged into runs
+//!     jge 56, ...         ;   of consecutive numbers with one verdict: jge on the first
+//!     ...                 ;   number of the middle run, down to four runs, checked in turn:
+//!     jeq 101, ERRNO, +0  ;   a single number by jeq,
+//!     jgt 185, +0, LISTED ;   a run from the lowest number left by jgt on its last,
+//!     jge 200, +0, OTHERS ;   any other run by jge on its first
+//!     jgt 205, OTHERS, LISTED     ;   and jgt on its last
+//!     ...
+//!     ld  arg_lo          ; a call blocked on an argument (clone's flags, remove sets only):
+//!     jset MASK, BLOCK, ALLOW     ;   the argument's low 32 bits (or jeq VALUE, or one jeq
+//!     ...                 ;   per allowed value)
+//!     ret OTHERS          ; BLOCK for a retain set, ALLOW for a remove set
 //!     ret LISTED          ; ALLOW for a retain set, BLOCK for a remove set
 //!     ...
-//!     jeq nr2, +0, +4     ; remove sets: a call blocked on an argument (clone's flags)
-//!     ld  arg_lo          ;   the argument's low 32 bits
-//!     jset MASK, +0, +1   ;   (or jeq VALUE, or one jeq per allowed value)
-//!     ret BLOCK
-//!     ret ALLOW
-//!     ...
-//!     ret OTHERS          ; BLOCK for a retain set, ALLOW for a remove set
 //! I386:
 //!     ld  nr              ; the same, in i386 numbers (no x32 check)
 //!     ...
 //! ```
+//!
+//! A call's verdict is the first it has of: its own errno (clone3 -> ENOSYS), the list, its
+//! first argument condition. Returns are shared by the jumps that reach them; a target
+//! further than a jump's 8-bit offset gets a trampoline next to the jump (a copy of the
+//! return, or a `ja`). Each call costs the kernel a dozen instructions or so to decide,
+//! instead of two per listed call: it runs the filter for every number of both ABIs when it
+//! installs it (to cache the calls it allows whatever their arguments).
 //!
 //! BLOCK is `SECCOMP_RET_ERRNO | errno`, or `SECCOMP_RET_KILL_PROCESS` (the app dies of
 //! SIGSYS) when the isolator names no errno.
@@ -598,51 +604,31 @@ fn arg_low(i: u8) -> u32 {
     SECCOMP_DATA_ARGS + 8 * i as u32 + hi
 }
 
-/// The instructions after a conditional call's number matched: load the argument, test it,
-/// return `block` or ALLOW.
-fn condition(c: &ArgCondition, block: u32) -> Result<Vec<libc::sock_filter>, String> {
-    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W};
-    if c.arg > 5 {
-        return Err(format!("system calls have 6 arguments, not {}", c.arg + 1));
-    }
-    let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, arg_low(c.arg))];
-    match &c.test {
-        ArgTest::AnyBit(m) => p.push(jump(BPF_JMP | BPF_JSET | BPF_K, *m, 0, 1)),
-        ArgTest::Equals(v) => p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, 0, 1)),
-        ArgTest::NoneOf(vs) => {
-            let n = u8::try_from(vs.len())
-                .ok()
-                .filter(|&n| n < u8::MAX)
-                .ok_or("too many values in one argument condition")?;
-            for (j, v) in vs.iter().enumerate() {
-                // Jump over the remaining tests and the block to ALLOW.
-                p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, n - j as u8, 0));
-            }
-        }
-    }
-    p.push(stmt(BPF_RET | BPF_K, block));
-    p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
-    Ok(p)
-}
-
 /// The BPF program of a filter (see the module documentation).
 pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
-    use libc::{BPF_ABS, BPF_JA, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
-    let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH)];
-    // i386 calls, when the filter has their numbers, jump to their own section at the end.
+    use libc::{BPF_ABS, BPF_JEQ, BPF_LD, BPF_W};
+    let mut b = Backwards::default();
+    // i386 calls, when the filter has their numbers, go to their own section at the end.
     let i386 = s.i386.as_deref().filter(|_| cfg!(target_arch = "x86_64"));
-    let ja = i386.map(|_| {
-        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 1));
-        p.push(stmt(BPF_JMP | BPF_JA, 0));
-        p.len() - 1
-    });
-    p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0));
-    p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_KILL_PROCESS));
-    section(s, true, &mut p)?;
-    if let (Some(at), Some(i)) = (ja, i386) {
-        p[at].k = (p.len() - at - 1) as u32;
-        section(i, false, &mut p)?;
+    let i386 = i386.map(|i| section(i, false, &mut b)).transpose()?;
+    let native = section(s, true, &mut b)?;
+    let mut first = b.jump(
+        BPF_JEQ,
+        AUDIT_ARCH,
+        Target::At(native),
+        Target::Ret(libc::SECCOMP_RET_KILL_PROCESS),
+    );
+    if let Some(i386) = i386 {
+        first = b.jump(
+            BPF_JEQ,
+            AUDIT_ARCH_I386,
+            Target::At(i386),
+            Target::At(first),
+        );
     }
+    b.fall_to(first);
+    b.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH));
+    let p = b.finish();
     if p.len() > BPF_MAXINSNS {
         return Err(format!(
             "the seccomp filter has {} instructions, more than the kernel's {BPF_MAXINSNS}",
@@ -652,10 +638,24 @@ pub(crate) fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
     Ok(p)
 }
 
-/// The checks of one ABI's numbers, from loading the number to the last return. `native`:
-/// x86_64's x32 calls are blocked as a whole.
-fn section(s: &Seccomp, native: bool, p: &mut Vec<libc::sock_filter>) -> Result<(), String> {
-    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+/// What one call number gets: a return value, or the test of an argument.
+#[derive(Clone, Copy)]
+enum Verdict<'a> {
+    Ret(u32),
+    Test(&'a ArgCondition),
+}
+
+/// Consecutive call numbers with one return value (a test has a run of its own).
+struct Run<'a> {
+    lo: u32,
+    hi: u32,
+    verdict: Verdict<'a>,
+}
+
+/// The checks of one ABI's numbers, from loading the number to the last return; the place of
+/// its first instruction. `native`: x86_64's x32 calls are blocked as a whole.
+fn section(s: &Seccomp, native: bool, b: &mut Backwards) -> Result<usize, String> {
+    use libc::{BPF_ABS, BPF_LD, BPF_W};
     let errno = |e: i32| libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA);
     let block = match s.errno {
         Some(e) => errno(e),
@@ -665,37 +665,260 @@ fn section(s: &Seccomp, native: bool, p: &mut Vec<libc::sock_filter>) -> Result<
         SeccompMode::Retain => (libc::SECCOMP_RET_ALLOW, block),
         SeccompMode::Remove => (block, libc::SECCOMP_RET_ALLOW),
     };
-    p.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR));
-    #[cfg(target_arch = "x86_64")]
-    if native {
-        p.push(jump(BPF_JMP | libc::BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1));
-        p.push(stmt(BPF_RET | BPF_K, block));
-    }
-    let _ = native;
-    for &(nr, e) in &s.errnos {
-        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
-        p.push(stmt(BPF_RET | BPF_K, errno(e)));
-    }
-    for &nr in &s.syscalls {
-        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
-        p.push(stmt(BPF_RET | BPF_K, listed));
-    }
+    // Every call's verdict; the first one given to a call decides: its own errno, then the
+    // list, then (remove sets) its first argument condition.
+    let mut calls: Vec<(u32, Verdict)> = Vec::new();
+    calls.extend(s.errnos.iter().map(|&(nr, e)| (nr, Verdict::Ret(errno(e)))));
+    calls.extend(s.syscalls.iter().map(|&nr| (nr, Verdict::Ret(listed))));
     if s.mode == SeccompMode::Remove {
         let mut seen = Vec::new();
         for c in &s.conditions {
-            // The first condition of a call decides; a listed call is blocked already.
+            // A listed call is blocked already.
             if s.syscalls.contains(&c.syscall) || seen.contains(&c.syscall) {
                 continue;
             }
             seen.push(c.syscall);
-            let body = condition(c, block)?;
-            let skip = u8::try_from(body.len()).map_err(|_| "argument condition too long")?;
-            p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, c.syscall, 0, skip));
-            p.extend(body);
+            validate(c)?;
+            calls.push((c.syscall, Verdict::Test(c)));
         }
     }
-    p.push(stmt(BPF_RET | BPF_K, others));
-    Ok(())
+    calls.sort_by_key(|&(nr, _)| nr); // stable: the first verdict of a call stays first
+    calls.dedup_by_key(|&mut (nr, _)| nr);
+    // Past the x32 check, the numbers are below its bit.
+    #[cfg(target_arch = "x86_64")]
+    let end = if native {
+        u64::from(X32_SYSCALL_BIT)
+    } else {
+        1 << 32
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let end = 1 << 32;
+    let mut runs: Vec<Run> = Vec::new();
+    for (nr, verdict) in calls {
+        if matches!(verdict, Verdict::Ret(k) if k == others) || u64::from(nr) >= end {
+            continue;
+        }
+        match (runs.last_mut(), verdict) {
+            (Some(r), Verdict::Ret(k))
+                if r.hi.checked_add(1) == Some(nr)
+                    && matches!(r.verdict, Verdict::Ret(l) if l == k) =>
+            {
+                r.hi = nr
+            }
+            _ => runs.push(Run {
+                lo: nr,
+                hi: nr,
+                verdict,
+            }),
+        }
+    }
+    let start = tree(b, &runs, 0, end, others, block)?;
+    #[cfg(target_arch = "x86_64")]
+    let start = match native {
+        true => b.jump(
+            libc::BPF_JGE,
+            X32_SYSCALL_BIT,
+            Target::Ret(block),
+            Target::At(start),
+        ),
+        false => start,
+    };
+    b.fall_to(start);
+    Ok(b.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR)))
+}
+
+/// Runs of at most this many at the leaves of the search are checked one after the other.
+const CHAIN: usize = 4;
+
+/// A balanced binary search of `runs`, the number in the accumulator being in `from..to`:
+/// `jge` splits on the first number of the middle run, down to [`CHAIN`] runs or fewer,
+/// checked in turn (see [`chain`]). The place of its first instruction.
+fn tree(
+    b: &mut Backwards,
+    runs: &[Run],
+    from: u64,
+    to: u64,
+    others: u32,
+    block: u32,
+) -> Result<usize, String> {
+    if runs.len() <= CHAIN {
+        return chain(b, runs, from, to, others, block);
+    }
+    let mid = runs.len() / 2;
+    let split = runs[mid].lo;
+    // Built from the end: the upper half lands after the lower one.
+    let upper = tree(b, &runs[mid..], split.into(), to, others, block)?;
+    let lower = tree(b, &runs[..mid], from, split.into(), others, block)?;
+    Ok(b.jump(libc::BPF_JGE, split, Target::At(upper), Target::At(lower)))
+}
+
+/// A few runs checked in turn, from the lowest, the number being in `from..to` and in none of
+/// the runs already checked: a single number by `jeq`; a run starting at the lowest number
+/// left by `jgt` on its last (past it, the lowest number left is the next); any other by
+/// `jge` on its first (below it: no run) and `jgt` on its last. A run that ends the range
+/// needs no `jgt`.
+fn chain(
+    b: &mut Backwards,
+    runs: &[Run],
+    from: u64,
+    to: u64,
+    others: u32,
+    block: u32,
+) -> Result<usize, String> {
+    use libc::{BPF_JEQ, BPF_JGE, BPF_JGT};
+    // The lowest number each run can meet.
+    let mut least = Vec::with_capacity(runs.len());
+    let mut low = from;
+    for r in runs {
+        least.push(low);
+        if u64::from(r.lo) == low || r.lo != r.hi {
+            low = u64::from(r.hi) + 1;
+        }
+    }
+    let otherwise = Target::Ret(others);
+    let mut next = otherwise;
+    for (r, &low) in runs.iter().zip(&least).rev() {
+        let then = match r.verdict {
+            Verdict::Ret(k) => Target::Ret(k),
+            Verdict::Test(c) => Target::At(test(b, c, block)?),
+        };
+        let (lo, hi) = (u64::from(r.lo), u64::from(r.hi));
+        next = Target::At(match (lo == low, hi + 1 == to) {
+            (true, true) => b.place(then),
+            (true, false) => b.jump(BPF_JGT, r.hi, next, then),
+            (false, true) => b.jump(BPF_JGE, r.lo, then, otherwise),
+            (false, false) if lo == hi => b.jump(BPF_JEQ, r.lo, then, next),
+            (false, false) => {
+                let past = b.jump(BPF_JGT, r.hi, next, then);
+                b.jump(BPF_JGE, r.lo, Target::At(past), otherwise)
+            }
+        });
+    }
+    Ok(b.place(next))
+}
+
+/// The errors of an argument condition, for every condition a call would use were it not
+/// given an errno of its own.
+fn validate(c: &ArgCondition) -> Result<(), String> {
+    if c.arg > 5 {
+        return Err(format!("system calls have 6 arguments, not {}", c.arg + 1));
+    }
+    match &c.test {
+        ArgTest::NoneOf(vs) if vs.len() >= u8::MAX as usize => {
+            Err("too many values in one argument condition".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The check of a call's argument after its number matched: load the argument's low 32
+/// bits, test them, go to `block` or ALLOW. The place of its first instruction.
+fn test(b: &mut Backwards, c: &ArgCondition, block: u32) -> Result<usize, String> {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JSET, BPF_LD, BPF_W};
+    let (block, allow) = (Target::Ret(block), Target::Ret(libc::SECCOMP_RET_ALLOW));
+    validate(c)?;
+    let first = match &c.test {
+        ArgTest::AnyBit(m) => b.jump(BPF_JSET, *m, block, allow),
+        ArgTest::Equals(v) => b.jump(BPF_JEQ, *v, block, allow),
+        ArgTest::NoneOf(vs) => {
+            let mut next = block;
+            for v in vs.iter().rev() {
+                next = Target::At(b.jump(BPF_JEQ, *v, allow, next));
+            }
+            b.place(next)
+        }
+    };
+    b.fall_to(first);
+    Ok(b.push(stmt(BPF_LD | BPF_W | BPF_ABS, arg_low(c.arg))))
+}
+
+/// Where a jump goes: an instruction already placed, or a return of this value.
+#[derive(Clone, Copy)]
+enum Target {
+    At(usize),
+    Ret(u32),
+}
+
+/// A program built from its last instruction back: a jump's targets are placed before it, so
+/// their distance is known, and one further than a jump reaches (255 instructions) gets a
+/// trampoline next to the jump: a copy of the return it leads to, or a `ja` (32-bit offset).
+/// A place is an index in `rev`, counted from the end of the program.
+#[derive(Default)]
+struct Backwards {
+    rev: Vec<libc::sock_filter>,
+    /// The nearest return of each value.
+    rets: Vec<(u32, usize)>,
+}
+
+impl Backwards {
+    fn push(&mut self, i: libc::sock_filter) -> usize {
+        self.rev.push(i);
+        self.rev.len() - 1
+    }
+
+    fn ret(&mut self, k: u32) -> usize {
+        let at = self.push(stmt(libc::BPF_RET | libc::BPF_K, k));
+        self.rets.retain(|&(v, _)| v != k);
+        self.rets.push((k, at));
+        at
+    }
+
+    fn place(&mut self, t: Target) -> usize {
+        match t {
+            Target::At(at) => at,
+            Target::Ret(k) => match self.rets.iter().find(|&&(v, _)| v == k) {
+                Some(&(_, at)) => at,
+                None => self.ret(k),
+            },
+        }
+    }
+
+    /// The offset from an instruction placed next to `at`.
+    fn offset(&self, at: usize) -> usize {
+        self.rev.len() - at - 1
+    }
+
+    /// A place next to here that leads to `at`.
+    fn trampoline(&mut self, at: usize) -> usize {
+        let i = self.rev[at];
+        if u32::from(i.code) & 0x07 == libc::BPF_RET {
+            self.ret(i.k)
+        } else {
+            let k = self.offset(at) as u32;
+            self.push(stmt(libc::BPF_JMP | libc::BPF_JA, k))
+        }
+    }
+
+    /// Makes the instruction placed next go on to `at`.
+    fn fall_to(&mut self, at: usize) {
+        if at + 1 != self.rev.len() {
+            self.trampoline(at);
+        }
+    }
+
+    /// A conditional jump (`op`: BPF_JEQ, BPF_JGE, ...) on the accumulator against `k`.
+    fn jump(&mut self, op: u32, k: u32, jt: Target, jf: Target) -> usize {
+        let (mut t, mut f) = (self.place(jt), self.place(jf));
+        if t == f {
+            return t;
+        }
+        let far = u8::MAX as usize;
+        loop {
+            if self.offset(t) > far {
+                t = self.trampoline(t);
+            } else if self.offset(f) > far {
+                f = self.trampoline(f);
+            } else {
+                break;
+            }
+        }
+        let (jt, jf) = (self.offset(t) as u8, self.offset(f) as u8);
+        self.push(jump(libc::BPF_JMP | op | libc::BPF_K, k, jt, jf))
+    }
+
+    fn finish(self) -> Vec<libc::sock_filter> {
+        self.rev.into_iter().rev().collect()
+    }
 }
 
 #[cfg(test)]
@@ -706,19 +929,138 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The linear program the binary search replaced, kept to compare verdicts with.
+    mod linear {
+        use super::*;
+
+        /// The instructions after a conditional call's number matched: load the argument, test it,
+        /// return `block` or ALLOW.
+        fn condition(c: &ArgCondition, block: u32) -> Result<Vec<libc::sock_filter>, String> {
+            use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W};
+            if c.arg > 5 {
+                return Err(format!("system calls have 6 arguments, not {}", c.arg + 1));
+            }
+            let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, arg_low(c.arg))];
+            match &c.test {
+                ArgTest::AnyBit(m) => p.push(jump(BPF_JMP | BPF_JSET | BPF_K, *m, 0, 1)),
+                ArgTest::Equals(v) => p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, 0, 1)),
+                ArgTest::NoneOf(vs) => {
+                    let n = u8::try_from(vs.len())
+                        .ok()
+                        .filter(|&n| n < u8::MAX)
+                        .ok_or("too many values in one argument condition")?;
+                    for (j, v) in vs.iter().enumerate() {
+                        // Jump over the remaining tests and the block to ALLOW.
+                        p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, *v, n - j as u8, 0));
+                    }
+                }
+            }
+            p.push(stmt(BPF_RET | BPF_K, block));
+            p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
+            Ok(p)
+        }
+
+        /// The program as compiled before: a linear chain, two instructions per listed call.
+        pub fn compile(s: &Seccomp) -> Result<Vec<libc::sock_filter>, String> {
+            use libc::{BPF_ABS, BPF_JA, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+            let mut p = vec![stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH)];
+            // i386 calls, when the filter has their numbers, jump to their own section at the end.
+            let i386 = s.i386.as_deref().filter(|_| cfg!(target_arch = "x86_64"));
+            let ja = i386.map(|_| {
+                p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 1));
+                p.push(stmt(BPF_JMP | BPF_JA, 0));
+                p.len() - 1
+            });
+            p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0));
+            p.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_KILL_PROCESS));
+            section(s, true, &mut p)?;
+            if let (Some(at), Some(i)) = (ja, i386) {
+                p[at].k = (p.len() - at - 1) as u32;
+                section(i, false, &mut p)?;
+            }
+            if p.len() > BPF_MAXINSNS {
+                return Err(format!(
+                    "the seccomp filter has {} instructions, more than the kernel's {BPF_MAXINSNS}",
+                    p.len()
+                ));
+            }
+            Ok(p)
+        }
+
+        /// The checks of one ABI's numbers, from loading the number to the last return. `native`:
+        /// x86_64's x32 calls are blocked as a whole.
+        fn section(
+            s: &Seccomp,
+            native: bool,
+            p: &mut Vec<libc::sock_filter>,
+        ) -> Result<(), String> {
+            use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+            let errno = |e: i32| libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA);
+            let block = match s.errno {
+                Some(e) => errno(e),
+                None => libc::SECCOMP_RET_KILL_PROCESS,
+            };
+            let (listed, others) = match s.mode {
+                SeccompMode::Retain => (libc::SECCOMP_RET_ALLOW, block),
+                SeccompMode::Remove => (block, libc::SECCOMP_RET_ALLOW),
+            };
+            p.push(stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR));
+            #[cfg(target_arch = "x86_64")]
+            if native {
+                p.push(jump(BPF_JMP | libc::BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1));
+                p.push(stmt(BPF_RET | BPF_K, block));
+            }
+            let _ = native;
+            for &(nr, e) in &s.errnos {
+                p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
+                p.push(stmt(BPF_RET | BPF_K, errno(e)));
+            }
+            for &nr in &s.syscalls {
+                p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
+                p.push(stmt(BPF_RET | BPF_K, listed));
+            }
+            if s.mode == SeccompMode::Remove {
+                let mut seen = Vec::new();
+                for c in &s.conditions {
+                    // The first condition of a call decides; a listed call is blocked already.
+                    if s.syscalls.contains(&c.syscall) || seen.contains(&c.syscall) {
+                        continue;
+                    }
+                    seen.push(c.syscall);
+                    let body = condition(c, block)?;
+                    let skip =
+                        u8::try_from(body.len()).map_err(|_| "argument condition too long")?;
+                    p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, c.syscall, 0, skip));
+                    p.extend(body);
+                }
+            }
+            p.push(stmt(BPF_RET | BPF_K, others));
+            Ok(())
+        }
+    }
+
     /// Runs the program over (arch, nr, args) the way the kernel would, for the instructions
     /// it uses.
     fn eval_args(p: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        run(p, arch, nr, args).0
+    }
+
+    /// The verdict, and the instructions run before it or before an argument is loaded: what
+    /// the kernel runs for the call when it installs the filter (to cache constant verdicts).
+    fn run(p: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> (u32, usize) {
         let (mut pc, mut acc) = (0usize, 0u32);
+        let (mut steps, mut constant) = (0, true);
         loop {
             let i = p[pc];
             let code = i.code as u32;
+            steps += constant as usize;
             match code & 0x07 {
                 libc::BPF_LD => {
                     acc = match i.k {
                         SECCOMP_DATA_ARCH => arch,
                         SECCOMP_DATA_NR => nr,
                         k => {
+                            constant = false;
                             let a = args[((k - SECCOMP_DATA_ARGS) / 8) as usize];
                             if (k - SECCOMP_DATA_ARGS).is_multiple_of(8) {
                                 a as u32
@@ -729,12 +1071,13 @@ mod tests {
                     };
                     pc += 1;
                 }
-                libc::BPF_RET => return i.k,
+                libc::BPF_RET => return (i.k, steps),
                 libc::BPF_JMP if code & 0xf0 == libc::BPF_JA => pc += 1 + i.k as usize,
                 libc::BPF_JMP => {
                     let hit = match code & 0xf0 {
                         libc::BPF_JEQ => acc == i.k,
                         libc::BPF_JGE => acc >= i.k,
+                        libc::BPF_JGT => acc > i.k,
                         libc::BPF_JSET => acc & i.k != 0,
                         op => panic!("unexpected jump {op:#x}"),
                     };
@@ -830,10 +1173,8 @@ mod tests {
             .unwrap()
             .unwrap();
         let p = compile(&s).unwrap();
-        assert_eq!(
-            p.len(),
-            4 + 2 * cfg!(target_arch = "x86_64") as usize + 2 * 5 + 1
-        );
+        // Shorter than the linear chain (17 instructions on x86_64).
+        assert!(p.len() < linear::compile(&s).unwrap().len(), "{}", p.len());
         for n in ["read", "write", "execve", "exit_group"] {
             assert_eq!(eval(&p, AUDIT_ARCH, nr(n)), libc::SECCOMP_RET_ALLOW, "{n}");
         }
@@ -1109,5 +1450,380 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// A program the kernel takes: at most BPF_MAXINSNS, every jump inside it, a return last,
+    /// only instructions its verdict cache follows.
+    fn check_shape(p: &[libc::sock_filter]) {
+        assert!(!p.is_empty() && p.len() <= BPF_MAXINSNS, "{}", p.len());
+        assert_eq!(p[p.len() - 1].code as u32 & 0x07, libc::BPF_RET);
+        for (pc, i) in p.iter().enumerate() {
+            let code = i.code as u32;
+            match code & 0x07 {
+                libc::BPF_JMP if code & 0xf0 == libc::BPF_JA => {
+                    assert!(pc + 1 + (i.k as usize) < p.len(), "ja at {pc}")
+                }
+                libc::BPF_JMP => assert!(pc + 1 + (i.jt.max(i.jf) as usize) < p.len(), "{pc}"),
+                libc::BPF_LD | libc::BPF_RET => {}
+                c => panic!("unexpected class {c:#x} at {pc}"),
+            }
+        }
+    }
+
+    /// Argument values that decide the conditions of `s` and of its i386 section.
+    fn deciding_args(s: &Seccomp) -> Vec<u64> {
+        let mut v = vec![0, 1, 0xffff_ffff, 1 << 40, u64::MAX];
+        let mut add = |x: u32| {
+            let x = x as u64;
+            v.extend([x, x | 1 << 33, x + 1, x.wrapping_sub(1) & 0xffff_ffff]);
+        };
+        let i386 = s.i386.iter().flat_map(|i| &i.conditions);
+        for c in s.conditions.iter().chain(i386) {
+            match &c.test {
+                ArgTest::AnyBit(m) => {
+                    add(*m);
+                    add(!*m);
+                    (0..32)
+                        .filter(|b| m & 1 << b != 0)
+                        .for_each(|b| add(1 << b));
+                }
+                ArgTest::Equals(x) => add(*x),
+                ArgTest::NoneOf(xs) => xs.iter().for_each(|&x| add(x)),
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The search gives every call the linear chain's verdict: numbers 0..=500, those `s`
+    /// names and their neighbours, x32 and the largest ones; each ABI and an unknown one; for
+    /// conditional calls, each deciding value in every argument, and in one at a time.
+    fn same_verdicts(s: &Seccomp) {
+        let (old, new) = match (linear::compile(s), compile(s)) {
+            (Ok(old), Ok(new)) => (old, new),
+            // Too long as a chain, not always as a search.
+            (Err(old), new) => return assert!(new.is_ok() || new.err() == Some(old)),
+            (Ok(_), Err(e)) => panic!("{e} for {s:?}"),
+        };
+        check_shape(&new);
+        let sections = std::iter::once(s).chain(s.i386.as_deref());
+        let named: Vec<u32> = sections
+            .flat_map(|s| {
+                let errnos = s.errnos.iter().map(|(nr, _)| *nr);
+                let conditions = s.conditions.iter().map(|c| c.syscall);
+                s.syscalls.iter().copied().chain(errnos).chain(conditions)
+            })
+            .collect();
+        let mut nrs: Vec<u32> = (0..=500).collect();
+        for n in &named {
+            nrs.extend([n.wrapping_sub(1), *n, n.wrapping_add(1)]);
+        }
+        nrs.extend([
+            1 << 30,
+            (1 << 30) | 1,
+            (1 << 30) + 500,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ]);
+        nrs.sort_unstable();
+        nrs.dedup();
+        let conditioned: Vec<u32> = std::iter::once(s)
+            .chain(s.i386.as_deref())
+            .flat_map(|s| s.conditions.iter().map(|c| c.syscall))
+            .collect();
+        let deciding = deciding_args(s);
+        let plain = [0, u64::MAX];
+        for arch in [AUDIT_ARCH, AUDIT_ARCH_I386, 0xc000_0028, 0] {
+            for &nr in &nrs {
+                let values = if conditioned.contains(&nr) {
+                    &deciding[..]
+                } else {
+                    &plain[..]
+                };
+                for &a in values {
+                    let mut cases = vec![[a; 6]];
+                    cases.extend((0..6).map(|i| {
+                        let mut args = [0; 6];
+                        args[i] = a;
+                        args
+                    }));
+                    for args in cases {
+                        assert_eq!(
+                            eval_args(&new, arch, nr, args),
+                            eval_args(&old, arch, nr, args),
+                            "arch {arch:#x} nr {nr} args {args:x?} in {s:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// xorshift64: the same filters on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A filter with anything `Seccomp` can hold: unsorted and repeated numbers in clusters
+    /// (runs), x32 and huge ones, errnos and conditions on listed calls and on each other, a
+    /// listed call's errno equal to the blocking one, conditions in retain sets.
+    fn random_filter(r: &mut Rng, i386: bool) -> Seccomp {
+        let number = |r: &mut Rng| match r.below(24) {
+            0 => (1 << 30) | r.below(8) as u32,
+            1 => u32::MAX - r.below(3) as u32,
+            2 => 0,
+            _ => r.below(480) as u32,
+        };
+        let mut syscalls = Vec::new();
+        for _ in 0..r.below(100) {
+            let n = number(r);
+            for k in 0..=r.below(5) as u32 {
+                syscalls.push(n.wrapping_add(k));
+            }
+        }
+        let errno = |r: &mut Rng| {
+            let few = r.below(2) == 0;
+            1 + r.below(if few { 3 } else { 133 }) as i32
+        };
+        let errnos = (0..r.below(8)).map(|_| (number(r), errno(r))).collect();
+        let conditions = (0..r.below(8))
+            .map(|_| ArgCondition {
+                syscall: number(r),
+                arg: r.below(6) as u8,
+                test: match r.below(3) {
+                    0 => ArgTest::AnyBit(r.below(1 << 32) as u32),
+                    1 => ArgTest::Equals(r.below(64) as u32),
+                    _ => ArgTest::NoneOf((0..r.below(6)).map(|_| r.below(64) as u32).collect()),
+                },
+            })
+            .collect();
+        Seccomp {
+            mode: if r.below(2) == 0 {
+                SeccompMode::Retain
+            } else {
+                SeccompMode::Remove
+            },
+            syscalls,
+            errno: (r.below(3) != 0).then(|| errno(r)),
+            errnos,
+            conditions,
+            i386: (i386 && r.below(2) == 0).then(|| Box::new(random_filter(r, false))),
+        }
+    }
+
+    #[test]
+    fn the_search_gives_every_call_the_verdict_of_the_linear_chain() {
+        let d = caps::DEFAULT_SET;
+        for capabilities in [
+            0,
+            d,
+            d | bit("CAP_SYS_ADMIN"),
+            d | bit("CAP_SYS_PTRACE"),
+            d | bit("CAP_SYS_MODULE") | bit("CAP_SYS_TIME") | bit("CAP_SYS_BOOT"),
+            d | bit("CAP_BPF") | bit("CAP_PERFMON") | bit("CAP_SYSLOG"),
+            d | bit("CAP_SYS_NICE") | bit("CAP_SYS_RAWIO") | bit("CAP_DAC_READ_SEARCH"),
+            u64::MAX,
+        ] {
+            same_verdicts(&docker_default(capabilities));
+            for (mode, v, errno) in [
+                (
+                    SeccompMode::Remove,
+                    &["@docker/default", "mkdir", "clone"][..],
+                    Some("EACCES"),
+                ),
+                (SeccompMode::Remove, &["@docker/default"], None),
+                (
+                    SeccompMode::Remove,
+                    &["@docker/default", "personality", "socket", "clone3"],
+                    Some("EPERM"),
+                ),
+                (
+                    SeccompMode::Remove,
+                    &["@docker/default", "fsopen"],
+                    Some("ENOSYS"),
+                ),
+                (
+                    SeccompMode::Remove,
+                    &["mkdir", "mkdirat", "rmdir"],
+                    Some("EPERM"),
+                ),
+                (SeccompMode::Remove, &["reboot"], None),
+                (SeccompMode::Retain, &["read", "write"], None),
+                (
+                    SeccompMode::Retain,
+                    &["read", "write", "openat", "close", "mmap", "brk", "clone"],
+                    Some("ENOSYS"),
+                ),
+            ] {
+                let s = resolve_for(mode, &names(v), errno, capabilities)
+                    .unwrap()
+                    .unwrap();
+                same_verdicts(&s);
+            }
+        }
+        let all: Vec<String> = syscalls::Sysno::iter().map(|s| s.name().into()).collect();
+        same_verdicts(
+            &resolve(SeccompMode::Retain, &all, Some("ENOSYS"))
+                .unwrap()
+                .unwrap(),
+        );
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..150 {
+            same_verdicts(&random_filter(&mut r, true));
+        }
+    }
+
+    #[test]
+    fn long_jumps_get_trampolines() {
+        // Every other number, and errnos between them: no runs to merge, a search of
+        // thousands of instructions whose jumps reach past 255.
+        let cond = |syscall, v| ArgCondition {
+            syscall,
+            arg: 1,
+            test: ArgTest::Equals(v),
+        };
+        let s = Seccomp {
+            mode: SeccompMode::Remove,
+            syscalls: (0..1400).map(|n| 2 * n).collect(),
+            errno: Some(libc::EPERM),
+            errnos: (0..150).map(|n| (4 * n + 1, 2 + n as i32 % 90)).collect(),
+            conditions: vec![cond(3, 7), cond(1001, 8), cond(2799, 9), cond(2801, 10)],
+            i386: Some(Box::new(Seccomp {
+                mode: SeccompMode::Retain,
+                syscalls: (0..200).map(|n| 3 * n).collect(),
+                errno: None,
+                errnos: vec![(1, libc::ENOSYS)],
+                conditions: Vec::new(),
+                i386: None,
+            })),
+        };
+        let p = compile(&s).unwrap();
+        let ja = (libc::BPF_JMP | libc::BPF_JA) as u16;
+        assert!(p.iter().any(|i| i.code == ja), "no trampoline");
+        same_verdicts(&s);
+        // Too long for one filter, linear or not.
+        let s = Seccomp {
+            syscalls: (0..4000).map(|n| 2 * n).collect(),
+            i386: None,
+            ..s
+        };
+        let e = compile(&s).map(|p| p.len());
+        assert!(e.as_ref().is_err_and(|e| e.contains("4096")), "{e:?}");
+    }
+
+    /// Instructions run for each number 0..=500 of both ABIs when the kernel installs `p`,
+    /// summed, and the longest.
+    #[cfg(target_arch = "x86_64")]
+    fn install_steps(p: &[libc::sock_filter]) -> (usize, usize) {
+        let steps = [AUDIT_ARCH, AUDIT_ARCH_I386]
+            .into_iter()
+            .flat_map(|arch| (0..=500).map(move |nr| run(p, arch, nr, [0; 6]).1));
+        steps.fold((0, 0), |(sum, max), n| (sum + n, max.max(n)))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_default_filter_decides_in_a_few_instructions() {
+        for capabilities in [caps::DEFAULT_SET, caps::DEFAULT_SET | bit("CAP_SYS_ADMIN")] {
+            let s = docker_default(capabilities);
+            let (p, old) = (compile(&s).unwrap(), linear::compile(&s).unwrap());
+            let ((sum, max), (old_sum, _)) = (install_steps(&p), install_steps(&old));
+            assert!(max <= 16, "{max}");
+            assert!(sum < 12 * 1002 && sum * 4 < old_sum, "{sum} {old_sum}");
+            assert!(p.len() * 2 < old.len(), "{} {}", p.len(), old.len());
+        }
+    }
+
+    /// Nanoseconds the kernel takes to install `p` (seccomp(SECCOMP_SET_MODE_FILTER)), in a
+    /// forked child with no filter yet.
+    fn install_ns(p: &[libc::sock_filter]) -> u64 {
+        let prog = libc::sock_fprog {
+            len: p.len() as libc::c_ushort,
+            filter: p.as_ptr() as *mut libc::sock_filter,
+        };
+        let mut fds = [0; 2];
+        // SAFETY: the child runs only system calls (no allocation) before _exit.
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                let (mut a, mut b): (libc::timespec, libc::timespec) =
+                    (std::mem::zeroed(), std::mem::zeroed());
+                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut a);
+                let r = libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const libc::sock_fprog,
+                );
+                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut b);
+                let ns: u64 = if r == 0 {
+                    ((b.tv_sec - a.tv_sec) * 1_000_000_000 + b.tv_nsec - a.tv_nsec) as u64
+                } else {
+                    u64::MAX
+                };
+                libc::write(fds[1], &ns as *const u64 as *const libc::c_void, 8);
+                libc::_exit(0);
+            }
+            libc::close(fds[1]);
+            let mut ns = 0u64;
+            let n = libc::read(fds[0], &mut ns as *mut u64 as *mut libc::c_void, 8);
+            libc::close(fds[0]);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            assert!(n == 8 && ns != u64::MAX, "the filter did not install");
+            ns
+        }
+    }
+
+    /// `cargo test -p jetpack-runtime --lib seccomp_install_time -- --ignored --nocapture`:
+    /// the kernel's time to install the default filter, as the linear chain and as the
+    /// search, alternating (JETPACK_SECCOMP_RUNS installs each, 200 by default).
+    #[test]
+    #[ignore]
+    fn seccomp_install_time() {
+        let runs = std::env::var("JETPACK_SECCOMP_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let s = docker_default(caps::DEFAULT_SET);
+        let programs = [
+            ("linear chain", linear::compile(&s).unwrap()),
+            ("binary search", compile(&s).unwrap()),
+            (
+                "ret ALLOW",
+                vec![stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW)],
+            ),
+        ];
+        let mut times = vec![Vec::new(); programs.len()];
+        for _ in 0..runs {
+            for (t, (_, p)) in times.iter_mut().zip(&programs) {
+                t.push(install_ns(p));
+            }
+        }
+        println!("seccomp(SECCOMP_SET_MODE_FILTER) of @docker/default, {runs} installs each:");
+        for (t, (name, p)) in times.iter_mut().zip(&programs) {
+            t.sort_unstable();
+            let at = |q: usize| t[(t.len() - 1) * q / 100] as f64 / 1000.0;
+            print!(
+                "  {name:<14} {:>4} instructions  median {:7.1} µs  p10 {:7.1}  p90 {:7.1}",
+                p.len(),
+                at(50),
+                at(10),
+                at(90)
+            );
+            #[cfg(target_arch = "x86_64")]
+            print!("  steps for 0..=500 x 2 ABIs {}", install_steps(p).0);
+            println!();
+        }
     }
 }
