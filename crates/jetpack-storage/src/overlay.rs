@@ -44,6 +44,30 @@ impl OverlayStorage {
         Ok(rootfs)
     }
 
+    /// Makes the pod tree `name` of `image` and mounts its overlay with `mount`; on failure
+    /// nothing is left.
+    fn new_pod_tree(
+        &self,
+        image: &str,
+        name: &str,
+        mount: impl FnOnce(&Path) -> Result<PathBuf>,
+    ) -> Result<PathBuf> {
+        area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
+        let pod = area::path(&self.root, PODS, name)?;
+        match std::fs::create_dir(&pod) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(pod.display().to_string()));
+            }
+            Err(e) => return Err(Error::io(&pod, e)),
+        }
+        mount(&pod).inspect_err(|_| {
+            if let Err(e) = area::remove_plain(&pod) {
+                tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
+            }
+        })
+    }
+
     /// Mount points of the overlays that use `image` as a lower layer (directly, or through
     /// an idmapped mount of it, whose image `LOWER_OF` names).
     fn users_of(&self, image: &Path) -> Result<Vec<PathBuf>> {
@@ -234,40 +258,14 @@ impl Storage for OverlayStorage {
         userns: BorrowedFd,
         pod_root: u32,
     ) -> Result<(PathBuf, bool)> {
-        area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
-        let pod = area::path(&self.root, PODS, name)?;
-        match std::fs::create_dir(&pod) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(pod.display().to_string()));
-            }
-            Err(e) => return Err(Error::io(&pod, e)),
-        }
-        let rootfs = self
-            .mount_pod_mapped(image, &pod, userns, pod_root)
-            .inspect_err(|_| {
-                if let Err(e) = area::remove_plain(&pod) {
-                    tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
-                }
-            })?;
+        let rootfs = self.new_pod_tree(image, name, |pod| {
+            self.mount_pod_mapped(image, pod, userns, pod_root)
+        })?;
         Ok((rootfs, true))
     }
 
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
-        area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
-        let pod = area::path(&self.root, PODS, name)?;
-        match std::fs::create_dir(&pod) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(pod.display().to_string()));
-            }
-            Err(e) => return Err(Error::io(&pod, e)),
-        }
-        self.mount_pod(image, &pod).inspect_err(|_| {
-            if let Err(e) = area::remove_plain(&pod) {
-                tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
-            }
-        })
+        self.new_pod_tree(image, name, |pod| self.mount_pod(image, pod))
     }
 
     fn remove_pod_tree(&self, name: &str) -> Result<()> {
