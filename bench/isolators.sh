@@ -13,10 +13,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 jp=${JETPACK_BIN:-$here/target/release/jetpack}
 [ -x "$jp" ] || (cd "$here" && cargo build --release -q)
 work=$(mktemp -d /tmp/jpiso.XXXXXX)
-J=("$jp" --config /dev/null -o "root=$work/store" -o "storage=$storage")
+# A network configuration, bridge, subnet and metadata port of its own (host-network pods use
+# the metadata service too), so that nothing of the host's or another store's is touched.
+NET=(-o "net.dir=$work/net.d" -o "net.default-bridge=jpb$(( $$ % 10000 ))"
+     -o "net.default-subnet=10.251.$(( $$ % 250 )).0/24" -o "mds.port=$(( 20000 + $$ % 10000 ))")
+J=("$jp" --config /dev/null -o "root=$work/store" -o "storage=$storage" "${NET[@]}")
 cleanup() {
     set +e
     "${J[@]}" gc --grace 0s >/dev/null 2>&1
+    pid=$(cat "$work/store/mds/lock" 2>/dev/null) && kill "$pid" 2>/dev/null
+    ip link del "jpb$(( $$ % 10000 ))" 2>/dev/null
     grep -o " $work[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$work"
 }

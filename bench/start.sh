@@ -23,9 +23,15 @@ jp=${JETPACK_BIN:-$here/target/release/jetpack}
 for t in crun runc; do command -v $t >/dev/null || { echo "install $t (apt-get install crun runc)" >&2; exit 1; }; done
 work=$(mktemp -d /tmp/jpstart.XXXXXX)
 loop=""; hugetlb=""
+# A network configuration, bridge, subnet and metadata port of its own (host-network pods use
+# the metadata service too), so that nothing of the host's or another store's is touched.
+NET=(-o "net.dir=$work/net.d" -o "net.default-bridge=jpb$(( $$ % 10000 ))"
+     -o "net.default-subnet=10.251.$(( $$ % 250 )).0/24" -o "mds.port=$(( 20000 + $$ % 10000 ))")
 cleanup() {
     set +e
-    "$jp" -o root="$work/fs/store" gc --grace 0s >/dev/null 2>&1
+    "$jp" --config /dev/null -o root="$work/fs/store" "${NET[@]}" gc --grace 0s >/dev/null 2>&1
+    pid=$(cat "$work/fs/store/mds/lock" 2>/dev/null) && kill "$pid" 2>/dev/null
+    ip link del "jpb$(( $$ % 10000 ))" 2>/dev/null
     for id in $(crun list -q 2>/dev/null | grep '^jpbench'); do crun delete -f "$id"; done
     for id in $(runc list -q 2>/dev/null | grep '^jpbench'); do runc delete -f "$id"; done
     grep -o " $work[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
@@ -41,7 +47,7 @@ mkfs.ext4 -q -F "$loop"; mkdir "$work/fs"; mount "$loop" "$work/fs"
 # The image, imported and prepared once; `jetpack run POD` then starts it again each time
 # (each run from a fresh clone, as the pod semantics require).
 "$here/scripts/busybox-aci.sh" "$work/busybox.aci"
-J=("$jp" -o "root=$work/fs/store" -o "storage=$storage")
+J=("$jp" --config /dev/null -o "root=$work/fs/store" -o "storage=$storage" "${NET[@]}")
 "${J[@]}" init >/dev/null
 "${J[@]}" import -q "$work/busybox.aci" >/dev/null
 pod=$("${J[@]}" prepare --net host example.com/busybox --exec /bin/true)
@@ -65,7 +71,8 @@ runc run --bundle "$work/fs/bundle" jpbench-check || { echo "runc does not run h
 t_jp() { "${J[@]}" run "$pod" >/dev/null; }
 t_crun() { crun run --bundle "$work/fs/bundle" jpbench-c >/dev/null; }
 t_runc() { runc run --bundle "$work/fs/bundle" jpbench-r >/dev/null; }
-t_base() { "$JETPACK_BASE" -o "root=$work/fs/store" -o "storage=$storage" run "$pod" >/dev/null; }
+t_base() { "$JETPACK_BASE" --config /dev/null -o "root=$work/fs/store" -o "storage=$storage" \
+    -o "net.dir=$work/net.d" run "$pod" >/dev/null; }
 tools=(jp crun runc)
 [ -n "${JETPACK_BASE:-}" ] && tools+=(base)
 

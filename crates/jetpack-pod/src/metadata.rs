@@ -86,7 +86,7 @@ pub fn set_service_binary(path: PathBuf) {
 
 /// Starts `jetpack mds` in the background with this store's configuration; it exits on its
 /// own once no pod has used it for a while.
-fn start_service(cfg: &Config, root: &Path) -> Result<()> {
+fn start_service(cfg: &Config, root: &Path) -> Result<std::process::Child> {
     let Some(bin) = SERVICE_BINARY.get() else {
         return Err(Error::Runtime(
             "the metadata service is not running and this program cannot start it".into(),
@@ -111,8 +111,7 @@ fn start_service(cfg: &Config, root: &Path) -> Result<()> {
         // Its own process group: a ^C meant for the pod does not reach it.
         .process_group(0);
     c.spawn()
-        .map_err(|e| Error::Runtime(format!("starting {} mds: {e}", bin.display())))?;
-    Ok(())
+        .map_err(|e| Error::Runtime(format!("starting {} mds: {e}", bin.display())))
 }
 
 /// How a pod reaches the metadata service, and so how the service knows it.
@@ -267,15 +266,26 @@ fn register(
 ) -> Result<Registered> {
     let timeout = Duration::from_secs(2);
     let started = Instant::now();
-    let mut launched = false;
+    let mut launched: Option<std::process::Child> = None;
     loop {
         let fd = listener.map(|l| l.as_fd());
         match jetpack_mds::register_with_listener(control, reg, fd, timeout) {
             Ok(r) => return Ok(r),
             Err(jetpack_mds::Error::NotRunning) if started.elapsed() < Duration::from_secs(5) => {
-                if !launched {
-                    start_service(cfg, root)?;
-                    launched = true;
+                match launched.as_mut().map(|c| c.try_wait()) {
+                    None => launched = Some(start_service(cfg, root)?),
+                    // It could not start (a service that finds another one starting exits 0):
+                    // say why instead of waiting.
+                    Some(Ok(Some(st))) if !st.success() => {
+                        let log = files(root).log;
+                        let text = std::fs::read_to_string(&log).unwrap_or_default();
+                        let why = text.lines().last().unwrap_or("no message");
+                        return Err(Error::Runtime(format!(
+                            "the metadata service did not start ({st}): {why} (log: {})",
+                            log.display()
+                        )));
+                    }
+                    _ => {}
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }

@@ -728,8 +728,9 @@ fn a_killed_caller_leaves_nothing_behind() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(jetpack_testutil::mounts_below(pod.path()).is_empty());
-    // Its cgroups stay, empty, for `gc` or `destroy`, which remove them as here.
-    assert!(linux::cgroups::remove_pod(&pod.spec.uuid).unwrap());
+    // Its cgroups (if it had any of its own) stay, empty, for `gc` or `destroy`, which remove
+    // them as here.
+    linux::cgroups::remove_pod(&pod.spec.uuid).unwrap();
 }
 
 #[test]

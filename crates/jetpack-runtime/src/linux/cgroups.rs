@@ -377,6 +377,10 @@ pub enum Step {
     /// The pod's device rules on its cgroup `dir`: v1 `devices.deny` and `devices.allow`
     /// writes, or a v2 device program.
     Devices { dir: PathBuf, version: Version },
+    /// `jetpack/pods` in a v1 `devices` hierarchy where the pod has nothing else: made once
+    /// with the device rules (under another name, then renamed, so that no process ever joins
+    /// it without them) and shared by every such pod's init; never removed.
+    SharedDevices(PathBuf),
     /// The init joins the v1 cgroup `dir` itself (by its `tasks`), so that the device rules
     /// bind it and every app it forks.
     InitJoin(PathBuf),
@@ -450,6 +454,14 @@ pub fn steps(host: &Host, uuid: &str, pod: &Resources, apps: &[(&str, &Resources
         let base = h.path.join("jetpack");
         let dir = base.join(uuid);
         out.push(Step::Base(base.clone()));
+        if u.devices && h.version == Version::V1 && !u.apps {
+            // Device rules alone: the same for every pod, so one shared cgroup holds them and
+            // a pod costs its init's join only (no mkdir, rules and rmdir on its start path).
+            let shared = base.join(SHARED_DEVICES);
+            out.push(Step::SharedDevices(shared.clone()));
+            out.push(Step::InitJoin(shared));
+            continue;
+        }
         enable(&mut out, &h.path);
         enable(&mut out, &base);
         out.push(Step::Pod(dir.clone()));
@@ -555,6 +567,13 @@ pub(crate) fn create(
                 Version::V2 => super::devices::attach_program(dir)
                     .map_err(|e| os(dir, "attaching the device program to", e))?,
             },
+            Step::SharedDevices(dir) => match shared_devices(dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && retries < 5 => {
+                    retries += 1;
+                    i = base_at;
+                }
+                r => r.map_err(|e| os(dir, "making", e))?,
+            },
             Step::InitJoin(dir) => {
                 let p = dir.join("tasks");
                 let f = std::fs::OpenOptions::new().write(true).open(&p);
@@ -583,6 +602,32 @@ pub(crate) fn create(
         }
     }
     Ok((made, joins))
+}
+
+/// The shared device cgroup of [`Step::SharedDevices`] (`pods` cannot be a pod's UUID).
+const SHARED_DEVICES: &str = "pods";
+
+fn shared_devices(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let tmp = dir.with_file_name(format!(".pods-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir(&tmp)?;
+    }
+    std::fs::create_dir(&tmp)?;
+    let made = super::devices::v1_writes()
+        .into_iter()
+        .try_for_each(|(file, rule)| std::fs::write(tmp.join(file), rule))
+        .and_then(|()| std::fs::rename(&tmp, dir));
+    if made.is_err() {
+        let _ = std::fs::remove_dir(&tmp);
+        // Another pod made it meanwhile.
+        if dir.is_dir() {
+            return Ok(());
+        }
+    }
+    made
 }
 
 fn os(p: &Path, what: &str, e: io::Error) -> Error {
@@ -671,17 +716,25 @@ pub fn pod_dirs(uuid: &str) -> Vec<PathBuf> {
 }
 
 /// What a process writes `0` to in order to join app `app` of pod `uuid` in every hierarchy
-/// (its own cgroup, or the pod's where the app has none): `tasks` on v1, which moves only the
-/// writing thread (so the writer must be single-threaded), `cgroup.procs` on v2.
+/// (its own cgroup, the pod's where the app has none, or the shared device cgroup):
+/// `tasks` on v1, which moves only the writing thread (so the writer must be single-threaded),
+/// `cgroup.procs` on v2.
 pub(crate) fn join_files(uuid: &str, app: &str) -> Result<Vec<OwnedFd>> {
+    check_uuid(uuid)?;
+    let host = Host::detect();
     let mut out = Vec::new();
-    for h in Host::detect().hierarchies() {
+    for h in host.hierarchies() {
         let pod = h.pod_dir(uuid);
         let own = pod.join(format!("app-{app}"));
-        let dir = if own.is_dir() { own } else { pod };
-        if !dir.is_dir() || check_uuid(uuid).is_err() {
+        let shared = h.path.join("jetpack").join(SHARED_DEVICES);
+        let devices = host.devices.as_ref() == Some(h);
+        let Some(dir) = [own, pod]
+            .into_iter()
+            .chain(devices.then_some(shared))
+            .find(|d| d.is_dir())
+        else {
             continue;
-        }
+        };
         let file = dir.join(match h.version {
             Version::V1 => "tasks",
             Version::V2 => "cgroup.procs",
@@ -956,12 +1009,8 @@ mod tests {
                     version: Version::V1
                 },
                 Step::Base(p("/sys/fs/cgroup/devices/jetpack")),
-                Step::Pod(p("/sys/fs/cgroup/devices/jetpack/U")),
-                Step::Devices {
-                    dir: p("/sys/fs/cgroup/devices/jetpack/U"),
-                    version: Version::V1
-                },
-                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/U")),
+                Step::SharedDevices(p("/sys/fs/cgroup/devices/jetpack/pods")),
+                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/pods")),
             ],
             "no memory hierarchy without a memory limit"
         );
@@ -974,14 +1023,10 @@ mod tests {
             ),
             vec![
                 Step::Base(p("/sys/fs/cgroup/devices/jetpack")),
-                Step::Pod(p("/sys/fs/cgroup/devices/jetpack/U")),
-                Step::Devices {
-                    dir: p("/sys/fs/cgroup/devices/jetpack/U"),
-                    version: Version::V1
-                },
-                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/U")),
+                Step::SharedDevices(p("/sys/fs/cgroup/devices/jetpack/pods")),
+                Step::InitJoin(p("/sys/fs/cgroup/devices/jetpack/pods")),
             ],
-            "device rules for a pod without limits; the apps stay with the init"
+            "shared device rules for a pod without limits; the apps stay with the init"
         );
     }
 
