@@ -11,8 +11,9 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 use crate::error::{Error, Result};
 
-/// The most of `/etc/passwd` or `/etc/group` read; a larger file is not a real one.
-const MAX_DB_SIZE: u64 = 16 << 20;
+/// The largest `/etc/passwd` or `/etc/group` read; a larger file is not a real one (a passwd
+/// line is well under 200 bytes, so this is over 20,000 users).
+const MAX_DB_SIZE: u64 = 4 << 20;
 
 /// The uid `user` names in the image (appc §9.10): the owner of an absolute path in the image;
 /// else an entry of the image's `/etc/passwd`; else the number itself when it is all digits
@@ -251,19 +252,70 @@ pub(crate) fn open_in(root: &OwnedFd, path: &str, flags: OFlags) -> io::Result<O
     }
 }
 
+/// Reads the file `path` of the image, which must be a regular file of at most
+/// [`MAX_DB_SIZE`] bytes. The image is untrusted: a FIFO would block the open or the read
+/// forever, a device could be endless (`/dev/zero`) or have side effects when opened. So the
+/// path is first opened with `O_PATH` (which opens nothing) and checked; only a regular file is
+/// opened for reading, with `O_NONBLOCK | O_NOCTTY`, and checked again to be the same file.
 fn read_in_root(rootfs: &Path, path: &str) -> Result<String> {
     let root = open_root(rootfs)?;
     let err = |reason| Error::ImagePath {
         path: path.into(),
         reason,
     };
-    let fd = open_in(&root, path, OFlags::RDONLY).map_err(err)?;
-    let mut text = String::new();
+    let probe = open_in(&root, path, OFlags::PATH).map_err(err)?;
+    let first = regular_file(&probe).map_err(err)?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = open_in(&root, path, flags).map_err(err)?;
+    let st = regular_file(&fd).map_err(err)?;
+    if (st.st_dev, st.st_ino) != (first.st_dev, first.st_ino) {
+        return Err(err(io::Error::other(
+            "changed while being opened; refusing to read it",
+        )));
+    }
+    let mut bytes = Vec::new();
     std::fs::File::from(fd)
-        .take(MAX_DB_SIZE)
-        .read_to_string(&mut text)
+        .take(MAX_DB_SIZE + 1)
+        .read_to_end(&mut bytes)
         .map_err(err)?;
-    Ok(text)
+    if bytes.len() as u64 > MAX_DB_SIZE {
+        return Err(err(too_large()));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "is not UTF-8 text",
+        ))
+    })
+}
+
+/// `fd`'s status if it is a regular file of at most [`MAX_DB_SIZE`] bytes.
+fn regular_file(fd: &OwnedFd) -> io::Result<rustix::fs::Stat> {
+    let st = rustix::fs::fstat(fd)?;
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if ft != FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is a {} in the image, not a regular file; refusing to read it",
+                describe(ft)
+            ),
+        ));
+    }
+    if st.st_size as u64 > MAX_DB_SIZE {
+        return Err(too_large());
+    }
+    Ok(st)
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "is larger than {} MiB; refusing to read it",
+            MAX_DB_SIZE >> 20
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -351,6 +403,109 @@ mod tests {
             resolve_group(d.path(), "root"),
             Err(Error::UnknownGroup { .. })
         ));
+    }
+
+    /// Runs `f` on another thread and fails if it has not returned within 20 seconds.
+    fn within_timeout<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the lookup hung")
+    }
+
+    /// Resolves user `web` in an image whose /etc/passwd is made by `make`; returns the error.
+    fn hostile_passwd(make: impl FnOnce(&Path)) -> String {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::create_dir_all(d.path().join("dev")).unwrap();
+        make(d.path());
+        let root = d.path().to_path_buf();
+        let started = std::time::Instant::now();
+        let (user, entry) = within_timeout(move || {
+            let user = resolve_user(&root, "web").map_err(|e| e.to_string());
+            let entry = passwd_entry(&root, 1000).map_err(|e| e.to_string());
+            (user, entry)
+        });
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let e = user.unwrap_err();
+        assert_eq!(entry.unwrap_err(), e);
+        assert!(e.starts_with("/etc/passwd in the image: "), "{e}");
+        e
+    }
+
+    #[test]
+    fn passwd_that_is_not_a_regular_file_fails_quickly() {
+        // A FIFO blocks an ordinary open (no writer) and read forever.
+        let e = hostile_passwd(|r| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                r.join("etc/passwd"),
+                FileType::Fifo,
+                Mode::from_raw_mode(0o644),
+                0,
+            )
+            .unwrap()
+        });
+        assert!(
+            e.contains("is a fifo in the image, not a regular file"),
+            "{e}"
+        );
+
+        // An endless device, reached through a symlink (resolved inside the image).
+        let e = hostile_passwd(|r| {
+            symlink("/dev/zero", r.join("etc/passwd")).unwrap();
+            let dev = rustix::fs::makedev(1, 5);
+            let made = rustix::fs::mknodat(
+                rustix::fs::CWD,
+                r.join("dev/zero"),
+                FileType::CharacterDevice,
+                Mode::from_raw_mode(0o666),
+                dev,
+            );
+            if made.is_err() {
+                // Without CAP_MKNOD, a FIFO stands in for the device.
+                assert!(std::env::var_os("JETPACK_TEST_REQUIRE_ROOT").is_none());
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    r.join("dev/zero"),
+                    FileType::Fifo,
+                    Mode::from_raw_mode(0o666),
+                    0,
+                )
+                .unwrap();
+            }
+        });
+        assert!(e.contains("not a regular file"), "{e}");
+
+        // A huge regular file (sparse: 100 MB without using the disk).
+        let e = hostile_passwd(|r| {
+            let f = std::fs::File::create(r.join("etc/passwd")).unwrap();
+            f.set_len(100_000_000).unwrap();
+        });
+        assert!(e.contains("is larger than 4 MiB"), "{e}");
+
+        // A directory.
+        let e = hostile_passwd(|r| std::fs::create_dir(r.join("etc/passwd")).unwrap());
+        assert!(e.contains("is a directory in the image"), "{e}");
+    }
+
+    #[test]
+    fn group_that_is_a_fifo_fails_quickly() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            d.path().join("etc/group"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let root = d.path().to_path_buf();
+        let e = within_timeout(move || resolve_group(&root, "www").unwrap_err().to_string());
+        assert!(e.starts_with("/etc/group in the image: is a fifo"), "{e}");
     }
 
     #[test]
