@@ -187,8 +187,8 @@ fn config_and_help() {
 /// Every manifest vector of the reference table through `jetpack validate`.
 #[test]
 fn validate_agrees_with_reference_vectors() {
-    let text = std::fs::read_to_string(repo().join("../shared/appc/validation-vectors.json"))
-        .expect("../shared/appc/validation-vectors.json beside the repository");
+    let text = std::fs::read_to_string(repo().join("crates/appc/testdata/validation-vectors.json"))
+        .expect("crates/appc/testdata/validation-vectors.json");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     // The deliberate differences (docs/architecture.md).
     let differ = [
@@ -228,7 +228,7 @@ fn validate_agrees_with_reference_vectors() {
         e.ok(&[
             "validate",
             repo()
-                .join("../shared/appc/examples/examples")
+                .join("crates/appc/testdata/examples")
                 .join(ex)
                 .to_str()
                 .unwrap(),
