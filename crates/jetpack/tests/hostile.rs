@@ -306,7 +306,10 @@ fn enter_runs_in_the_apps_context(kind: &str) {
         assert!(!out.contains("MADE-KMSG"), "{out}");
         assert!(out.contains("root-entries 0"), "the init's root: {out}");
         // In the app's cgroup namespace, at its root: in the app's cgroups.
-        assert!(out.contains("foreign-cgroups 0"), "outside the app's cgroups: {out}");
+        assert!(
+            out.contains("foreign-cgroups 0"),
+            "outside the app's cgroups: {out}"
+        );
     }
     assert!(!out.contains("UNSHARED"), "{out}");
     e.ok(&["kill", "victim"]);
