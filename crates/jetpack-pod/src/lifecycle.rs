@@ -96,14 +96,11 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
             )));
         }
     }
-    if opts.private_users && store.storage().kind() == jetpack_storage::Kind::Zfs {
-        return Err(Error::Invalid(
-            "--private-users needs idmapped mounts, which zfs-fuse does not have: \
-             use storage = overlay, btrfs or dir"
-                .into(),
-        ));
-    }
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+    // The pod, its id range and the images its apps use are recorded under the store's
+    // writers' lock: image removal and gc, which take it too, see either no pod or one that
+    // names its images, never a half-made directory.
+    let writers = store.lock_writers()?;
     let userns = opts
         .private_users
         .then(|| crate::userns::allocate(store.root(), &uuid))
@@ -123,34 +120,39 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
         exit: None,
         userns,
     };
-    let _lock = pods.create(&rec)?;
-    pods.write_manifest(&uuid, manifest.to_json_pretty().as_bytes())?;
+    // Every app is recorded before cloning, so an interrupted prepare still names what to
+    // remove, and image removal sees the images in use.
     for ra in &manifest.apps {
-        let image = ra
-            .image
-            .id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
-        let tree = tree_name(&uuid, ra.name.as_str());
-        pods.create_app_dir(&uuid, ra.name.as_str())?;
-        // Recorded before cloning, so an interrupted prepare still names what to remove.
         rec.apps.push(AppRecord {
             name: ra.name.to_string(),
-            image: image.clone(),
+            image: ra
+                .image
+                .id
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
             image_name: ra
                 .image
                 .name
                 .as_ref()
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
-            tree: tree.clone(),
+            tree: tree_name(&uuid, ra.name.as_str()),
             rootfs: PathBuf::new(),
             rootfs_mapped: false,
         });
-        pods.save(&rec)?;
+    }
+    let _lock = pods.create(&rec)?;
+    drop(writers);
+    pods.write_manifest(&uuid, manifest.to_json_pretty().as_bytes())?;
+    for i in 0..rec.apps.len() {
+        let (name, image, tree) = {
+            let a = &rec.apps[i];
+            (a.name.clone(), a.image.clone(), a.tree.clone())
+        };
+        pods.create_app_dir(&uuid, &name)?;
         let (rootfs, mapped) = clone_for_pod(store, &image, &tree, rec.userns)?;
-        let a = rec.apps.last_mut().expect("pushed");
+        let a = &mut rec.apps[i];
         (a.rootfs, a.rootfs_mapped) = (rootfs, mapped);
     }
     make_empty_volumes(&pods, &uuid, manifest)?;
@@ -532,11 +534,17 @@ fn wait_unlocked(pods: &Pods, uuid: &str, timeout: Duration) -> Result<bool> {
 }
 
 /// Removes a pod (killing it first if it runs): its clones, cgroups, volumes, logs and state.
+///
+/// Networks and cgroups go first (the pod stays whole if that fails); then the pod is hidden in
+/// one rename, which is the point of no return: a destroy killed after it leaves a hidden
+/// directory that no command shows and `gc` finishes removing, never a pod that claims to be
+/// prepared without its clones.
 pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     let pods = Pods::new(store.root());
-    if let Ok(rec) = pods.load(uuid) {
-        match pods.status(&rec)? {
-            Status::Running => kill(store, &rec)?,
+    let rec = pods.load(uuid).ok();
+    if let Some(rec) = &rec {
+        match pods.status(rec)? {
+            Status::Running => kill(store, rec)?,
             Status::Preparing => {
                 return Err(Error::Busy(format!(
                     "pod {uuid} is being prepared by another process"
@@ -544,26 +552,36 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
             }
             _ => {}
         }
-        for a in &rec.apps {
-            store.storage().remove_pod_tree(&a.tree)?;
-        }
-        if let Some(map) = &rec.userns {
-            crate::userns::release(store.root(), uuid, map);
-        }
     }
     // A pod whose `jetpack run` was killed leaves its cgroups and networks; its processes are
     // gone.
     engine::remove_cgroups(uuid)?;
     network::detach(&pods, uuid)?;
+    if !pods.dir(uuid).exists() {
+        return remove_pod_leftovers(store, uuid, None);
+    }
+    // Held until the end (the lock moves with the directory): a `run` cannot start the pod,
+    // and a `gc` running now leaves the hidden directory to us.
+    let _lock = crate::pods::lock_dir(&pods.dir(uuid))?;
+    let hidden = pods.hide_for_destroy(uuid)?;
+    crate::pods::stop_at("pod-hidden");
+    if let Some(map) = rec.as_ref().and_then(|r| r.userns.as_ref()) {
+        crate::userns::release(store.root(), uuid, map);
+    }
+    remove_pod_leftovers(store, uuid, Some(&hidden))
+}
+
+/// Removes the clones of pod `uuid` and its (hidden) directory.
+fn remove_pod_leftovers(store: &Store, uuid: &str, dir: Option<&std::path::Path>) -> Result<()> {
     let prefix = format!("{}-", uuid.replace('-', ""));
     for t in store.storage().pod_trees()? {
         if t.starts_with(&prefix) {
             store.storage().remove_pod_tree(&t)?;
+            crate::pods::stop_at("pod-tree-removed");
         }
     }
-    let dir = pods.dir(uuid);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).at(&dir)?;
+    if let Some(dir) = dir {
+        fs::remove_dir_all(dir).at(dir)?;
     }
     Ok(())
 }
@@ -574,20 +592,25 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
 pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
     let pods = Pods::new(store.root());
     let mut removed = Vec::new();
+    // Prepares record their pods under the writers' lock (see `prepare`): holding it, a
+    // hidden directory with a free lock is what a killed create or destroy left.
+    let _writers = store.lock_writers()?;
+    for (uuid, dir) in pods.abandoned()? {
+        engine::remove_cgroups(&uuid)?;
+        remove_pod_leftovers(store, &uuid, Some(&dir))?;
+        removed.push(uuid);
+    }
     let cutoff = now() - grace.as_secs() as i64;
-    let mut live = std::collections::HashSet::new();
+    // The clones of pods being destroyed now are their destroy's to remove.
+    let mut live: std::collections::HashSet<String> = pods
+        .hidden_busy()?
+        .into_iter()
+        .map(|u| u.replace('-', ""))
+        .collect();
     for (uuid, rec) in pods.all()? {
         let garbage = match &rec {
-            // No state yet: a create in progress for a moment, or one killed before its first
-            // write. Only the latter is old.
-            None => {
-                let age = fs::metadata(pods.dir(&uuid))
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .unwrap_or_default();
-                !pods.is_locked(&uuid)? && age > Duration::from_secs(60)
-            }
+            // `Pods::all` shows a directory without a valid state as an aborted prepare.
+            None => !pods.is_locked(&uuid)?,
             Some(r) => match pods.status(r)? {
                 Status::Aborted => true,
                 Status::Exited => r.exited.or(r.started).unwrap_or(r.created) <= cutoff,

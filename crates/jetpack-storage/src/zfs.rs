@@ -460,6 +460,23 @@ impl Storage for ZfsStorage {
         self.clone(image, PODS, name)
     }
 
+    /// zfs-fuse cannot idmap its mounts: the clone's owners are shifted into the pod's range
+    /// instead (a walk of the whole tree, so not constant time).
+    fn clone_for_pod_mapped(
+        &self,
+        image: &str,
+        name: &str,
+        _userns: std::os::fd::BorrowedFd,
+        pod_root: u32,
+    ) -> Result<(PathBuf, bool)> {
+        let path = self.clone(image, PODS, name)?;
+        if let Err(e) = crate::shift::shift_owners(&path, pod_root, 1 << 16) {
+            let _ = self.remove_pod_tree(name);
+            return Err(e);
+        }
+        Ok((path, true))
+    }
+
     fn remove_pod_tree(&self, name: &str) -> Result<()> {
         self.remove_tree(PODS, name)
     }

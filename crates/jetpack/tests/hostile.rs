@@ -407,3 +407,7 @@ fn private_users_dir() {
 fn private_users_btrfs() {
     private_users("btrfs");
 }
+#[test]
+fn private_users_zfs() {
+    private_users("zfs");
+}
