@@ -73,6 +73,94 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The most a configuration file may hold: real ones are a few lines.
+const FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads the configuration file, refusing one over [`FILE_LIMIT`] without reading past it.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(FILE_LIMIT + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB: is it the right file?",
+            FILE_LIMIT >> 20
+        )));
+    }
+    Ok(text)
+}
+
+/// The form of a key's value.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Flag,
+    Seconds,
+    Port,
+    Storage,
+    Subnet,
+    Path,
+    Text,
+    Unknown,
+}
+
+fn kind(key: &str) -> Kind {
+    match key {
+        "debug" | "pods.private-users" => Kind::Flag,
+        "fetch.timeout" => Kind::Seconds,
+        "mds.port" => Kind::Port,
+        "storage" => Kind::Storage,
+        "net.default-subnet" => Kind::Subnet,
+        "root" | "net.dir" => Kind::Path,
+        k if KEYS.iter().any(|(known, _, _)| *known == k) => Kind::Text,
+        _ => Kind::Unknown,
+    }
+}
+
+/// A good value of `key`, for messages.
+fn example(key: &str) -> &'static str {
+    match kind(key) {
+        Kind::Flag => "on",
+        Kind::Seconds => "30",
+        Kind::Port => "1104",
+        Kind::Storage => "overlay",
+        Kind::Subnet => "172.23.0.0/16",
+        Kind::Path => "/var/lib/jetpack",
+        Kind::Text | Kind::Unknown => "VALUE",
+    }
+}
+
+/// Checks the form of a value; on error, what was expected.
+fn check(key: &str, value: &str) -> std::result::Result<(), &'static str> {
+    let ok = match kind(key) {
+        Kind::Flag => matches!(
+            value,
+            "on" | "off" | "true" | "false" | "yes" | "no" | "1" | "0"
+        ),
+        Kind::Seconds => value.parse::<u64>().is_ok_and(|n| n > 0),
+        Kind::Port => value.parse::<u16>().is_ok_and(|n| n > 0),
+        Kind::Storage => matches!(value, "auto" | "zfs" | "btrfs" | "overlay" | "dir"),
+        Kind::Subnet => value.split_once('/').is_some_and(|(a, n)| {
+            a.parse::<std::net::IpAddr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 128)
+        }),
+        Kind::Path => !value.is_empty(),
+        Kind::Text | Kind::Unknown => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match kind(key) {
+        Kind::Flag => "on or off",
+        Kind::Seconds => "a whole number of seconds, at least 1",
+        Kind::Port => "a TCP port number, 1 to 65535",
+        Kind::Storage => "auto, zfs, btrfs, overlay or dir",
+        Kind::Subnet => "an address range as ADDRESS/PREFIX-LENGTH",
+        Kind::Path => "a directory",
+        Kind::Text | Kind::Unknown => "a value",
+    })
+}
+
 /// The effective configuration: defaults, then the file, then overrides.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -102,7 +190,7 @@ impl Config {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
         };
-        match std::fs::read_to_string(&path) {
+        match read_capped(&path) {
             Ok(text) => cfg.apply_text(&text, &path.display().to_string())?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
             Err(e) => {
@@ -113,8 +201,20 @@ impl Config {
             }
         }
         for o in overrides {
-            let (k, v) = o.split_once('=').unwrap_or((o.as_str(), "on"));
-            cfg.set(k.trim(), v.trim(), "-o")?;
+            let (k, v) = match o.split_once('=') {
+                Some((k, v)) => (k.trim(), v.trim()),
+                // A bare key switches an on/off key on; any other key needs its value.
+                None if kind(o.trim()) == Kind::Flag => (o.trim(), "on"),
+                None if kind(o.trim()) == Kind::Unknown => (o.trim(), ""),
+                None => {
+                    return Err(Error::Config(format!(
+                        "-o {o}: give a value, as -o KEY=VALUE (e.g. -o {o}={}); only on/off \
+                         keys may be given alone",
+                        example(o.trim())
+                    )));
+                }
+            };
+            cfg.set(k, v, "-o")?;
         }
         Ok(cfg)
     }
@@ -145,6 +245,12 @@ impl Config {
                 known.join(", ")
             )));
         }
+        check(key, value).map_err(|want| {
+            Error::Config(format!(
+                "{key} = {value:?} ({origin}): expected {want}, e.g. {key}={}",
+                example(key)
+            ))
+        })?;
         self.values.insert(key.to_string(), value.to_string());
         self.origins.insert(key.to_string(), origin.to_string());
         Ok(())
@@ -218,6 +324,48 @@ mod tests {
         assert!(e.contains(":1: expected KEY = VALUE"), "{e}");
         let missing = dir.path().join("nope");
         assert!(Config::load(Some(&missing), &[]).is_err());
+    }
+
+    #[test]
+    fn typed_values_are_checked() {
+        for (o, want) in [
+            (
+                "fetch.timeout=abc",
+                "fetch.timeout = \"abc\" (-o): expected a whole number",
+            ),
+            ("mds.port=0", "1 to 65535"),
+            ("debug=perhaps", "on or off"),
+            ("storage=ext4", "auto, zfs"),
+            ("net.default-subnet=10.1.0.0", "ADDRESS/PREFIX-LENGTH"),
+            ("root", "-o root: give a value, as -o KEY=VALUE"),
+            ("mds.port", "e.g. -o mds.port=1104"),
+        ] {
+            let e = Config::load(Some(Path::new("/dev/null")), &[o.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{o}: {e}");
+        }
+        let c = Config::load(
+            Some(Path::new("/dev/null")),
+            &[
+                "debug".into(),
+                "fetch.timeout=5".into(),
+                "mds.port=80".into(),
+            ],
+        )
+        .unwrap();
+        assert!(c.debug());
+        assert_eq!(c.get("fetch.timeout"), "5");
+        // Every default passes its own check.
+        for (k, v, _) in KEYS {
+            if !v.is_empty() {
+                check(k, v).unwrap();
+            }
+        }
+        let e = Config::load(Some(Path::new("/dev/zero")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero") && e.contains("1 MiB"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! Bad input through the `jetpack` binary: each case must end with a clear error (what was
+//! wrong, what to do), never a panic, a hang or a misleading message. Needs root (a real store).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{BB, Env};
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn no_panic(o: &Output) {
+    let e = stderr(o);
+    assert!(
+        !e.contains("panicked") && o.status.code() != Some(101),
+        "panic: {e}"
+    );
+}
+
+/// Runs `c` with a deadline; kills it and fails if it takes longer.
+fn output_within(mut c: Command, limit: Duration) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pod prepared without a network; its UUID.
+fn prepare(e: &Env, extra: &[&str]) -> String {
+    let mut args = vec!["prepare", "--net=none"];
+    args.extend_from_slice(extra);
+    args.push(BB);
+    e.ok(&args).trim().to_string()
+}
+
+/// Output of `jetpack ARGS` writing to a pipe whose reader is already gone.
+fn to_closed_pipe(e: &Env, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut c = e.cmd();
+    c.args(args).stdout(writer).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    drop(c);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn config_values_are_checked() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let err = e.err(&["-o", "root", "config"]);
+    assert!(err.contains("root") && err.contains("KEY=VALUE"), "{err}");
+    // A bare on/off key still means on.
+    assert_eq!(e.ok(&["-o", "debug", "config", "debug"]).trim(), "on");
+    for (set, key, want) in [
+        ("fetch.timeout=abc", "fetch.timeout", "seconds"),
+        ("fetch.timeout=0", "fetch.timeout", "seconds"),
+        ("mds.port=70000", "mds.port", "1 to 65535"),
+        ("mds.port=http", "mds.port", "1 to 65535"),
+        ("debug=maybe", "debug", "on or off"),
+        ("pods.private-users=2", "pods.private-users", "on or off"),
+        ("storage=ext4", "storage", "dir"),
+        ("net.default-subnet=10.0.0.0", "net.default-subnet", "/"),
+        ("root=", "root", "directory"),
+    ] {
+        let err = e.err(&["-o", set, "config"]);
+        assert!(err.contains(key) && err.contains(want), "{set}: {err}");
+    }
+    let conf = e.backend.dir.path().join("bad.conf");
+    std::fs::write(&conf, "fetch.timeout = soon\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_jetpack"))
+        .args(["--config", conf.to_str().unwrap(), "config"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("bad.conf:1") && err.contains("fetch.timeout"),
+        "{err}"
+    );
+}
+
