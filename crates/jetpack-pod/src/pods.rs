@@ -280,7 +280,8 @@ impl Pods {
             return Ok(r.clone());
         }
         let hex: String = what.chars().filter(|c| *c != '-').collect();
-        let hits: Vec<&PodRecord> = if hex.len() >= 2 && hex.chars().all(|c| c.is_ascii_hexdigit())
+        // Any prefix, even one digit: several matches are reported as such, not as none.
+        let hits: Vec<&PodRecord> = if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
         {
             all.iter()
                 .filter(|r| {
@@ -298,10 +299,14 @@ impl Pods {
                 "no pod named or with UUID starting {what:?} (see `jetpack list`)"
             ))),
             many => Err(Error::Invalid(format!(
-                "{what:?} matches {} pods ({}); give more of the UUID",
+                "{what:?} is ambiguous: it starts the UUIDs of {} pods ({}); give more of the \
+                 UUID, or the pod's name",
                 many.len(),
                 many.iter()
-                    .map(|r| r.uuid.as_str())
+                    .map(|r| match &r.name {
+                        Some(n) => format!("{} {n}", r.uuid),
+                        None => r.uuid.clone(),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),

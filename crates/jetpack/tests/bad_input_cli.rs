@@ -61,6 +61,35 @@ fn to_closed_pipe(e: &Env, args: &[&str]) -> Output {
 }
 
 #[test]
+fn ambiguous_uuid_prefix() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    // Pods until three share their first hex digit (at most 33 by pigeonhole).
+    let mut by_first: std::collections::BTreeMap<char, Vec<String>> = Default::default();
+    let (first, uuids) = loop {
+        let u = prepare(&e, &[]);
+        let v = by_first.entry(u.chars().next().unwrap()).or_default();
+        v.push(u);
+        if v.len() == 3 {
+            break (v[0].chars().next().unwrap(), v.clone());
+        }
+    };
+    let prefix = first.to_string();
+    let err = e.err(&["status", &prefix]);
+    assert!(err.contains("ambiguous"), "{err}");
+    for u in &uuids {
+        assert!(err.contains(u.as_str()), "{err}");
+    }
+    // A one-digit prefix that is unique finds its pod.
+    if let Some((c, v)) = by_first.iter().find(|(_, v)| v.len() == 1) {
+        let out = e.ok(&["status", "--json", &c.to_string()]);
+        assert!(out.contains(&v[0]), "{out}");
+    }
+}
+
+#[test]
 fn config_values_are_checked() {
     if !jetpack_testutil::require_root() {
         return;
