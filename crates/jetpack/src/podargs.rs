@@ -66,6 +66,32 @@ fn insecure_options(v: &str) -> Result<(bool, Insecure)> {
     Ok((privileges, insecure))
 }
 
+/// The longest pod name: the name is also the pod's hostname (HOST_NAME_MAX).
+const NAME_MAX: usize = 64;
+
+/// Checks `--name` here, before any work: it becomes the pod's hostname and must be an AC name.
+fn pod_name(n: &str) -> Result<String> {
+    if n.len() > NAME_MAX {
+        bail!(
+            "--name: {} bytes is too long: a pod name is also its hostname, at most {NAME_MAX} \
+             bytes",
+            n.len()
+        );
+    }
+    let ok = !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !n.starts_with('-')
+        && !n.ends_with('-');
+    if !ok {
+        bail!(
+            "--name {n:?}: a pod name is made of a-z, 0-9 and '-', and neither starts nor ends \
+             with '-' (e.g. web-1)"
+        );
+    }
+    Ok(n.to_string())
+}
+
 /// Parses the raw arguments after the command name. `run_flags` enables `--rm` and `-t`.
 pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
     let mut out = PodArgs::default();
@@ -86,7 +112,7 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
         match (key, app.as_mut()) {
             ("--rm", _) if run_flags => out.rm = true,
             ("-t" | "--tty", _) if run_flags => out.tty = true,
-            ("--name", None) => out.name = Some(value("--name")?),
+            ("--name", None) => out.name = Some(pod_name(&value("--name")?)?),
             ("--net", None) => out.net = Some(value("--net")?),
             ("--private-users", None) => {
                 out.private_users = Some(match inline {
@@ -319,6 +345,18 @@ mod tests {
                 .contains("unknown option --bogus")
         );
         assert!(parse(&args(&["img", "--set-env", "NOEQ"]), true).is_err());
+        let long = "a".repeat(65);
+        let e = parse(&args(&["--name", &long, "img"]), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("64 bytes"), "{e}");
+        assert!(parse(&args(&["--name", &long[1..], "img"]), false).is_ok());
+        for bad in ["Web", "web_1", "-web", "web-", ""] {
+            let e = parse(&args(&["--name", bad, "img"]), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("a-z, 0-9"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -127,3 +127,21 @@ fn config_values_are_checked() {
     );
 }
 
+#[test]
+fn pod_name_checked_at_prepare() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let long = "a".repeat(300);
+    let err = e.err(&["prepare", "--net=none", "--name", &long, BB]);
+    assert!(err.contains("64") && err.contains("--name"), "{err}");
+    let err = e.err(&["prepare", "--net=none", "--name=Web_1", BB]);
+    assert!(err.contains("--name") && err.contains("a-z"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--json"])).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 0, "no pod was made: {v}");
+    // The longest name allowed works.
+    let ok = "b".repeat(64);
+    prepare(&e, &["--name", &ok]);
+}
+
