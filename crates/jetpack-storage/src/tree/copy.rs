@@ -1,10 +1,9 @@
 //! Copying one tree over another, node by node, through directory fds.
 
-use std::collections::HashMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,15 +15,18 @@ use rustix::io::Errno;
 
 use super::data::Data;
 use super::meta::{self, Fail, Xattrs};
+use super::remove::Shown;
 use super::{
-    Listing, MAX_DEPTH, Trail, dev_of, dir_flags, dirent_buf, entry_type, err, file_type, remove,
-    stat_at, stat_fd, too_deep,
+    Listing, Trail, dev_of, dir_flags, dirent_buf, entry_type, errno, file_type, id_of,
+    leaving_window, remove, reopen_parent, show_rel, stat_at, stat_fd,
 };
 
 /// A directory being copied: its entries are copied one by one, then its metadata.
 struct Level {
-    src: OwnedFd,
-    dst: OwnedFd,
+    /// Both closed while the level is far above the walk's current depth.
+    src: Option<OwnedFd>,
+    dst: Option<OwnedFd>,
+    dst_id: (u64, u64),
     st: Statx,
     /// Whether `dst` was already there (so xattrs it has and `src` lacks must go).
     merged: bool,
@@ -36,12 +38,13 @@ struct Level {
 /// State of one copy (or move) between two roots.
 pub(super) struct Copier<'a> {
     src_root: &'a Path,
-    dst_root: &'a Path,
     dst_root_fd: BorrowedFd<'a>,
     /// `dst` itself, so a destination nested inside the source is not copied into itself.
     dst_root_id: (u64, u64),
     /// The directory being worked on, relative to both roots.
     pub(super) trail: Trail,
+    /// The source directories being copied, to detect a loop (a bind mount of an ancestor).
+    ancestors: HashSet<(u64, u64)>,
     /// Source inodes with several names, mapped to where their first copy was written.
     links: HashMap<(u64, u64), Vec<u8>>,
     data: Data,
@@ -51,28 +54,20 @@ pub(super) struct Copier<'a> {
 }
 
 impl<'a> Copier<'a> {
-    pub(super) fn new(
-        src_root: &'a Path,
-        dst_root: &'a Path,
-        dst_fd: &'a OwnedFd,
-    ) -> io::Result<Self> {
-        let st = stat_fd(dst_fd).map_err(|e| err(dst_root, "stat", e))?;
+    pub(super) fn new(src_root: &'a Path, dst_fd: &'a OwnedFd) -> io::Result<Self> {
+        let st = stat_fd(dst_fd).map_err(|e| errno("", "stat", e))?;
         Ok(Copier {
             src_root,
-            dst_root,
             dst_root_fd: dst_fd.as_fd(),
             dst_root_id: (dev_of(&st), st.stx_ino),
             trail: Trail::default(),
+            ancestors: HashSet::new(),
             links: HashMap::new(),
             data: Data::new(),
             xattrs: Xattrs::new(),
             dirbuf: dirent_buf(),
             bytes: 0,
         })
-    }
-
-    pub(super) fn src_root(&self) -> &Path {
-        self.src_root
     }
 
     pub(super) fn bytes(&self) -> u64 {
@@ -84,7 +79,7 @@ impl<'a> Copier<'a> {
         name: Option<&'s CStr>,
         what: &'s str,
     ) -> impl FnOnce(Errno) -> io::Error + 's {
-        move |e| err(&self.trail.path(self.src_root, name), what, e)
+        move |e| errno(&self.trail.path(self.src_root, name), what, e)
     }
 
     pub(super) fn on_dst<'s>(
@@ -92,11 +87,11 @@ impl<'a> Copier<'a> {
         name: Option<&'s CStr>,
         what: &'s str,
     ) -> impl FnOnce(Errno) -> io::Error + 's {
-        move |e| err(&self.trail.path(self.dst_root, name), what, e)
+        move |e| errno(&self.trail.show(name), what, e)
     }
 
     pub(super) fn fail_dst(&self, name: Option<&CStr>, (what, e): Fail) -> io::Error {
-        err(&self.trail.path(self.dst_root, name), &what, e)
+        errno(&self.trail.show(name), &what, e)
     }
 
     /// Copies the contents of `src` into `dst`, then gives `dst` the metadata of `src`.
@@ -104,38 +99,40 @@ impl<'a> Copier<'a> {
         self.prepare_merge(dst.as_fd(), None)?;
         let entries = Listing::read(src.as_fd(), &mut self.dirbuf)
             .map_err(self.on_src(None, "read directory"))?;
+        let dst_id = id_of(&stat_fd(&dst).map_err(self.on_dst(None, "stat"))?);
+        self.ancestors.insert(id_of(&st));
         let root = Level {
-            src,
-            dst,
+            src: Some(src),
+            dst: Some(dst),
+            dst_id,
             st,
             merged: true,
             entries,
             mark: self.trail.rel().len(),
         };
-        self.run(vec![root], 0)
+        self.run(vec![root])
     }
 
     /// Copies `src_dir/name` (of directory-entry type `ty`) to `dst_dir/name`, replacing
-    /// whatever is there unless both are directories. `depth` is that of `src_dir`.
+    /// whatever is there unless both are directories.
     pub(super) fn copy_entry(
         &mut self,
         src_dir: BorrowedFd<'_>,
         dst_dir: BorrowedFd<'_>,
         name: &CStr,
         ty: FileType,
-        depth: usize,
     ) -> io::Result<()> {
         let ty = entry_type(src_dir, name, ty).map_err(self.on_src(Some(name), "stat"))?;
         match ty {
-            FileType::Directory => match self.enter(src_dir, dst_dir, name, depth)? {
-                Some(level) => self.run(vec![level], depth + 1),
+            FileType::Directory => match self.enter(src_dir, dst_dir, name)? {
+                Some(level) => self.run(vec![level]),
                 None => Ok(()),
             },
             FileType::RegularFile => self.copy_file(src_dir, dst_dir, name),
             FileType::Socket => {
                 tracing::debug!(
                     "skipping socket {}",
-                    self.trail.path(self.src_root, Some(name)).display()
+                    self.trail.path(self.src_root, Some(name))
                 );
                 Ok(())
             }
@@ -143,35 +140,65 @@ impl<'a> Copier<'a> {
         }
     }
 
-    /// Copies the directories on `stack` depth first; `base` is the depth of the first one.
-    fn run(&mut self, mut stack: Vec<Level>, base: usize) -> io::Result<()> {
+    /// Copies the directories on `stack` depth first. Only the first level and the deepest
+    /// ones keep their fds open; the others are reopened on the way back up.
+    fn run(&mut self, mut stack: Vec<Level>) -> io::Result<()> {
         loop {
-            let depth = base + stack.len();
             let Some(top) = stack.last_mut() else {
                 return Ok(());
             };
             let Some((name, ty)) = top.entries.next_entry() else {
                 let done = stack.pop().expect("stack is not empty");
+                let (src, dst) = (done.src.as_ref(), done.dst.as_ref());
+                let (src, dst) = (src.expect("open"), dst.expect("open"));
                 // Last, so the children written meanwhile do not disturb the directory's times.
                 let r = meta::apply_fd(
                     &mut self.xattrs,
-                    done.src.as_fd(),
+                    src.as_fd(),
                     &done.st,
-                    done.dst.as_fd(),
+                    dst.as_fd(),
                     done.merged,
                 );
                 r.map_err(|f| self.fail_dst(None, f))?;
+                self.reopen_top(&mut stack, &done)?;
+                self.ancestors.remove(&id_of(&done.st));
                 self.trail.pop(done.mark);
                 continue;
             };
-            let (src, dst) = (top.src.as_fd(), top.dst.as_fd());
+            let src = top.src.as_ref().expect("the deepest level is open").as_fd();
+            let dst = top.dst.as_ref().expect("the deepest level is open").as_fd();
             let ty = entry_type(src, name, ty).map_err(self.on_src(Some(name), "stat"))?;
             if ty != FileType::Directory {
-                self.copy_entry(src, dst, name, ty, depth)?;
-            } else if let Some(level) = self.enter(src, dst, name, depth)? {
+                self.copy_entry(src, dst, name, ty)?;
+            } else if let Some(level) = self.enter(src, dst, name)? {
                 stack.push(level);
+                if let Some(i) = leaving_window(stack.len()) {
+                    stack[i].src = None;
+                    stack[i].dst = None;
+                }
             }
         }
+    }
+
+    /// Before `done` (just popped) is closed: if the new last level of `stack` had its fds
+    /// closed, reopens them as `..` of `done`'s on both sides.
+    fn reopen_top(&self, stack: &mut [Level], done: &Level) -> io::Result<()> {
+        let Some(top) = stack.last_mut() else {
+            return Ok(());
+        };
+        if top.src.is_none() {
+            let (src, dst) = (done.src.as_ref(), done.dst.as_ref());
+            let (src, dst) = (src.expect("open"), dst.expect("open"));
+            top.src = Some(
+                reopen_parent(src.as_fd(), id_of(&top.st))
+                    .map_err(self.on_src(None, "reopen parent directory"))?,
+            );
+            top.dst = Some(
+                reopen_parent(dst.as_fd(), top.dst_id)
+                    .map_err(self.on_dst(None, "reopen parent directory"))?,
+            );
+        }
+        Ok(())
     }
 
     /// Opens `src_dir/name` and its counterpart in the destination (made if needed) and lists
@@ -181,24 +208,28 @@ impl<'a> Copier<'a> {
         src_dir: BorrowedFd<'_>,
         dst_dir: BorrowedFd<'_>,
         name: &CStr,
-        depth: usize,
     ) -> io::Result<Option<Level>> {
-        if depth >= MAX_DEPTH {
-            return Err(too_deep(&self.trail.path(self.src_root, Some(name))));
-        }
         let src = openat(src_dir, name, dir_flags(), Mode::empty())
             .map_err(self.on_src(Some(name), "open directory"))?;
         let st = stat_fd(&src).map_err(self.on_src(Some(name), "stat"))?;
-        if (dev_of(&st), st.stx_ino) == self.dst_root_id {
+        if id_of(&st) == self.dst_root_id {
             return Ok(None);
         }
+        if !self.ancestors.insert(id_of(&st)) {
+            return Err(io::Error::other(format!(
+                "{}: is one of its own parent directories (a bind mount?); refusing to copy a loop",
+                self.trail.path(self.src_root, Some(name))
+            )));
+        }
         let (dst, merged) = self.open_or_make_dir(dst_dir, name)?;
+        let dst_id = id_of(&stat_fd(&dst).map_err(self.on_dst(Some(name), "stat"))?);
         let mark = self.trail.push(name);
         let entries = Listing::read(src.as_fd(), &mut self.dirbuf)
             .map_err(self.on_src(None, "read directory"))?;
         Ok(Some(Level {
-            src,
-            dst,
+            src: Some(src),
+            dst: Some(dst),
+            dst_id,
             st,
             merged,
             entries,
@@ -347,12 +378,17 @@ impl<'a> Copier<'a> {
 
     /// Removes `dir/name` from the destination, whatever it is (a directory recursively).
     pub(super) fn clear_dst(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-        remove::remove_at(dir, name, self.dst_root, &mut self.trail.clone())
+        remove::remove_at(dir, name, &mut self.trail.clone(), Shown::Relative)
     }
 
     /// Removes `dir/name` from the source after it was copied instead of moved.
     pub(super) fn clear_src(&self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-        remove::remove_at(dir, name, self.src_root, &mut self.trail.clone())
+        remove::remove_at(
+            dir,
+            name,
+            &mut self.trail.clone(),
+            Shown::Below(self.src_root),
+        )
     }
 
     /// If `st` is a further name of an inode already copied, hard-links `dst_dir/name` to that
@@ -377,13 +413,8 @@ impl<'a> Copier<'a> {
         let from = if parent == self.trail.rel() {
             dst_dir
         } else {
-            walked = walk(self.dst_root_fd, parent).map_err(|e| {
-                err(
-                    &self.dst_root.join(OsStr::from_bytes(parent)),
-                    "open directory",
-                    e,
-                )
-            })?;
+            walked = walk(self.dst_root_fd, parent)
+                .map_err(|e| errno(&show_rel(parent), "open directory", e))?;
             walked.as_fd()
         };
         self.create(dst_dir, name, "link", || {

@@ -9,7 +9,15 @@
 //!
 //! Trees come from untrusted images, so every lookup below the two roots is relative to an open
 //! directory fd and never follows a symlink (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`): a hostile tree
-//! cannot redirect a write outside the destination. Open fds grow with tree depth only.
+//! cannot redirect a write outside the destination.
+//!
+//! Depth is unlimited: walks keep their position on the heap (one listing per directory of the
+//! current chain), never on the call stack, and no call takes a path longer than one name, so
+//! `PATH_MAX` does not apply. Only the directories of the deepest [`FD_WINDOW`] levels of the
+//! chain (and its top) stay open; a directory whose fd was closed is reopened as `..` of its
+//! child, and checked to be the same inode, when the walk climbs back to it.
+//! Error messages name a path relative to the tree being worked on (the caller names that),
+//! shortened to its first and last components and its depth when it is long.
 
 mod copy;
 mod data;
@@ -18,11 +26,11 @@ mod moving;
 mod remove;
 
 use std::collections::HashSet;
-use std::ffi::{CStr, OsStr};
+use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{
@@ -33,8 +41,12 @@ use rustix::io::Errno;
 
 use self::copy::Copier;
 
-/// Directory nesting beyond which an operation gives up rather than hold ever more fds.
-const MAX_DEPTH: usize = 1024;
+/// Levels of a directory chain whose fds stay open (one or two fds each); the rest are
+/// closed and reopened when needed, so deep trees cost no more fds than shallow ones.
+const FD_WINDOW: usize = 32;
+
+/// Relative paths with more components than this are shown shortened in messages.
+const SHOW_COMPONENTS: usize = 8;
 
 /// Copies the tree at `src` over `dst` following the layering rules; `dst` is created if missing
 /// (its parent must exist) and gets `src`'s root directory metadata. Regular files are reflinked
@@ -44,8 +56,8 @@ pub fn merge_copy(src: &Path, dst: &Path) -> io::Result<u64> {
     let src_fd = open_root(src)?;
     let src_st = stat_fd(&src_fd).map_err(|e| err(src, "stat", e))?;
     let dst_fd = open_or_create_root(dst)?;
-    let dst_walk = dst_fd.try_clone().map_err(|e| with_path(dst, "dup", e))?;
-    let mut c = Copier::new(src, dst, &dst_fd)?;
+    let dst_walk = dst_fd.try_clone().map_err(|e| io_err("", "dup", e))?;
+    let mut c = Copier::new(src, &dst_fd)?;
     c.merge_root(src_fd, src_st, dst_walk)?;
     Ok(c.bytes())
 }
@@ -62,27 +74,25 @@ pub fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
             Ok(()) => return Ok(()),
             // Another filesystem, or `src` is a mount point: move the contents instead.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EBUSY)) => {}
-            Err(e) => return Err(with_path(dst, "rename", e)),
+            Err(e) => return Err(io_err("", "rename", e)),
         },
-        Err(e) => return Err(err(dst, "stat", e)),
+        Err(e) => return Err(errno("", "stat", e)),
         Ok(_) => {}
     }
     let dst_fd = open_or_create_root(dst)?;
-    let dst_walk = dst_fd.try_clone().map_err(|e| with_path(dst, "dup", e))?;
-    let mut c = Copier::new(src, dst, &dst_fd)?;
+    let dst_walk = dst_fd.try_clone().map_err(|e| io_err("", "dup", e))?;
+    let mut c = Copier::new(src, &dst_fd)?;
     moving::move_root(&mut c, src_fd, src_st, dst_walk)
 }
 
 /// `rm -rf path` that never follows symlinks, empties read-only directories and refuses to
 /// descend into a mount point (nor to remove `path` if it is one). A missing `path` is fine.
+/// Errors name paths relative to `path`, which the caller names.
 pub fn remove_tree(path: &Path) -> io::Result<()> {
     let Some(name) = path.file_name() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "{}: refusing to remove a path without a final name",
-                path.display()
-            ),
+            "refusing to remove a path without a final name",
         ));
     };
     let parent = match path.parent() {
@@ -92,25 +102,25 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     let parent_fd = match openat(CWD, parent, dir_flags(), Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(err(parent, "open", e)),
+        Err(e) => return Err(errno("..", "open", e)),
     };
     let name = std::ffi::CString::new(name.as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    remove::remove_at(parent_fd.as_fd(), &name, parent, &mut Trail::default())
+    remove::remove_top(parent_fd.as_fd(), &name)
 }
 
 /// Disk usage of the tree at `path` in bytes (allocated blocks, hard-linked inodes once),
 /// not descending into mount points.
 pub fn tree_size(path: &Path) -> io::Result<u64> {
     let st = statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, size_mask())
-        .map_err(|e| err(path, "stat", e))?;
+        .map_err(|e| errno("", "stat", e))?;
     let own = st.stx_blocks * 512;
     if file_type(&st) != FileType::Directory {
         return Ok(own);
     }
     let fd = open_root(path)?;
     let mut seen = HashSet::new();
-    Ok(own + remove::size_below(fd, path, &mut seen)?)
+    Ok(own + remove::size_below(fd, &mut seen)?)
 }
 
 /// Flags for opening a directory without following a symlink in its last component.
@@ -123,15 +133,45 @@ fn size_mask() -> StatxFlags {
 }
 
 /// Opens a caller-given root directory; only its last component must not be a symlink.
+/// (A caller-given path is below `PATH_MAX`, or the caller could not have named it.)
 fn open_root(path: &Path) -> io::Result<OwnedFd> {
     openat(CWD, path, dir_flags(), Mode::empty()).map_err(|e| err(path, "open directory", e))
 }
 
+/// Opens or makes the destination root; errors are the caller's to name.
 fn open_or_create_root(path: &Path) -> io::Result<OwnedFd> {
     match mkdirat(CWD, path, Mode::from_raw_mode(0o700)) {
-        Ok(()) | Err(Errno::EXIST) => open_root(path),
-        Err(e) => Err(err(path, "mkdir", e)),
+        Ok(()) | Err(Errno::EXIST) => openat(CWD, path, dir_flags(), Mode::empty())
+            .map_err(|e| errno("", "open directory", e)),
+        Err(e) => Err(errno("", "mkdir", e)),
     }
+}
+
+/// `(device, inode)` of a file, to recognise a directory when it is reopened.
+fn id_of(st: &Statx) -> (u64, u64) {
+    (dev_of(st), st.stx_ino)
+}
+
+/// Opens directory `parent/name` again for a walk that closed it, and checks it is still the
+/// same directory (`id`): a tree changed under the walk fails rather than send it elsewhere.
+fn reopen(parent: BorrowedFd<'_>, name: &CStr, id: (u64, u64)) -> rustix::io::Result<OwnedFd> {
+    let fd = openat(parent, name, dir_flags(), Mode::empty())?;
+    if id_of(&stat_fd(&fd)?) != id {
+        return Err(Errno::STALE);
+    }
+    Ok(fd)
+}
+
+/// Opens the parent of the open directory `child` (its `..`, so no name is resolved again),
+/// for a walk climbing back to a level whose fd it closed; checks it is that level (`id`).
+fn reopen_parent(child: BorrowedFd<'_>, id: (u64, u64)) -> rustix::io::Result<OwnedFd> {
+    reopen(child, c"..", id)
+}
+
+/// Index of the level whose fds a walk closes after pushing its `len`-th level, if any: the
+/// one just leaving the window. The first level (the walk's own root) is never closed.
+fn leaving_window(len: usize) -> Option<usize> {
+    (len > FD_WINDOW + 1).then(|| len - FD_WINDOW - 1)
 }
 
 fn stat_fd(fd: impl AsFd) -> rustix::io::Result<Statx> {
@@ -191,29 +231,67 @@ impl Trail {
         &self.rel
     }
 
-    /// `root/<current>/name` for messages.
-    fn path(&self, root: &Path, name: Option<&CStr>) -> PathBuf {
-        let mut p = root.join(OsStr::from_bytes(&self.rel));
+    /// `<current>/name` relative to the root being walked, shortened, for messages; empty for
+    /// the root itself.
+    fn show(&self, name: Option<&CStr>) -> String {
+        let mut rel = self.rel.clone();
         if let Some(name) = name {
-            p.push(OsStr::from_bytes(name.to_bytes()));
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(name.to_bytes());
         }
-        p
+        show_rel(&rel)
+    }
+
+    /// `root/<current>/name` for messages, the part below `root` shortened.
+    fn path(&self, root: &Path, name: Option<&CStr>) -> String {
+        let rel = self.show(name);
+        match rel.is_empty() {
+            true => root.display().to_string(),
+            false => format!("{}/{rel}", root.display()),
+        }
     }
 }
 
+/// A relative path for messages: in full if short, else its first and last two components and
+/// its depth, so a hostile tree cannot make a message kilobytes long.
+fn show_rel(rel: &[u8]) -> String {
+    let comps: Vec<&[u8]> = rel
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let text = |c: &[&[u8]]| String::from_utf8_lossy(&c.join(&b'/')).into_owned();
+    if comps.len() <= SHOW_COMPONENTS && rel.len() <= 1024 {
+        return text(&comps);
+    }
+    let n = comps.len();
+    let head = n.min(2);
+    let tail = n.saturating_sub(2).max(head);
+    let mut s = text(&comps[..head]);
+    if tail < n {
+        s.push_str(if tail > head { "/…/" } else { "/" });
+        s.push_str(&text(&comps[tail..]));
+    }
+    format!("{s} ({n} levels deep)")
+}
+
+/// An error at `place` (a [`Trail::show`] or [`Trail::path`] string; empty for the root the
+/// caller names).
+fn errno(place: &str, op: &str, e: Errno) -> io::Error {
+    io_err(place, op, io::Error::from(e))
+}
+
+fn io_err(place: &str, op: &str, e: io::Error) -> io::Error {
+    match place.is_empty() {
+        true => io::Error::new(e.kind(), format!("{op}: {e}")),
+        false => io::Error::new(e.kind(), format!("{place}: {op}: {e}")),
+    }
+}
+
+/// An error on a caller-given path.
 fn err(path: &Path, op: &str, e: Errno) -> io::Error {
-    with_path(path, op, io::Error::from(e))
-}
-
-fn with_path(path: &Path, op: &str, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {op}: {e}", path.display()))
-}
-
-fn too_deep(path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "{}: tree nested deeper than {MAX_DEPTH} directories",
-        path.display()
-    ))
+    errno(&path.display().to_string(), op, e)
 }
 
 /// The names in a directory (without `.` and `..`), read in full before the caller changes it,
@@ -299,11 +377,26 @@ mod tests {
         let a = t.push(c"a");
         let b = t.push(c"b");
         assert_eq!(t.rel(), b"a/b");
-        assert_eq!(t.path(Path::new("/r"), Some(c"c")), Path::new("/r/a/b/c"));
+        assert_eq!(t.path(Path::new("/r"), Some(c"c")), "/r/a/b/c");
+        assert_eq!(t.show(Some(c"c")), "a/b/c");
         t.pop(b);
         assert_eq!(t.rel(), b"a");
         t.pop(a);
-        assert_eq!(t.path(Path::new("/r"), None), Path::new("/r"));
+        assert_eq!(t.path(Path::new("/r"), None), "/r");
+        assert_eq!(t.show(None), "");
+    }
+
+    #[test]
+    fn long_paths_are_shown_shortened() {
+        let mut t = Trail::default();
+        for i in 0..2000 {
+            t.push(&std::ffi::CString::new(format!("d{i}")).unwrap());
+        }
+        let shown = t.show(Some(c"leaf"));
+        assert_eq!(shown, "d0/d1/…/d1999/leaf (2001 levels deep)");
+        assert_eq!(show_rel(b"a/b/c"), "a/b/c");
+        let long = [&[b'x'; 255][..]; 5].join(&b'/');
+        assert!(show_rel(&long).ends_with("(5 levels deep)"));
     }
 
     #[test]

@@ -10,12 +10,17 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use super::copy::Copier;
-use super::{Listing, MAX_DEPTH, dir_flags, entry_type, meta, stat_at, stat_fd, too_deep};
+use super::{
+    Listing, dir_flags, entry_type, id_of, leaving_window, meta, reopen_parent, stat_at, stat_fd,
+};
 
 /// A directory present on both sides: its entries are moved one by one, then its metadata.
 struct Level {
-    src: OwnedFd,
-    dst: OwnedFd,
+    /// Both closed while the level is far above the walk's current depth (never the root).
+    src: Option<OwnedFd>,
+    dst: Option<OwnedFd>,
+    src_id: (u64, u64),
+    dst_id: (u64, u64),
     /// Taken before the moves changed the source directory's times.
     st: Statx,
     entries: Listing,
@@ -36,51 +41,79 @@ pub(super) fn move_root(
     let entries =
         Listing::read(src.as_fd(), &mut c.dirbuf).map_err(c.on_src(None, "read directory"))?;
     let mark = c.trail.rel().len();
+    let dst_id = id_of(&stat_fd(&dst).map_err(c.on_dst(None, "stat"))?);
     let mut stack = vec![Level {
-        src,
-        dst,
+        src_id: id_of(&st),
+        src: Some(src),
+        dst: Some(dst),
+        dst_id,
         st,
         entries,
         mark,
         name: None,
     }];
     loop {
-        let depth = stack.len();
         let Some(top) = stack.last_mut() else {
             return Ok(());
         };
         let Some((name, ty)) = top.entries.next_entry() else {
             let done = stack.pop().expect("stack is not empty");
-            leave(c, done, stack.last().map(|parent| parent.src.as_fd()))?;
+            reopen_top(c, &mut stack, &done)?;
+            let parent = stack
+                .last()
+                .and_then(|p| p.src.as_ref())
+                .map(|fd| fd.as_fd());
+            leave(c, done, parent)?;
             continue;
         };
-        let (src, dst) = (top.src.as_fd(), top.dst.as_fd());
+        let src = top.src.as_ref().expect("the deepest level is open").as_fd();
+        let dst = top.dst.as_ref().expect("the deepest level is open").as_fd();
         let ty = entry_type(src, name, ty).map_err(c.on_src(Some(name), "stat"))?;
         match ty {
             FileType::Directory => {
-                if let Some(level) = move_dir(c, src, dst, name, depth)? {
+                if let Some(level) = move_dir(c, src, dst, name)? {
                     stack.push(level);
+                    if let Some(i) = leaving_window(stack.len()) {
+                        stack[i].src = None;
+                        stack[i].dst = None;
+                    }
                 }
             }
             // Not carried into images; dropped so the source ends up empty.
             FileType::Socket => {
                 unlinkat(src, name, AtFlags::empty()).map_err(c.on_src(Some(name), "unlink"))?
             }
-            _ => move_leaf(c, src, dst, name, ty, depth)?,
+            _ => move_leaf(c, src, dst, name, ty)?,
         }
     }
 }
 
+/// Before `done` (just popped) is closed: if the new last level of `stack` had its fds
+/// closed, reopens them as `..` of `done`'s on both sides.
+fn reopen_top(c: &Copier<'_>, stack: &mut [Level], done: &Level) -> io::Result<()> {
+    let Some(top) = stack.last_mut() else {
+        return Ok(());
+    };
+    if top.src.is_none() {
+        let (src, dst) = (done.src.as_ref(), done.dst.as_ref());
+        let (src, dst) = (src.expect("open"), dst.expect("open"));
+        top.src = Some(
+            reopen_parent(src.as_fd(), top.src_id)
+                .map_err(c.on_src(None, "reopen parent directory"))?,
+        );
+        top.dst = Some(
+            reopen_parent(dst.as_fd(), top.dst_id)
+                .map_err(c.on_dst(None, "reopen parent directory"))?,
+        );
+    }
+    Ok(())
+}
+
 /// Finishes a merged directory: upper metadata onto `dst`, emptied source removed.
 fn leave(c: &mut Copier<'_>, done: Level, parent: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    meta::apply_fd(
-        &mut c.xattrs,
-        done.src.as_fd(),
-        &done.st,
-        done.dst.as_fd(),
-        true,
-    )
-    .map_err(|f| c.fail_dst(None, f))?;
+    let (src, dst) = (done.src.expect("open"), done.dst.expect("open"));
+    meta::apply_fd(&mut c.xattrs, src.as_fd(), &done.st, dst.as_fd(), true)
+        .map_err(|f| c.fail_dst(None, f))?;
     c.trail.pop(done.mark);
     let (Some(name), Some(parent)) = (done.name, parent) else {
         return Ok(());
@@ -95,7 +128,6 @@ fn move_leaf(
     dst: BorrowedFd<'_>,
     name: &CStr,
     ty: FileType,
-    depth: usize,
 ) -> io::Result<()> {
     let r = match renameat(src, name, dst, name) {
         Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) => {
@@ -107,7 +139,7 @@ fn move_leaf(
     match r {
         Ok(()) => Ok(()),
         Err(Errno::XDEV) => {
-            c.copy_entry(src, dst, name, ty, depth)?;
+            c.copy_entry(src, dst, name, ty)?;
             unlinkat(src, name, AtFlags::empty()).map_err(c.on_src(Some(name), "unlink"))
         }
         Err(e) => Err(c.on_dst(Some(name), "rename")(e)),
@@ -121,15 +153,11 @@ fn move_dir(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     name: &CStr,
-    depth: usize,
 ) -> io::Result<Option<Level>> {
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(&c.trail.path(c.src_root(), Some(name))));
-    }
     match rename_dir(src, dst, name, false) {
         Ok(()) => return Ok(None),
         Err(Errno::EXIST) => {}
-        Err(Errno::XDEV) => return copy_then_remove(c, src, dst, name, depth),
+        Err(Errno::XDEV) => return copy_then_remove(c, src, dst, name),
         Err(e) => return Err(c.on_dst(Some(name), "rename")(e)),
     }
     let dst_child = match openat(dst, name, dir_flags(), Mode::empty()) {
@@ -138,7 +166,7 @@ fn move_dir(
             unlinkat(dst, name, AtFlags::empty()).map_err(c.on_dst(Some(name), "unlink"))?;
             return match rename_dir(src, dst, name, true) {
                 Ok(()) => Ok(None),
-                Err(Errno::XDEV) => copy_then_remove(c, src, dst, name, depth),
+                Err(Errno::XDEV) => copy_then_remove(c, src, dst, name),
                 Err(e) => Err(c.on_dst(Some(name), "rename")(e)),
             };
         }
@@ -152,9 +180,12 @@ fn move_dir(
     let mark = c.trail.push(name);
     let entries = Listing::read(src_child.as_fd(), &mut c.dirbuf)
         .map_err(c.on_src(None, "read directory"))?;
+    let dst_id = id_of(&stat_fd(&dst_child).map_err(c.on_dst(Some(name), "stat"))?);
     Ok(Some(Level {
-        src: src_child,
-        dst: dst_child,
+        src_id: id_of(&st),
+        src: Some(src_child),
+        dst: Some(dst_child),
+        dst_id,
         st,
         entries,
         mark,
@@ -167,9 +198,8 @@ fn copy_then_remove(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     name: &CStr,
-    depth: usize,
 ) -> io::Result<Option<Level>> {
-    c.copy_entry(src, dst, name, FileType::Directory, depth)?;
+    c.copy_entry(src, dst, name, FileType::Directory)?;
     c.clear_src(src, name)?;
     Ok(None)
 }
