@@ -223,7 +223,12 @@ impl Store {
     pub fn scratch(&self) -> Result<Scratch> {
         let name = uuid::Uuid::new_v4().simple().to_string();
         let lock_path = self.tmp_dir().join(format!("{name}.lock"));
-        let lock = lock_file(&lock_path, true)?.expect("blocking lock");
+        // Created and locked under the writers' lock, which cleaners hold while they scan (see
+        // `import_with`).
+        let lock = {
+            let _w = self.write_lock()?;
+            lock_file(&lock_path, true)?.expect("blocking lock")
+        };
         let dir = self.tmp_dir().join(format!("{name}.scratch"));
         std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
             .create(&dir)

@@ -66,13 +66,16 @@ impl Store {
     /// Imports an ACI, recording `opts.signer`. An image already in the store without a signer
     /// gets this one.
     pub fn import_with(&mut self, source: Source, opts: &ImportOptions) -> Result<Imported> {
-        {
-            let _w = self.write_lock()?;
-            self.clean_temporaries()?;
-        }
+        // The import's own lock is taken before the writers' lock is released: a cleaner (the
+        // next import, `gc`) holds the writers' lock while it scans, so it never sees the lock
+        // file free between its creation and its `flock`, and never removes a live import.
         let name = uuid::Uuid::new_v4().simple().to_string();
         let lock_path = self.tmp_dir().join(format!("{name}.lock"));
-        let lock = lock_file(&lock_path, true)?.expect("blocking lock");
+        let lock = {
+            let _w = self.write_lock()?;
+            self.clean_temporaries()?;
+            lock_file(&lock_path, true)?.expect("blocking lock")
+        };
         let meta = self.tmp_dir().join(format!("{name}.meta"));
         let mut temps = Vec::new();
         let result = self.import_staged(&name, &meta, source, &mut temps, opts);
