@@ -157,6 +157,55 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Suffixes of the hidden directories of a pod being created and of one being destroyed.
+const NEW: &str = ".new";
+const DESTROY: &str = ".destroy";
+
+/// Tries to take the lock of the pod directory `dir` without waiting.
+fn lock_in(dir: &Path) -> Result<Option<PodLock>> {
+    let p = dir.join("lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&p)
+        .at(&p)?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(PodLock(f))),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e).at(p),
+    }
+}
+
+/// Takes the lock of the pod directory `dir` (also a hidden one), waiting up to 10 s for a
+/// pod that is ending.
+pub(crate) fn lock_dir(dir: &Path) -> Result<PodLock> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(l) = lock_in(dir)? {
+            return Ok(l);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            return Err(Error::Busy(format!("{} is locked", dir.display())));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// For crash tests: a process whose `JETPACK_TEST_STOP_AT` names `point` kills itself there
+/// with SIGKILL, as a power cut or `kill -9` would stop it.
+pub(crate) fn stop_at(point: &str) {
+    if std::env::var_os("JETPACK_TEST_STOP_AT").is_some_and(|v| v == point) {
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(std::process::id().to_string())
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        std::process::abort();
+    }
+}
+
 /// The pods directory of a store.
 pub struct Pods {
     dir: PathBuf,
@@ -175,19 +224,7 @@ impl Pods {
 
     /// Tries to take the pod's lock without waiting.
     pub fn try_lock(&self, uuid: &str) -> Result<Option<PodLock>> {
-        let p = self.dir(uuid).join("lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&p)
-            .at(&p)?;
-        match f.try_lock() {
-            Ok(()) => Ok(Some(PodLock(f))),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(e).at(p),
-        }
+        lock_in(&self.dir(uuid))
     }
 
     /// True if some process holds the pod's lock.
@@ -197,21 +234,76 @@ impl Pods {
 
     /// Creates the directory of a new pod (0700, with `apps/` and `volumes/` 0700 and an empty
     /// manifest 0600 for [`Pods::write_manifest`]) and takes its lock.
+    ///
+    /// The directory is made whole under a hidden name (`.<uuid>.new`) and renamed into place,
+    /// so `pods/<uuid>` always has its state and lock: a process killed before the rename
+    /// leaves only a hidden directory with a free lock, which `gc` removes. Callers hold the
+    /// store's writers' lock, which `gc` takes too, so `gc` never sees a hidden directory
+    /// before its lock is taken.
     pub fn create(&self, rec: &PodRecord) -> Result<PodLock> {
         private_dir(&self.dir)?;
         let d = self.dir(&rec.uuid);
-        fs::DirBuilder::new().mode(0o700).create(&d).at(&d)?;
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).at(&d)?;
-        let lock = self
-            .try_lock(&rec.uuid)?
-            .ok_or_else(|| Error::Busy(format!("pod {} is locked", rec.uuid)))?;
-        self.save(rec)?;
+        let new = self.dir.join(format!(".{}{NEW}", rec.uuid));
+        fs::DirBuilder::new().mode(0o700).create(&new).at(&new)?;
+        stop_at("pod-created");
+        fs::set_permissions(&new, fs::Permissions::from_mode(0o700)).at(&new)?;
+        let lock =
+            lock_in(&new)?.ok_or_else(|| Error::Busy(format!("pod {} is locked", rec.uuid)))?;
+        write_json(&new.join("pod.json"), rec)?;
         for sub in ["apps", "volumes"] {
-            private_dir(&d.join(sub))?;
+            private_dir(&new.join(sub))?;
         }
         // Writing over this file (truncating it) keeps its mode.
-        create_private(&d.join("manifest"))?;
+        create_private(&new.join("manifest"))?;
+        fs::rename(&new, &d).at(&d)?;
         Ok(lock)
+    }
+
+    /// Hides a pod being destroyed in one rename (`pods/<uuid>` → `pods/.<uuid>.destroy`):
+    /// from then on no command sees it, and a destroy killed half-way is finished by `gc`.
+    /// Returns the hidden directory.
+    pub fn hide_for_destroy(&self, uuid: &str) -> Result<PathBuf> {
+        let hidden = self.dir.join(format!(".{uuid}{DESTROY}"));
+        fs::rename(self.dir(uuid), &hidden).at(&hidden)?;
+        Ok(hidden)
+    }
+
+    /// Hidden directories (`.<uuid>.new`, `.<uuid>.destroy`) whose lock is free: what a create
+    /// or destroy killed half-way left. Returns (UUID, directory). Callers hold the store's
+    /// writers' lock (see [`Pods::create`]).
+    pub fn abandoned(&self) -> Result<Vec<(String, PathBuf)>> {
+        self.hidden(true)
+    }
+
+    /// The UUIDs of the pods being created or destroyed now (hidden, locked).
+    pub fn hidden_busy(&self) -> Result<Vec<String>> {
+        Ok(self.hidden(false)?.into_iter().map(|(u, _)| u).collect())
+    }
+
+    fn hidden(&self, free: bool) -> Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).at(&self.dir),
+        };
+        for e in rd {
+            let e = e.at(&self.dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(hidden) = name.strip_prefix('.') else {
+                continue;
+            };
+            let Some(uuid) = hidden
+                .strip_suffix(NEW)
+                .or_else(|| hidden.strip_suffix(DESTROY))
+            else {
+                continue;
+            };
+            if lock_in(&e.path())?.is_some() == free {
+                out.push((uuid.to_string(), e.path()));
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the pod's manifest (mode 0600: it holds the apps' environment).
@@ -252,8 +344,8 @@ impl Pods {
         })
     }
 
-    /// Every pod, oldest first. Directories without a readable state (a create interrupted
-    /// before its first write) are reported by UUID with `None`.
+    /// Every pod, oldest first. A directory without a valid state is reported as a `preparing`
+    /// pod without apps (an aborted prepare when its lock is free). Always `Some`.
     pub fn all(&self) -> Result<Vec<(String, Option<PodRecord>)>> {
         let mut out = Vec::new();
         let rd = match fs::read_dir(&self.dir) {
@@ -264,7 +356,34 @@ impl Pods {
         for e in rd {
             let e = e.at(&self.dir)?;
             let uuid = e.file_name().to_string_lossy().into_owned();
-            out.push((uuid.clone(), self.load(&uuid).ok()));
+            // Pods being created or destroyed (see `Pods::create`, `Pods::hide_for_destroy`).
+            if uuid.starts_with('.') {
+                continue;
+            }
+            // A directory without a valid state is no pod anyone can use: it is shown as an
+            // aborted prepare (`destroy` and `gc` remove it).
+            let rec = self.load(&uuid).unwrap_or_else(|_| PodRecord {
+                uuid: uuid.clone(),
+                name: None,
+                state: State::Preparing,
+                created: e
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0),
+                started: None,
+                exited: None,
+                net: String::new(),
+                dns: Vec::new(),
+                networks: Vec::new(),
+                apps: Vec::new(),
+                pid: None,
+                exit: None,
+                userns: None,
+            });
+            out.push((uuid, Some(rec)));
         }
         out.sort_by_key(|(u, r)| (r.as_ref().map(|r| r.created).unwrap_or(0), u.clone()));
         Ok(out)

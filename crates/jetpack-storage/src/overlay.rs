@@ -236,6 +236,11 @@ impl Storage for OverlayStorage {
     /// Refuses while a pod overlay uses the image: changing a lower layer under a mounted
     /// overlay is undefined behaviour.
     fn remove_image(&self, image: &str) -> Result<()> {
+        self.check_remove_image(image)?;
+        area::remove_plain(&area::path(&self.root, IMAGES, image)?)
+    }
+
+    fn check_remove_image(&self, image: &str) -> Result<()> {
         let path = area::path(&self.root, IMAGES, image)?;
         let users = self.users_of(&path)?;
         if !users.is_empty() {
@@ -248,7 +253,7 @@ impl Storage for OverlayStorage {
                 users: users.join(", "),
             });
         }
-        area::remove_plain(&path)
+        Ok(())
     }
 
     fn clone_for_pod_mapped(

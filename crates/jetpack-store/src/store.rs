@@ -290,6 +290,18 @@ impl Store {
                 list.join(", ")
             )));
         }
+        // Everything that can refuse is asked before anything changes: a refused removal
+        // leaves the image exactly as it was.
+        let pods = self.pods_using(id)?;
+        if !pods.is_empty() {
+            return Err(Error::InUse(format!(
+                "image {} is used by pod {}: destroy {} first",
+                short_id(id),
+                pods.join(", "),
+                if pods.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        self.storage.check_remove_image(id)?;
         // Invisible first, then the files; a crash in between leaves leftovers for gc.
         self.index_mut()?.remove(id)?;
         self.storage.remove_image(id)?;
@@ -298,6 +310,45 @@ impl Store {
             fs::remove_dir_all(&dir).at(&dir)?;
         }
         Ok(())
+    }
+
+    /// Takes the writers' lock (waits for other writers): for work elsewhere that must not
+    /// interleave with removal and gc, such as recording which images a new pod uses.
+    pub fn lock_writers(&self) -> Result<Lock> {
+        self.write_lock()
+    }
+
+    /// The UUIDs of the pods whose state (`pods/<uuid>/pod.json`) names image `id` for one of
+    /// their apps: a prepared or exited pod clones its images again at its next run.
+    fn pods_using(&self, id: &str) -> Result<Vec<String>> {
+        let dir = self.root.join("pods");
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at(dir),
+        };
+        let mut out = Vec::new();
+        for entry in rd {
+            let entry = entry.at(&dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(bytes) = fs::read(entry.path().join("pod.json")) else {
+                continue;
+            };
+            let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let uses = state["apps"]
+                .as_array()
+                .is_some_and(|apps| apps.iter().any(|a| a["image"].as_str() == Some(id)));
+            if uses {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Removes leftovers of interrupted work: unlocked temporary trees and metadata, sealed
