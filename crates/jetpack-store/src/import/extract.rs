@@ -2,7 +2,9 @@
 //!
 //! An ACI holds exactly `manifest` (a regular file) and `rootfs/` (a directory) with the tree
 //! below it. Anything else — absolute names, `..`, other top-level names, duplicates, hard
-//! links or relative symlinks that leave `rootfs/` — is refused with the entry's name.
+//! links or relative symlinks that leave `rootfs/`, paths nested more than [`MAX_DEPTH`]
+//! components below `rootfs/` — is refused with the entry's name, before anything of that entry
+//! is written.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -16,6 +18,17 @@ use crate::error::{Error, Result};
 
 /// Largest manifest accepted (real ones are a few KiB).
 const MAX_MANIFEST: u64 = 1 << 20;
+
+/// Most components an entry's path may have below `rootfs/`. Real images stay far below it
+/// (distribution trees under 20, deep `node_modules` under 100). Beyond it trees are unusable
+/// anyway: with names of 16 bytes a path of 256 components already reaches `PATH_MAX` (4096), so
+/// programs in the container could not name deeper files. And it bounds extraction, which holds
+/// one directory fd per level of the current entry, well below the usual 1024 fd limit.
+pub const MAX_DEPTH: usize = 256;
+
+/// Entry names longer than this (in bytes or components) are shown shortened in messages.
+const SHOW_NAME: usize = 256;
+const SHOW_COMPONENTS: usize = 8;
 
 /// Where an archive entry goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,7 +93,36 @@ pub struct Walked {
 }
 
 fn bad(name: &[u8], why: impl std::fmt::Display) -> Error {
-    Error::BadImage(format!("entry {:?}: {why}", String::from_utf8_lossy(name)))
+    Error::BadImage(format!("entry {}: {why}", show_name(name)))
+}
+
+/// An entry name for messages: quoted in full if short, else its first and last two
+/// components and how many there are, so a hostile name cannot make a message kilobytes long.
+pub fn show_name(name: &[u8]) -> String {
+    let comps: Vec<&[u8]> = name
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    if name.len() <= SHOW_NAME && comps.len() <= SHOW_COMPONENTS {
+        return format!("{:?}", String::from_utf8_lossy(name));
+    }
+    let text = |c: &[&[u8]]| {
+        let s = String::from_utf8_lossy(&c.join(&b'/')).into_owned();
+        // A single huge component (tar allows it) is cut too.
+        match s.char_indices().nth(SHOW_NAME / 2) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s,
+        }
+    };
+    let n = comps.len();
+    let head = n.min(2);
+    let tail = n.saturating_sub(2).max(head);
+    let mut s = text(&comps[..head]);
+    if tail < n {
+        s.push_str(if tail > head { "/…/" } else { "/" });
+        s.push_str(&text(&comps[tail..]));
+    }
+    format!("{s:?} ({n} components)")
 }
 
 /// Metadata of an entry, PAX records taking precedence over the ustar header (large IDs,
@@ -136,6 +178,17 @@ pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<W
         }
         let name = entry.path_bytes().into_owned();
         let target = classify(&name).map_err(|why| bad(&name, why))?;
+        if let Target::Rootfs(path) = &target
+            && path.len() > MAX_DEPTH
+        {
+            return Err(bad(
+                &name,
+                format!(
+                    "nested {} levels below rootfs/, deeper than the {MAX_DEPTH} allowed",
+                    path.len()
+                ),
+            ));
+        }
         let key: Vec<u8> = match &target {
             Target::Manifest => b"manifest".to_vec(),
             Target::Root => b"rootfs".to_vec(),
@@ -318,6 +371,22 @@ mod tests {
                 .contains("outside rootfs/")
         );
         assert!(classify(b"").is_err());
+    }
+
+    #[test]
+    fn long_names_are_shown_shortened() {
+        assert_eq!(show_name(b"rootfs/etc/passwd"), "\"rootfs/etc/passwd\"");
+        let deep = format!("rootfs/{}x", "d/".repeat(2000));
+        assert_eq!(
+            show_name(deep.as_bytes()),
+            "\"rootfs/d/…/d/x\" (2002 components)"
+        );
+        let wide = format!("rootfs/{}", "y".repeat(5000));
+        let shown = show_name(wide.as_bytes());
+        assert!(
+            shown.len() < 300 && shown.ends_with("(2 components)"),
+            "{shown}"
+        );
     }
 
     #[test]
