@@ -3,7 +3,9 @@
 # `gzip -dc | tar -x` into a fresh directory on the same filesystem, alternating in one run,
 # with `gzip -dc | sha512sum` as the CPU floor. dir and overlay run on a fresh ext4 loop device
 # (the VM's root disk is too slow at creating files to measure code), btrfs on a btrfs loop
-# device, zfs on a zfs-fuse file-backed pool. Prints medians and ratios.
+# device, zfs on a zfs-fuse file-backed pool. Prints medians and ratios. Each run also imports
+# with JETPACK_IMPORT_NO_SYNC=1 (no syncfs of the tree before sealing) into a fresh store, to
+# show what making the image durable costs.
 #
 # Usage (root): bench/import.sh [RUNS] [BACKENDS...]   e.g. bench/import.sh 7 dir overlay
 set -euo pipefail
@@ -67,13 +69,17 @@ for b in "${backends[@]}"; do
             pool=jpbench$$; truncate -s 4G "$work/zfs.img"; zpool create -f -m none "$pool" "$work/zfs.img"
             mkdir -p "$fs"; conf+=(-o "zfs.dataset=$pool/jetpack") ;;
     esac
-    jpt=(); tart=()
+    jpt=(); jpn=(); tart=()
     for _ in $(seq "$runs"); do
         # jetpack: fresh store each run (removal and init are not timed).
         # zfs keeps its datasets (emptied through jetpack); the others start from nothing.
         wipe; [ "$b" = zfs ] || rmrf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
         sync; t0=$(now); "$jp" "${conf[@]}" import -q "$aci" >/dev/null; t1=$(now)
         jpt+=("$(echo "$t1 - $t0" | bc -l)")
+        # The same without the sync before sealing (the `sync` after it is not timed).
+        wipe; [ "$b" = zfs ] || rmrf "$fs/store"; "$jp" "${conf[@]}" init >/dev/null
+        sync; t0=$(now); JETPACK_IMPORT_NO_SYNC=1 "$jp" "${conf[@]}" import -q "$aci" >/dev/null; t1=$(now)
+        jpn+=("$(echo "$t1 - $t0" | bc -l)")
         # GNU tar: fresh directory on the same filesystem.
         tdir=$fs/tar; [ "$b" = zfs ] && tdir=$fs/store/storage/tmp/tar
         rm -rf "$tdir"; mkdir -p "$tdir"
@@ -82,9 +88,13 @@ for b in "${backends[@]}"; do
         rm -rf "$tdir"
     done
     jm=$(printf '%s\n' "${jpt[@]}" | median); tm=$(printf '%s\n' "${tart[@]}" | median)
+    nm=$(printf '%s\n' "${jpn[@]}" | median)
     printf '%-7s jetpack import median %.3fs   gzip|tar median %.3fs   ratio %.2f   (vs floor %.2f)\n' \
         "$b" "$jm" "$tm" "$(echo "$jm / $tm" | bc -l)" "$(echo "$jm / $floor_med" | bc -l)"
+    printf '        without the sync before sealing: median %.3fs   (the sync costs %.3fs, %.0f%%)\n' \
+        "$nm" "$(echo "$jm - $nm" | bc -l)" "$(echo "($jm - $nm) * 100 / $nm" | bc -l)"
     echo "        jetpack runs: ${jpt[*]}"
+    echo "        no-sync runs: ${jpn[*]}"
     echo "        tar runs:     ${tart[*]}"
     wipe; [ "$b" = zfs ] || rmrf "$fs/store"
 done

@@ -1,6 +1,7 @@
 //! The store and pods stay consistent when work is refused or a process dies half-way: a
 //! refused image removal changes nothing, a killed prepare or destroy leaves a state that
-//! `list` reports truly and `gc` finishes. Needs root.
+//! `list` reports truly and `gc` finishes, and an import makes its tree durable before sealing
+//! it. Needs root.
 
 mod common;
 
@@ -139,4 +140,49 @@ fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle_overlay() {
 #[test]
 fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle_dir() {
     kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle("dir");
+}
+
+/// The extracted tree reaches the disk (`syncfs` of the staging tree's filesystem) before the
+/// rename that seals it.
+#[test]
+fn import_syncs_the_tree_before_sealing_it() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let aci = e.backend.dir.path().join("busybox.aci");
+    e.ok(&["image", "rm", BB]);
+    let trace = e.backend.dir.path().join("trace");
+    let c = e.cmd();
+    let prog = c.get_program().to_owned();
+    let args: Vec<_> = c.get_args().map(|a| a.to_owned()).collect();
+    let st = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=syncfs,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(prog)
+        .args(args)
+        .args(["import", "-q", aci.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let seal = lines
+        .iter()
+        .position(|l| {
+            l.contains("rename") && l.contains("/storage/tmp/") && l.contains("/storage/images/")
+        })
+        .unwrap_or_else(|| panic!("no seal rename in\n{text}"));
+    let sync = lines
+        .iter()
+        .position(|l| l.contains("syncfs(") && l.contains("/storage/tmp/") && l.contains("= 0"))
+        .unwrap_or_else(|| panic!("no syncfs of the staging tree in\n{text}"));
+    assert!(sync < seal, "{text}");
 }

@@ -19,6 +19,10 @@ use crate::store::{Store, lock_file, now, short_id};
 pub use compress::Compression;
 pub use pipeline::Streamed;
 
+/// Set to `1`, imports skip syncing the extracted tree before sealing it. For measuring that
+/// cost only (`bench/import.sh`): a power cut can then leave truncated files in a sealed image.
+pub const NO_SYNC_ENV: &str = "JETPACK_IMPORT_NO_SYNC";
+
 /// Where an image comes from.
 pub enum Source {
     File(PathBuf),
@@ -181,6 +185,12 @@ impl Store {
         };
         let tree_size = jetpack_storage::tree::tree_size(&rendered_path).at(&rendered_path)?;
         fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
+        // Everything extracted and the kept original reach the disk before the seal: after a
+        // power cut a sealed image is whole (the rename is journaled after the data).
+        if std::env::var_os(NO_SYNC_ENV).is_none_or(|v| v != "1") {
+            jetpack_storage::sync_filesystem(&rendered_path)?;
+            jetpack_storage::sync_filesystem(meta)?;
+        }
 
         let row = ImageRow {
             id: id.clone(),
@@ -223,6 +233,12 @@ impl Store {
             self.storage.seal(&rendered, &id)?;
             temps.retain(|t| t != &rendered);
             fs::rename(meta, &dest).at(&dest)?;
+            // The renames are durable before the index row that makes them visible.
+            for dir in [self.storage.image_path(&id), dest.clone()] {
+                if let Some(parent) = dir.parent() {
+                    jetpack_storage::sync_dir(parent)?;
+                }
+            }
             self.index_mut()?.insert(&row)?;
         }
         Ok(Imported {
