@@ -125,6 +125,18 @@ pub fn show_name(name: &[u8]) -> String {
     format!("{s:?} ({n} components)")
 }
 
+/// The writer's error, which repeats the entry's path in full: cut in the middle if long, as
+/// the message already names the entry.
+fn cut(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    if s.len() <= 2 * SHOW_NAME {
+        return s;
+    }
+    let head = s.floor_char_boundary(SHOW_NAME / 2);
+    let tail = s.ceil_char_boundary(s.len() - SHOW_NAME);
+    format!("{}…{}", &s[..head], &s[tail..])
+}
+
 /// Metadata of an entry, PAX records taking precedence over the ustar header (large IDs,
 /// precise times) and `SCHILY.xattr.*` records giving the extended attributes.
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
@@ -229,7 +241,7 @@ pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<W
                 }
                 saw_root = true;
                 if let Some(w) = writer.as_deref_mut() {
-                    w.dir(&[], &meta).map_err(|e| bad(&name, e))?;
+                    w.dir(&[], &meta).map_err(|e| bad(&name, cut(&e)))?;
                 }
             }
             Target::Rootfs(path) => {
@@ -238,7 +250,7 @@ pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<W
                 if let Some(w) = writer.as_deref_mut() {
                     out.file_bytes +=
                         write_entry(w, &mut entry, kind, &path, link.as_deref(), &meta)
-                            .map_err(|e| bad(&name, e))?;
+                            .map_err(|e| bad(&name, cut(&e)))?;
                 }
             }
         }
@@ -387,6 +399,17 @@ mod tests {
             shown.len() < 300 && shown.ends_with("(2 components)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn long_writer_errors_are_cut() {
+        let e = std::io::Error::other(format!("open directory {}: denied", "é/".repeat(3000)));
+        let shown = cut(&e);
+        assert!(
+            shown.len() < 2 * SHOW_NAME && shown.ends_with(": denied"),
+            "{shown}"
+        );
+        assert_eq!(cut(&std::io::Error::other("short")), "short");
     }
 
     #[test]
