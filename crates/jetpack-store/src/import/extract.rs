@@ -132,8 +132,14 @@ fn cut(e: &std::io::Error) -> String {
     if s.len() <= 2 * SHOW_NAME {
         return s;
     }
-    let head = s.floor_char_boundary(SHOW_NAME / 2);
-    let tail = s.ceil_char_boundary(s.len() - SHOW_NAME);
+    let mut head = SHOW_NAME / 2;
+    while !s.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = s.len() - SHOW_NAME;
+    while !s.is_char_boundary(tail) {
+        tail += 1;
+    }
     format!("{}…{}", &s[..head], &s[tail..])
 }
 
