@@ -61,6 +61,29 @@ fn to_closed_pipe(e: &Env, args: &[&str]) -> Output {
 }
 
 #[test]
+fn broken_pipe_exits_quietly() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let uuid = prepare(&e, &[]);
+    for args in [
+        vec!["list", "--json"],
+        vec!["list"],
+        vec!["status", uuid.as_str()],
+        vec!["status", "--json", uuid.as_str()],
+        vec!["images"],
+        vec!["config"],
+    ] {
+        let o = to_closed_pipe(&e, &args);
+        no_panic(&o);
+        assert_eq!(stderr(&o), "", "jetpack {args:?} to a closed pipe");
+        // As a Unix tool killed by SIGPIPE: 128 + 13.
+        assert_eq!(o.status.code(), Some(141), "jetpack {args:?}");
+    }
+}
+
+#[test]
 fn ambiguous_uuid_prefix() {
     if !jetpack_testutil::require_root() {
         return;
@@ -144,4 +167,3 @@ fn pod_name_checked_at_prepare() {
     let ok = "b".repeat(64);
     prepare(&e, &["--name", &ok]);
 }
-

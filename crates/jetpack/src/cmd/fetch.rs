@@ -53,7 +53,7 @@ pub fn run(cfg: &Config, a: FetchArgs) -> Result<ExitCode> {
             };
             eprintln!("{} {how}", f.name);
         }
-        println!("{}", f.id);
+        outln!("{}", f.id);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
             let store = Store::open(cfg)?;
             let row = store.lookup(&image, Pick::Newest)?;
             let bytes = store.manifest_bytes(&row.id)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::stdout();
             out.write_all(&bytes)?;
             if !bytes.ends_with(b"\n") {
                 writeln!(out)?;
@@ -38,7 +38,7 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
                         .with_context(|| format!("cannot write {}", path.display()))?;
                 }
                 None => {
-                    store.export(&row.id, &mut std::io::stdout().lock())?;
+                    store.export(&row.id, &mut crate::stdout())?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -50,7 +50,7 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
                 store
                     .remove(&row.id, force)
                     .with_context(|| format!("cannot remove {image}"))?;
-                println!("removed {} ({})", short_id(&row.id), row.name);
+                outln!("removed {} ({})", short_id(&row.id), row.name);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -67,34 +67,34 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
             "manifest": serde_json::from_str::<serde_json::Value>(&manifest.to_json_pretty())?,
             "rootfs": store.image_rootfs(&row.id),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     let labels: Vec<String> = row.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("ID:          {}", row.id);
-    println!("Name:        {}", row.name);
-    println!("Labels:      {}", labels.join(","));
-    println!("Imported:    {}", fmt::time(row.imported));
-    println!(
+    outln!("ID:          {}", row.id);
+    outln!("Name:        {}", row.name);
+    outln!("Labels:      {}", labels.join(","));
+    outln!("Imported:    {}", fmt::time(row.imported));
+    outln!(
         "Signer:      {}",
         super::signer(row.signer.as_deref(), true)
     );
-    println!(
+    outln!(
         "File:        {} ({})",
         fmt::size(row.aci_size),
         row.compression
     );
-    println!(
+    outln!(
         "Rendered:    {} at {}",
         fmt::size(row.tree_size),
         store.image_rootfs(&row.id).display()
     );
     for (i, d) in row.deps.iter().enumerate() {
-        println!("Dependency {i}: {}", short_id(d));
+        outln!("Dependency {i}: {}", short_id(d));
     }
     if let Some(app) = &manifest.app {
-        println!("Exec:        {:?}", app.exec);
-        println!("User:        {}:{}", app.user, app.group);
+        outln!("Exec:        {:?}", app.exec);
+        outln!("User:        {}:{}", app.user, app.group);
     }
     Ok(ExitCode::SUCCESS)
 }

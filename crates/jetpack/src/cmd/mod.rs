@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn init(cfg: &Config) -> Result<ExitCode> {
     let store = Store::init(cfg)?;
-    println!(
+    outln!(
         "store at {} ready (storage: {})",
         store.root().display(),
         store.storage_kind()
@@ -67,7 +67,7 @@ fn init(cfg: &Config) -> Result<ExitCode> {
         .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
     let leases = store.root().join("net").join("leases");
     if jetpack_net::write_default(dir, cfg.get("net.default-bridge"), subnet, &leases)? {
-        println!(
+        outln!(
             "default network: bridge {} on {subnet}, in {}",
             cfg.get("net.default-bridge"),
             dir.display()
@@ -106,14 +106,14 @@ fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
-    println!("{}", imported.id);
+    outln!("{}", imported.id);
     Ok(ExitCode::SUCCESS)
 }
 
 fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let rows = store.images()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
@@ -160,14 +160,14 @@ fn gc(cfg: &Config, grace: &str) -> Result<ExitCode> {
     let mut store = Store::open(cfg)?;
     let pods = jetpack_pod::gc(&store, grace)?;
     for p in &pods {
-        println!("removed pod {p}");
+        outln!("removed pod {p}");
     }
     let report = store.gc()?;
     for r in &report.removed {
-        println!("removed {r}");
+        outln!("removed {r}");
     }
     if report.removed.is_empty() && pods.is_empty() {
-        println!("nothing to remove");
+        outln!("nothing to remove");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -175,13 +175,13 @@ fn gc(cfg: &Config, grace: &str) -> Result<ExitCode> {
 fn config(cfg: &Config, keys: &[String]) -> Result<ExitCode> {
     if keys.is_empty() {
         for (k, v, origin) in cfg.entries() {
-            println!("{k} = {v}\t# {origin}");
+            outln!("{k} = {v}\t# {origin}");
         }
         return Ok(ExitCode::SUCCESS);
     }
     for k in keys {
         match cfg.entries().into_iter().find(|(key, _, _)| key == k) {
-            Some((_, v, _)) => println!("{v}"),
+            Some((_, v, _)) => outln!("{v}"),
             None => anyhow::bail!("unknown configuration key {k:?}"),
         }
     }

@@ -76,7 +76,7 @@ pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
     let rec = prepare_from(&store, &a)?;
-    println!("{}", rec.uuid);
+    outln!("{}", rec.uuid);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -162,7 +162,7 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
     if json {
         let rows: Vec<serde_json::Value> =
             recs.iter().map(|r| row(&pods, r)).collect::<Result<_>>()?;
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![
@@ -212,7 +212,7 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
             exits.join(","),
         ]);
     }
-    print!("{}", fmt::table(&table));
+    out!("{}", fmt::table(&table));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,13 +225,13 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
     let isolators = jetpack_pod::isolators::Report::read(&pods.dir(&rec.uuid));
     if json {
         v["isolators"] = serde_json::to_value(isolators.map(|r| r.isolators))?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("UUID:     {}", rec.uuid);
-    println!("Name:     {}", rec.name.as_deref().unwrap_or("-"));
-    println!("State:    {}", v["state"].as_str().unwrap_or_default());
-    println!("Network:  {}", rec.net);
+    outln!("UUID:     {}", rec.uuid);
+    outln!("Name:     {}", rec.name.as_deref().unwrap_or("-"));
+    outln!("State:    {}", v["state"].as_str().unwrap_or_default());
+    outln!("Network:  {}", rec.net);
     for n in v["networks"].as_array().into_iter().flatten() {
         let addrs: Vec<&str> = n["addresses"]
             .as_array()
@@ -239,29 +239,29 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
             .flatten()
             .filter_map(|a| a.as_str())
             .collect();
-        println!(
+        outln!(
             "Address:  {} {} {}",
             n["name"].as_str().unwrap_or_default(),
             n["ifname"].as_str().unwrap_or_default(),
             addrs.join(" ")
         );
     }
-    println!("Created:  {}", fmt::time(rec.created));
+    outln!("Created:  {}", fmt::time(rec.created));
     if let Some(t) = rec.started {
-        println!("Started:  {}", fmt::time(t));
+        outln!("Started:  {}", fmt::time(t));
     }
     if let Some(t) = rec.exited {
-        println!("Exited:   {}", fmt::time(t));
+        outln!("Exited:   {}", fmt::time(t));
     }
     if let Some(pid) = v["pid"].as_i64() {
-        println!("Init pid: {pid}");
+        outln!("Init pid: {pid}");
     }
     for a in &rec.apps {
         let exit = pods
             .app_exit(&rec.uuid, &a.name)
             .map(|c| format!(" exit={c}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "App:      {} ({} {}){exit}",
             a.name,
             a.image_name,
@@ -273,7 +273,7 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
             .app
             .as_deref()
             .map_or("pod".into(), |a| format!("app {a}"));
-        println!("Isolator: {scope} {} {}: {}", e.name, e.status, e.detail);
+        outln!("Isolator: {scope} {} {}: {}", e.name, e.status, e.detail);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -287,7 +287,7 @@ pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
         Some(a) => bail!("pod {} has no app {a:?}", rec.uuid),
         None => rec.apps.iter().map(|a| a.name.as_str()).collect(),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     for n in names {
         let p = pods.log_path(&rec.uuid, n);
         match std::fs::read(&p) {
@@ -325,7 +325,7 @@ pub fn stop(cfg: &Config, list: &[String], timeout: u64) -> Result<ExitCode> {
     for p in list {
         let rec = pods.find(p)?;
         jetpack_pod::stop(&store, &rec, Duration::from_secs(timeout))?;
-        println!("stopped {}", rec.uuid);
+        outln!("stopped {}", rec.uuid);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -336,7 +336,7 @@ pub fn kill(cfg: &Config, list: &[String]) -> Result<ExitCode> {
     for p in list {
         let rec = pods.find(p)?;
         jetpack_pod::kill(&store, &rec)?;
-        println!("killed {}", rec.uuid);
+        outln!("killed {}", rec.uuid);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -352,7 +352,7 @@ pub fn destroy(cfg: &Config, list: &[String]) -> Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         jetpack_pod::destroy(&store, &uuid)?;
-        println!("destroyed {uuid}");
+        outln!("destroyed {uuid}");
     }
     Ok(ExitCode::SUCCESS)
 }

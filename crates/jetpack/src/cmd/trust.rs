@@ -65,7 +65,7 @@ pub fn run(cfg: &Config, a: TrustArgs) -> Result<ExitCode> {
         }) => {
             let scope = scope_of(prefix.as_deref(), root)?;
             for k in store.remove(&fingerprint, scope.as_ref())? {
-                println!("removed key {} for {}", k.fingerprint, k.scope);
+                outln!("removed key {} for {}", k.fingerprint, k.scope);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -131,7 +131,7 @@ fn add(cfg: &Config, store: &TrustStore, a: &TrustArgs) -> Result<ExitCode> {
                 eprintln!("warning: key {fpr} is unusable ({p}): signatures by it will be refused");
             }
             let path = store.add(&scope, &key)?;
-            println!("trusted key {fpr} for {scope} ({})", path.display());
+            outln!("trusted key {fpr} for {scope} ({})", path.display());
             added += 1;
         }
     }
@@ -205,7 +205,7 @@ fn list(store: &TrustStore, json: bool) -> Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![vec![
@@ -232,6 +232,6 @@ fn list(store: &TrustStore, json: bool) -> Result<ExitCode> {
             },
         ]);
     }
-    print!("{}", fmt::table(&table));
+    out!("{}", fmt::table(&table));
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 pub fn run(files: &[std::path::PathBuf]) -> Result<ExitCode> {
     for f in files {
         match check(f) {
-            Ok(kind) => println!("{}: valid {kind}", f.display()),
+            Ok(kind) => outln!("{}: valid {kind}", f.display()),
             Err(e) => {
                 eprintln!("{}: {e:#}", f.display());
                 return Ok(ExitCode::from(1));
