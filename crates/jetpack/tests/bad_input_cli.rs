@@ -84,6 +84,32 @@ fn broken_pipe_exits_quietly() {
 }
 
 #[test]
+fn pod_manifest_size_is_capped() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let mut c = e.cmd();
+    c.args(["prepare", "--pod-manifest", "/dev/zero"]);
+    let o = output_within(c, Duration::from_secs(20));
+    no_panic(&o);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("/dev/zero") && err.contains("1 MiB"), "{err}");
+    // A regular file just over the limit, and `validate` of the same.
+    let big = e.backend.dir.path().join("big.json");
+    let mut text = String::from("{\"acKind\": \"PodManifest\", \"x\": \"");
+    text.push_str(&"a".repeat(1 << 20));
+    text.push_str("\"}");
+    std::fs::write(&big, text).unwrap();
+    let err = e.err(&["prepare", "--pod-manifest", big.to_str().unwrap()]);
+    assert!(err.contains("big.json") && err.contains("1 MiB"), "{err}");
+    let o = e.out(&["validate", big.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("1 MiB"), "{}", stderr(&o));
+}
+
+#[test]
 fn ambiguous_uuid_prefix() {
     if !jetpack_testutil::require_root() {
         return;

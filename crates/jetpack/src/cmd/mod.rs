@@ -52,6 +52,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The most a manifest file given on the command line may hold (pod manifests, image manifests
+/// given to `validate`): real ones are a few KiB.
+pub(crate) const MANIFEST_LIMIT: u64 = 1 << 20;
+
+/// Reads a whole file named by the user, refusing one larger than `limit` bytes without reading
+/// more than that (`/dev/zero`, a fifo, a huge file by mistake).
+pub(crate) fn read_capped(path: &std::path::Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!(
+            "{}: larger than {}, the limit for {what}: is it the right file?",
+            path.display(),
+            if limit.is_multiple_of(1 << 20) {
+                format!("{} MiB", limit >> 20)
+            } else {
+                format!("{limit} bytes")
+            }
+        );
+    }
+    Ok(bytes)
+}
+
 fn init(cfg: &Config) -> Result<ExitCode> {
     let store = Store::init(cfg)?;
     outln!(

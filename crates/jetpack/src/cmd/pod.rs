@@ -1,6 +1,6 @@
 //! Pod commands: prepare, run, list, status, logs, enter, stop, kill, destroy.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ fn help_requested(args: &[String], cmd: &str) -> Option<ExitCode> {
 fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
     let manifest = match &a.pod_manifest {
         Some(f) => {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read {f}"))?;
+            let bytes = super::read_capped(f.as_ref(), super::MANIFEST_LIMIT, "a pod manifest")?;
             let mut m = appc::PodManifest::from_slice(&bytes)
                 .with_context(|| format!("{f}: invalid pod manifest"))?;
             jetpack_pod::reify::resolve_manifest(store, &mut m, a.request.image_privileges)
@@ -290,8 +290,10 @@ pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
     let mut out = crate::stdout();
     for n in names {
         let p = pods.log_path(&rec.uuid, n);
-        match std::fs::read(&p) {
-            Ok(b) => out.write_all(&b)?,
+        match std::fs::File::open(&p) {
+            Ok(mut f) => {
+                std::io::copy(&mut f, &mut out)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
         }

@@ -22,8 +22,8 @@ pub fn run(files: &[std::path::PathBuf]) -> Result<ExitCode> {
 fn check(path: &Path) -> Result<&'static str> {
     if path.is_dir() {
         let m = path.join("manifest");
-        let bytes = std::fs::read(&m)
-            .with_context(|| format!("not an image layout: cannot read {}", m.display()))?;
+        let bytes = super::read_capped(&m, super::MANIFEST_LIMIT, "an image manifest")
+            .context("not an image layout")?;
         appc::ImageManifest::from_slice(&bytes)?;
         if !path.join("rootfs").is_dir() {
             bail!("not an image layout: no rootfs directory");
@@ -34,7 +34,7 @@ fn check(path: &Path) -> Result<&'static str> {
     let mut head = [0u8; 1];
     let n = std::io::Read::read(&mut &file, &mut head)?;
     if n == 1 && matches!(head[0], b'{' | b' ' | b'\n' | b'\t' | b'\r') {
-        let bytes = std::fs::read(path)?;
+        let bytes = super::read_capped(path, super::MANIFEST_LIMIT, "a manifest")?;
         return json(&bytes);
     }
     let file = std::fs::File::open(path).context("cannot open")?;
