@@ -110,6 +110,35 @@ fn pod_manifest_size_is_capped() {
 }
 
 #[test]
+fn run_pod_uuid_with_app_options() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let uuid = prepare(&e, &[]);
+    let mut c = e.cmd();
+    c.args(["-o", "fetch.timeout=3", "run", &uuid, "--exec", "/bin/true"]);
+    let o = output_within(c, Duration::from_secs(20));
+    no_panic(&o);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&uuid) && err.contains("prepared pod") && err.contains("--exec"),
+        "{err}"
+    );
+    assert!(!err.contains("discover"), "{err}");
+    // A UUID of no pod is not an image name either.
+    let gone = "0a1b2c3d-0000-4000-8000-000000000000";
+    let mut c = e.cmd();
+    c.args(["-o", "fetch.timeout=3", "run", gone, "--exec", "/bin/true"]);
+    let o = output_within(c, Duration::from_secs(20));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("no pod") && err.contains(gone), "{err}");
+    assert!(!err.contains("discover"), "{err}");
+}
+
+#[test]
 fn ambiguous_uuid_prefix() {
     if !jetpack_testutil::require_root() {
         return;

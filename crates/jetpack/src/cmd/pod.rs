@@ -68,12 +68,77 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
     )?)
 }
 
+/// True for a pod UUID written out in full (`8-4-4-4-12` hex digits): such an argument names a
+/// pod, never an image to discover on the network.
+fn uuid_shaped(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Refuses a pod UUID given where `prepare`/`run` expect images: it names a pod (or none), and
+/// the options given with it only apply when a pod is made from images (`run UUID` alone starts
+/// that pod).
+fn refuse_pod_as_image(pods: &Pods, a: &PodArgs, args: &[String], cmd: &str) -> Result<()> {
+    let Some(app) = a.request.apps.iter().find(|x| uuid_shaped(&x.image)) else {
+        return Ok(());
+    };
+    let uuid = app.image.as_str();
+    if pods.find(uuid).is_err() {
+        bail!(
+            "no pod {uuid}: a UUID names a pod, not an image (see `jetpack list` for pods, \
+             `jetpack images` for images)"
+        );
+    }
+    let pos = args.iter().position(|x| x == uuid).unwrap_or(args.len());
+    let options = |from: &[String]| -> Vec<String> {
+        from.iter()
+            .filter(|x| x.starts_with('-') && !matches!(x.as_str(), "--rm" | "-t" | "--tty"))
+            .map(|x| x.split('=').next().unwrap_or(x).to_string())
+            .collect()
+    };
+    if cmd == "prepare" {
+        bail!(
+            "{uuid} is a prepared pod, not an image: start it with `jetpack run {uuid}`, or \
+             prepare a new pod from an image"
+        );
+    }
+    if a.request.apps.len() > 1 {
+        bail!(
+            "{uuid} is a prepared pod, not an image: a pod cannot be combined with images; run \
+             it as prepared with `jetpack run {uuid}`"
+        );
+    }
+    let after = options(&args[(pos + 1).min(args.len())..]);
+    if !after.is_empty() {
+        bail!(
+            "{uuid} is a prepared pod: app options ({}) apply only to a pod made from images; \
+             run it as prepared with `jetpack run {uuid}`, or make a new pod with \
+             `jetpack run IMAGE {}`",
+            after.join(" "),
+            after.join(" ")
+        );
+    }
+    let before = options(&args[..pos]);
+    if !before.is_empty() {
+        bail!(
+            "{uuid} is a prepared pod: pod options ({}) apply only to a pod made from images; \
+             run it as prepared with `jetpack run {uuid}`",
+            before.join(" ")
+        );
+    }
+    Ok(())
+}
+
 pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     if let Some(c) = help_requested(args, "prepare") {
         return Ok(c);
     }
     let a = podargs::parse(args, false)?;
     let store = Store::open(cfg)?;
+    refuse_pod_as_image(&Pods::new(store.root()), &a, args, "prepare")?;
     super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
     let rec = prepare_from(&store, &a)?;
     outln!("{}", rec.uuid);
@@ -87,6 +152,7 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     let a = podargs::parse(args, true)?;
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
+    refuse_pod_as_image(&pods, &a, args, "run")?;
     // A single bare argument naming an existing pod runs that pod.
     let existing = match a.request.apps.as_slice() {
         [one] if a.pod_manifest.is_none() && one.exec.is_none() && one.args.is_none() => {
