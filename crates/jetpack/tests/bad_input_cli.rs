@@ -139,6 +139,45 @@ fn run_pod_uuid_with_app_options() {
 }
 
 #[test]
+fn concurrent_destroy() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    let uuid = prepare(&e, &[]);
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            e.cmd()
+                .args(["destroy", &uuid])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut destroyed = 0;
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        no_panic(&o);
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = stderr(&o);
+        assert!(!err.contains("No such file"), "{err}");
+        if !o.status.success() {
+            // Started after the pod was gone: it never saw it.
+            assert!(err.contains("no pod") && err.contains(&uuid), "{err}");
+            continue;
+        }
+        if out.contains("already destroyed") {
+            continue;
+        }
+        assert!(out.contains(&format!("destroyed {uuid}")), "{out}");
+        destroyed += 1;
+    }
+    assert_eq!(destroyed, 1);
+    assert!(!e.pod_dir(&uuid).exists());
+}
+
+#[test]
 fn ambiguous_uuid_prefix() {
     if !jetpack_testutil::require_root() {
         return;

@@ -419,8 +419,23 @@ pub fn destroy(cfg: &Config, list: &[String]) -> Result<ExitCode> {
             Err(_) if pods.dir(p).is_dir() => p.clone(),
             Err(e) => return Err(e.into()),
         };
-        jetpack_pod::destroy(&store, &uuid)?;
-        outln!("destroyed {uuid}");
+        // One destroy at a time in a store: another one of the same pod waits here, then finds
+        // it gone instead of failing half-way through the removal on missing files.
+        let pods_dir = store.root().join("pods");
+        let guard = std::fs::File::open(&pods_dir)
+            .and_then(|f| f.lock().map(|()| f))
+            .with_context(|| format!("cannot lock {}", pods_dir.display()))?;
+        if !pods.dir(&uuid).exists() {
+            outln!("pod {uuid} already destroyed");
+            continue;
+        }
+        match jetpack_pod::destroy(&store, &uuid) {
+            Ok(()) => outln!("destroyed {uuid}"),
+            // Removed meanwhile by a process that does not take the lock (`run --rm`, `gc`).
+            Err(_) if !pods.dir(&uuid).exists() => outln!("pod {uuid} already destroyed"),
+            Err(e) => return Err(e).with_context(|| format!("cannot destroy pod {uuid}")),
+        }
+        drop(guard);
     }
     Ok(ExitCode::SUCCESS)
 }
