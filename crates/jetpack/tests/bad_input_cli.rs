@@ -261,3 +261,58 @@ fn pod_name_checked_at_prepare() {
     let ok = "b".repeat(64);
     prepare(&e, &["--name", &ok]);
 }
+
+#[test]
+fn store_root_problems() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jp = |root: &std::path::Path, args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_jetpack"))
+            .args(["--config", "/dev/null", "-o", "storage=dir"])
+            .arg("-o")
+            .arg(format!("root={}", root.display()))
+            .arg("-o")
+            .arg(format!("net.dir={}", dir.path().join("net.d").display()))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A file where the root should be.
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    for args in [&["list"][..], &["images"], &["init"]] {
+        let o = jp(&file, args);
+        no_panic(&o);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("not a directory") && err.contains("afile") && err.contains("root="),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("store.json"), "{err}");
+    }
+    // A read-only store.
+    let root = dir.path().join("store");
+    let o = jp(&root, &["init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ro = jetpack_testutil::run(
+        "mount",
+        &["--bind", root.to_str().unwrap(), root.to_str().unwrap()],
+    );
+    assert!(ro.is_ok(), "{ro:?}");
+    let _guard = jetpack_testutil::MountGuard::new(&root);
+    jetpack_testutil::must_run("mount", &["-o", "remount,ro,bind", root.to_str().unwrap()]);
+    for args in [&["images"][..], &["gc"], &["prepare", "--net=none", BB]] {
+        let o = jp(&root, args);
+        no_panic(&o);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("read-only") && err.contains(root.to_str().unwrap()),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("Error code 14"), "{err}");
+    }
+}

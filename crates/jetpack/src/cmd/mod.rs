@@ -20,19 +20,103 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if cli.debug {
         cfg.set("debug", "on", "--debug")?;
     }
-    match cli.command {
-        Command::Init => init(&cfg),
-        Command::Import { file, quiet } => import(&cfg, &file, quiet),
-        Command::Fetch(a) => fetch::run(&cfg, a),
-        Command::Trust(a) => trust::run(&cfg, a),
-        Command::Images { json, no_trunc } => images(&cfg, json, no_trunc),
-        Command::Image(c) => image::run(&cfg, c),
-        Command::Gc { grace } => gc(&cfg, &grace),
-        Command::Prepare { args } => pod::prepare(&cfg, &args),
-        Command::Run { args } => pod::run(&cfg, &args),
-        Command::List { json } => pod::list(&cfg, json),
-        Command::Status { pod, json } => pod::status(&cfg, &pod, json),
-        Command::Logs { pod, app } => pod::logs(&cfg, &pod, app.as_deref()),
+    let uses_store = !matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Config { .. } | Command::Mds { .. }
+    );
+    let result = command(&cfg, cli.command);
+    match result {
+        Err(e) if uses_store && from_the_system(&e) && !crate::broken_pipe(&e) => {
+            match store_root_problem(&cfg.root()) {
+                // The store's own error names a file inside it ("store.json: Not a directory",
+                // "unable to open database file"); the cause is the root.
+                Some(problem) => {
+                    tracing::debug!("{e:#}");
+                    Err(anyhow::anyhow!(problem))
+                }
+                None => Err(e),
+            }
+        }
+        r => r,
+    }
+}
+
+/// True for a failure of a file system call or of the index (not "no pod", "no image"). Some
+/// errors reach here as text only (those of a fetch done for `prepare`).
+fn from_the_system(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("(os error ")
+        || text.contains("unable to open database file")
+        || e.chain().any(|c| {
+            c.is::<std::io::Error>()
+                || matches!(
+                    c.downcast_ref::<jetpack_store::Error>(),
+                    Some(jetpack_store::Error::Index(_))
+                )
+        })
+}
+
+/// What is wrong with the store root, if anything, and what to do: called when a command on
+/// the store failed.
+fn store_root_problem(root: &std::path::Path) -> Option<String> {
+    let fix = "set `root` in the configuration file or -o root=DIR to a directory";
+    match std::fs::metadata(root) {
+        Ok(m) if !m.is_dir() => {
+            return Some(format!(
+                "the store root {} is not a directory: {fix}, or move it away and run `jetpack \
+                 init`",
+                root.display()
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Some(format!(
+                "the store root {}: part of the path is not a directory: {fix}",
+                root.display()
+            ));
+        }
+        Err(_) => return None,
+    }
+    // Jetpack writes to its store even to read it (the index's journal, pod locks).
+    let probe = root.join(format!(".write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Some(format!(
+            "the store root {} is on a read-only file system; jetpack writes to its store for \
+             every command, even to list: remount it read-write, or use another store with -o \
+             root=DIR",
+            root.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+        Err(e) => Some(format!(
+            "the store root {} cannot be written ({e}): jetpack writes to its store for \
+             nearly every command: make it writable for root, or use another store with -o root=DIR",
+            root.display()
+        )),
+    }
+}
+
+fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Init => init(cfg),
+        Command::Import { file, quiet } => import(cfg, &file, quiet),
+        Command::Fetch(a) => fetch::run(cfg, a),
+        Command::Trust(a) => trust::run(cfg, a),
+        Command::Images { json, no_trunc } => images(cfg, json, no_trunc),
+        Command::Image(c) => image::run(cfg, c),
+        Command::Gc { grace } => gc(cfg, &grace),
+        Command::Prepare { args } => pod::prepare(cfg, &args),
+        Command::Run { args } => pod::run(cfg, &args),
+        Command::List { json } => pod::list(cfg, json),
+        Command::Status { pod, json } => pod::status(cfg, &pod, json),
+        Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
             user,
             privileged,
@@ -41,14 +125,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             command,
         } => {
             let opts = jetpack_pod::EnterOptions { user, privileged };
-            pod::enter(&cfg, &pod, app.as_deref(), &command, &opts)
+            pod::enter(cfg, &pod, app.as_deref(), &command, &opts)
         }
-        Command::Stop { pods, timeout } => pod::stop(&cfg, &pods, timeout),
-        Command::Kill { pods } => pod::kill(&cfg, &pods),
-        Command::Destroy { pods } => pod::destroy(&cfg, &pods),
+        Command::Stop { pods, timeout } => pod::stop(cfg, &pods, timeout),
+        Command::Kill { pods } => pod::kill(cfg, &pods),
+        Command::Destroy { pods } => pod::destroy(cfg, &pods),
         Command::Validate { files } => validate::run(&files),
-        Command::Mds { idle_exit } => mds(&cfg, idle_exit.as_deref()),
-        Command::Config { keys } => config(&cfg, &keys),
+        Command::Mds { idle_exit } => mds(cfg, idle_exit.as_deref()),
+        Command::Config { keys } => config(cfg, &keys),
     }
 }
 
