@@ -316,3 +316,35 @@ fn store_root_problems() {
         assert!(!err.contains("Error code 14"), "{err}");
     }
 }
+
+#[test]
+fn key_and_ca_files_are_capped() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    let e = Env::new("dir");
+    for args in [
+        vec!["trust", "--root", "/dev/zero"],
+        vec![
+            "-o",
+            "fetch.ca-file=/dev/zero",
+            "fetch",
+            "https://example.test/x.aci",
+        ],
+    ] {
+        let mut c = e.cmd();
+        c.args(&args);
+        let o = output_within(c, Duration::from_secs(20));
+        no_panic(&o);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("/dev/zero") && err.contains("not a regular file"),
+            "{args:?}: {err}"
+        );
+    }
+    let big = e.backend.dir.path().join("big.asc");
+    std::fs::write(&big, vec![b'x'; (4 << 20) + 1]).unwrap();
+    let err = e.err(&["trust", "--root", big.to_str().unwrap()]);
+    assert!(err.contains("big.asc") && err.contains("4 MiB"), "{err}");
+}

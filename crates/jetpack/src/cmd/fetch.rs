@@ -119,14 +119,18 @@ pub fn http_settings(cfg: &Config) -> Result<HttpSettings> {
         Ok(spec) => jetpack_fetch::parse_rules(&spec).with_context(|| format!("${RESOLVE_ENV}"))?,
         Err(_) => Vec::new(),
     };
+    let ca_files: Vec<std::path::PathBuf> = cfg
+        .get("fetch.ca-file")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Into::into)
+        .collect();
+    for f in &ca_files {
+        super::check_small_file(f, super::KEY_FILE_LIMIT, "a fetch.ca-file")?;
+    }
     Ok(HttpSettings {
-        ca_files: cfg
-            .get("fetch.ca-file")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Into::into)
-            .collect(),
+        ca_files,
         resolve,
         timeout: Duration::from_secs(secs.max(1)),
         ..HttpSettings::default()

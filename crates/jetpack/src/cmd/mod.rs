@@ -163,6 +163,31 @@ pub(crate) fn read_capped(path: &std::path::Path, limit: u64, what: &str) -> Res
     Ok(bytes)
 }
 
+/// The most a key file or CA file given by the user may hold (they are read whole by the
+/// libraries that parse them).
+pub(crate) const KEY_FILE_LIMIT: u64 = 4 << 20;
+
+/// Checks, before a library reads it whole, that a file named by the user is a regular file no
+/// larger than `limit` (not `/dev/zero`, a fifo or a huge file by mistake).
+pub(crate) fn check_small_file(path: &std::path::Path, limit: u64, what: &str) -> Result<()> {
+    let m = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !m.is_file() {
+        anyhow::bail!(
+            "{}: not a regular file; {what} must be a file of at most {} MiB",
+            path.display(),
+            limit >> 20
+        );
+    }
+    if m.len() > limit {
+        anyhow::bail!(
+            "{}: larger than {} MiB, the limit for {what}: is it the right file?",
+            path.display(),
+            limit >> 20
+        );
+    }
+    Ok(())
+}
+
 fn init(cfg: &Config) -> Result<ExitCode> {
     let store = Store::init(cfg)?;
     outln!(

@@ -91,6 +91,10 @@ fn add(cfg: &Config, store: &TrustStore, a: &TrustArgs) -> Result<ExitCode> {
     let client = Client::new(&http)?;
     // Keys from a file the user named are trusted as given; keys from the network need a yes.
     let sources = match (&a.key, &scope) {
+        (Some(k), _) if !k.contains("://") => {
+            super::check_small_file(k.as_ref(), super::KEY_FILE_LIMIT, "a key file")?;
+            vec![(k.clone(), jetpack_fetch::load_keys(&client, k)?, false)]
+        }
         (Some(k), _) => vec![(
             k.clone(),
             jetpack_fetch::load_keys(&client, k)?,
