@@ -558,6 +558,10 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     engine::remove_cgroups(uuid)?;
     network::detach(&pods, uuid)?;
     if !pods.dir(uuid).exists() {
+        // Hidden and locked: another process is destroying it, and removes its clones.
+        if pods.hidden_busy()?.iter().any(|u| u == uuid) {
+            return Ok(());
+        }
         return remove_pod_leftovers(store, uuid, None);
     }
     // Held until the end (the lock moves with the directory): a `run` cannot start the pod,
