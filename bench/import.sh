@@ -60,7 +60,8 @@ printf 'floor  gzip -dc | sha512sum          median %.3fs\n' "$floor_med"
 
 for b in "${backends[@]}"; do
     fs=$work/fs-$b
-    conf=(-o "root=$fs/store" -o "storage=$b")
+    # Its own (unused) network directory: init writes the default network there, not in /etc.
+    conf=(--config /dev/null -o "root=$fs/store" -o "storage=$b" -o "net.dir=$fs/net.d")
     case $b in
         dir|overlay) loopfs ext4 4G "$fs" ;;
         btrfs) loopfs btrfs 4G "$fs" ;;

@@ -48,7 +48,8 @@ loopfs() { # TYPE MOUNTPOINT
 
 for b in "${backends[@]}"; do
     fs=$work/fs-$b
-    conf=(-o "root=$fs/store" -o "storage=$b")
+    # Its own (unused) network directory: init writes the default network there, not in /etc.
+    conf=(--config /dev/null -o "root=$fs/store" -o "storage=$b" -o "net.dir=$fs/net.d")
     case $b in
         dir|overlay) loopfs ext4 "$fs" ;;
         btrfs) loopfs btrfs "$fs" ;;
