@@ -265,6 +265,23 @@ fn show_rel(rel: &[u8]) -> String {
     if comps.len() <= SHOW_COMPONENTS && rel.len() <= 1024 {
         return text(&comps);
     }
+    format!(
+        "{} ({} levels deep)",
+        abbreviate(&comps, usize::MAX),
+        comps.len()
+    )
+}
+
+/// The first and last two of `comps` joined with `/` (`…` between them), each cut after
+/// `max_chars` characters: how messages show a path a hostile tree or archive made long.
+pub fn abbreviate(comps: &[&[u8]], max_chars: usize) -> String {
+    let text = |c: &[&[u8]]| {
+        let s = String::from_utf8_lossy(&c.join(&b'/')).into_owned();
+        match s.char_indices().nth(max_chars) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s,
+        }
+    };
     let n = comps.len();
     let head = n.min(2);
     let tail = n.saturating_sub(2).max(head);
@@ -273,7 +290,7 @@ fn show_rel(rel: &[u8]) -> String {
         s.push_str(if tail > head { "/…/" } else { "/" });
         s.push_str(&text(&comps[tail..]));
     }
-    format!("{s} ({n} levels deep)")
+    s
 }
 
 /// An error at `place` (a [`Trail::show`] or [`Trail::path`] string; empty for the root the

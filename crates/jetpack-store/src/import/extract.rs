@@ -106,23 +106,9 @@ pub fn show_name(name: &[u8]) -> String {
     if name.len() <= SHOW_NAME && comps.len() <= SHOW_COMPONENTS {
         return format!("{:?}", String::from_utf8_lossy(name));
     }
-    let text = |c: &[&[u8]]| {
-        let s = String::from_utf8_lossy(&c.join(&b'/')).into_owned();
-        // A single huge component (tar allows it) is cut too.
-        match s.char_indices().nth(SHOW_NAME / 2) {
-            Some((i, _)) => format!("{}…", &s[..i]),
-            None => s,
-        }
-    };
-    let n = comps.len();
-    let head = n.min(2);
-    let tail = n.saturating_sub(2).max(head);
-    let mut s = text(&comps[..head]);
-    if tail < n {
-        s.push_str(if tail > head { "/…/" } else { "/" });
-        s.push_str(&text(&comps[tail..]));
-    }
-    format!("{s:?} ({n} components)")
+    // A single huge component (tar allows it) is cut too.
+    let s = jetpack_storage::tree::abbreviate(&comps, SHOW_NAME / 2);
+    format!("{s:?} ({} components)", comps.len())
 }
 
 /// The writer's error, which repeats the entry's path in full: cut in the middle if long, as
