@@ -280,15 +280,18 @@ impl Pods {
         Ok(self.hidden(false)?.into_iter().map(|(u, _)| u).collect())
     }
 
+    /// The entries of `pods/` (none before the first pod).
+    fn entries(&self) -> Result<Vec<fs::DirEntry>> {
+        match fs::read_dir(&self.dir) {
+            Ok(rd) => rd.map(|e| e.at(&self.dir)).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).at(&self.dir),
+        }
+    }
+
     fn hidden(&self, free: bool) -> Result<Vec<(String, PathBuf)>> {
         let mut out = Vec::new();
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).at(&self.dir),
-        };
-        for e in rd {
-            let e = e.at(&self.dir)?;
+        for e in self.entries()? {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(hidden) = name.strip_prefix('.') else {
                 continue;
@@ -348,13 +351,7 @@ impl Pods {
     /// pod without apps (an aborted prepare when its lock is free). Always `Some`.
     pub fn all(&self) -> Result<Vec<(String, Option<PodRecord>)>> {
         let mut out = Vec::new();
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).at(&self.dir),
-        };
-        for e in rd {
-            let e = e.at(&self.dir)?;
+        for e in self.entries()? {
             let uuid = e.file_name().to_string_lossy().into_owned();
             // Pods being created or destroyed (see `Pods::create`, `Pods::hide_for_destroy`).
             if uuid.starts_with('.') {
