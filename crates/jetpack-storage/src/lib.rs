@@ -105,7 +105,8 @@ pub trait Storage: Send + Sync {
     /// Removes a sealed image; missing is fine. On zfs an image whose snapshot still has clones is
     /// *retired* (hidden from [`Storage::images`], unmounted) and destroyed by
     /// [`Storage::collect`] once its clones are gone. On overlay an image that a mounted pod tree
-    /// uses as its lower layer is refused with [`Error::Busy`].
+    /// (a running pod's) uses as its lower layer is refused with [`Error::Busy`]; the pods that
+    /// are not running hold no mount, so the store asks its pods' records first.
     fn remove_image(&self, image: &str) -> Result<()>;
 
     /// Fails as [`Storage::remove_image`] would refuse now (overlay: [`Error::Busy`] while a
@@ -117,7 +118,9 @@ pub trait Storage: Send + Sync {
     }
 
     /// A writable tree `pods/<name>` cloned from sealed image `image` in constant time where the
-    /// backend allows (zfs clone, btrfs snapshot, overlay mount); the dir backend copies.
+    /// backend allows (zfs clone, btrfs snapshot, overlay layers); the dir backend copies. An
+    /// overlay clone is mounted (and unmounted) once here, so that a clone that cannot be
+    /// mounted fails now; its pod mounts it with [`Storage::mount_pod_tree`] when it starts.
     /// Returns the path of the writable rootfs. Clones fail with [`Error::NotFound`] for a missing
     /// image and [`Error::Exists`] for a name in use.
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf>;
@@ -136,6 +139,28 @@ pub trait Storage: Send + Sync {
     ) -> Result<(PathBuf, bool)> {
         let _ = (userns, pod_root);
         Ok((self.clone_for_pod(image, name)?, false))
+    }
+
+    /// Mounts pod tree `name` (cloned from `image`) at the path its clone returned, for a pod
+    /// that starts; `mapped` (the user namespace and the pod root's host id) for a clone that
+    /// [`Storage::clone_for_pod_mapped`] made showing the pod's ids. On overlay a pod tree is
+    /// mounted only while its pod runs; whatever an earlier run left mounted (it was killed) is
+    /// unmounted first. Backends whose pod trees are always usable do nothing.
+    fn mount_pod_tree(
+        &self,
+        image: &str,
+        name: &str,
+        mapped: Option<(std::os::fd::BorrowedFd, u32)>,
+    ) -> Result<()> {
+        let _ = (image, name, mapped);
+        Ok(())
+    }
+
+    /// Undoes [`Storage::mount_pod_tree`] when the pod has ended. Not mounted, or missing, is
+    /// fine.
+    fn unmount_pod_tree(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
     }
 
     /// Removes a pod tree (unmounting first). Missing is fine.

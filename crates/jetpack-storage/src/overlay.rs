@@ -1,8 +1,9 @@
 //! overlayfs: images are plain directories (as in the dir backend) and a pod tree is an overlay
 //! mount with the image as its lower layer, so it costs nothing until the pod writes.
 //!
-//! A pod tree is `pods/<name>/{upper,work,rootfs}`, with the overlay mounted on `rootfs`. The
-//! mount does not survive a reboot; the store re-creates pod trees it still needs.
+//! A pod tree is `pods/<name>/{upper,work,rootfs}`, with the overlay mounted on `rootfs` only
+//! while its pod runs ([`Storage::mount_pod_tree`] when it starts, [`Storage::unmount_pod_tree`]
+//! when it ends): a prepared or exited pod holds no mount, and a reboot loses nothing.
 
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -32,7 +33,10 @@ impl OverlayStorage {
         }
     }
 
-    fn mount_pod(&self, image: &str, pod: &Path) -> Result<PathBuf> {
+    /// Makes the directories of the new pod tree `pod` of `image` (the layers of a plain
+    /// overlay), then mounts and unmounts it at once: a pod tree that cannot be mounted fails
+    /// here, when the pod is prepared, not when it starts.
+    fn make_pod(&self, image: &str, pod: &Path) -> Result<PathBuf> {
         let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
         let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
         for dir in [&upper, &work, &rootfs] {
@@ -40,8 +44,17 @@ impl OverlayStorage {
         }
         // The merged root directory shows the upper directory's attributes: give it the image's.
         copy_root_attributes(&lower, &upper)?;
-        mount_overlay(&overlay_options(&lower, &upper, &work)?, &rootfs)?;
+        self.mount_pod(image, pod)?;
+        unmount_pod(pod)?;
         Ok(rootfs)
+    }
+
+    /// Mounts the overlay of the existing pod tree `pod` on its `rootfs`.
+    fn mount_pod(&self, image: &str, pod: &Path) -> Result<()> {
+        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
+        area::ensure_image(&lower, image)?;
+        let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
+        mount_overlay(&overlay_options(&lower, &upper, &work)?, &rootfs)
     }
 
     /// Makes the pod tree `name` of `image` and mounts its overlay with `mount`; on failure
@@ -88,6 +101,27 @@ impl OverlayStorage {
             .collect())
     }
 
+    /// [`Self::make_pod`] for a pod with a user namespace (see [`Self::mount_pod_mapped`]).
+    fn make_pod_mapped(
+        &self,
+        image: &str,
+        pod: &Path,
+        userns: BorrowedFd,
+        pod_root: u32,
+    ) -> Result<PathBuf> {
+        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
+        let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
+        for dir in [&upper, &work, &rootfs] {
+            std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        copy_root_attributes(&lower, &upper)?;
+        let record = pod.join(LOWER_OF);
+        std::fs::write(&record, lower.as_os_str().as_bytes()).map_err(|e| Error::io(&record, e))?;
+        self.mount_pod_mapped(image, pod, userns, pod_root)?;
+        unmount_pod(pod)?;
+        Ok(rootfs)
+    }
+
     /// [`Self::mount_pod`] for a pod with a user namespace: the layers are idmapped mounts (the
     /// image with `userns`'s mapping, and the pod's upper and work directories likewise), so the
     /// overlay shows the pod's ids (an overlay itself cannot be idmapped). The idmapped layers
@@ -99,16 +133,20 @@ impl OverlayStorage {
         pod: &Path,
         userns: BorrowedFd,
         pod_root: u32,
-    ) -> Result<PathBuf> {
+    ) -> Result<()> {
         let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
-        let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
+        area::ensure_image(&lower, image)?;
+        let rootfs = pod.join("rootfs");
         let (mapped_lower, mapped) = (pod.join(MAPPED_LOWER), pod.join(".mapped"));
-        for dir in [&upper, &work, &rootfs, &mapped_lower, &mapped] {
-            std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        // Mount points made for this mount only (detaching removes them).
+        for dir in [&mapped_lower, &mapped] {
+            match std::fs::create_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::io(dir, e));
+                }
+                _ => {}
+            }
         }
-        copy_root_attributes(&lower, &upper)?;
-        let record = pod.join(LOWER_OF);
-        std::fs::write(&record, lower.as_os_str().as_bytes()).map_err(|e| Error::io(&record, e))?;
         idmapped::attach(&lower, &mapped_lower, userns)?;
         let made = idmapped::attach(pod, &mapped, userns).and_then(|()| {
             let options =
@@ -119,8 +157,14 @@ impl OverlayStorage {
         for m in [&mapped, &mapped_lower] {
             idmapped::detach(m);
         }
-        made.map(|()| rootfs)
+        made
     }
+}
+
+/// Unmounts the overlay of pod tree `pod` and whatever else is mounted in it (what a killed
+/// run left: its overlay, idmapped layers). Not mounted is fine.
+fn unmount_pod(pod: &Path) -> Result<()> {
+    mounts::unmount_below(pod, true)
 }
 
 /// `lowerdir=…,upperdir=…,workdir=…`.
@@ -264,13 +308,39 @@ impl Storage for OverlayStorage {
         pod_root: u32,
     ) -> Result<(PathBuf, bool)> {
         let rootfs = self.new_pod_tree(image, name, |pod| {
-            self.mount_pod_mapped(image, pod, userns, pod_root)
+            self.make_pod_mapped(image, pod, userns, pod_root)
         })?;
         Ok((rootfs, true))
     }
 
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
-        self.new_pod_tree(image, name, |pod| self.mount_pod(image, pod))
+        self.new_pod_tree(image, name, |pod| self.make_pod(image, pod))
+    }
+
+    fn mount_pod_tree(
+        &self,
+        image: &str,
+        name: &str,
+        mapped: Option<(BorrowedFd, u32)>,
+    ) -> Result<()> {
+        let pod = area::path(&self.root, PODS, name)?;
+        if !pod.join("rootfs").is_dir() {
+            return Err(Error::NotFound(format!("pod tree {}", pod.display())));
+        }
+        // A run killed with SIGKILL left its mounts: the tree is mounted afresh.
+        unmount_pod(&pod)?;
+        match mapped {
+            None => self.mount_pod(image, &pod),
+            Some((userns, pod_root)) => self.mount_pod_mapped(image, &pod, userns, pod_root),
+        }
+    }
+
+    fn unmount_pod_tree(&self, name: &str) -> Result<()> {
+        let pod = area::path(&self.root, PODS, name)?;
+        if !pod.exists() {
+            return Ok(());
+        }
+        unmount_pod(&pod)
     }
 
     fn remove_pod_tree(&self, name: &str) -> Result<()> {

@@ -67,6 +67,14 @@ fn overlay_lifecycle() {
         "{err}"
     );
     common::check_content(&s.image_path(&image));
+    // Unmounted (its pod ended), the tree keeps what the pod wrote and mounts again.
+    s.unmount_pod_tree("p1").unwrap();
+    assert!(mounts_below(s.root()).is_empty());
+    s.unmount_pod_tree("p1").expect("not mounted is fine");
+    s.mount_pod_tree(&image, "p1", None).unwrap();
+    s.mount_pod_tree(&image, "p1", None)
+        .expect("a tree left mounted is mounted afresh");
+    assert!(rootfs.join("new-file").exists());
 
     common::remove_pod_with_submount(&s, "p1", &rootfs);
     assert!(mounts_below(s.root()).is_empty());

@@ -162,6 +162,8 @@ pub fn lifecycle(s: &dyn Storage, image: &str, read_only: bool) -> std::path::Pa
     assert_eq!(s.temps().unwrap(), ["t2"]);
 
     let pod = s.clone_for_pod(image, "p1").unwrap();
+    // As a pod that starts (overlay mounts its clones only while their pod runs).
+    s.mount_pod_tree(image, "p1", None).unwrap();
     assert_independent(&sealed, &pod);
     assert_eq!(s.pod_trees().unwrap(), ["p1"]);
     assert!(matches!(
