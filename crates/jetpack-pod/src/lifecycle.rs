@@ -380,6 +380,35 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         }
         State::Prepared => {}
     }
+    // The clones are mounted only while the pod runs (overlay): unmounted when this returns,
+    // whatever happened.
+    struct Mounted<'a>(&'a dyn jetpack_storage::Storage, Vec<String>);
+    impl Drop for Mounted<'_> {
+        fn drop(&mut self) {
+            for tree in self.1.drain(..) {
+                if let Err(e) = self.0.unmount_pod_tree(&tree) {
+                    tracing::error!("pod tree {tree}: unmounting: {e}");
+                }
+            }
+        }
+    }
+    let mut mounted = Mounted(store.storage(), Vec::new());
+    {
+        let ns = match rec.userns {
+            Some(map) if rec.apps.iter().any(|a| a.rootfs_mapped) => {
+                Some((engine::user_namespace(map)?, map.host))
+            }
+            _ => None,
+        };
+        for a in &rec.apps {
+            let mapped = ns
+                .as_ref()
+                .filter(|_| a.rootfs_mapped)
+                .map(|(ns, host)| (std::os::fd::AsFd::as_fd(ns), *host));
+            mounted.1.push(a.tree.clone());
+            store.storage().mount_pod_tree(&a.image, &a.tree, mapped)?;
+        }
+    }
     // A run killed earlier may have left its networks.
     network::detach(&pods, &rec.uuid)?;
     let nets = PodNetworks::load(store, &rec.net)?;
@@ -460,6 +489,7 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
         drop(watch);
         code
     })();
+    drop(mounted);
     if attached.is_some()
         && let Err(e) = network::detach(&pods, &rec.uuid)
     {
