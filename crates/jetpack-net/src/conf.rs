@@ -173,15 +173,30 @@ pub fn find<'a>(all: &'a [Network], dir: &Path, name: &str) -> Result<&'a Networ
 }
 
 /// The default network: a bridge with the host as gateway, addresses from `subnet` leased by
-/// `host-local` in `lease_dir`, masquerade to the outside, host port forwarding, and
-/// bandwidth limits (`resource/network-bandwidth`).
-pub fn default_config(bridge: &str, subnet: Cidr, lease_dir: &Path) -> String {
+/// `host-local`, masquerade to the outside, host port forwarding, and bandwidth limits
+/// (`resource/network-bandwidth`). With `lease_dir` the leases are kept there; without, the
+/// store that runs a pod gives its own ([`Network::for_store`]). `owner`, the root of the store
+/// whose network this is, is recorded as `"jetpack": {"store": ...}` (CNI ignores the key).
+pub fn default_config(
+    bridge: &str,
+    subnet: Cidr,
+    lease_dir: Option<&Path>,
+    owner: Option<&Path>,
+) -> String {
     let default_route = if subnet.addr.is_ipv4() {
         "0.0.0.0/0"
     } else {
         "::/0"
     };
-    let v = json!({
+    let mut ipam = json!({
+        "type": "host-local",
+        "ranges": [[{"subnet": subnet.to_string()}]],
+        "routes": [{"dst": default_route}],
+    });
+    if let Some(d) = lease_dir {
+        ipam["dataDir"] = json!(d);
+    }
+    let mut v = json!({
         "cniVersion": "1.0.0",
         "name": DEFAULT_NETWORK,
         "plugins": [
@@ -191,25 +206,28 @@ pub fn default_config(bridge: &str, subnet: Cidr, lease_dir: &Path) -> String {
                 "isGateway": true,
                 "ipMasq": true,
                 "hairpinMode": true,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": subnet.to_string()}]],
-                    "routes": [{"dst": default_route}],
-                    "dataDir": lease_dir,
-                }
+                "ipam": ipam,
             },
             {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
             {"type": "bandwidth", "capabilities": {"bandwidth": true}}
         ]
     });
-    let mut s = serde_json::to_string_pretty(&v).expect("JSON values serialize");
+    if let Some(o) = owner {
+        v[OWNER_KEY] = json!({"store": o});
+    }
+    to_text(&v)
+}
+
+fn to_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values serialize");
     s.push('\n');
     s
 }
 
-/// Writes the default network's file into `dir` unless a network of that name exists there.
-/// Returns whether it wrote.
-pub fn write_default(dir: &Path, bridge: &str, subnet: Cidr, lease_dir: &Path) -> Result<bool> {
+/// The top-level key of a network file that names the store the network belongs to.
+const OWNER_KEY: &str = "jetpack";
+
+fn check_default_args(dir: &Path, bridge: &str, subnet: Cidr) -> Result<()> {
     if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
         return Err(Error::Config {
             path: dir.join(DEFAULT_FILE),
@@ -222,16 +240,179 @@ pub fn write_default(dir: &Path, bridge: &str, subnet: Cidr, lease_dir: &Path) -
             msg: format!("subnet {subnet} is too small for a gateway and pods"),
         });
     }
+    Ok(())
+}
+
+fn replace_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(io(format!("writing {}", path.display())))?;
+    Ok(path)
+}
+
+/// Writes the default network's file into `dir`, with its leases in `lease_dir`, unless a
+/// network of that name exists there. Returns whether it wrote. For a network of no store
+/// (a store's `init` uses [`claim_default`]).
+pub fn write_default(dir: &Path, bridge: &str, subnet: Cidr, lease_dir: &Path) -> Result<bool> {
+    check_default_args(dir, bridge, subnet)?;
     if load_all(dir)?.iter().any(|n| n.name == DEFAULT_NETWORK) {
         return Ok(false);
     }
-    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-    let path = dir.join(DEFAULT_FILE);
-    let tmp = dir.join(format!(".{DEFAULT_FILE}.tmp"));
-    std::fs::write(&tmp, default_config(bridge, subnet, lease_dir))
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(io(format!("writing {}", path.display())))?;
+    replace_file(
+        dir,
+        DEFAULT_FILE,
+        &default_config(bridge, subnet, Some(lease_dir), None),
+    )?;
     Ok(true)
+}
+
+/// What [`claim_default`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Wrote the default network, for this store.
+    Written,
+    /// The default network there is already this store's.
+    Kept,
+    /// The default network was a store's that is gone (or recorded none); it is this
+    /// store's now, as it was otherwise.
+    TakenOver { previous: Option<PathBuf> },
+}
+
+/// The default network in `dir` for the store at `root`: written (bridge and subnet as given,
+/// no lease directory: each store leases under its own root at run time) unless one exists.
+/// One that belongs to another store that still exists is refused ([`Error::Owned`]): two
+/// stores on one bridge and subnet would lease the same addresses to their pods, and their
+/// metadata services would want the same address and port.
+pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Result<Claim> {
+    check_default_args(dir, bridge, subnet)?;
+    let all = load_all(dir)?;
+    let Some(n) = all.iter().find(|n| n.name == DEFAULT_NETWORK) else {
+        replace_file(
+            dir,
+            DEFAULT_FILE,
+            &default_config(bridge, subnet, None, Some(root)),
+        )?;
+        return Ok(Claim::Written);
+    };
+    n.check_owner(root)?;
+    let previous = n.owner();
+    if previous.as_deref().is_some_and(|o| same_store(o, root)) && n.list.get(OWNER_KEY).is_some() {
+        return Ok(Claim::Kept);
+    }
+    // Recorded for no store, or for one that is gone: this store's from now on, without the
+    // other store's lease directory.
+    let mut list = n.list.clone();
+    list[OWNER_KEY] = json!({"store": root});
+    if n.owner_from_leases().is_some()
+        && let Some(ps) = list["plugins"].as_array_mut()
+    {
+        for p in ps {
+            if let Some(ipam) = p.get_mut("ipam").and_then(Value::as_object_mut) {
+                ipam.remove("dataDir");
+            }
+        }
+    }
+    let name = n
+        .path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or(DEFAULT_FILE);
+    replace_file(dir, name, &to_text(&list))?;
+    Ok(Claim::TakenOver { previous })
+}
+
+/// Whether two store roots are the same directory.
+fn same_store(a: &Path, b: &Path) -> bool {
+    let c = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || c(a) == c(b)
+}
+
+impl Network {
+    /// The root of the store this network belongs to: the one recorded by `init`, or, in a
+    /// file written before that was recorded, the store whose `<root>/net/leases` its
+    /// `host-local` leases in.
+    pub fn owner(&self) -> Option<PathBuf> {
+        if let Some(s) = self.list[OWNER_KEY]["store"].as_str() {
+            return Some(PathBuf::from(s));
+        }
+        self.owner_from_leases()
+    }
+
+    fn owner_from_leases(&self) -> Option<PathBuf> {
+        if self.name != DEFAULT_NETWORK {
+            return None;
+        }
+        let d = self
+            .plugins()
+            .iter()
+            .find_map(|p| p["ipam"]["dataDir"].as_str())?;
+        let d = Path::new(d);
+        d.ends_with("net/leases")
+            .then(|| d.parent()?.parent().map(Path::to_path_buf))
+            .flatten()
+    }
+
+    /// Refuses a network that belongs to another store that still exists (its root is
+    /// there). A store that is gone leaves its network to whichever uses it.
+    pub fn check_owner(&self, root: &Path) -> Result<()> {
+        match self.owner() {
+            Some(o) if !same_store(&o, root) && o.is_dir() => {
+                let bridge = self
+                    .plugins()
+                    .iter()
+                    .find_map(|p| p["bridge"].as_str())
+                    .unwrap_or("?");
+                let subnet = self.subnet().unwrap_or_else(|| "?".into());
+                let msg = format!(
+                    "network {:?} ({}: bridge {bridge}, subnet {subnet}) belongs to the store at {}: \
+                     the store at {} cannot share it (its pods would be leased the same addresses \
+                     and its metadata service would want the same address and port). Give this \
+                     store a network directory of its own and a bridge, subnet and metadata \
+                     service port no other store uses: set net.dir, net.default-bridge, \
+                     net.default-subnet and mds.port (in its configuration file or with -o \
+                     KEY=VALUE), then run `jetpack init`",
+                    self.name,
+                    self.path.display(),
+                    o.display(),
+                    root.display()
+                );
+                Err(Error::Owned { owner: o, msg })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn subnet(&self) -> Option<String> {
+        let ipam = self.plugins().iter().find_map(|p| p.get("ipam"))?;
+        [&ipam["ranges"][0][0]["subnet"], &ipam["subnet"]]
+            .iter()
+            .find_map(|s| s.as_str().map(str::to_string))
+    }
+
+    /// The configuration as the store with leases in `lease_dir` runs it: every `host-local`
+    /// IPAM keeps its leases there; the default network's always (whatever an older file
+    /// says), another network's unless its file names a `dataDir`. Recorded with the pod, so
+    /// that DEL releases the leases where ADD took them.
+    pub fn for_store(&self, lease_dir: &Path) -> Network {
+        let mut n = self.clone();
+        let default = n.name == DEFAULT_NETWORK;
+        if let Some(ps) = n.list["plugins"].as_array_mut() {
+            for p in ps {
+                let Some(ipam) = p.get_mut("ipam").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if ipam.get("type").and_then(Value::as_str) != Some("host-local") {
+                    continue;
+                }
+                if default || !ipam.contains_key("dataDir") {
+                    ipam.insert("dataDir".into(), json!(lease_dir));
+                }
+            }
+        }
+        n
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +430,110 @@ mod tests {
         assert!(n.supports("portMappings") && n.supports("bandwidth"));
         assert_eq!(n.plugins()[0]["bridge"], "jetpack0");
         assert_eq!(n.plugins()[0]["ipam"]["dataDir"], "/l");
+    }
+
+    #[test]
+    fn default_network_belongs_to_one_store() {
+        let d = tempfile::tempdir().unwrap();
+        let net = d.path().join("net.d");
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let subnet = "10.77.0.0/24".parse().unwrap();
+        assert_eq!(
+            claim_default(&net, "jpa0", subnet, &a).unwrap(),
+            Claim::Written
+        );
+        assert_eq!(
+            claim_default(&net, "jpa0", subnet, &a).unwrap(),
+            Claim::Kept
+        );
+        let n = load_network(&net, DEFAULT_NETWORK).unwrap();
+        // No store's lease directory in the shared file.
+        assert!(
+            n.plugins()[0]["ipam"].get("dataDir").is_none(),
+            "{}",
+            n.list
+        );
+        assert_eq!(n.owner().unwrap(), a);
+        n.check_owner(&a).unwrap();
+        let e = claim_default(&net, "jpb0", subnet, &b)
+            .unwrap_err()
+            .to_string();
+        for want in [
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "jpa0",
+            "10.77.0.0/24",
+            "net.dir",
+            "net.default-bridge",
+            "net.default-subnet",
+            "mds.port",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        assert_eq!(n.check_owner(&b).unwrap_err().to_string(), e);
+        // Leases go where the running store keeps them.
+        let run = n.for_store(&b.join("net/leases"));
+        assert_eq!(
+            run.plugins()[0]["ipam"]["dataDir"],
+            json!(b.join("net/leases"))
+        );
+        // A store that is gone leaves its network to the next.
+        std::fs::remove_dir(&a).unwrap();
+        n.check_owner(&b).unwrap();
+        assert_eq!(
+            claim_default(&net, "jpb0", subnet, &b).unwrap(),
+            Claim::TakenOver {
+                previous: Some(a.clone())
+            }
+        );
+        assert_eq!(
+            load_network(&net, DEFAULT_NETWORK)
+                .unwrap()
+                .owner()
+                .unwrap(),
+            b
+        );
+    }
+
+    #[test]
+    fn files_of_older_versions_name_their_store_by_its_leases() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        let subnet = "10.78.0.0/24".parse().unwrap();
+        write_default(d.path(), "jpa0", subnet, &a.join("net/leases")).unwrap();
+        let n = load_network(d.path(), DEFAULT_NETWORK).unwrap();
+        assert_eq!(n.owner().unwrap(), a);
+        let b = d.path().join("b");
+        assert!(n.check_owner(&b).is_err());
+        // Another store's run leases under its own root, not the first store's.
+        let run = n.for_store(&b.join("net/leases"));
+        assert_eq!(
+            run.plugins()[0]["ipam"]["dataDir"],
+            json!(b.join("net/leases"))
+        );
+        // A user's network keeps the lease directory its file names, else gets the store's.
+        let lan = Network::parse(
+            Path::new("/x/lan.conf"),
+            r#"{"name":"lan","type":"bridge","ipam":{"type":"host-local","subnet":"10.9.0.0/24","dataDir":"/mine"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            lan.for_store(Path::new("/s")).plugins()[0]["ipam"]["dataDir"],
+            "/mine"
+        );
+        assert!(lan.owner().is_none());
+        let lan = Network::parse(
+            Path::new("/x/lan.conf"),
+            r#"{"name":"lan","type":"bridge","ipam":{"type":"host-local","subnet":"10.9.0.0/24"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            lan.for_store(Path::new("/s")).plugins()[0]["ipam"]["dataDir"],
+            "/s"
+        );
     }
 
     #[test]

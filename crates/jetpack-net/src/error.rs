@@ -27,6 +27,9 @@ pub enum Error {
         command: &'static str,
         msg: String,
     },
+    /// A network that belongs to another store (`owner`, its root), refused.
+    #[error("{msg}")]
+    Owned { owner: PathBuf, msg: String },
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -16,7 +16,8 @@ mod etc;
 pub use cidr::Cidr;
 pub use cni::{Attachment, Invocation, PortMapping, bandwidth_config, check, del};
 pub use conf::{
-    DEFAULT_NETWORK, Network, default_config, find, load_all, load_network, write_default,
+    Claim, DEFAULT_NETWORK, Network, claim_default, default_config, find, load_all, load_network,
+    write_default,
 };
 pub use error::{Error, Result};
 pub use etc::{hosts_file, resolv_conf};

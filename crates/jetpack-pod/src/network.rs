@@ -152,6 +152,11 @@ pub fn port_mappings(manifest: &PodManifest) -> Result<Vec<PortMapping>> {
     Ok(out)
 }
 
+/// Where `host-local` keeps the leases of this store's pods: `<root>/net/leases/<network>`.
+pub fn lease_dir(store: &Store) -> PathBuf {
+    store.root().join("net").join("leases")
+}
+
 /// Makes the pod's network namespace and adds it to `names`. On failure everything made so far
 /// is removed again.
 pub fn attach(
@@ -186,7 +191,9 @@ pub fn attach(
         for (i, net) in nets.iter().enumerate() {
             let ifname = format!("eth{i}");
             let p = if Some(i) == forwarding { ports } else { &[] };
-            let inv = Invocation::new(net, uuid, &netns, &ifname, plugin_path, p, bandwidth);
+            // Leases are the running store's, whichever store's file this is.
+            let net = net.for_store(&lease_dir(store));
+            let inv = Invocation::new(&net, uuid, &netns, &ifname, plugin_path, p, bandwidth);
             st.networks.push(Joined {
                 invocation: Some(inv.clone()),
                 attachment: None,
@@ -233,9 +240,13 @@ impl PodNetworks {
         let dir = Path::new(store.config().get("net.dir"));
         let NetMode::Networks(names) = &mode else {
             // Only to know whether the service can run: a broken file is not this pod's.
-            let service_host = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK)
-                .ok()
-                .and_then(|n| n.host_address());
+            let default = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK).ok();
+            // The metadata service listens on the default network's host address, even
+            // for these pods: another store's network is refused here too.
+            if let Some(n) = &default {
+                n.check_owner(store.root())?;
+            }
+            let service_host = default.and_then(|n| n.host_address());
             return Ok(PodNetworks {
                 mode,
                 nets: Vec::new(),
@@ -247,10 +258,13 @@ impl PodNetworks {
             .iter()
             .map(|n| jetpack_net::find(&all, dir, n).cloned())
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let service_host = all
-            .iter()
-            .find(|n| n.name == jetpack_net::DEFAULT_NETWORK)
-            .and_then(|n| n.host_address());
+        let default = all.iter().find(|n| n.name == jetpack_net::DEFAULT_NETWORK);
+        // Another store's default network (its bridge, subnet and metadata service address)
+        // is refused before anything is made, whichever networks the pod joins.
+        if let Some(n) = default {
+            n.check_owner(store.root())?;
+        }
+        let service_host = default.and_then(|n| n.host_address());
         Ok(PodNetworks {
             mode,
             nets,

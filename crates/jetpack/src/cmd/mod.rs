@@ -189,6 +189,11 @@ pub(crate) fn check_small_file(path: &std::path::Path, limit: u64, what: &str) -
 }
 
 fn init(cfg: &Config) -> Result<ExitCode> {
+    let dir = std::path::Path::new(cfg.get("net.dir"));
+    // Another store's default network is refused before this store is made.
+    if let Ok(n) = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
+        n.check_owner(std::path::Path::new(cfg.get("root")))?;
+    }
     let store = Store::init(cfg)?;
     outln!(
         "store at {} ready (storage: {})",
@@ -196,18 +201,24 @@ fn init(cfg: &Config) -> Result<ExitCode> {
         store.storage_kind()
     );
     jetpack_pod::metadata::init(store.root())?;
-    let dir = std::path::Path::new(cfg.get("net.dir"));
     let subnet = cfg
         .get("net.default-subnet")
         .parse()
         .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
-    let leases = store.root().join("net").join("leases");
-    if jetpack_net::write_default(dir, cfg.get("net.default-bridge"), subnet, &leases)? {
-        outln!(
-            "default network: bridge {} on {subnet}, in {}",
-            cfg.get("net.default-bridge"),
+    let bridge = cfg.get("net.default-bridge");
+    match jetpack_net::claim_default(dir, bridge, subnet, store.root())? {
+        jetpack_net::Claim::Written => outln!(
+            "default network: bridge {bridge} on {subnet}, in {}",
             dir.display()
-        );
+        ),
+        jetpack_net::Claim::TakenOver { previous } => outln!(
+            "default network in {}: now this store's{}",
+            dir.display(),
+            previous
+                .map(|p| format!(" (the store at {} is gone)", p.display()))
+                .unwrap_or_default()
+        ),
+        jetpack_net::Claim::Kept => {}
     }
     Ok(ExitCode::SUCCESS)
 }
