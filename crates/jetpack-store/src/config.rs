@@ -62,6 +62,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "addresses of the default network, used when init writes its configuration",
     ),
     (
+        "import.max-size",
+        "",
+        "largest uncompressed image (tar bytes, or with a K, M, G or T suffix) import accepts; empty: no limit",
+    ),
+    (
         "mds.port",
         "1104",
         "TCP port of the metadata service, on the default network's host address",
@@ -101,8 +106,30 @@ enum Kind {
     Storage,
     Subnet,
     Path,
+    Size,
     Text,
     Unknown,
+}
+
+/// A size in bytes: digits, optionally followed by `K`, `M`, `G` or `T` (powers of 1024).
+fn parse_size(value: &str) -> Option<u64> {
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => value.split_at(i),
+        None => (value, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
 }
 
 fn kind(key: &str) -> Kind {
@@ -113,6 +140,7 @@ fn kind(key: &str) -> Kind {
         "storage" => Kind::Storage,
         "net.default-subnet" => Kind::Subnet,
         "root" | "net.dir" => Kind::Path,
+        "import.max-size" => Kind::Size,
         k if KEYS.iter().any(|(known, _, _)| *known == k) => Kind::Text,
         _ => Kind::Unknown,
     }
@@ -127,6 +155,7 @@ fn example(key: &str) -> &'static str {
         Kind::Storage => "overlay",
         Kind::Subnet => "172.23.0.0/16",
         Kind::Path => "/var/lib/jetpack",
+        Kind::Size => "20G",
         Kind::Text | Kind::Unknown => "VALUE",
     }
 }
@@ -145,6 +174,7 @@ fn check(key: &str, value: &str) -> std::result::Result<(), &'static str> {
             a.parse::<std::net::IpAddr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 128)
         }),
         Kind::Path => !value.is_empty(),
+        Kind::Size => value.is_empty() || parse_size(value).is_some(),
         Kind::Text | Kind::Unknown => true,
     };
     if ok {
@@ -157,6 +187,9 @@ fn check(key: &str, value: &str) -> std::result::Result<(), &'static str> {
         Kind::Storage => "auto, zfs, btrfs, overlay or dir",
         Kind::Subnet => "an address range as ADDRESS/PREFIX-LENGTH",
         Kind::Path => "a directory",
+        Kind::Size => {
+            "a number of bytes, at least 1, optionally with a K, M, G or T suffix, or nothing"
+        }
         Kind::Text | Kind::Unknown => "a value",
     })
 }
@@ -268,6 +301,11 @@ impl Config {
         Some(self.get("zfs.dataset")).filter(|s| !s.is_empty())
     }
 
+    /// `import.max-size` in bytes; `None` when unset (no limit).
+    pub fn import_max_size(&self) -> Option<u64> {
+        parse_size(self.get("import.max-size"))
+    }
+
     pub fn debug(&self) -> bool {
         self.flag("debug")
     }
@@ -339,6 +377,8 @@ mod tests {
             ("net.default-subnet=10.1.0.0", "ADDRESS/PREFIX-LENGTH"),
             ("root", "-o root: give a value, as -o KEY=VALUE"),
             ("mds.port", "e.g. -o mds.port=1104"),
+            ("import.max-size=0", "a number of bytes"),
+            ("import.max-size=12X", "e.g. import.max-size=20G"),
         ] {
             let e = Config::load(Some(Path::new("/dev/null")), &[o.into()])
                 .unwrap_err()
@@ -356,6 +396,20 @@ mod tests {
         .unwrap();
         assert!(c.debug());
         assert_eq!(c.get("fetch.timeout"), "5");
+        assert_eq!(c.import_max_size(), None);
+        for (v, n) in [
+            ("4096", 4096),
+            ("64K", 64 << 10),
+            ("2G", 2 << 30),
+            ("1MiB", 1 << 20),
+        ] {
+            let c = Config::load(
+                Some(Path::new("/dev/null")),
+                &[format!("import.max-size={v}")],
+            )
+            .unwrap();
+            assert_eq!(c.import_max_size(), Some(n), "{v}");
+        }
         // Every default passes its own check.
         for (k, v, _) in KEYS {
             if !v.is_empty() {

@@ -104,6 +104,66 @@ impl Index {
         Ok(Index { conn })
     }
 
+    /// Opens the index for reading, even on a full disk. [`Index::open`] needs to create the
+    /// WAL's shared-memory file for its first read, which fails on a full file system ("disk
+    /// I/O error", "unable to open database file"). When it fails so and no WAL holds commits
+    /// outside the database file (the last writer checkpointed it at close), the file is read
+    /// as an immutable snapshot instead, which creates nothing; writes through it fail.
+    pub fn open_for_reading(path: &Path) -> Result<Index> {
+        let err = match Index::open(path) {
+            Ok(i) => return Ok(i),
+            Err(e) => e,
+        };
+        let storage_error = matches!(
+            &err,
+            crate::Error::Index(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+        );
+        let mut wal = path.as_os_str().to_os_string();
+        wal.push("-wal");
+        let wal_empty = std::fs::metadata(&wal).map_or_else(
+            |e| e.kind() == std::io::ErrorKind::NotFound,
+            |m| m.len() == 0,
+        );
+        if !storage_error || !wal_empty || !path.exists() {
+            return Err(err);
+        }
+        match Index::open_snapshot(path) {
+            Ok(i) => {
+                tracing::debug!("{}: {err}; reading it as a snapshot", path.display());
+                Ok(i)
+            }
+            Err(_) => Err(err),
+        }
+    }
+
+    /// The database file as it is, read-only, without locks, WAL or journal files.
+    fn open_snapshot(path: &Path) -> Result<Index> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut uri = String::from("file:");
+        for &b in path.as_os_str().as_bytes() {
+            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+                uri.push(b as char);
+            } else {
+                uri.push_str(&format!("%{b:02X}"));
+            }
+        }
+        uri.push_str("?mode=ro&immutable=1");
+        let conn = Connection::open_with_flags(
+            uri,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
+        Ok(Index { conn })
+    }
+
     pub fn insert(&mut self, row: &ImageRow) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(

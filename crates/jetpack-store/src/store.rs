@@ -175,7 +175,8 @@ impl Store {
         if let Some(i) = self.index.get() {
             return Ok(i);
         }
-        let i = Index::open(&self.root.join("jetpack.db"))?;
+        // Reads work on a full disk too; writes then fail with the disk's error.
+        let i = Index::open_for_reading(&self.root.join("jetpack.db"))?;
         Ok(self.index.get_or_init(|| i))
     }
 

@@ -133,10 +133,11 @@ fn cut(e: &std::io::Error) -> String {
 /// precise times) and `SCHILY.xattr.*` records giving the extended attributes.
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
     let h = entry.header();
+    let (mut uid, mut gid) = (h.uid()?, h.gid()?);
     let mut m = Meta {
         mode: h.mode()? & 0o7777,
-        uid: h.uid()? as u32,
-        gid: h.gid()? as u32,
+        uid: 0,
+        gid: 0,
         mtime: h.mtime()? as i64,
         xattrs: Vec::new(),
     };
@@ -151,9 +152,9 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
                     ext.value_bytes().to_vec(),
                 ));
             } else if key == b"uid" {
-                m.uid = num().and_then(|v| v.parse().ok()).unwrap_or(m.uid);
+                uid = num().and_then(|v| v.parse().ok()).unwrap_or(uid);
             } else if key == b"gid" {
-                m.gid = num().and_then(|v| v.parse().ok()).unwrap_or(m.gid);
+                gid = num().and_then(|v| v.parse().ok()).unwrap_or(gid);
             } else if key == b"mtime" {
                 let secs = num()
                     .and_then(|v| v.split('.').next())
@@ -162,14 +163,194 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
             }
         }
     }
+    m.uid = owner_id("uid", uid)?;
+    m.gid = owner_id("gid", gid)?;
     Ok(m)
 }
 
+/// A uid or gid the kernel can store. `u32::MAX` is not one: `chown` reads it as -1, "leave
+/// unchanged", so the entry would silently stay owned by root; larger ones would wrap.
+fn owner_id(what: &str, id: u64) -> std::io::Result<u32> {
+    match u32::try_from(id) {
+        Ok(v) if v != u32::MAX => Ok(v),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{what} {id} cannot be represented: ids go up to {} ({} means \"no change\" to chown)",
+                u32::MAX - 1,
+                u32::MAX
+            ),
+        )),
+    }
+}
+
+/// What a path below `rootfs/` is, as far as the entries so far made it. Kept by the walk with
+/// or without a writer, so that `validate` refuses exactly what extraction would fail on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// A parent directory no entry listed (extraction creates it).
+    Implied,
+    Dir,
+    Symlink,
+    /// A regular file, device node or FIFO.
+    Other,
+}
+
+/// Longest name of one path component (`NAME_MAX`) and longest symlink target (`PATH_MAX` - 1).
+const NAME_MAX: usize = 255;
+const LINK_MAX: usize = 4095;
+
+fn join(path: &[&OsStr]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for (i, c) in path.iter().enumerate() {
+        if i > 0 {
+            k.push(b'/');
+        }
+        k.extend_from_slice(c.as_bytes());
+    }
+    k
+}
+
+/// Checks an entry below `rootfs/` against the entries before it, as extraction would find the
+/// tree: no component longer than `NAME_MAX`, parents that are directories (never a symlink or
+/// a file to write through), no non-directory over an implied directory, and hard links to an
+/// earlier non-directory entry. Records the entry.
+fn check_tree(
+    nodes: &mut std::collections::HashMap<Vec<u8>, Node>,
+    name: &[u8],
+    kind: EntryType,
+    path: &[&OsStr],
+    link: Option<&[u8]>,
+) -> Result<()> {
+    if let Some(c) = path.iter().find(|c| c.len() > NAME_MAX) {
+        return Err(bad(
+            name,
+            format!(
+                "a path component is {} bytes long, more than the {NAME_MAX} a file system allows ({})",
+                c.len(),
+                show_name(c.as_bytes())
+            ),
+        ));
+    }
+    for i in 1..path.len() {
+        let parent = join(&path[..i]);
+        match nodes.get(&parent) {
+            None => {
+                nodes.insert(parent, Node::Implied);
+            }
+            Some(Node::Dir | Node::Implied) => {}
+            Some(Node::Symlink | Node::Other) => {
+                return Err(bad(
+                    name,
+                    format!(
+                        "refusing to write through {}: not a directory (a symlink or a file)",
+                        show_name(&parent)
+                    ),
+                ));
+            }
+        }
+    }
+    let key = join(path);
+    let node = match kind {
+        EntryType::Directory => Node::Dir,
+        EntryType::Symlink => {
+            if link.is_some_and(|l| l.len() > LINK_MAX) {
+                return Err(bad(
+                    name,
+                    format!("symlink target longer than {LINK_MAX} bytes"),
+                ));
+            }
+            Node::Symlink
+        }
+        EntryType::Link => {
+            let target = match link.map(classify) {
+                Some(Ok(Target::Rootfs(t))) => join(&t),
+                _ => unreachable!("checked by check_links"),
+            };
+            match nodes.get(&target) {
+                Some(Node::Symlink) => Node::Symlink,
+                Some(Node::Other) => Node::Other,
+                Some(Node::Dir | Node::Implied) => {
+                    return Err(bad(
+                        name,
+                        format!("hard link target {} is a directory", show_name(&target)),
+                    ));
+                }
+                None => {
+                    return Err(bad(
+                        name,
+                        format!(
+                            "hard link target {} is not an earlier entry of the archive",
+                            show_name(&target)
+                        ),
+                    ));
+                }
+            }
+        }
+        _ => Node::Other,
+    };
+    if nodes.get(&key) == Some(&Node::Implied) && node != Node::Dir {
+        return Err(bad(
+            name,
+            "earlier entries made it a directory (an entry below it came first)",
+        ));
+    }
+    nodes.insert(key, node);
+    Ok(())
+}
+
+/// Counts the bytes of an entry's content as the writer reads them.
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// True for the errors of a full disk or an exhausted quota.
+pub fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// The writer's error for entry `name`: a full disk is not the archive's fault, so it keeps its
+/// I/O kind (the import reports it as such); anything else is the entry's.
+fn write_err(name: &[u8], e: std::io::Error) -> Error {
+    if is_full(&e) {
+        Error::Io {
+            path: format!("entry {}", show_name(name)).into(),
+            source: std::io::Error::new(e.kind(), cut(&e)),
+        }
+    } else {
+        bad(name, cut(&e))
+    }
+}
+
 /// Walks the archive, checking every entry; with a writer, extracts `rootfs/` into it.
-pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<Walked> {
+pub fn walk<R: Read>(reader: R, writer: Option<&mut TreeWriter>) -> Result<Walked> {
+    let mut out = Walked::default();
+    walk_into(reader, writer, &mut out)?;
+    Ok(out)
+}
+
+/// [`walk`], counting into `out` as it goes, so that a caller knows how much was written when
+/// the walk fails.
+pub fn walk_into<R: Read>(
+    reader: R,
+    mut writer: Option<&mut TreeWriter>,
+    out: &mut Walked,
+) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut out = Walked::default();
+    let mut nodes = std::collections::HashMap::new();
     let mut saw_root = false;
     let entries = archive
         .entries()
@@ -233,16 +414,20 @@ pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<W
                 }
                 saw_root = true;
                 if let Some(w) = writer.as_deref_mut() {
-                    w.dir(&[], &meta).map_err(|e| bad(&name, cut(&e)))?;
+                    w.dir(&[], &meta).map_err(|e| write_err(&name, e))?;
                 }
             }
             Target::Rootfs(path) => {
                 let link = entry.link_name_bytes().map(|l| l.into_owned());
                 check_links(&name, kind, &path, link.as_deref())?;
+                check_tree(&mut nodes, &name, kind, &path, link.as_deref())?;
                 if let Some(w) = writer.as_deref_mut() {
-                    out.file_bytes +=
-                        write_entry(w, &mut entry, kind, &path, link.as_deref(), &meta)
-                            .map_err(|e| bad(&name, cut(&e)))?;
+                    let mut content = Counted {
+                        inner: &mut entry,
+                        count: &mut out.file_bytes,
+                    };
+                    write_entry(w, &mut content, kind, &path, link.as_deref(), &meta)
+                        .map_err(|e| write_err(&name, e))?;
                 }
             }
         }
@@ -252,7 +437,7 @@ pub fn walk<R: Read>(reader: R, mut writer: Option<&mut TreeWriter>) -> Result<W
             "no rootfs directory entry: an ACI must contain `rootfs/`".into(),
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Refuses hard links and symlinks that leave `rootfs/`, and entry types an ACI cannot hold.
@@ -299,13 +484,14 @@ fn check_links(name: &[u8], kind: EntryType, path: &[&OsStr], link: Option<&[u8]
 
 fn write_entry<R: Read>(
     w: &mut TreeWriter,
-    entry: &mut tar::Entry<'_, R>,
+    content: &mut Counted<'_, &mut tar::Entry<'_, R>>,
     kind: EntryType,
     path: &[&OsStr],
     link: Option<&[u8]>,
     meta: &Meta,
 ) -> std::io::Result<u64> {
-    let h = entry.header();
+    let h = content.inner.header().clone();
+    let h = &h;
     let dev = |h: &tar::Header| -> std::io::Result<(u32, u32)> {
         Ok((
             h.device_major()?.unwrap_or(0),
@@ -335,7 +521,7 @@ fn write_entry<R: Read>(
                 .map(|_| 0)
         }
         EntryType::Fifo => w.special(path, Special::Fifo, meta).map(|_| 0),
-        _ => w.file(path, meta, entry),
+        _ => w.file(path, meta, content),
     }
 }
 

@@ -58,7 +58,10 @@ pub fn validate_aci(reader: impl Read + Send) -> Result<(appc::ImageManifest, St
     let bytes = walked.manifest.ok_or_else(|| {
         Error::BadImage("no manifest entry: an ACI must contain `manifest`".into())
     })?;
-    Ok((appc::ImageManifest::from_slice(&bytes)?, stats))
+    // Worded as import words it (see `in_file`), so both give the same reason.
+    let manifest = appc::ImageManifest::from_slice(&bytes)
+        .map_err(|e| Error::BadImage(format!("invalid image manifest: {e}")))?;
+    Ok((manifest, stats))
 }
 
 impl Store {
@@ -82,7 +85,10 @@ impl Store {
         };
         let meta = self.tmp_dir().join(format!("{name}.meta"));
         let mut temps = Vec::new();
-        let result = self.import_staged(&name, &meta, source, &mut temps, opts);
+        let mut written = Written::default();
+        let result = self
+            .import_staged(&name, &meta, source, &mut temps, opts, &mut written)
+            .map_err(|e| nothing_kept(e, &written));
         // Whatever was not sealed is discarded; a killed process leaves it to gc instead.
         for t in &temps {
             if let Err(e) = self.storage.discard_temp(t) {
@@ -102,6 +108,7 @@ impl Store {
         source: Source,
         temps: &mut Vec<String>,
         opts: &ImportOptions,
+        written: &mut Written,
     ) -> Result<Imported> {
         let name = name.to_string();
         // Becomes `images/<id>/`: root only, like the original file (it may hold secrets).
@@ -122,10 +129,14 @@ impl Store {
             Source::Reader { reader, label } => (reader, label),
         };
         let mut writer = TreeWriter::open(&layer).at(&layer)?;
-        let (walked, stats) = pipeline::stream(input, Some(raw_copy), |r| {
-            extract::walk(r, Some(&mut writer))
-        })
-        .map_err(|e| in_file(&label, e))?;
+        let mut walked = extract::Walked::default();
+        let max = self.config().import_max_size();
+        let streamed =
+            pipeline::stream_limited(input, Some(raw_copy), max, &mut written.progress, |r| {
+                extract::walk_into(r, Some(&mut writer), &mut walked)
+            });
+        written.files = walked.file_bytes;
+        let ((), stats) = streamed.map_err(|e| in_file(&label, e))?;
         if writer.skipped_xattrs > 0 {
             tracing::warn!(
                 "{label}: {} extended attributes were not stored: the {} storage's filesystem does not support them",
@@ -296,6 +307,59 @@ impl Store {
             out.push(row.id);
         }
         Ok(out)
+    }
+}
+
+/// How much a failed import had written to the store: the kept copy of the file and the
+/// extracted files' contents.
+#[derive(Debug, Default)]
+struct Written {
+    progress: pipeline::Progress,
+    files: u64,
+}
+
+/// True if `e` comes from a full disk or an exhausted quota.
+fn disk_full(e: &Error) -> bool {
+    match e {
+        Error::Io { source, .. } => extract::is_full(source),
+        Error::Index(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::DiskFull
+        }
+        Error::Storage(s) => {
+            let mut src: Option<&dyn std::error::Error> = Some(s);
+            while let Some(e) = src {
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(extract::is_full)
+                {
+                    return true;
+                }
+                src = e.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// The error of a failed import, saying how much it had written when it is about size (the
+/// `import.max-size` limit, a full disk): all of it was removed again.
+fn nothing_kept(e: Error, w: &Written) -> Error {
+    let summary = || {
+        format!(
+            "{} bytes of the file and {} bytes of extracted files ({} bytes of the uncompressed \
+             archive read) had been written; nothing was kept",
+            w.progress.raw_bytes, w.files, w.progress.tar_bytes
+        )
+    };
+    match e {
+        Error::BadImage(m) if m.contains("import.max-size") => {
+            Error::BadImage(format!("{m}: {}", summary()))
+        }
+        e if disk_full(&e) => Error::Other(format!(
+            "{e}: the store's file system is full: {}; free space and import again",
+            summary()
+        )),
+        e => e,
     }
 }
 

@@ -36,18 +36,34 @@ impl Streamed {
     }
 }
 
+/// How far a pass got, known whether it succeeded or not (for the message of a failed import).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Bytes of the file read (and copied, if a copy is kept).
+    pub raw_bytes: u64,
+    /// Bytes of uncompressed tar decoded.
+    pub tar_bytes: u64,
+}
+
 /// Counts (and optionally copies) the raw bytes as the decoder pulls them.
 struct Tee<R> {
     inner: R,
     copy: Option<std::fs::File>,
     count: u64,
+    /// The copy's write error: the decoder reports whatever its reader failed with as corrupt
+    /// data, so the cause (such as a full disk) is kept here.
+    copy_error: Option<io::Error>,
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(f) = &mut self.copy {
-            f.write_all(&buf[..n])?;
+        if let Some(f) = &mut self.copy
+            && let Err(e) = f.write_all(&buf[..n])
+        {
+            let kept = io::Error::new(e.kind(), e.to_string());
+            self.copy_error = Some(e);
+            return Err(kept);
         }
         self.count += n as u64;
         Ok(n)
@@ -118,13 +134,54 @@ where
     R: Read + Send,
     F: FnOnce(&mut ChunkReader) -> Result<T>,
 {
+    stream_limited(input, raw_copy, None, &mut Progress::default(), consume)
+}
+
+/// [`stream`], refusing an uncompressed tar larger than `max_tar` bytes as it is decoded
+/// (before the consumer sees the bytes beyond it), and recording in `progress` how far it got.
+pub fn stream_limited<R, T, F>(
+    input: R,
+    raw_copy: Option<std::fs::File>,
+    max_tar: Option<u64>,
+    progress: &mut Progress,
+    consume: F,
+) -> Result<(T, Streamed)>
+where
+    R: Read + Send,
+    F: FnOnce(&mut ChunkReader) -> Result<T>,
+{
     let mut tee = Tee {
         inner: input,
         copy: raw_copy,
         count: 0,
+        copy_error: None,
     };
+    let result = stream_tee(&mut tee, max_tar, progress, consume);
+    progress.raw_bytes = tee.count;
+    if let Some(e) = tee.copy_error {
+        return Err(Error::Io {
+            path: "the kept copy of the image".into(),
+            source: e,
+        });
+    }
+    result.map(|(v, mut st)| {
+        st.raw_bytes = tee.count;
+        (v, st)
+    })
+}
+
+fn stream_tee<R, T, F>(
+    tee: &mut Tee<R>,
+    max_tar: Option<u64>,
+    progress: &mut Progress,
+    consume: F,
+) -> Result<(T, Streamed)>
+where
+    R: Read + Send,
+    F: FnOnce(&mut ChunkReader) -> Result<T>,
+{
     let (head, rest) =
-        sniff(&mut tee).map_err(|e| Error::BadImage(format!("cannot read image: {e}")))?;
+        sniff(tee).map_err(|e| Error::BadImage(format!("cannot read image: {e}")))?;
     let compression = Compression::detect(&head).ok_or_else(|| {
         Error::BadImage(if head.is_empty() {
             "the file is empty".into()
@@ -137,8 +194,11 @@ where
     let (tx_hash, rx_hash) = sync_channel::<Chunk>(DEPTH);
 
     std::thread::scope(|s| {
-        let decoder_thread = s.spawn(move || -> std::result::Result<u64, String> {
-            let mut dec = decoder(compression, rest).map_err(|e| decode_err(compression, &e))?;
+        let decoder_thread = s.spawn(move || -> (u64, std::result::Result<(), String>) {
+            let mut dec = match decoder(compression, rest) {
+                Ok(d) => d,
+                Err(e) => return (0, Err(decode_err(compression, &e))),
+            };
             let mut tar_bytes = 0u64;
             // Once the consumer is done (end-of-archive blocks seen) the rest still goes to the
             // hash: the image ID covers the whole stream, padding included.
@@ -150,23 +210,32 @@ where
                     Err(e) => {
                         let msg = decode_err(compression, &e);
                         let _ = tx_tar.send(Err(msg.clone()));
-                        return Err(msg);
+                        return (tar_bytes, Err(msg));
                     }
                 };
                 if n == 0 {
                     break;
                 }
                 buf.truncate(n);
+                if let Some(max) = max_tar.filter(|m| tar_bytes + n as u64 > *m) {
+                    let msg = format!(
+                        "the uncompressed archive is larger than import.max-size ({max} bytes); \
+                         refused after {} bytes",
+                        tar_bytes + n as u64
+                    );
+                    let _ = tx_tar.send(Err(msg.clone()));
+                    return (tar_bytes, Err(msg));
+                }
                 tar_bytes += n as u64;
                 let chunk = Arc::new(buf);
                 if tar_open && tx_tar.send(Ok(chunk.clone())).is_err() {
                     tar_open = false;
                 }
                 if tx_hash.send(chunk).is_err() {
-                    return Err("hash thread stopped".into());
+                    return (tar_bytes, Err("hash thread stopped".into()));
                 }
             }
-            Ok(tar_bytes)
+            (tar_bytes, Ok(()))
         });
         let hash_thread = s.spawn(move || {
             let mut h = Sha512::new();
@@ -192,7 +261,9 @@ where
             .join()
             .map_err(|_| Error::Other("hash thread panicked".into()))?;
         // A decode error explains a consumer error (a truncated archive), so it comes first.
-        let tar_bytes = decoded.map_err(Error::BadImage)?;
+        let (tar_bytes, decoded) = decoded;
+        progress.tar_bytes = tar_bytes;
+        decoded.map_err(Error::BadImage)?;
         let value = consumed?;
         Ok((
             value,
@@ -203,9 +274,5 @@ where
                 compression,
             },
         ))
-    })
-    .map(|(v, mut st): (T, Streamed)| {
-        st.raw_bytes = tee.count;
-        (v, st)
     })
 }
