@@ -273,11 +273,13 @@ pub fn write_default(dir: &Path, bridge: &str, subnet: Cidr, lease_dir: &Path) -
 pub enum Claim {
     /// Wrote the default network, for this store.
     Written,
-    /// The default network there is already this store's.
+    /// The default network there is already this store's, or names no store (a file of the
+    /// user's own, left as written).
     Kept,
-    /// The default network was a store's that is gone (or recorded none); it is this
-    /// store's now, as it was otherwise.
-    TakenOver { previous: Option<PathBuf> },
+    /// The default network was written for a store that is gone, or by an older `init` (with
+    /// the lease directory of the store at `previous`): it is this store's now, and leases
+    /// under the root of the store that runs each pod.
+    TakenOver { previous: PathBuf },
 }
 
 /// The default network in `dir` for the store at `root`: written (bridge and subnet as given,
@@ -298,11 +300,16 @@ pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Res
     };
     n.check_owner(root)?;
     let previous = n.owner();
-    if previous.as_deref().is_some_and(|o| same_store(o, root)) && n.list.get(OWNER_KEY).is_some() {
+    // A file a user wrote names no store: it stays as written (and any store may use it).
+    let Some(prev) = &previous else {
+        return Ok(Claim::Kept);
+    };
+    if same_store(prev, root) && n.list.get(OWNER_KEY).is_some() {
         return Ok(Claim::Kept);
     }
-    // Recorded for no store, or for one that is gone: this store's from now on, without the
-    // other store's lease directory.
+    let previous = prev.clone();
+    // Written for a store that is gone, or by an older `init` with its lease directory:
+    // this store's from now on, without a lease directory.
     let mut list = n.list.clone();
     list[OWNER_KEY] = json!({"store": root});
     if n.owner_from_leases().is_some()
@@ -485,7 +492,7 @@ mod tests {
         assert_eq!(
             claim_default(&net, "jpb0", subnet, &b).unwrap(),
             Claim::TakenOver {
-                previous: Some(a.clone())
+                previous: a.clone()
             }
         );
         assert_eq!(
@@ -513,6 +520,32 @@ mod tests {
         assert_eq!(
             run.plugins()[0]["ipam"]["dataDir"],
             json!(b.join("net/leases"))
+        );
+        // `init` makes it the store's, without the lease directory.
+        std::fs::create_dir_all(&b).unwrap();
+        assert!(claim_default(d.path(), "jpb0", subnet, &b).is_err());
+        std::fs::remove_dir(&a).unwrap();
+        assert_eq!(
+            claim_default(d.path(), "jpb0", subnet, &b).unwrap(),
+            Claim::TakenOver { previous: a }
+        );
+        let n = load_network(d.path(), DEFAULT_NETWORK).unwrap();
+        assert_eq!(n.owner().unwrap(), b);
+        assert!(
+            n.plugins()[0]["ipam"].get("dataDir").is_none(),
+            "{}",
+            n.list
+        );
+        // A default network of the user's own names no store and is left as written.
+        let text = r#"{"name":"default","type":"bridge","ipam":{"type":"host-local","subnet":"10.9.0.0/24"}}"#;
+        std::fs::write(d.path().join("10-default.conflist"), text).unwrap();
+        assert_eq!(
+            claim_default(d.path(), "jpb0", subnet, &b).unwrap(),
+            Claim::Kept
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("10-default.conflist")).unwrap(),
+            text
         );
         // A user's network keeps the lease directory its file names, else gets the store's.
         let lan = Network::parse(

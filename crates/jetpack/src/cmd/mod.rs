@@ -212,11 +212,9 @@ fn init(cfg: &Config) -> Result<ExitCode> {
             dir.display()
         ),
         jetpack_net::Claim::TakenOver { previous } => outln!(
-            "default network in {}: now this store's{}",
+            "default network in {}: now this store's (it was written for the store at {})",
             dir.display(),
-            previous
-                .map(|p| format!(" (the store at {} is gone)", p.display()))
-                .unwrap_or_default()
+            previous.display()
         ),
         jetpack_net::Claim::Kept => {}
     }
