@@ -330,6 +330,12 @@ pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Res
     Ok(Claim::TakenOver { previous })
 }
 
+/// Whether a store is at `root` (its `store.json`): a root left without one (removed, or
+/// remade only by an older version's leases) holds no store.
+fn is_store(root: &Path) -> bool {
+    root.join("store.json").is_file()
+}
+
 /// Whether two store roots are the same directory.
 fn same_store(a: &Path, b: &Path) -> bool {
     let c = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -361,11 +367,11 @@ impl Network {
             .flatten()
     }
 
-    /// Refuses a network that belongs to another store that still exists (its root is
-    /// there). A store that is gone leaves its network to whichever uses it.
+    /// Refuses a network that belongs to another store that still exists (its root holds
+    /// its `store.json`). A store that is gone leaves its network to whichever uses it.
     pub fn check_owner(&self, root: &Path) -> Result<()> {
         match self.owner() {
-            Some(o) if !same_store(&o, root) && o.is_dir() => {
+            Some(o) if !same_store(&o, root) && is_store(&o) => {
                 let bridge = self
                     .plugins()
                     .iter()
@@ -444,8 +450,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let net = d.path().join("net.d");
         let (a, b) = (d.path().join("a"), d.path().join("b"));
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
+        for r in [&a, &b] {
+            std::fs::create_dir_all(r).unwrap();
+            std::fs::write(r.join("store.json"), "{}").unwrap();
+        }
         let subnet = "10.77.0.0/24".parse().unwrap();
         assert_eq!(
             claim_default(&net, "jpa0", subnet, &a).unwrap(),
@@ -486,8 +494,8 @@ mod tests {
             run.plugins()[0]["ipam"]["dataDir"],
             json!(b.join("net/leases"))
         );
-        // A store that is gone leaves its network to the next.
-        std::fs::remove_dir(&a).unwrap();
+        // A store that is gone leaves its network to the next, even if its root is left.
+        std::fs::remove_file(a.join("store.json")).unwrap();
         n.check_owner(&b).unwrap();
         assert_eq!(
             claim_default(&net, "jpb0", subnet, &b).unwrap(),
@@ -509,6 +517,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let a = d.path().join("a");
         std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("store.json"), "{}").unwrap();
         let subnet = "10.78.0.0/24".parse().unwrap();
         write_default(d.path(), "jpa0", subnet, &a.join("net/leases")).unwrap();
         let n = load_network(d.path(), DEFAULT_NETWORK).unwrap();
@@ -524,7 +533,7 @@ mod tests {
         // `init` makes it the store's, without the lease directory.
         std::fs::create_dir_all(&b).unwrap();
         assert!(claim_default(d.path(), "jpb0", subnet, &b).is_err());
-        std::fs::remove_dir(&a).unwrap();
+        std::fs::remove_file(a.join("store.json")).unwrap();
         assert_eq!(
             claim_default(d.path(), "jpb0", subnet, &b).unwrap(),
             Claim::TakenOver { previous: a }
