@@ -345,9 +345,12 @@ fn disk_full(e: &Error) -> bool {
 /// `import.max-size` limit, a full disk): all of it was removed again.
 fn nothing_kept(e: Error, w: &Written) -> Error {
     let summary = || {
+        if w.progress.raw_bytes == 0 && w.files == 0 {
+            return "nothing was written".to_string();
+        }
         format!(
-            "{} bytes of the file and {} bytes of extracted files ({} bytes of the uncompressed \
-             archive read) had been written; nothing was kept",
+            "{} bytes of the file and {} bytes of extracted files had been written ({} bytes of \
+             the uncompressed archive read); nothing was kept",
             w.progress.raw_bytes, w.files, w.progress.tar_bytes
         )
     };

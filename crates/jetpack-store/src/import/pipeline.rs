@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 const CHUNK: usize = 512 * 1024;
 const DEPTH: usize = 8;
+/// Bytes decoded after the consumer failed, looking for the decode error that caused it.
+const DRAIN: u64 = 64 << 20;
 
 type Chunk = Arc<Vec<u8>>;
 
@@ -190,6 +192,11 @@ where
         })
     })?;
 
+    // Set when the consumer failed: the hash of a refused image is never used, so the rest of
+    // the stream is decoded only up to DRAIN bytes, to find a decode error that explains the
+    // failure (corrupt data read as a bad tar header), not whole (a decompression bomb).
+    let abort = std::sync::atomic::AtomicBool::new(false);
+    let abort = &abort;
     let (tx_tar, rx_tar) = sync_channel::<std::result::Result<Chunk, String>>(DEPTH);
     let (tx_hash, rx_hash) = sync_channel::<Chunk>(DEPTH);
 
@@ -203,6 +210,7 @@ where
             // Once the consumer is done (end-of-archive blocks seen) the rest still goes to the
             // hash: the image ID covers the whole stream, padding included.
             let mut tar_open = true;
+            let mut drained = 0u64;
             loop {
                 let mut buf = vec![0u8; CHUNK];
                 let n = match fill(&mut dec, &mut buf) {
@@ -217,11 +225,17 @@ where
                     break;
                 }
                 buf.truncate(n);
+                if abort.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Only to find a decode error that explains the consumer's.
+                    drained += n as u64;
+                    if drained > DRAIN {
+                        return (tar_bytes, Ok(()));
+                    }
+                    continue;
+                }
                 if let Some(max) = max_tar.filter(|m| tar_bytes + n as u64 > *m) {
                     let msg = format!(
-                        "the uncompressed archive is larger than import.max-size ({max} bytes); \
-                         refused after {} bytes",
-                        tar_bytes + n as u64
+                        "the uncompressed archive is larger than import.max-size ({max} bytes)"
                     );
                     let _ = tx_tar.send(Err(msg.clone()));
                     return (tar_bytes, Err(msg));
@@ -253,6 +267,9 @@ where
             done: false,
         };
         let consumed = consume(&mut reader);
+        if consumed.is_err() {
+            abort.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         drop(reader);
         let decoded = decoder_thread
             .join()
