@@ -405,12 +405,13 @@ impl Network {
     }
 
     /// The configuration as the store with leases in `lease_dir` runs it: every `host-local`
-    /// IPAM keeps its leases there; the default network's always (whatever an older file
-    /// says), another network's unless its file names a `dataDir`. Recorded with the pod, so
-    /// that DEL releases the leases where ADD took them.
+    /// IPAM keeps its leases there; always in a file `init` wrote (it names its store, or is
+    /// an older version's with that store's lease directory), in a user's file unless it
+    /// names a `dataDir`. Recorded with the pod, so that DEL releases the leases where ADD
+    /// took them.
     pub fn for_store(&self, lease_dir: &Path) -> Network {
         let mut n = self.clone();
-        let default = n.name == DEFAULT_NETWORK;
+        let ours = n.owner().is_some();
         if let Some(ps) = n.list["plugins"].as_array_mut() {
             for p in ps {
                 let Some(ipam) = p.get_mut("ipam").and_then(Value::as_object_mut) else {
@@ -419,7 +420,7 @@ impl Network {
                 if ipam.get("type").and_then(Value::as_str) != Some("host-local") {
                     continue;
                 }
-                if default || !ipam.contains_key("dataDir") {
+                if ours || !ipam.contains_key("dataDir") {
                     ipam.insert("dataDir".into(), json!(lease_dir));
                 }
             }
