@@ -162,25 +162,38 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
 }
 
 /// An app's rootfs clone; with a user namespace, shown with the pod's ids where the backend
-/// can (the bool says so).
+/// can (the bool says so). The clone is mounted and unmounted at once (overlay): one that
+/// cannot be mounted fails now, when the pod is prepared, not when it starts.
 fn clone_for_pod(
     store: &Store,
     image: &str,
     tree: &str,
     userns: Option<jetpack_runtime::IdMap>,
 ) -> Result<(PathBuf, bool)> {
-    match userns {
-        None => Ok((store.storage().clone_for_pod(image, tree)?, false)),
-        Some(map) => {
-            let ns = engine::user_namespace(map)?;
-            Ok(store.storage().clone_for_pod_mapped(
-                image,
-                tree,
-                std::os::fd::AsFd::as_fd(&ns),
-                map.host,
-            )?)
+    let storage = store.storage();
+    let ns = userns
+        .map(|map| Ok::<_, Error>((engine::user_namespace(map)?, map.host)))
+        .transpose()?;
+    let (rootfs, mapped) = match &ns {
+        None => (storage.clone_for_pod(image, tree)?, false),
+        Some((ns, host)) => {
+            storage.clone_for_pod_mapped(image, tree, std::os::fd::AsFd::as_fd(ns), *host)?
         }
+    };
+    let mount = ns
+        .as_ref()
+        .filter(|_| mapped)
+        .map(|(ns, host)| (std::os::fd::AsFd::as_fd(ns), *host));
+    let checked = storage
+        .mount_pod_tree(image, tree, mount)
+        .and_then(|()| storage.unmount_pod_tree(tree));
+    if let Err(e) = checked {
+        if let Err(e) = storage.remove_pod_tree(tree) {
+            tracing::warn!("pod tree {tree}: removing after a failed mount: {e}");
+        }
+        return Err(e.into());
     }
+    Ok((rootfs, mapped))
 }
 
 fn make_empty_volumes(pods: &Pods, uuid: &str, manifest: &PodManifest) -> Result<()> {
@@ -360,6 +373,8 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     let pods = Pods::new(store.root());
     let lock = lock_for_run(&pods, rec)?;
     let mut rec = pods.load(&rec.uuid)?;
+    // The pod's user namespace, for clones that show its ids.
+    let mut ns = None;
     match rec.state {
         State::Preparing => {
             return Err(Error::Invalid(format!(
@@ -368,9 +383,21 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
             )));
         }
         State::Running | State::Exited => {
+            // Fresh clones, mounted below (the mount is their check).
+            if let Some(map) = rec.userns {
+                ns = Some((engine::user_namespace(map)?, map.host));
+            }
             for a in &mut rec.apps {
                 store.storage().remove_pod_tree(&a.tree)?;
-                (a.rootfs, a.rootfs_mapped) = clone_for_pod(store, &a.image, &a.tree, rec.userns)?;
+                (a.rootfs, a.rootfs_mapped) = match &ns {
+                    None => (store.storage().clone_for_pod(&a.image, &a.tree)?, false),
+                    Some((ns, host)) => store.storage().clone_for_pod_mapped(
+                        &a.image,
+                        &a.tree,
+                        std::os::fd::AsFd::as_fd(ns),
+                        *host,
+                    )?,
+                };
                 let _ =
                     fs::remove_file(pods.dir(&rec.uuid).join("apps").join(&a.name).join("exit"));
             }
@@ -394,12 +421,12 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     }
     let mut mounted = Mounted(store.storage(), Vec::new());
     {
-        let ns = match rec.userns {
-            Some(map) if rec.apps.iter().any(|a| a.rootfs_mapped) => {
-                Some((engine::user_namespace(map)?, map.host))
-            }
-            _ => None,
-        };
+        if let Some(map) = rec.userns
+            && ns.is_none()
+            && rec.apps.iter().any(|a| a.rootfs_mapped)
+        {
+            ns = Some((engine::user_namespace(map)?, map.host));
+        }
         for a in &rec.apps {
             let mapped = ns
                 .as_ref()

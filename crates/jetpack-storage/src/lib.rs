@@ -119,8 +119,8 @@ pub trait Storage: Send + Sync {
 
     /// A writable tree `pods/<name>` cloned from sealed image `image` in constant time where the
     /// backend allows (zfs clone, btrfs snapshot, overlay layers); the dir backend copies. An
-    /// overlay clone is mounted (and unmounted) once here, so that a clone that cannot be
-    /// mounted fails now; its pod mounts it with [`Storage::mount_pod_tree`] when it starts.
+    /// overlay clone is not mounted: [`Storage::mount_pod_tree`] mounts it while its pod runs
+    /// (a caller that wants mount errors now mounts and unmounts it at once).
     /// Returns the path of the writable rootfs. Clones fail with [`Error::NotFound`] for a missing
     /// image and [`Error::Exists`] for a name in use.
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf>;
@@ -128,8 +128,9 @@ pub trait Storage: Send + Sync {
     /// [`Storage::clone_for_pod`] for a pod with a user namespace: `userns` is a user
     /// namespace with the pod's id mapping, `pod_root` the host id of its root. A backend that
     /// can present the clone with those ids (an overlay of idmapped layers) does so and returns
-    /// `true`; the others return the plain clone and `false`, and the engine idmaps it when the
-    /// pod starts.
+    /// `true` (mount it with `Some((userns, pod_root))` given to [`Storage::mount_pod_tree`]);
+    /// the others return the plain clone and `false`, and the engine idmaps it when the pod
+    /// starts.
     fn clone_for_pod_mapped(
         &self,
         image: &str,

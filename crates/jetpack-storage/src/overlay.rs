@@ -34,8 +34,7 @@ impl OverlayStorage {
     }
 
     /// Makes the directories of the new pod tree `pod` of `image` (the layers of a plain
-    /// overlay), then mounts and unmounts it at once: a pod tree that cannot be mounted fails
-    /// here, when the pod is prepared, not when it starts.
+    /// overlay); [`Self::mount_pod`] mounts them.
     fn make_pod(&self, image: &str, pod: &Path) -> Result<PathBuf> {
         let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
         let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
@@ -44,8 +43,6 @@ impl OverlayStorage {
         }
         // The merged root directory shows the upper directory's attributes: give it the image's.
         copy_root_attributes(&lower, &upper)?;
-        self.mount_pod(image, pod)?;
-        unmount_pod(pod)?;
         Ok(rootfs)
     }
 
@@ -102,13 +99,7 @@ impl OverlayStorage {
     }
 
     /// [`Self::make_pod`] for a pod with a user namespace (see [`Self::mount_pod_mapped`]).
-    fn make_pod_mapped(
-        &self,
-        image: &str,
-        pod: &Path,
-        userns: BorrowedFd,
-        pod_root: u32,
-    ) -> Result<PathBuf> {
+    fn make_pod_mapped(&self, image: &str, pod: &Path) -> Result<PathBuf> {
         let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
         let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
         for dir in [&upper, &work, &rootfs] {
@@ -117,8 +108,6 @@ impl OverlayStorage {
         copy_root_attributes(&lower, &upper)?;
         let record = pod.join(LOWER_OF);
         std::fs::write(&record, lower.as_os_str().as_bytes()).map_err(|e| Error::io(&record, e))?;
-        self.mount_pod_mapped(image, pod, userns, pod_root)?;
-        unmount_pod(pod)?;
         Ok(rootfs)
     }
 
@@ -307,9 +296,9 @@ impl Storage for OverlayStorage {
         userns: BorrowedFd,
         pod_root: u32,
     ) -> Result<(PathBuf, bool)> {
-        let rootfs = self.new_pod_tree(image, name, |pod| {
-            self.make_pod_mapped(image, pod, userns, pod_root)
-        })?;
+        // Used when the tree is mounted (`mount_pod_tree`).
+        let _ = (userns, pod_root);
+        let rootfs = self.new_pod_tree(image, name, |pod| self.make_pod_mapped(image, pod))?;
         Ok((rootfs, true))
     }
 

@@ -164,6 +164,8 @@ fn deep_tree_in_a_pod_clone_is_copied_and_removed(kind: &str) {
     let id = t.store.import(Source::File(img)).unwrap().id;
     let storage = t.store.storage();
     let rootfs = storage.clone_for_pod(&id, "pod-deep").unwrap();
+    // As the pod's start does (overlay mounts a clone only while its pod runs).
+    storage.mount_pod_tree(&id, "pod-deep", None).unwrap();
     // What an app may do in its rootfs.
     nest(&rootfs, POD_DEPTH);
 
@@ -183,6 +185,7 @@ fn deep_tree_in_a_pod_clone_is_copied_and_removed(kind: &str) {
     );
     // A new clone of the same name (the next run of the pod) works.
     let again = storage.clone_for_pod(&id, "pod-deep").unwrap();
+    storage.mount_pod_tree(&id, "pod-deep", None).unwrap();
     assert!(again.join("hello").exists());
     storage.remove_pod_tree("pod-deep").unwrap();
     t.store.gc().unwrap();
