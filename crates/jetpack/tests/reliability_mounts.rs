@@ -89,12 +89,13 @@ fn start_sleeper(
     )
 }
 
-/// SIGKILL to `jetpack run`: the pod dies with it; its mount may stay.
+/// SIGKILL to `jetpack run`: the pod dies with it; its mount stays (nothing unmounted it).
 fn kill_run(e: &Env, child: &mut std::process::Child, uuid: &str) {
     child.kill().unwrap();
     child.wait().unwrap();
     for _ in 0..250 {
         if e.ok(&["status", "--json", uuid]).contains("\"exited\"") {
+            assert!(!store_mounts(e).is_empty(), "the killed run left its mount");
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
