@@ -54,13 +54,13 @@ impl OverlayStorage {
         mount_overlay(&overlay_options(&lower, &upper, &work)?, &rootfs)
     }
 
-    /// Makes the pod tree `name` of `image` and mounts its overlay with `mount`; on failure
-    /// nothing is left.
+    /// Makes the pod tree `name` of `image`, its layers made by `make` (not mounted); on
+    /// failure nothing is left.
     fn new_pod_tree(
         &self,
         image: &str,
         name: &str,
-        mount: impl FnOnce(&Path) -> Result<PathBuf>,
+        make: impl FnOnce(&Path) -> Result<PathBuf>,
     ) -> Result<PathBuf> {
         area::ensure_image(&area::path(&self.root, IMAGES, image)?, image)?;
         let pod = area::path(&self.root, PODS, name)?;
@@ -71,7 +71,7 @@ impl OverlayStorage {
             }
             Err(e) => return Err(Error::io(&pod, e)),
         }
-        mount(&pod).inspect_err(|_| {
+        make(&pod).inspect_err(|_| {
             if let Err(e) = area::remove_plain(&pod) {
                 tracing::warn!(path = %pod.display(), error = %e, "cannot remove failed pod tree");
             }
