@@ -304,7 +304,11 @@ fn store_root_problems() {
     assert!(ro.is_ok(), "{ro:?}");
     let _guard = jetpack_testutil::MountGuard::new(&root);
     jetpack_testutil::must_run("mount", &["-o", "remount,ro,bind", root.to_str().unwrap()]);
-    for args in [&["images"][..], &["gc"], &["prepare", "--net=none", BB]] {
+    // Reads still work there (the index is read as a snapshot, as on a full disk).
+    let o = jp(&root, &["images"]);
+    no_panic(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [&["gc"][..], &["import", "/dev/null"]] {
         let o = jp(&root, args);
         no_panic(&o);
         let err = stderr(&o);
