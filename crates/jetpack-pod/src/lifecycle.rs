@@ -685,6 +685,10 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
             // An exited pod kept for its grace period may still have cgroups, if its `jetpack
             // run` was killed. Under the pod's lock, so that a new run is not disturbed.
             if let Some(_lock) = pods.try_lock(&uuid)? {
+                // And its overlay mounts: a pod that is not running holds none.
+                for a in rec.iter().flat_map(|r| &r.apps) {
+                    store.storage().unmount_pod_tree(&a.tree)?;
+                }
                 if engine::remove_cgroups(&uuid)? {
                     removed.push(format!("cgroups of {uuid}"));
                 }

@@ -131,6 +131,10 @@ fn killed_run_leaves_no_mount(private_users: bool) {
     // gc after the kill removes the pod and whatever it left mounted.
     let (mut child, uuid, _) = start_sleeper(&e, "collected", private_users);
     kill_run(&e, &mut child, &uuid);
+    // Within its grace period the pod stays, but not its mount.
+    e.ok(&["gc"]);
+    assert!(e.ok(&["list"]).contains(&uuid), "kept for its grace period");
+    assert_unmounted(&e, "gc within the grace period after a killed run");
     e.ok(&["gc", "--grace", "0s"]);
     assert!(!e.ok(&["list"]).contains(&uuid), "gc removed the pod");
     assert_unmounted(&e, "gc after a killed run");
