@@ -12,7 +12,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{BB, Env};
+use common::{BB, Env, wait_file};
 use jetpack_testutil::require_root;
 
 /// A store whose metadata service uses a port of its own: tests run side by side, and only
@@ -42,47 +42,12 @@ fn host_get(addr: &str, token: &str) -> String {
     out.lines().next().unwrap_or_default().to_string()
 }
 
-fn wait_file(p: &Path, child: &mut std::process::Child) {
-    for _ in 0..500 {
-        if p.exists() {
-            return;
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("pod ended ({st}) before {}: {err}", p.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} did not appear", p.display());
-}
-
 /// A pod on the default network that publishes its metadata URL in `out/url` and runs until
 /// `out/done` exists.
 fn bridge_pod(e: &Env, out: &Path) -> (std::process::Child, String) {
-    let vol = format!("out,kind=host,source={}", out.display());
     let script = r#"echo -n "$AC_METADATA_URL" > /out/url.tmp; mv /out/url.tmp /out/url
         while [ ! -f /out/done ]; do sleep 0.1; done"#;
-    let mut c = e.spawn(&[
-        "run",
-        "--name",
-        "br",
-        "--volume",
-        &vol,
-        BB,
-        "--mount",
-        "volume=out,target=/out",
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        script,
-    ]);
+    let mut c = e.spawn_reporting(&["--name", "br"], out, &[], script);
     wait_file(&out.join("url"), &mut c);
     let url = std::fs::read_to_string(out.join("url")).unwrap();
     (c, url)
@@ -267,25 +232,9 @@ fn wait_no_holders(ns: u64, sock: &str) {
 
 /// A loopback-only pod that fetches its UUID into `out/uuid`, then runs until `out/done`.
 fn none_pod(e: &Env, name: &str, out: &Path) -> (std::process::Child, serde_json::Value) {
-    let vol = format!("out,kind=host,source={}", out.display());
     let script = r#"wget -q -O /out/uuid.tmp "$AC_METADATA_URL/acMetadata/v1/pod/uuid" && mv /out/uuid.tmp /out/uuid
         while [ ! -f /out/done ]; do sleep 0.1; done"#;
-    let mut c = e.spawn(&[
-        "run",
-        "--name",
-        name,
-        "--net=none",
-        "--volume",
-        &vol,
-        BB,
-        "--mount",
-        "volume=out,target=/out",
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        script,
-    ]);
+    let mut c = e.spawn_reporting(&["--name", name, "--net=none"], out, &[], script);
     let row = e.wait_running_or(&mut c, name);
     wait_file(&out.join("uuid"), &mut c);
     assert_eq!(
@@ -348,7 +297,6 @@ fn nothing_of_a_none_pod_is_left_after_it_ends_or_after_gc() {
 /// A pod of `--net=NET` that fetches its UUID in a loop, counting successes in `out/count`,
 /// until `out/stop` exists.
 fn looping_pod(e: &Env, name: &str, net: &str, out: &Path) -> std::process::Child {
-    let vol = format!("out,kind=host,source={}", out.display());
     let netflag = format!("--net={net}");
     let script = r#"
         n=0
@@ -359,22 +307,7 @@ fn looping_pod(e: &Env, name: &str, net: &str, out: &Path) -> std::process::Chil
             sleep 0.05
         done
     "#;
-    e.spawn(&[
-        "run",
-        "--name",
-        name,
-        &netflag,
-        "--volume",
-        &vol,
-        BB,
-        "--mount",
-        "volume=out,target=/out",
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        script,
-    ])
+    e.spawn_reporting(&["--name", name, &netflag], out, &[], script)
 }
 
 fn count(out: &Path) -> u32 {

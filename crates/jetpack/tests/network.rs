@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{BB, Env};
+use common::{BB, Env, wait_file};
 use jetpack_testutil::{TestNet, require_root, run};
 
 /// GET / from `addr`, waiting up to 5 s for the server to listen (a running pod's app may
@@ -383,26 +383,6 @@ fn header(out: &Path, name: &str) -> String {
         .unwrap_or_else(|| panic!("no Content-Type in {h}"))
 }
 
-fn wait_file(p: &Path, child: &mut std::process::Child) {
-    for _ in 0..500 {
-        if p.exists() {
-            return;
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("pod ended ({st}) before {}: {err}", p.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} did not appear", p.display());
-}
-
 #[test]
 fn metadata_service_answers_each_pod_about_itself_only() {
     if !require_root() {
@@ -517,7 +497,6 @@ fn the_service_runs_in_the_foreground_and_pods_survive_its_restart() {
     );
 
     let out = tempfile::tempdir().unwrap();
-    let vol = format!("out,kind=host,source={}", out.path().display());
     let script = r#"
         u=$AC_METADATA_URL/acMetadata/v1
         n=0
@@ -528,21 +507,7 @@ fn the_service_runs_in_the_foreground_and_pods_survive_its_restart() {
             sleep 0.05
         done
     "#;
-    let mut pod = e.spawn(&[
-        "run",
-        "--name",
-        "long",
-        "--volume",
-        &vol,
-        BB,
-        "--mount",
-        "volume=out,target=/out",
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        script,
-    ]);
+    let mut pod = e.spawn_reporting(&["--name", "long"], out.path(), &[], script);
     let row = e.wait_running_or(&mut pod, "long");
     let uuid = row["uuid"].as_str().unwrap().to_string();
     let count = || -> u32 {

@@ -5,11 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 mod common;
 
-use common::{BB, Env};
+use common::{BB, Env, wait_file};
 use jetpack_testutil::{Backend, require_root};
 
 fn free_port() -> u16 {
@@ -40,43 +39,13 @@ fn leases(root: &Path) -> Vec<String> {
 /// A pod that writes its metadata URL and what `pod/uuid` answers into `out`, then waits
 /// for `out/done`.
 fn held_pod(e: &Env, name: &str, out: &Path) -> std::process::Child {
-    let vol = format!("out,kind=host,source={}", out.display());
     let script = r#"
 echo -n "$AC_METADATA_URL" > /out/url
 wget -q -O /out/uuid "$AC_METADATA_URL/acMetadata/v1/pod/uuid" 2> /out/err
 touch /out/ready
 while [ ! -f /out/done ]; do sleep 0.1; done
 "#;
-    e.spawn(&[
-        "run",
-        "--name",
-        name,
-        "--volume",
-        &vol,
-        BB,
-        "--mount",
-        "volume=out,target=/out",
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        script,
-    ])
-}
-
-fn wait_file(p: &Path, child: &mut std::process::Child) {
-    for _ in 0..1000 {
-        if p.exists() {
-            return;
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("pod ended ({st}) before {}: {err}", p.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} did not appear", p.display());
+    e.spawn_reporting(&["--name", name], out, &[], script)
 }
 
 /// The refusal of another store's network, naming it and the keys to change.

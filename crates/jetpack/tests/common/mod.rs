@@ -108,6 +108,25 @@ impl Env {
             .unwrap()
     }
 
+    /// Starts, in the background, a pod whose app runs the image's `/bin/sh -c script` with the
+    /// host directory `out` at `/out`, to report through: `pod_opts` go before the image,
+    /// `app_opts` after it.
+    pub fn spawn_reporting(
+        &self,
+        pod_opts: &[&str],
+        out: &Path,
+        app_opts: &[&str],
+        script: &str,
+    ) -> std::process::Child {
+        let vol = format!("out,kind=host,source={}", out.display());
+        let mut args = vec!["run"];
+        args.extend_from_slice(pod_opts);
+        args.extend_from_slice(&["--volume", &vol, BB, "--mount", "volume=out,target=/out"]);
+        args.extend_from_slice(app_opts);
+        args.extend_from_slice(&["--exec", "/bin/sh", "--", "-c", script]);
+        self.spawn(&args)
+    }
+
     /// Waits until the pod named `name` runs; its `list --json` row.
     pub fn wait_running(&self, name: &str) -> serde_json::Value {
         self.wait_for(None, name)
@@ -175,4 +194,21 @@ impl Drop for Env {
         // The metadata service `run` started for this store.
         jetpack_testutil::stop_metadata_service(&self.root());
     }
+}
+
+/// Waits (20 s at most) for `p` to appear, failing with the output of `child`, a pod's
+/// `jetpack run`, if it ends first.
+pub fn wait_file(p: &Path, child: &mut std::process::Child) {
+    for _ in 0..1000 {
+        if p.exists() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("pod ended ({st}) before {}: {err}", p.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} did not appear", p.display());
 }
