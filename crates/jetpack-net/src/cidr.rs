@@ -61,6 +61,24 @@ impl Cidr {
             IpAddr::V6(_) => self.prefix <= 126,
         }
     }
+
+    /// Whether the two prefixes share an address (one contains the other).
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        if self.addr.is_ipv4() != other.addr.is_ipv4() {
+            return false;
+        }
+        let shorter = self.prefix.min(other.prefix);
+        Cidr {
+            addr: self.addr,
+            prefix: shorter,
+        }
+        .network()
+            == Cidr {
+                addr: other.addr,
+                prefix: shorter,
+            }
+            .network()
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +96,17 @@ mod tests {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
         assert!(!"10.0.0.0/31".parse::<Cidr>().unwrap().usable());
+    }
+
+    #[test]
+    fn overlaps() {
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        assert!(c("10.1.0.0/16").overlaps(&c("10.1.2.0/24")));
+        assert!(c("10.1.2.0/24").overlaps(&c("10.1.0.0/16")));
+        assert!(c("10.1.2.0/24").overlaps(&c("10.1.2.128/25")));
+        assert!(!c("10.1.2.0/24").overlaps(&c("10.1.3.0/24")));
+        assert!(c("0.0.0.0/0").overlaps(&c("10.1.3.0/24")));
+        assert!(!c("10.1.2.0/24").overlaps(&c("fd00::/8")));
+        assert!(c("fd00:1::/64").overlaps(&c("fd00::/16")));
     }
 }

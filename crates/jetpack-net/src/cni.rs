@@ -134,6 +134,13 @@ impl Invocation {
                 }
             }
         }
+        // The bridge of a store's own network is marked as that store's, so that another
+        // store is refused it (see `host`).
+        if let Some(root) = self.list[crate::conf::OWNER_KEY]["store"].as_str()
+            && let Some(bridge) = self.plugins().iter().find_map(|p| p["bridge"].as_str())
+        {
+            crate::host::mark_bridge(bridge, Path::new(root));
+        }
         Ok(Attachment::from_result(prev.unwrap_or(Value::Null)))
     }
 

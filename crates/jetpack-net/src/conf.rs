@@ -225,7 +225,7 @@ fn to_text(v: &Value) -> String {
 }
 
 /// The top-level key of a network file that names the store the network belongs to.
-const OWNER_KEY: &str = "jetpack";
+pub(crate) const OWNER_KEY: &str = "jetpack";
 
 fn check_default_args(dir: &Path, bridge: &str, subnet: Cidr) -> Result<()> {
     if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
@@ -282,6 +282,20 @@ pub enum Claim {
     TakenOver { previous: PathBuf },
 }
 
+/// Refuses, before a store at `root` is made, what [`claim_default`] would refuse: the
+/// default network in `dir` of another store, or, when `dir` has none yet, a bridge or subnet
+/// another store's network uses on this host.
+pub fn check_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Result<()> {
+    match load_network(dir, DEFAULT_NETWORK) {
+        Ok(n) => n.check_owner(root),
+        Err(Error::NotFound { .. }) => {
+            crate::host::check_clash(bridge, Some(subnet), root, &dir.join(DEFAULT_FILE))
+        }
+        // Unreadable files are reported by the claim itself.
+        Err(_) => Ok(()),
+    }
+}
+
 /// The default network in `dir` for the store at `root`: written (bridge and subnet as given,
 /// no lease directory: each store leases under its own root at run time) unless one exists.
 /// One that belongs to another store that still exists is refused ([`Error::Owned`]): two
@@ -291,6 +305,7 @@ pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Res
     check_default_args(dir, bridge, subnet)?;
     let all = load_all(dir)?;
     let Some(n) = all.iter().find(|n| n.name == DEFAULT_NETWORK) else {
+        crate::host::check_clash(bridge, Some(subnet), root, &dir.join(DEFAULT_FILE))?;
         replace_file(
             dir,
             DEFAULT_FILE,
@@ -332,12 +347,12 @@ pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Res
 
 /// Whether a store is at `root` (its `store.json`): a root left without one (removed, or
 /// remade only by an older version's leases) holds no store.
-fn is_store(root: &Path) -> bool {
+pub(crate) fn is_store(root: &Path) -> bool {
     root.join("store.json").is_file()
 }
 
 /// Whether two store roots are the same directory.
-fn same_store(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_store(a: &Path, b: &Path) -> bool {
     let c = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     a == b || c(a) == c(b)
 }
@@ -369,6 +384,8 @@ impl Network {
 
     /// Refuses a network that belongs to another store that still exists (its root holds
     /// its `store.json`). A store that is gone leaves its network to whichever uses it.
+    /// A network of its own whose bridge, or subnet, another store's network uses on this
+    /// host (a network directory of each, same bridge or subnet) is refused too.
     pub fn check_owner(&self, root: &Path) -> Result<()> {
         match self.owner() {
             Some(o) if !same_store(&o, root) && is_store(&o) => {
@@ -393,7 +410,14 @@ impl Network {
                 );
                 Err(Error::Owned { owner: o, msg })
             }
-            _ => Ok(()),
+            _ => {
+                let bridge = self.plugins().iter().find_map(|p| p["bridge"].as_str());
+                let subnet = self.subnet().and_then(|s| s.parse().ok());
+                match bridge {
+                    Some(b) => crate::host::check_clash(b, subnet, root, &self.path),
+                    None => Ok(()),
+                }
+            }
         }
     }
 

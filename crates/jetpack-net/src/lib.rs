@@ -12,12 +12,13 @@ mod cni;
 mod conf;
 mod error;
 mod etc;
+mod host;
 
 pub use cidr::Cidr;
 pub use cni::{Attachment, Invocation, PortMapping, bandwidth_config, check, del};
 pub use conf::{
-    Claim, DEFAULT_NETWORK, Network, claim_default, default_config, find, load_all, load_network,
-    write_default,
+    Claim, DEFAULT_NETWORK, Network, check_default, claim_default, default_config, find, load_all,
+    load_network, write_default,
 };
 pub use error::{Error, Result};
 pub use etc::{hosts_file, resolv_conf};

@@ -218,3 +218,67 @@ fn a_file_of_an_older_version_leases_under_the_running_store() {
     assert!(!text.contains("dataDir"), "{text}");
     assert!(text.contains(&*a.root().display().to_string()), "{text}");
 }
+
+#[test]
+fn stores_with_directories_of_their_own_are_refused_each_others_bridge_and_subnet() {
+    if !require_root() {
+        return;
+    }
+    let a = Env::new("overlay");
+    // The first store's bridge exists once a pod of it has run, marked as its own.
+    a.ok(&["run", "--rm", BB, "--exec", "/bin/true"]);
+    let alias = std::fs::read_to_string(format!("/sys/class/net/{}/ifalias", a.net.bridge))
+        .unwrap_or_default();
+    assert!(
+        alias.contains(&*a.root().display().to_string()),
+        "bridge alias {alias:?}"
+    );
+
+    // Another store, with a network directory of its own but the first store's bridge, or
+    // a subnet inside the first store's: refused at init, before the store is made.
+    let other = jetpack_testutil::TestNet::new();
+    let inner = a.net.subnet.replace(".0/24", ".128/25");
+    for (bridge, subnet) in [
+        (a.net.bridge.as_str(), other.subnet.as_str()),
+        (other.bridge.as_str(), inner.as_str()),
+    ] {
+        let c = Backend::new("overlay");
+        let o = Command::new(env!("CARGO_BIN_EXE_jetpack"))
+            .args(["--config", "/dev/null"])
+            .args(c.sets.iter().flat_map(|s| ["-o", s]))
+            .arg("-o")
+            .arg(format!("net.dir={}", c.dir.path().join("net.d").display()))
+            .args(["-o", &format!("net.default-bridge={bridge}")])
+            .args(["-o", &format!("net.default-subnet={subnet}")])
+            .arg("init")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "init on {bridge} {subnet}: {err}");
+        assert_names_owner(&err, &a.root());
+        assert!(!c.root.join("mds").exists(), "the refused store was made");
+    }
+
+    // A store made before the first store's bridge existed, its network since edited to the
+    // first store's bridge and subnet: its run is refused before
+    // anything is wired (no pod on the bridge, no lease, no metadata service).
+    let mut b = Env::new("overlay");
+    let conf = net_dir(&b).join("10-default.conflist");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = text.replace(&b.net.bridge, &a.net.bridge);
+    std::fs::write(&conf, text.replace(&b.net.subnet, &a.net.subnet)).unwrap();
+    b.sets.push(format!("mds.port={}", free_port()));
+    let o = b.out(&["run", "--rm", BB, "--exec", "/bin/true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "run on another store's bridge: {err}");
+    assert_names_owner(&err, &a.root());
+    assert_eq!(leases(&b.root()), Vec::<String>::new());
+    assert!(b.mds_pid().is_none(), "a refused run started the service");
+    let brif = format!("/sys/class/net/{}/brif", a.net.bridge);
+    assert_eq!(std::fs::read_dir(&brif).map(|d| d.count()).unwrap_or(0), 0);
+
+    // Once the first store is gone, its mark no longer holds the bridge.
+    let root_a = a.root();
+    std::fs::remove_file(root_a.join("store.json")).unwrap();
+    b.ok(&["run", "--rm", BB, "--exec", "/bin/true"]);
+}

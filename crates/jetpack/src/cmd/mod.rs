@@ -190,10 +190,13 @@ pub(crate) fn check_small_file(path: &std::path::Path, limit: u64, what: &str) -
 
 fn init(cfg: &Config) -> Result<ExitCode> {
     let dir = std::path::Path::new(cfg.get("net.dir"));
-    // Another store's default network is refused before this store is made.
-    if let Ok(n) = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
-        n.check_owner(std::path::Path::new(cfg.get("root")))?;
-    }
+    let subnet = cfg
+        .get("net.default-subnet")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
+    let bridge = cfg.get("net.default-bridge");
+    // Another store's default network, bridge or subnet is refused before this store is made.
+    jetpack_net::check_default(dir, bridge, subnet, std::path::Path::new(cfg.get("root")))?;
     let store = Store::init(cfg)?;
     outln!(
         "store at {} ready (storage: {})",
@@ -201,11 +204,6 @@ fn init(cfg: &Config) -> Result<ExitCode> {
         store.storage_kind()
     );
     jetpack_pod::metadata::init(store.root())?;
-    let subnet = cfg
-        .get("net.default-subnet")
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
-    let bridge = cfg.get("net.default-bridge");
     match jetpack_net::claim_default(dir, bridge, subnet, store.root())? {
         jetpack_net::Claim::Written => outln!(
             "default network: bridge {bridge} on {subnet}, in {}",
