@@ -76,6 +76,9 @@ impl ImageRow {
 
 pub struct Index {
     conn: Connection,
+    /// The memory-backed copy a read-only [`Index::open_for_reading`] reads, removed after
+    /// the connection closes (fields drop in order).
+    _copy: Option<tempfile::TempDir>,
 }
 
 /// What a download of an image URL returned, for revalidation (`--pull-policy=update`).
@@ -101,14 +104,16 @@ impl Index {
             conn.execute_batch(SCHEMA)?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(Index { conn })
+        Ok(Index { conn, _copy: None })
     }
 
     /// Opens the index for reading, even on a full disk. [`Index::open`] needs to create the
     /// WAL's shared-memory file for its first read, which fails on a full file system ("disk
     /// I/O error", "unable to open database file"). When it fails so and no WAL holds commits
     /// outside the database file (the last writer checkpointed it at close), the file is read
-    /// as an immutable snapshot instead, which creates nothing; writes through it fail.
+    /// as an immutable snapshot instead, which creates nothing; writes through it fail. When a
+    /// writer was killed before its checkpoint, the WAL holds commits the file lacks: the file
+    /// and its WAL are read from a copy in memory (`/dev/shm`), which writes refuse too.
     pub fn open_for_reading(path: &Path) -> Result<Index> {
         let err = match Index::open(path) {
             Ok(i) => return Ok(i),
@@ -130,8 +135,20 @@ impl Index {
             |e| e.kind() == std::io::ErrorKind::NotFound,
             |m| m.len() == 0,
         );
-        if !storage_error || !wal_empty || !path.exists() {
+        if !storage_error || !path.exists() {
             return Err(err);
+        }
+        if !wal_empty {
+            return match Index::open_copy(path, Path::new(&wal)) {
+                Ok(i) => {
+                    tracing::debug!("{}: {err}; reading a copy with its WAL", path.display());
+                    Ok(i)
+                }
+                Err(e) => {
+                    tracing::debug!("{}: reading a copy: {e}", path.display());
+                    Err(err)
+                }
+            };
         }
         match Index::open_snapshot(path) {
             Ok(i) => {
@@ -161,7 +178,35 @@ impl Index {
                 | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
-        Ok(Index { conn })
+        Ok(Index { conn, _copy: None })
+    }
+
+    /// The database file and its WAL copied to memory and opened there, read-only: SQLite
+    /// folds the WAL's commits in as it reads. Indexes past 256 MiB are not copied.
+    fn open_copy(path: &Path, wal: &Path) -> Result<Index> {
+        const LIMIT: u64 = 256 << 20;
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        if size(path) + size(wal) > LIMIT {
+            return Err(crate::Error::Other(format!(
+                "{}: too large to read from a copy in memory",
+                path.display()
+            )));
+        }
+        use crate::error::IoContext;
+        let shm = Path::new("/dev/shm");
+        let dir = tempfile::Builder::new()
+            .prefix("jetpack-index.")
+            .tempdir_in(shm)
+            .at(shm)?;
+        let copy = dir.path().join("index.db");
+        let mut copy_wal = copy.as_os_str().to_os_string();
+        copy_wal.push("-wal");
+        std::fs::copy(path, &copy).at(path)?;
+        std::fs::copy(wal, &copy_wal).at(wal)?;
+        let mut i = Index::open(&copy)?;
+        i.conn.pragma_update(None, "query_only", "ON")?;
+        i._copy = Some(dir);
+        Ok(i)
     }
 
     pub fn insert(&mut self, row: &ImageRow) -> Result<()> {
@@ -351,6 +396,45 @@ mod tests {
             signer: None,
             deps: deps.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    /// As a writer killed before its checkpoint leaves it: the last commit only in the WAL,
+    /// here on a read-only file system (as the store on a full disk, or remounted read-only).
+    #[test]
+    fn an_index_a_killed_writer_left_with_commits_in_its_wal_is_read_on_a_read_only_disk() {
+        if !jetpack_testutil::require_root() {
+            return;
+        }
+        let src = tempfile::tempdir().unwrap();
+        let db = src.path().join("i.db");
+        let mut ix = Index::open(&db).unwrap();
+        ix.insert(&row("sha512-aa11", "example.com/base", 1, &[]))
+            .unwrap();
+        // Killed: no checkpoint, no cleanup of the WAL.
+        std::mem::forget(ix);
+        let wal = src.path().join("i.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+
+        let ro = tempfile::tempdir().unwrap();
+        let at = ro.path().to_str().unwrap();
+        jetpack_testutil::must_run("mount", &["-t", "tmpfs", "tmpfs", at]);
+        let _guard = jetpack_testutil::MountGuard::new(ro.path());
+        std::fs::copy(&db, ro.path().join("i.db")).unwrap();
+        std::fs::copy(&wal, ro.path().join("i.db-wal")).unwrap();
+        jetpack_testutil::must_run("mount", &["-o", "remount,ro", at]);
+
+        assert!(Index::open(&ro.path().join("i.db")).is_err());
+        let mut ix = Index::open_for_reading(&ro.path().join("i.db")).unwrap();
+        let ids: Vec<String> = ix.all().unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["sha512-aa11"]);
+        // Writes through the copy are refused, not kept where nobody sees them.
+        assert!(
+            ix.insert(&row("sha512-bb22", "example.com/x", 2, &[]))
+                .is_err()
+        );
+        let copy = ix._copy.as_ref().unwrap().path().to_path_buf();
+        drop(ix);
+        assert!(!copy.exists(), "the copy in memory is removed");
     }
 
     #[test]
