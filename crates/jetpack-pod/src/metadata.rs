@@ -66,12 +66,16 @@ pub fn port(cfg: &Config) -> Result<u16> {
 }
 
 /// The address the service listens on: the default network's host address and `mds.port`.
-/// `None` when there is no default network.
+/// `None` when there is no default network; refused when it is another store's.
 pub fn listen_address(cfg: &Config) -> Result<Option<SocketAddr>> {
     let port = port(cfg)?;
     let dir = Path::new(cfg.get("net.dir"));
     match jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
-        Ok(n) => Ok(n.host_address().map(|a| SocketAddr::new(a, port))),
+        Ok(n) => {
+            // Another store's network: its service wants that address, not this store's.
+            n.check_owner(&cfg.root())?;
+            Ok(n.host_address().map(|a| SocketAddr::new(a, port)))
+        }
         Err(jetpack_net::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -128,6 +128,17 @@ fn stores_keep_their_leases_and_networks_to_themselves() {
         );
         assert_names_owner(&err, &a.root());
     }
+    // Nor does its metadata service start there (as a service manager would start it).
+    let o = b
+        .cmd()
+        .arg("-o")
+        .arg(format!("net.dir={}", shared.display()))
+        .arg("mds")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "mds on another store's network");
+    assert_names_owner(&err, &a.root());
     assert_eq!(leases(&a.root()), Vec::<String>::new());
     assert_eq!(leases(&b.root()), Vec::<String>::new());
     assert!(b.mds_pid().is_none(), "a refused run started the service");
