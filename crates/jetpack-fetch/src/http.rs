@@ -54,6 +54,17 @@ impl Default for HttpSettings {
     }
 }
 
+impl From<&jetpack_store::settings::FetchSettings> for HttpSettings {
+    /// `fetch.ca-file` and `fetch.timeout`; nothing waived, no resolver rules.
+    fn from(f: &jetpack_store::settings::FetchSettings) -> Self {
+        HttpSettings {
+            ca_files: f.ca_files.clone(),
+            timeout: f.timeout,
+            ..HttpSettings::default()
+        }
+    }
+}
+
 /// Validators of an earlier download, sent to revalidate it.
 #[derive(Debug, Clone, Default)]
 pub struct Validators {

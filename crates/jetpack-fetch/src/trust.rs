@@ -61,9 +61,9 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
-    /// The trust store of the image store at `root` (`<root>/trust`).
+    /// The trust store of the image store at `root`.
     pub fn for_store(root: &Path) -> TrustStore {
-        TrustStore::new(root.join("trust"))
+        TrustStore::new(jetpack_store::Layout::new(root).trust())
     }
 
     pub fn new(dir: PathBuf) -> TrustStore {

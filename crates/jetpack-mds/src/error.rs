@@ -34,6 +34,21 @@ pub enum Error {
     #[error("metadata service protocol error: {0}")]
     Protocol(String),
 
+    /// `jetpack mds` without a default network: nothing to listen on.
+    #[error("no default network in {}: run `jetpack init`", dir.display())]
+    NoDefaultNetwork { dir: PathBuf },
+
+    #[error(transparent)]
+    Network(#[from] jetpack_net::Error),
+
+    /// Binding the service failed; the cause follows in the message.
+    #[error("cannot start the metadata service: {0}")]
+    Start(Box<Error>),
+
+    /// Dropping privileges failed.
+    #[error(transparent)]
+    Privileges(#[from] jetpack_runtime::Error),
+
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -12,6 +12,7 @@
 mod client;
 mod conn;
 mod control;
+mod daemon;
 mod error;
 mod form;
 mod http;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{Closer, Registered, register, register_with_listener};
 pub use conn::Limits;
+pub use daemon::{Daemon, listen_address};
 pub use error::{Error, Result};
 pub use key::{HostKey, KEY_LEN, ensure_host_key, load_host_key, new_token};
 pub use server::{Server, ServerConfig};

@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use jetpack_mds::{AppImage, Registered, Registration};
-use jetpack_store::{Config, Store};
+use jetpack_store::{Config, Layout, Store};
 
 use crate::error::{Error, IoContext, Result};
 use crate::network::{Attached, NetMode, PodNetworks};
 
 /// Where the service keeps its state: `<root>/mds/{key,lock,control.sock,log}`.
 pub fn dir(root: &Path) -> PathBuf {
-    root.join("mds")
+    Layout::new(root).mds()
 }
 
 /// The service's files in the store.
@@ -37,12 +37,12 @@ pub struct ServiceFiles {
 }
 
 pub fn files(root: &Path) -> ServiceFiles {
-    let d = dir(root);
+    let l = Layout::new(root);
     ServiceFiles {
-        key: d.join("key"),
-        lock: d.join("lock"),
-        control: d.join("control.sock"),
-        log: d.join("log"),
+        key: l.mds_key(),
+        lock: l.mds_lock(),
+        control: l.mds_control(),
+        log: l.mds_log(),
     }
 }
 
@@ -60,25 +60,7 @@ pub fn init(root: &Path) -> Result<bool> {
 
 /// The service's port, `mds.port`.
 pub fn port(cfg: &Config) -> Result<u16> {
-    cfg.get("mds.port")
-        .parse()
-        .map_err(|_| Error::Invalid(format!("mds.port {:?}: not a port", cfg.get("mds.port"))))
-}
-
-/// The address the service listens on: the default network's host address and `mds.port`.
-/// `None` when there is no default network; refused when it is another store's.
-pub fn listen_address(cfg: &Config) -> Result<Option<SocketAddr>> {
-    let port = port(cfg)?;
-    let dir = Path::new(cfg.get("net.dir"));
-    match jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {
-        Ok(n) => {
-            // Another store's network: its service wants that address, not this store's.
-            n.check_owner(&cfg.root())?;
-            Ok(n.host_address().map(|a| SocketAddr::new(a, port)))
-        }
-        Err(jetpack_net::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(cfg.settings().mds.port)
 }
 
 static SERVICE_BINARY: OnceLock<PathBuf> = OnceLock::new();

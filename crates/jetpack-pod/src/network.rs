@@ -154,7 +154,7 @@ pub fn port_mappings(manifest: &PodManifest) -> Result<Vec<PortMapping>> {
 
 /// Where `host-local` keeps the leases of this store's pods: `<root>/net/leases/<network>`.
 pub fn lease_dir(store: &Store) -> PathBuf {
-    store.root().join("net").join("leases")
+    store.layout().net_leases()
 }
 
 /// Makes the pod's network namespace and adds it to `names`. On failure everything made so far
@@ -167,7 +167,7 @@ pub fn attach(
     ports: &[PortMapping],
     bandwidth: Option<u64>,
 ) -> Result<Attached> {
-    let plugin_path = store.config().get("net.plugin-path");
+    let plugin_path = store.settings().net.cni_path();
     // Port mappings go to the first network that can forward ports.
     let forwarding = nets.iter().position(|n| n.supports("portMappings"));
     if !ports.is_empty() && forwarding.is_none() {
@@ -193,7 +193,7 @@ pub fn attach(
             let p = if Some(i) == forwarding { ports } else { &[] };
             // Leases are the running store's, whichever store's file this is.
             let net = net.for_store(&lease_dir(store));
-            let inv = Invocation::new(&net, uuid, &netns, &ifname, plugin_path, p, bandwidth);
+            let inv = Invocation::new(&net, uuid, &netns, &ifname, &plugin_path, p, bandwidth);
             st.networks.push(Joined {
                 invocation: Some(inv.clone()),
                 attachment: None,
@@ -237,7 +237,7 @@ impl PodNetworks {
     /// unknown name is an error.
     pub fn load(store: &Store, net: &str) -> Result<PodNetworks> {
         let mode = NetMode::parse(net)?;
-        let dir = Path::new(store.config().get("net.dir"));
+        let dir = store.settings().net.dir.as_path();
         let NetMode::Networks(names) = &mode else {
             // Only to know whether the service can run: a broken file is not this pod's.
             let default = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK).ok();

@@ -25,6 +25,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use jetpack_store::Layout;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
@@ -158,8 +159,8 @@ pub(crate) fn now() -> i64 {
 }
 
 /// Suffixes of the hidden directories of a pod being created and of one being destroyed.
-const NEW: &str = ".new";
-const DESTROY: &str = ".destroy";
+const NEW: &str = Layout::POD_NEW_SUFFIX;
+const DESTROY: &str = Layout::POD_DESTROY_SUFFIX;
 
 /// Tries to take the lock of the pod directory `dir` without waiting.
 fn lock_in(dir: &Path) -> Result<Option<PodLock>> {
@@ -209,17 +210,20 @@ pub(crate) fn stop_at(point: &str) {
 /// The pods directory of a store.
 pub struct Pods {
     dir: PathBuf,
+    layout: Layout,
 }
 
 impl Pods {
     pub fn new(root: &Path) -> Pods {
+        let layout = Layout::new(root);
         Pods {
-            dir: root.join("pods"),
+            dir: layout.pods(),
+            layout,
         }
     }
 
     pub fn dir(&self, uuid: &str) -> PathBuf {
-        self.dir.join(uuid)
+        self.layout.pod(uuid)
     }
 
     /// Tries to take the pod's lock without waiting.
@@ -243,7 +247,7 @@ impl Pods {
     pub fn create(&self, rec: &PodRecord) -> Result<PodLock> {
         private_dir(&self.dir)?;
         let d = self.dir(&rec.uuid);
-        let new = self.dir.join(format!(".{}{NEW}", rec.uuid));
+        let new = self.layout.pod_new(&rec.uuid);
         fs::DirBuilder::new().mode(0o700).create(&new).at(&new)?;
         stop_at("pod-created");
         fs::set_permissions(&new, fs::Permissions::from_mode(0o700)).at(&new)?;
@@ -263,7 +267,7 @@ impl Pods {
     /// from then on no command sees it, and a destroy killed half-way is finished by `gc`.
     /// Returns the hidden directory.
     pub fn hide_for_destroy(&self, uuid: &str) -> Result<PathBuf> {
-        let hidden = self.dir.join(format!(".{uuid}{DESTROY}"));
+        let hidden = self.layout.pod_destroy(uuid);
         fs::rename(self.dir(uuid), &hidden).at(&hidden)?;
         Ok(hidden)
     }

@@ -19,7 +19,7 @@ const SIZE: u32 = 1 << 16;
 const RANGES: u32 = 4096;
 
 fn dir(root: &Path) -> PathBuf {
-    root.join("userns")
+    jetpack_store::Layout::new(root).userns()
 }
 
 /// Claims a free range for pod `uuid`.

@@ -11,6 +11,8 @@ pub enum Error {
     },
     #[error("configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Settings(#[from] jetpack_settings::Error),
     #[error("invalid image: {0}")]
     BadImage(String),
     #[error("invalid image manifest: {0}")]

@@ -1,16 +1,15 @@
-//! The Jetpack image store: configuration, streaming ACI import onto a storage backend,
+//! The Jetpack image store: streaming ACI import onto a storage backend,
 //! dependency rendering, the SQLite index, lookup, export, removal and garbage collection.
 
-pub mod config;
 pub mod error;
 pub mod import;
 pub mod index;
 pub mod lookup;
 pub mod store;
 
-pub use config::Config;
 pub use error::{Error, Result};
 pub use import::{ImportOptions, Imported, Source, validate_aci};
 pub use index::{CacheEntry, ImageRow};
+pub use jetpack_settings::{self as settings, Config, Layout, Settings};
 pub use lookup::Pick;
 pub use store::{GcReport, Scratch, Store, short_id};

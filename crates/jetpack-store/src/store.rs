@@ -1,16 +1,7 @@
-//! The store: a data directory holding the index, image metadata and the storage backend.
+//! The store: a data directory holding the index, image metadata and the storage backend;
+//! its paths are named by [`Layout`]. A temporary `tmp/<n>.*` (import metadata, scratch) is
+//! live while its `tmp/<n>.lock` is held; unlocked, it is a leftover.
 //!
-//! ```text
-//! <root>/jetpack.db          SQLite index
-//! <root>/store.json          backend chosen at init
-//! <root>/lock                writers' lock (seal, remove, gc)
-//! <root>/tmp/<n>.lock        held by the process importing <n>; unlocked = leftover
-//! <root>/tmp/<n>.meta/       manifest and original file of an import in progress
-//! <root>/tmp/<n>.scratch/    private work area of a process (downloads), see `Store::scratch`
-//! <root>/images/<id>/        manifest, aci (the original file, for export)
-//! <root>/pods/<uuid>/         pods (see jetpack-pod)
-//! <root>/storage/            backend areas: tmp/, images/<id> (rendered, sealed), pods/
-//! ```
 //! The root, `tmp`, `images`, `pods`, `storage` and the backend's areas are 0700 (root only):
 //! images and pods hold setuid binaries, secrets and app output. `init` and opening the store
 //! restore these modes on a store made with looser ones.
@@ -25,7 +16,9 @@ use std::sync::Arc;
 use jetpack_storage::{Kind, Storage, SystemRunner};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use jetpack_settings::{Backend, Layout};
+
+use crate::Config;
 use crate::error::{Error, IoContext, Result};
 use crate::index::{CacheEntry, ImageRow, Index};
 
@@ -38,7 +31,7 @@ struct StoreInfo {
 }
 
 pub struct Store {
-    root: PathBuf,
+    layout: Layout,
     pub(crate) storage: Box<dyn Storage>,
     /// Opened on first use: commands that only run pods never touch SQLite.
     index: std::cell::OnceCell<Index>,
@@ -99,26 +92,28 @@ impl Store {
     /// Creates the store (directories, backend datasets or subvolumes, index). Idempotent; an
     /// existing store keeps the backend it was created with.
     pub fn init(cfg: &Config) -> Result<Store> {
-        let root = cfg.root();
+        let layout = cfg.layout();
+        let root = layout.root();
         if let Some(parent) = root.parent() {
             fs::create_dir_all(parent).at(parent)?;
         }
         // The backend makes its own areas under `storage`.
-        for d in &PRIVATE_DIRS[..5] {
-            create_private_dir(&root.join(d))?;
+        for d in &layout.private_dirs()[..5] {
+            create_private_dir(d)?;
         }
-        let info_path = root.join("store.json");
+        let info_path = layout.store_info();
         let info = match read_info(&info_path)? {
             Some(info) => {
                 check_matches(&info, cfg)?;
                 info
             }
             None => {
-                let (kind, found) = match cfg.get("storage") {
-                    "auto" => jetpack_storage::detect(&root, cfg.zfs_dataset()),
-                    s => (s.parse::<Kind>()?, None),
+                let s = &cfg.settings().store;
+                let (kind, found) = match s.storage {
+                    Backend::Auto => jetpack_storage::detect(root, s.zfs_dataset.as_deref()),
+                    b => (b.as_str().parse::<Kind>()?, None),
                 };
-                let dataset = cfg.zfs_dataset().map(str::to_string).or(found);
+                let dataset = s.zfs_dataset.clone().or(found);
                 StoreInfo {
                     version: 1,
                     storage: kind.to_string(),
@@ -126,16 +121,16 @@ impl Store {
                 }
             }
         };
-        let storage = open_storage(&root, &info)?;
+        let storage = open_storage(&layout, &info)?;
         storage.init()?;
-        make_private(&root)?;
+        make_private(&layout)?;
         let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
-        let tmp = root.join("store.json.tmp");
+        let tmp = layout.store_info_tmp();
         fs::write(&tmp, text + "\n").at(&tmp)?;
         fs::rename(&tmp, &info_path).at(&info_path)?;
-        let index = Index::open(&root.join("jetpack.db"))?;
+        let index = Index::open(&layout.index())?;
         Ok(Store {
-            root,
+            layout,
             storage,
             index: index.into(),
             config: cfg.clone(),
@@ -144,8 +139,9 @@ impl Store {
 
     /// Opens an initialised store.
     pub fn open(cfg: &Config) -> Result<Store> {
-        let root = cfg.root();
-        let info = match read_info(&root.join("store.json")) {
+        let layout = cfg.layout();
+        let root = layout.root();
+        let info = match read_info(&layout.store_info()) {
             Err(Error::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
@@ -154,17 +150,17 @@ impl Store {
                     root.display()
                 )));
             }
-            other => other?.ok_or_else(|| Error::NotInitialised(root.clone()))?,
+            other => other?.ok_or_else(|| Error::NotInitialised(root.to_path_buf()))?,
         };
         check_matches(&info, cfg)?;
         // Stores made before their directories were private are tightened on first use. Only
         // the store's owner (root) can; anyone else is told, and goes on as before.
-        if let Err(e) = make_private(&root) {
+        if let Err(e) = make_private(&layout) {
             tracing::warn!("{e}: the store's directories stay open to every user");
         }
-        let storage = open_storage(&root, &info)?;
+        let storage = open_storage(&layout, &info)?;
         Ok(Store {
-            root,
+            layout,
             storage,
             index: std::cell::OnceCell::new(),
             config: cfg.clone(),
@@ -176,7 +172,7 @@ impl Store {
             return Ok(i);
         }
         // Reads work on a full disk too; writes then fail with the disk's error.
-        let i = Index::open_for_reading(&self.root.join("jetpack.db"))?;
+        let i = Index::open_for_reading(&self.layout.index())?;
         Ok(self.index.get_or_init(|| i))
     }
 
@@ -191,7 +187,17 @@ impl Store {
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        self.layout.root()
+    }
+
+    /// The paths under the store's root.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The parsed settings the store was opened with.
+    pub fn settings(&self) -> &jetpack_settings::Settings {
+        self.config.settings()
     }
 
     pub fn storage_kind(&self) -> Kind {
@@ -202,12 +208,8 @@ impl Store {
         self.storage.as_ref()
     }
 
-    pub(crate) fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
-    }
-
     pub fn image_dir(&self, id: &str) -> PathBuf {
-        self.root.join("images").join(id)
+        self.layout.image(id)
     }
 
     /// The rendered, sealed rootfs of an image.
@@ -217,20 +219,20 @@ impl Store {
 
     /// Takes the writers' lock (waits for other writers).
     pub(crate) fn write_lock(&self) -> Result<Lock> {
-        Ok(lock_file(&self.root.join("lock"), true)?.expect("blocking lock"))
+        Ok(lock_file(&self.layout.writers_lock(), true)?.expect("blocking lock"))
     }
 
     /// A new scratch directory, locked as the store's temporaries are.
     pub fn scratch(&self) -> Result<Scratch> {
         let name = uuid::Uuid::new_v4().simple().to_string();
-        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        let lock_path = self.layout.tmp_lock(&name);
         // Created and locked under the writers' lock, which cleaners hold while they scan (see
         // `import_with`).
         let lock = {
             let _w = self.write_lock()?;
             lock_file(&lock_path, true)?.expect("blocking lock")
         };
-        let dir = self.tmp_dir().join(format!("{name}.scratch"));
+        let dir = self.layout.tmp_scratch(&name);
         std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
             .create(&dir)
             .at(&dir)?;
@@ -261,7 +263,7 @@ impl Store {
 
     /// The manifest bytes exactly as they were in the image.
     pub fn manifest_bytes(&self, id: &str) -> Result<Vec<u8>> {
-        let p = self.image_dir(id).join("manifest");
+        let p = self.layout.image_manifest(id);
         fs::read(&p).at(p)
     }
 
@@ -271,7 +273,7 @@ impl Store {
 
     /// Writes the original image file to `out`.
     pub fn export(&self, id: &str, out: &mut dyn std::io::Write) -> Result<u64> {
-        let p = self.image_dir(id).join("aci");
+        let p = self.layout.image_aci(id);
         let mut f = File::open(&p).at(&p)?;
         std::io::copy(&mut f, out).at(p)
     }
@@ -322,7 +324,7 @@ impl Store {
     /// The UUIDs of the pods whose state (`pods/<uuid>/pod.json`) names image `id` for one of
     /// their apps: a prepared or exited pod clones its images again at its next run.
     fn pods_using(&self, id: &str) -> Result<Vec<String>> {
-        let dir = self.root.join("pods");
+        let dir = self.layout.pods();
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -365,8 +367,9 @@ impl Store {
                 report.removed.push(format!("unindexed image tree {name}"));
             }
         }
-        for entry in fs::read_dir(self.root.join("images")).at(self.root.join("images"))? {
-            let entry = entry.at(self.root.join("images"))?;
+        let images = self.layout.images();
+        for entry in fs::read_dir(&images).at(&images)? {
+            let entry = entry.at(&images)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !indexed.contains(&name) {
                 fs::remove_dir_all(entry.path()).at(entry.path())?;
@@ -377,7 +380,7 @@ impl Store {
         }
         let trees: std::collections::HashSet<String> = self.storage.images()?.into_iter().collect();
         for id in &indexed {
-            if !trees.contains(id) || !self.image_dir(id).join("manifest").exists() {
+            if !trees.contains(id) || !self.layout.image_manifest(id).exists() {
                 self.index_mut()?.remove(id)?;
                 let _ = self.storage.remove_image(id);
                 let _ = fs::remove_dir_all(self.image_dir(id));
@@ -394,7 +397,7 @@ impl Store {
     /// Callers hold the writers' lock.
     pub(crate) fn clean_temporaries(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        let tmp = self.tmp_dir();
+        let tmp = self.layout.tmp();
         let mut live = std::collections::HashSet::new();
         for entry in fs::read_dir(&tmp).at(&tmp)? {
             let entry = entry.at(&tmp)?;
@@ -444,21 +447,6 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(39).collect()
 }
 
-/// Directories of the store that only root may enter, the root itself first. The store root
-/// being private is what keeps host users out of everything below it (pod volumes with setuid
-/// binaries left by a pod's root, pod manifests with secrets, logs, original images, rootfs
-/// trees); the others are private too so that no single chmod opens it all.
-const PRIVATE_DIRS: [&str; 8] = [
-    "",
-    "tmp",
-    "images",
-    "pods",
-    "storage",
-    "storage/tmp",
-    "storage/images",
-    "storage/pods",
-];
-
 /// Creates `dir` (its parent exists) with mode 0700, whatever the umask; an existing `dir` is
 /// left to [`make_private`].
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
@@ -473,13 +461,11 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Gives the store's private directories mode 0700 where they have another: a `stat` each,
 /// a `chmod` only for a store made before they were private. Nothing below them is walked.
-fn make_private(root: &Path) -> Result<()> {
-    for d in PRIVATE_DIRS {
-        let dir = if d.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(d)
-        };
+/// The store root being private is what keeps host users out of everything below it (pod
+/// volumes with setuid binaries left by a pod's root, pod manifests with secrets, logs,
+/// original images, rootfs trees).
+fn make_private(layout: &Layout) -> Result<()> {
+    for dir in layout.private_dirs() {
         jetpack_storage::make_private(&dir)?;
     }
     Ok(())
@@ -499,23 +485,23 @@ fn read_info(path: &Path) -> Result<Option<StoreInfo>> {
 }
 
 fn check_matches(info: &StoreInfo, cfg: &Config) -> Result<()> {
-    let want = cfg.get("storage");
-    if want != "auto" && want != info.storage {
+    let want = cfg.settings().store.storage;
+    if want != Backend::Auto && want.as_str() != info.storage {
         return Err(Error::Config(format!(
             "the store at {} was initialised with storage = {}, but the configuration says {want}; \
              use a different root for another backend",
-            cfg.root().display(),
+            cfg.layout().root().display(),
             info.storage
         )));
     }
     Ok(())
 }
 
-fn open_storage(root: &Path, info: &StoreInfo) -> Result<Box<dyn Storage>> {
+fn open_storage(layout: &Layout, info: &StoreInfo) -> Result<Box<dyn Storage>> {
     let kind: Kind = info.storage.parse()?;
     Ok(jetpack_storage::open(
         kind,
-        &root.join("storage"),
+        &layout.storage(),
         info.zfs_dataset.as_deref(),
         Arc::new(SystemRunner),
     )?)
@@ -527,20 +513,22 @@ mod tests {
 
     use super::*;
 
-    fn modes(root: &Path) -> Vec<(&'static str, u32)> {
-        PRIVATE_DIRS
-            .iter()
-            .map(|d| (*d, fs::metadata(root.join(d)).unwrap().mode() & 0o7777))
+    fn modes(root: &Path) -> Vec<(PathBuf, u32)> {
+        Layout::new(root)
+            .private_dirs()
+            .into_iter()
+            .map(|d| (d.clone(), fs::metadata(d).unwrap().mode() & 0o7777))
             .collect()
     }
 
-    fn private() -> Vec<(&'static str, u32)> {
-        PRIVATE_DIRS.iter().map(|d| (*d, 0o700)).collect()
+    fn private(root: &Path) -> Vec<(PathBuf, u32)> {
+        let dirs = Layout::new(root).private_dirs();
+        dirs.into_iter().map(|d| (d, 0o700)).collect()
     }
 
     fn loosen(root: &Path) {
-        for d in PRIVATE_DIRS {
-            fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        for d in Layout::new(root).private_dirs() {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
         }
     }
 
@@ -556,13 +544,13 @@ mod tests {
         )
         .unwrap();
         Store::init(&cfg).unwrap();
-        assert_eq!(modes(&root), private());
+        assert_eq!(modes(&root), private(&root));
         loosen(&root);
         Store::open(&cfg).unwrap();
-        assert_eq!(modes(&root), private());
+        assert_eq!(modes(&root), private(&root));
         loosen(&root);
         Store::init(&cfg).unwrap();
-        assert_eq!(modes(&root), private());
+        assert_eq!(modes(&root), private(&root));
         let scratch = Store::open(&cfg).unwrap().scratch().unwrap();
         assert_eq!(fs::metadata(scratch.path()).unwrap().mode() & 0o7777, 0o700);
     }

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use jetpack_settings::Layout;
 use jetpack_storage::writer::TreeWriter;
 
 use crate::error::{Error, IoContext, Result};
@@ -77,13 +78,13 @@ impl Store {
         // next import, `gc`) holds the writers' lock while it scans, so it never sees the lock
         // file free between its creation and its `flock`, and never removes a live import.
         let name = uuid::Uuid::new_v4().simple().to_string();
-        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        let lock_path = self.layout().tmp_lock(&name);
         let lock = {
             let _w = self.write_lock()?;
             self.clean_temporaries()?;
             lock_file(&lock_path, true)?.expect("blocking lock")
         };
-        let meta = self.tmp_dir().join(format!("{name}.meta"));
+        let meta = self.layout().tmp_meta(&name);
         let mut temps = Vec::new();
         let mut written = Written::default();
         let result = self
@@ -122,15 +123,15 @@ impl Store {
             fs::OpenOptions::new().write(true).create_new(true),
             0o600,
         )
-        .open(meta.join("aci"))
-        .at(meta.join("aci"))?;
+        .open(meta.join(Layout::ACI))
+        .at(meta.join(Layout::ACI))?;
         let (input, label): (Box<dyn Read + Send>, String) = match source {
             Source::File(p) => (Box::new(File::open(&p).at(&p)?), p.display().to_string()),
             Source::Reader { reader, label } => (reader, label),
         };
         let mut writer = TreeWriter::open(&layer).at(&layer)?;
         let mut walked = extract::Walked::default();
-        let max = self.config().import_max_size();
+        let max = self.settings().store.import_max_size;
         let streamed =
             pipeline::stream_limited(input, Some(raw_copy), max, &mut written.progress, |r| {
                 extract::walk_into(r, Some(&mut writer), &mut walked)
@@ -195,7 +196,7 @@ impl Store {
             (base_name, base)
         };
         let tree_size = jetpack_storage::tree::tree_size(&rendered_path).at(&rendered_path)?;
-        fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
+        fs::write(meta.join(Layout::MANIFEST), &manifest_bytes).at(meta.join(Layout::MANIFEST))?;
         // Everything extracted and the kept original reach the disk before the seal: after a
         // power cut a sealed image is whole (the rename is journaled after the data).
         if std::env::var_os(NO_SYNC_ENV).is_none_or(|v| v != "1") {

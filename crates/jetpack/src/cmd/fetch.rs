@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -109,31 +108,17 @@ pub fn options(cfg: &Config, insecure: Insecure, pull: PullPolicy) -> Result<Fet
 }
 
 pub fn http_settings(cfg: &Config) -> Result<HttpSettings> {
-    let secs: u64 = cfg.get("fetch.timeout").parse().with_context(|| {
-        format!(
-            "fetch.timeout = {:?}: expected whole seconds",
-            cfg.get("fetch.timeout")
-        )
-    })?;
     let resolve = match std::env::var(RESOLVE_ENV) {
         Ok(spec) => jetpack_fetch::parse_rules(&spec).with_context(|| format!("${RESOLVE_ENV}"))?,
         Err(_) => Vec::new(),
     };
-    let ca_files: Vec<std::path::PathBuf> = cfg
-        .get("fetch.ca-file")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Into::into)
-        .collect();
-    for f in &ca_files {
+    let fetch = &cfg.settings().fetch;
+    for f in &fetch.ca_files {
         super::check_small_file(f, super::KEY_FILE_LIMIT, "a fetch.ca-file")?;
     }
     Ok(HttpSettings {
-        ca_files,
         resolve,
-        timeout: Duration::from_secs(secs.max(1)),
-        ..HttpSettings::default()
+        ..HttpSettings::from(fetch)
     })
 }
 

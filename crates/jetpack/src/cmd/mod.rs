@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let result = command(&cfg, cli.command);
     match result {
         Err(e) if uses_store && from_the_system(&e) && !crate::broken_pipe(&e) => {
-            match store_root_problem(&cfg.root()) {
+            match store_root_problem(cfg.layout().root()) {
                 // The store's own error names a file inside it ("store.json: Not a directory",
                 // "unable to open database file"); the cause is the root.
                 Some(problem) => {
@@ -189,14 +189,11 @@ pub(crate) fn check_small_file(path: &std::path::Path, limit: u64, what: &str) -
 }
 
 fn init(cfg: &Config) -> Result<ExitCode> {
-    let dir = std::path::Path::new(cfg.get("net.dir"));
-    let subnet = cfg
-        .get("net.default-subnet")
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("net.default-subnet: {e}"))?;
-    let bridge = cfg.get("net.default-bridge");
+    let net = &cfg.settings().net;
+    let dir = net.dir.as_path();
+    let (bridge, subnet) = (&net.default_bridge, net.default_subnet);
     // Another store's default network, bridge or subnet is refused before this store is made.
-    jetpack_net::check_default(dir, bridge, subnet, std::path::Path::new(cfg.get("root")))?;
+    jetpack_net::check_default(dir, bridge, subnet, cfg.layout().root())?;
     let store = Store::init(cfg)?;
     outln!(
         "store at {} ready (storage: {})",
@@ -332,45 +329,16 @@ fn config(cfg: &Config, keys: &[String]) -> Result<ExitCode> {
 }
 
 fn mds(cfg: &Config, idle_exit: Option<&str>) -> Result<ExitCode> {
-    let root = cfg.root();
-    let f = jetpack_pod::metadata::files(&root);
-    let listen = jetpack_pod::metadata::listen_address(cfg)?.with_context(|| {
-        format!(
-            "no default network in {}: run `jetpack init`",
-            cfg.get("net.dir")
-        )
-    })?;
     let idle = idle_exit.map(pod::parse_duration).transpose()?;
-    let server = match jetpack_mds::Server::bind(jetpack_mds::ServerConfig {
-        listen,
-        control: f.control,
-        lock: f.lock,
-        key: f.key,
-        threads: 4,
-        idle_exit: idle,
-    }) {
+    let Some(daemon) = jetpack_mds::Daemon::start(cfg.settings(), idle)? else {
         // Started on demand while another one started: that one serves.
-        Err(jetpack_mds::Error::AlreadyRunning { .. }) if idle.is_some() => {
-            return Ok(ExitCode::SUCCESS);
-        }
-        r => r.context("cannot start the metadata service")?,
-    };
-    let user = cfg.get("mds.user");
-    let who = if user.is_empty() {
-        "root".to_string()
-    } else {
-        match jetpack_runtime::linux::drop_privileges(user)? {
-            Some((uid, gid)) => format!("{user} ({uid}:{gid})"),
-            None => {
-                tracing::warn!("mds.user {user:?} does not exist on this host: staying root");
-                "root".to_string()
-            }
-        }
+        return Ok(ExitCode::SUCCESS);
     };
     eprintln!(
-        "metadata service on http://{}, as {who}",
-        server.local_addr()
+        "metadata service on http://{}, as {}",
+        daemon.local_addr(),
+        daemon.running_as()
     );
-    server.serve()?;
+    daemon.serve()?;
     Ok(ExitCode::SUCCESS)
 }

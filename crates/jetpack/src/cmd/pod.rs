@@ -63,7 +63,7 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             ports: a.ports.clone(),
             private_users: a
                 .private_users
-                .unwrap_or_else(|| store.config().flag("pods.private-users")),
+                .unwrap_or(store.settings().store.private_users),
         },
     )?)
 }
@@ -421,7 +421,7 @@ pub fn destroy(cfg: &Config, list: &[String]) -> Result<ExitCode> {
         };
         // One destroy at a time in a store: another one of the same pod waits here, then finds
         // it gone instead of failing half-way through the removal on missing files.
-        let pods_dir = store.root().join("pods");
+        let pods_dir = store.layout().pods();
         let guard = std::fs::File::open(&pods_dir)
             .and_then(|f| f.lock().map(|()| f))
             .with_context(|| format!("cannot lock {}", pods_dir.display()))?;

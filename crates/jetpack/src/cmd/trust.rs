@@ -55,7 +55,7 @@ pub enum TrustCommand {
 }
 
 pub fn run(cfg: &Config, a: TrustArgs) -> Result<ExitCode> {
-    let store = TrustStore::for_store(&cfg.root());
+    let store = TrustStore::for_store(cfg.layout().root());
     match a.command {
         Some(TrustCommand::List { json }) => list(&store, json),
         Some(TrustCommand::Rm {

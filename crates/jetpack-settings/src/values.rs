@@ -1,0 +1,102 @@
+//! The forms a value can take: how each is parsed, and how a bad one is explained.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a key's value looks like, for messages, and whether the key may be given alone.
+#[derive(Debug)]
+pub struct Form {
+    /// What was expected, as in "expected on or off".
+    pub expected: &'static str,
+    /// A good value, as in "e.g. mds.port=1104".
+    pub example: &'static str,
+    /// An on/off key: `-o KEY` alone means `KEY=on`.
+    pub alone: bool,
+}
+
+const fn form(expected: &'static str, example: &'static str) -> Form {
+    Form {
+        expected,
+        example,
+        alone: false,
+    }
+}
+
+pub const FLAG: Form = Form {
+    expected: "on or off",
+    example: "on",
+    alone: true,
+};
+pub const SECONDS: Form = form("a whole number of seconds, at least 1", "30");
+pub const PORT: Form = form("a TCP port number, 1 to 65535", "1104");
+pub const BACKEND: Form = form("auto, zfs, btrfs, overlay or dir", "overlay");
+pub const SUBNET: Form = form("an address range as ADDRESS/PREFIX-LENGTH", "172.23.0.0/16");
+pub const DIR: Form = form("a directory", "/var/lib/jetpack");
+pub const SIZE: Form = form(
+    "a number of bytes, at least 1, optionally with a K, M, G or T suffix, or nothing",
+    "20G",
+);
+pub const TEXT: Form = form("a value", "VALUE");
+
+pub fn flag(v: &str) -> Option<bool> {
+    match v {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn seconds(v: &str) -> Option<Duration> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+}
+
+pub fn port(v: &str) -> Option<u16> {
+    v.parse::<u16>().ok().filter(|n| *n > 0)
+}
+
+pub fn dir(v: &str) -> Option<PathBuf> {
+    Some(PathBuf::from(v)).filter(|_| !v.is_empty())
+}
+
+/// Empty text is "not set".
+pub fn optional(v: &str) -> Option<String> {
+    Some(v.to_string()).filter(|s| !s.is_empty())
+}
+
+/// A `sep`-separated list of paths; empty items are skipped.
+pub fn paths(v: &str, sep: char) -> Vec<PathBuf> {
+    v.split(sep)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// A size in bytes: digits, optionally followed by `K`, `M`, `G` or `T` (powers of 1024, an
+/// optional `B` or `iB` after them); `Some(None)` for nothing (no limit).
+pub fn size(v: &str) -> Option<Option<u64>> {
+    if v.is_empty() {
+        return Some(None);
+    }
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .map(Some)
+}
