@@ -487,21 +487,23 @@ impl Conn<'_> {
         // From the first byte of the request to the last of its body.
         let deadline = Instant::now() + self.limits.request_timeout;
         self.deadline = deadline;
-        let mut scanned = self.start;
+        // Bytes past `start` already searched for the blank line: relative to `start`, since
+        // `fill` moves the unconsumed input (a pipelined request's) to the front.
+        let mut scanned: usize = 0;
         loop {
             // Empty lines before a request line are ignored (RFC 9112 §2.2).
             while self.buf[self.start..self.end].starts_with(b"\r\n") {
                 self.start += 2;
-                scanned = scanned.max(self.start);
+                scanned = scanned.saturating_sub(2);
             }
-            let from = scanned.saturating_sub(3).max(self.start);
+            let from = self.start + scanned.saturating_sub(3);
             if let Some(i) = find(&self.buf[from..self.end], b"\r\n\r\n") {
                 let head_end = from + i;
                 let head = parse_head(&self.buf[self.start..head_end])?;
                 self.start = head_end + 4;
                 return Ok(Some(head));
             }
-            scanned = self.end;
+            scanned = self.end - self.start;
             if self.start == 0 && self.end == self.buf.len() {
                 return Err(if find(&self.buf[..self.end], b"\r\n").is_none() {
                     Stop::Answer(414, "request line too long")

@@ -67,6 +67,28 @@ fn keep_alive_and_pipelining() {
     assert_eq!(two.matches("Connection: keep-alive\r\n").count(), 2);
 }
 
+/// A pipelined request whose head arrives partly with the request before it and partly in a
+/// later read: the search for its end resumes where it stopped, after the unread input was
+/// moved to the front of the buffer (it used to index past the data and kill the thread).
+#[test]
+fn pipelined_request_with_its_head_split_across_reads_is_answered() {
+    let env = start(None);
+    let reg = registration(UUID, vec![LOCALHOST]);
+    let _held = env.register(&reg).unwrap();
+    let t = &reg.token;
+    let mut s = TcpStream::connect(env.addr).unwrap();
+    let first = format!(
+        "GET /{t}/acMetadata/v1/pod/uuid HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /{t}/acMetadata/v1/apps/web/image/id HT"
+    );
+    s.write_all(first.as_bytes()).unwrap();
+    read_until(&mut s, UUID, 1);
+    s.write_all(b"TP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    let rest = read_all(&mut s);
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(rest.ends_with(&image_id('a')), "{rest}");
+}
+
 #[test]
 fn expect_continue_and_chunked_bodies() {
     let env = start(None);
