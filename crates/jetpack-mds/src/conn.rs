@@ -372,8 +372,24 @@ struct Head {
     expect_continue: bool,
 }
 
-struct Conn<'a> {
-    stream: &'a TcpStream,
+/// What a connection is served over: a TCP stream, or bytes in memory (`crate::fuzzing`).
+pub(crate) trait Wire: Read + Write {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Wire for &TcpStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, t)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+struct Conn<'a, S> {
+    stream: S,
     limits: &'a Limits,
     /// Unconsumed input is `buf[start..end]`; `buf.len()` is `max_head`.
     buf: Vec<u8>,
@@ -395,6 +411,18 @@ fn serve_connection(
     key: &HostKey,
 ) {
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
+    serve(stream, source, origin, limits, reg, key);
+}
+
+/// Serves the requests that arrive on `stream` until it is done.
+pub(crate) fn serve<S: Wire>(
+    stream: S,
+    source: IpAddr,
+    origin: Origin,
+    limits: &Limits,
+    reg: &Registry,
+    key: &HostKey,
+) {
     let mut c = Conn {
         stream,
         limits,
@@ -421,7 +449,7 @@ fn serve_connection(
     }
 }
 
-impl Conn<'_> {
+impl<S: Wire> Conn<'_, S> {
     /// Reads, answers one request. `Ok(false)`: the connection is done.
     fn request(&mut self, origin: Origin, reg: &Registry, key: &HostKey) -> Result<bool, Stop> {
         let Some(head) = self.read_head()? else {
@@ -653,7 +681,7 @@ impl Conn<'_> {
     /// Half-closes, then discards a bounded amount of unread input, so the
     /// client reads our answer rather than a reset.
     fn linger(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.stream.shutdown_write();
         let deadline = Instant::now() + LINGER_TIME;
         let mut discarded = self.end - self.start;
         while discarded < LINGER_BYTES {

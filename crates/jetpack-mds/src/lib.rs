@@ -15,6 +15,8 @@ mod control;
 mod daemon;
 mod error;
 mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod key;
 mod pod;
