@@ -9,3 +9,9 @@ apt-get install -y -qq --no-install-recommends \
     zfs-fuse btrfs-progs busybox-static \
     gnupg gpgv \
     containernetworking-plugins iptables iproute2 wrk >/dev/null
+# cargo-fuzz, pinned, for bench/fuzz.sh (the README's test command runs it); libFuzzer itself is
+# built from source by the fuzz crate with the C++ compiler of build-essential.
+CARGO_FUZZ_VERSION=0.13.1
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+    cargo install --locked --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
