@@ -7,6 +7,7 @@ apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config ca-certificates \
     tar gzip bzip2 xz-utils zstd e2fsprogs util-linux attr \
     zfs-fuse btrfs-progs busybox-static \
+    strace \
     gnupg gpgv \
     containernetworking-plugins iptables iproute2 wrk >/dev/null
 # cargo-fuzz, pinned, for bench/fuzz.sh (the README's test command runs it); libFuzzer itself is
