@@ -77,6 +77,14 @@ pub struct EnvVar {
     pub value: String,
 }
 
+impl EnvVar {
+    /// Whether a manifest may name a variable `name`: a letter or `_`, then letters, digits,
+    /// `_`, `.` or `-`.
+    pub fn valid_name(name: &str) -> bool {
+        valid_env_name(name)
+    }
+}
+
 /// A place in the app's filesystem where a volume is expected.
 ///
 /// `path` must be a non-empty absolute path. The reference accepts a mount

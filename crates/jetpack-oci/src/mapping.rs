@@ -110,13 +110,14 @@ fn user_and_group(user: &str) -> (String, String) {
     }
 }
 
-/// `KEY=VALUE` entries; the last of a repeated key wins, an entry without `=` is left out.
+/// `KEY=VALUE` entries; the last of a repeated key wins. An entry without `=`, or whose key
+/// appc does not accept as a variable name (`P?TH`), is left out: the manifest must be valid.
 fn environment(env: &[String]) -> Vec<appc::EnvVar> {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
     for e in env {
         if let Some((k, v)) = e.split_once('=')
-            && !k.is_empty()
+            && EnvVar::valid_name(k)
             && seen.insert(k, v).is_none()
         {
             order.push(k);
@@ -279,6 +280,21 @@ mod tests {
                 m.to_json()
             );
         }
+    }
+
+    #[test]
+    fn configuration_with_an_env_name_appc_refuses_maps_to_a_valid_manifest() {
+        let c = config(
+            r#"{"architecture":"amd64","os":"linux","config":{"Env":["P?TH=/bin","1X=y","A=b","-=c"]},"rootfs":{"type":"layers","diff_ids":[]}}"#,
+        );
+        let m = image_manifest(&c, &"x.io/y".parse().unwrap(), None).unwrap();
+        let env = &m.app.as_ref().unwrap().environment;
+        assert_eq!(env.len(), 1, "{env:?}");
+        assert_eq!((env[0].name.as_str(), env[0].value.as_str()), ("A", "b"));
+        assert_eq!(
+            ImageManifest::from_slice(m.to_json().as_bytes()).unwrap(),
+            m
+        );
     }
 
     #[test]
