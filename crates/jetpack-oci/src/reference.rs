@@ -23,7 +23,8 @@ pub const DEFAULT_TAG: &str = "latest";
 /// A reference to an image of a registry, normalised: `docker.io/library/busybox:latest`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DockerRef {
-    /// `host[:port]`, lower case; `docker.io` for Docker Hub.
+    /// `host[:port]`, lower case unless upper case is what marks it as a host (Docker's
+    /// rule); `docker.io` for Docker Hub.
     pub registry: String,
     /// `library/busybox`.
     pub repository: String,
@@ -150,7 +151,15 @@ impl DockerRef {
                     || first.contains(char::is_uppercase) =>
             {
                 check_registry(first)?;
-                (first.to_ascii_lowercase(), rest.to_string())
+                // Host names are kept in lower case, unless upper case is what makes this a
+                // registry: `dockerUio/b6` lower-cased would name a Docker Hub repository.
+                let lower = first.to_ascii_lowercase();
+                let registry = if lower.contains(['.', ':']) || lower == "localhost" {
+                    lower
+                } else {
+                    first.to_string()
+                };
+                (registry, rest.to_string())
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
@@ -390,6 +399,19 @@ mod tests {
         assert_eq!(r.registry, "[::1]:5000");
         let r = docker("docker://a__b/c-d.e_f---g");
         assert_eq!(r.repository, "a__b/c-d.e_f---g");
+    }
+
+    #[test]
+    fn reference_whose_registry_is_marked_by_upper_case_prints_as_itself() {
+        let r = docker("docker://dockerUio/b6");
+        assert_eq!(r.registry, "dockerUio");
+        assert_eq!(r.to_string(), "dockerUio/b6:latest");
+        assert_eq!(r.appc_name().as_str(), "dockeruio/b6");
+        let again = ImageRef::parse(&format!("docker://{r}")).unwrap();
+        assert_eq!(again, Some(ImageRef::Docker(r)));
+        // Where case does not decide, the host is still lower-cased.
+        assert_eq!(docker("docker://Quay.IO/a").registry, "quay.io");
+        assert_eq!(docker("docker://LocalHost/a").registry, "localhost");
     }
 
     #[test]
