@@ -123,3 +123,22 @@ fn validate_list_catches_hand_built_conflicts() {
     assert_eq!(e.path(), "[1]");
     assert!(Isolator::OomScoreAdj(2000).validate().is_err());
 }
+
+/// An unknown isolator's value is kept as given; a number in it must survive being written
+/// and read again (serde_json's default float parsing can be one unit in the last place off).
+#[test]
+fn image_manifest_with_a_long_float_in_an_unknown_isolator_round_trips() {
+    for number in [
+        "3333333333333333333333333333333333333333333",
+        "-17777770000000000000000000059316810e1",
+    ] {
+        let text = format!(
+            r#"{{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/x",
+                "app":{{"exec":["/x"],"user":"0","group":"0",
+                "isolators":[{{"name":"example.com/unknown","value":{{"n":{number}}}}}]}}}}"#
+        );
+        let m = appc::ImageManifest::from_slice(text.as_bytes()).unwrap();
+        let again = appc::ImageManifest::from_slice(m.to_json().as_bytes()).unwrap();
+        assert_eq!(again, m, "{number}");
+    }
+}
