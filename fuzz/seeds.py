@@ -200,6 +200,64 @@ def pgp():
                 .split("fpr:::::::::")[1].split(":")[0])
 
 
+def oci():
+    """Documents and references as jetpack-oci's own tests write them (byte 0: what it is)."""
+    d = "sha256:" + "1" * 64
+    def manifest(media, layer):
+        return json.dumps({
+            "schemaVersion": 2, "mediaType": media,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "size": 2, "digest": d},
+            "layers": [{"mediaType": layer, "size": 3, "digest": d}]})
+    docs = {
+        "docker-manifest": (0, 0, manifest("application/vnd.docker.distribution.manifest.v2+json",
+                                           "application/vnd.docker.image.rootfs.diff.tar.gzip")),
+        "oci-manifest": (0, 2, manifest("application/vnd.oci.image.manifest.v1+json",
+                                        "application/vnd.oci.image.layer.v1.tar+zstd")),
+        "docker-list": (0, 0, json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests": [
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 1,
+                 "digest": d, "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 1,
+                 "digest": d, "platform": {"os": "linux", "architecture": "arm64",
+                                           "variant": "v8"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+                 "digest": d, "platform": {"os": "unknown", "architecture": "unknown"}}]})),
+        "bare-index": (0, 0, '{"schemaVersion":2,"manifests":[]}'),
+        "schema1": (0, 0, '{"schemaVersion":1,"name":"x","fsLayers":[]}'),
+        "nginx-config": (1, None, json.dumps({
+            "architecture": "amd64", "os": "linux", "created": "2024-05-01T10:00:00.123456789Z",
+            "author": "NGINX Docker Maintainers",
+            "config": {
+                "User": "nginx",
+                "ExposedPorts": {"80/tcp": {}, "443/tcp": {}, "53/udp": {}, "x/tcp": {}},
+                "Env": ["PATH=/usr/local/bin:/usr/bin", "NGINX_VERSION=1.25", "PATH=/bin", "BAD"],
+                "Entrypoint": ["/docker-entrypoint.sh"],
+                "Cmd": ["nginx", "-g", "daemon off;"],
+                "WorkingDir": "/srv",
+                "Volumes": {"/var/cache/nginx": {}, "/var/log/nginx": {}, "relative": {}},
+                "Labels": {"maintainer": "NGINX <docker-maint@nginx.com>",
+                           "homepage": "not a url", "org.opencontainers.image.version": "1.25"},
+                "StopSignal": "SIGQUIT"},
+            "rootfs": {"type": "layers", "diff_ids": [d, "sha256:" + "2" * 64]}})),
+        "riscv-config": (1, None, '{"architecture":"riscv64","os":"linux",'
+                                  '"rootfs":{"type":"layers","diff_ids":[]}}'),
+        "docker-save": (2, None, '[{"Config":"abc.json","RepoTags":["busybox:latest"],'
+                                 '"Layers":["l1/layer.tar","l2/layer.tar"]}]'),
+    }
+    for name, (what, media, text) in docs.items():
+        head = bytes([what]) + (bytes([media]) if media is not None else b"")
+        put("oci_image", name, head + text.encode())
+    refs = ["docker://busybox", "docker://bitnami/redis:7.2", "docker://docker.io/busybox:1.36",
+            f"docker://localhost:5000/team/app:v1.2@{d}", f"docker://quay.io/coreos/etcd@{d}",
+            "docker://[::1]:5000/app", "docker://a__b/c-d.e_f---g", "oci:/tmp/layout:v1",
+            "oci-archive:img.tar", "docker-archive:/x/save.tar:busybox:1.36"]
+    for i, r in enumerate(refs):
+        put("oci_image", f"reference-{i:02}", b"\x03" + r.encode())
+
+
 if __name__ == "__main__":
     manifests()
     discovery()
@@ -207,3 +265,4 @@ if __name__ == "__main__":
     requests()
     confs()
     pgp()
+    oci()
