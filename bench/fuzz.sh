@@ -46,13 +46,13 @@ for t in "${targets[@]}"; do
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     count=$(find "$scratch" "corpus/$t" -type f | wc -l)
     kb=$(( $(find "$scratch" "corpus/$t" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}') / 1024 ))
-    findings=$(grep -Eo '^==[0-9]+== ERROR: libFuzzer: [a-z-]+|^SUMMARY: libFuzzer: [a-z-]+|deadly signal|panicked at' "$log" | head -n 3 | tr '\n' ' ' || true)
+    findings=$(sed -n 's/^SUMMARY: libFuzzer: //p' "$log" | head -n 1)
     if [ "$rc" -ne 0 ] || [ -n "$findings" ]; then
         failed=1
         art=$(grep -o "Test unit written to .*" "$log" | head -n 1 | sed 's/Test unit written to //')
-        findings="FOUND (exit $rc): ${findings:-see $log} ${art}"
-        # What the target said: the panic message or the error summary.
-        grep -E -m 5 "panicked at|ERROR: libFuzzer|SUMMARY" "$log" | sed 's/^/    /' >&2 || true
+        findings="FOUND (exit $rc): ${findings:-see fuzz/$log} ${art:+fuzz/$art}"
+        # What the target said: the panic and its message, or libFuzzer's error.
+        grep -E -m 1 -A 2 "panicked at|ERROR: libFuzzer" "$log" | cut -c 1-300 | sed 's/^/    /' >&2 || true
     else
         findings=none; passed=$((passed + 1))
     fi
