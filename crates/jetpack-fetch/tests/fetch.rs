@@ -151,11 +151,8 @@ impl World {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn discovery_signature_import_and_pull_policies() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     w.trust("example.test");
     w.publish("example.test/app", "1.0.0", "");
@@ -237,11 +234,8 @@ fn discovery_signature_import_and_pull_policies() {
     assert!(e.to_string().contains("--pull-policy=never"), "{e}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn dependencies_are_fetched_first() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     w.trust("example.test");
     w.publish("example.test/base", "1.0.0", "");
@@ -260,11 +254,8 @@ fn dependencies_are_fetched_first() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn urls_files_and_unsigned_images() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     w.trust("example.test");
     let url = w.publish("example.test/byurl", "1.0.0", "");
@@ -315,11 +306,8 @@ fn urls_files_and_unsigned_images() {
     assert_eq!(w.store.get(&f.id).unwrap().unwrap().signer, None);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn signature_failures_over_https() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     // No key trusted yet: the error names the signer's fingerprint.
     w.publish("example.test/app", "1.0.0", "");
@@ -364,11 +352,8 @@ fn signature_failures_over_https() {
     w.assert_clean();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn insecure_options_for_http_and_tls() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     w.trust("plain.test");
     let plain = Server::start(None);
@@ -430,11 +415,8 @@ fn insecure_options_for_http_and_tls() {
         .unwrap();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn bad_servers_leave_nothing_behind() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut w = World::new();
     w.trust("example.test");
     let (os, arch) = appc::host_os_arch();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use jetpack_net::{Invocation, PortMapping, check, del, load_network, write_default};
 use jetpack_runtime::linux::netns;
-use jetpack_testutil::{TestNet, require_root, run};
+use jetpack_testutil::{TestNet, run};
 
 const PLUGINS: &str = "/usr/lib/cni";
 
@@ -44,11 +44,8 @@ fn bridge_ports(bridge: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn add_check_del_leaves_nothing() {
-    if !require_root() {
-        return;
-    }
     let net = TestNet::new();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("net.d");
@@ -137,11 +134,8 @@ fn add_check_del_leaves_nothing() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_missing_plugin_or_bad_config_is_a_clear_error_and_leaves_nothing() {
-    if !require_root() {
-        return;
-    }
     let net = TestNet::new();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("net.d");

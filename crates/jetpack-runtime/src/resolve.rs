@@ -367,7 +367,7 @@ mod tests {
         ));
         // Owner of a path in the image.
         std::os::unix::fs::chown(r.join("bin/tool"), Some(5), Some(6)).ok();
-        if rustix::process::geteuid().is_root() {
+        if jetpack_testutil::require_root_for("owner of a path in the image") {
             assert_eq!(resolve_user(r, "/bin/tool").unwrap(), 5);
             assert_eq!(resolve_group(r, "/usr/bin/linked").unwrap(), 6);
         }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use common::{TestPod, wait_for};
 use jetpack_runtime::linux::{self, RunHooks, cgroups, seccomp};
 use jetpack_runtime::{DEFAULT_CAPABILITIES, SeccompMode, caps};
-use jetpack_testutil::require_root;
 
 fn cap(name: &str) -> u64 {
     1 << caps::number(name).unwrap()
@@ -25,11 +24,8 @@ fn cap_line(out: &str, name: &str) -> u64 {
     u64::from_str_radix(hex, 16).unwrap()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn memory_limit_kills_the_app_at_the_limit() {
-    if !require_root() {
-        return;
-    }
     // dd's 64 MiB buffer is filled from /dev/zero: every page is touched.
     let mut pod = TestPod::sh("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
     pod.app().resources.memory_limit = Some(32 << 20);
@@ -47,11 +43,8 @@ fn memory_limit_kills_the_app_at_the_limit() {
     pod.run().ok();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn the_pods_memory_limit_bounds_its_apps() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
     pod.spec.resources.memory_limit = Some(32 << 20);
     pod.app().resources.memory_limit = Some(1 << 30);
@@ -59,11 +52,8 @@ fn the_pods_memory_limit_bounds_its_apps() {
     assert_eq!(run.code(), 137, "{:?}", run.exit);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn apps_are_in_their_cgroups_with_their_handlers() {
-    if !require_root() {
-        return;
-    }
     // Each process records what it sees, then waits while the test looks at the app's
     // cgroup from the host.
     let step = |f: &str| {
@@ -128,11 +118,8 @@ fn cpu_used(uuid: &str) -> Option<f64> {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn cpu_limit_holds_a_busy_loop_to_its_quota() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("touch /shared/started; exec timeout 3 sh -c 'while :; do :; done'");
     let shared = pod.host_dir("shared");
     pod.mount(0, &shared, "/shared", false);
@@ -157,11 +144,8 @@ fn cpu_limit_holds_a_busy_loop_to_its_quota() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn capabilities_are_the_default_set_unless_told() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "grep Cap /proc/self/status; touch /tmp/f; chown 65534 /tmp/f && echo chown-ok",
     );
@@ -195,11 +179,8 @@ fn capabilities_are_the_default_set_unless_told() {
     assert!(run.stdout.contains("chown-ok"));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_non_root_app_keeps_only_the_bounding_set() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("grep Cap /proc/self/status; id -u");
     pod.app().uid = 65534;
     pod.app().gid = 65534;
@@ -231,11 +212,8 @@ fn setuid_busybox(pod: &TestPod) {
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn no_new_privileges_stops_setuid() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("/suid/id -u; grep NoNewPrivs /proc/self/status");
     setuid_busybox(&pod);
     pod.app().uid = 65534;
@@ -254,11 +232,8 @@ fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn seccomp_remove_set_returns_the_errno_or_kills() {
-    if !require_root() {
-        return;
-    }
     let script = "mkdir /tmp/d && echo made; echo after";
     let mut pod = TestPod::sh(script);
     let blocked = names(&["mkdir", "mkdirat"]);
@@ -301,11 +276,8 @@ fn seccomp_remove_set_returns_the_errno_or_kills() {
     assert_eq!((exit.code, exit.signal), (128 + 31, Some(31)), "{exit:?}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn seccomp_retain_set_blocks_everything_else() {
-    if !require_root() {
-        return;
-    }
     let all: Vec<String> = syscalls::Sysno::iter()
         .map(|s| s.name().to_string())
         .filter(|n| n != "mkdir" && n != "mkdirat")
@@ -318,11 +290,8 @@ fn seccomp_retain_set_blocks_everything_else() {
     assert!(run.stderr.contains("Permission denied"), "{}", run.stderr);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn oom_score_adj_is_set() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("cat /proc/self/oom_score_adj");
     pod.app().security.oom_score_adj = Some(800);
     assert_eq!(pod.run().ok().stdout, "800\n");

@@ -9,13 +9,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use common::{TestPod, wait_for};
 use jetpack_runtime::linux::{self, RunHooks};
 use jetpack_runtime::{Error, NetMode, resolve};
-use jetpack_testutil::require_root;
 
-#[test]
+#[jetpack_testutil::root_test]
 fn exit_status_is_propagated() {
-    if !require_root() {
-        return;
-    }
     let pod = TestPod::sh("exit 3");
     let run = pod.run();
     assert_eq!(run.code(), 3, "{:?}", run.exit);
@@ -31,21 +27,15 @@ fn exit_status_is_propagated() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn killed_by_a_signal_is_128_plus_the_signal() {
-    if !require_root() {
-        return;
-    }
     let run = TestPod::sh("kill -KILL $$").run();
     assert_eq!(run.code(), 137);
     assert_eq!(run.exit.apps[0].1.as_ref().unwrap().signal, Some(9));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn output_goes_to_the_log_and_the_caller() {
-    if !require_root() {
-        return;
-    }
     let pod = TestPod::sh("echo out; echo err >&2; printf partial");
     let run = pod.run().ok();
     assert_eq!(run.stdout, "out\npartial");
@@ -59,11 +49,8 @@ fn output_goes_to_the_log_and_the_caller() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn several_apps_get_prefixed_lines_and_share_pids_and_hostname() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "hostname > /shared/a.host; echo $$ > /shared/a.pid.tmp; mv /shared/a.pid.tmp /shared/a.pid
          echo hello from a
@@ -102,21 +89,15 @@ fn several_apps_get_prefixed_lines_and_share_pids_and_hostname() {
     assert_eq!(run.exit.apps.len(), 2);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_code_is_the_first_failure() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("exit 0");
     pod.add_app("b", &["/bin/sh", "-c", "exit 4"]);
     assert_eq!(pod.run().code(), 4);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn the_app_has_its_own_pid_namespace_under_the_init() {
-    if !require_root() {
-        return;
-    }
     let run = TestPod::sh(
         "echo pid=$$ ppid=$PPID; grep -q '^PPid:[[:space:]]*0$' /proc/1/status && echo init-is-root
          echo procs=$(ls -d /proc/[0-9]* | wc -l)",
@@ -134,33 +115,24 @@ fn the_app_has_its_own_pid_namespace_under_the_init() {
     assert!(procs <= 5, "the pod sees {procs} processes:\n{out}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn hostname_is_set() {
-    if !require_root() {
-        return;
-    }
     let run = TestPod::sh("hostname; cat /proc/sys/kernel/hostname")
         .run()
         .ok();
     assert_eq!(run.stdout, "testpod\ntestpod\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn loopback_network_has_only_lo_and_it_is_up() {
-    if !require_root() {
-        return;
-    }
     let run = TestPod::sh("ls /sys/class/net; cat /sys/class/net/lo/flags; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
         .run()
         .ok();
     assert_eq!(run.stdout, "lo\n0x9\nping-ok\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn host_network_sees_the_host_interfaces() {
-    if !require_root() {
-        return;
-    }
     let mut pod =
         TestPod::sh("ls /sys/class/net; touch /sys/x 2>/dev/null && echo sys-writable; true");
     pod.spec.net = NetMode::Host;
@@ -175,11 +147,8 @@ fn host_network_sees_the_host_interfaces() {
     assert_eq!(seen, host);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn dev_and_proc_work() {
-    if !require_root() {
-        return;
-    }
     let run = TestPod::sh(
         "set -e
          echo x > /dev/null
@@ -204,11 +173,8 @@ fn dev_and_proc_work() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn user_by_name_and_exact_supplementary_groups() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("id -u; id -g; id -G; id -un");
     let uid = resolve::resolve_user(pod.rootfs(), "nobody").unwrap();
     let gid = resolve::resolve_group(pod.rootfs(), "nogroup").unwrap();
@@ -221,11 +187,8 @@ fn user_by_name_and_exact_supplementary_groups() {
     assert_eq!(run.stdout, "65534\n65534\n65534 10 20\nnobody\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn numeric_user_without_etc() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("id -u; id -g; id -G");
     std::fs::remove_dir_all(pod.rootfs().join("etc")).unwrap();
     let uid = resolve::resolve_user(pod.rootfs(), "123").unwrap();
@@ -237,21 +200,15 @@ fn numeric_user_without_etc() {
     assert_eq!(run.stdout, "123\n456\n456\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn working_directory_is_used() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("pwd");
     pod.app().working_dir = "/usr/bin".into();
     assert_eq!(pod.run().ok().stdout, "/usr/bin\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn missing_exec_is_a_clear_error() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("true");
     let e = resolve::find_exec(pod.rootfs(), "/bin/nope", common::PATH).unwrap_err();
     assert_eq!(e.to_string(), "exec /bin/nope: no such file in the image");
@@ -286,11 +243,8 @@ fn missing_exec_is_a_clear_error() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn missing_working_directory_is_a_clear_error() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("true");
     let e = resolve::check_dir(pod.rootfs(), "/nope").unwrap_err();
     assert_eq!(
@@ -306,11 +260,8 @@ fn missing_working_directory_is_a_clear_error() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn host_volumes_read_only_and_read_write() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "cat /ro/file
          touch /ro/new 2>/dev/null && echo ro-is-writable
@@ -336,11 +287,8 @@ fn host_volumes_read_only_and_read_write() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn bad_volume_sources_are_refused() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("true");
     pod.mount(0, &pod.path().join("missing"), "/v", false);
     let run = pod.run();
@@ -361,11 +309,8 @@ fn bad_volume_sources_are_refused() {
     assert!(errors[0].contains("is a symlink"), "{errors:?}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn volume_targets_stay_in_the_rootfs() {
-    if !require_root() {
-        return;
-    }
     // An absolute symlink in the image must lead to the image's /target, not the host's.
     let outside = tempfile::tempdir().unwrap();
     let mut pod = TestPod::sh("ls /escape/; cat /escape/file");
@@ -379,11 +324,8 @@ fn volume_targets_stay_in_the_rootfs() {
     assert!(jetpack_testutil::mounts_below(outside.path()).is_empty());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn read_only_rootfs_keeps_volumes_writable() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "touch /x 2>/dev/null && echo root-writable
          touch /tmp/x 2>/dev/null && echo tmp-writable
@@ -398,11 +340,8 @@ fn read_only_rootfs_keeps_volumes_writable() {
     assert!(vol.join("y").exists());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pre_start_runs_before_main_and_post_stop_after() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("echo main >> /vol/order; exit 2");
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
@@ -428,11 +367,8 @@ fn pre_start_runs_before_main_and_post_stop_after() {
     assert_eq!((exit.code, exit.post_stop), (2, Some(5)));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn failing_pre_start_fails_the_app() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("echo main > /vol/main");
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
@@ -453,11 +389,8 @@ fn failing_pre_start_fails_the_app() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn sigterm_to_the_init_reaches_the_app() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "trap 'echo got TERM; exit 42' TERM
          touch /vol/ready
@@ -485,11 +418,8 @@ fn sigterm_to_the_init_reaches_the_app() {
     assert_eq!(run.stdout, "got TERM\n");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_failing_hook_stops_the_pod_before_its_apps() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("touch /vol/ran");
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
@@ -506,11 +436,8 @@ fn a_failing_hook_stops_the_pod_before_its_apps() {
     assert!(!vol.join("ran").exists());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn enter_runs_a_command_in_the_app() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "cat /proc/self/cgroup > /vol/app.cg; touch /vol/ready
          i=0; while [ ! -e /vol/done ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done",
@@ -668,11 +595,8 @@ fn helper_runs_a_pod() {
     std::process::exit(exit.code);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn output_reaches_the_callers_own_stdout_and_stderr() {
-    if !require_root() {
-        return;
-    }
     let pod = TestPod::sh("echo hello from the pod; echo oops >&2; exit 6");
     let out = helper_process(&pod.spec, pod.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(6));
@@ -682,11 +606,8 @@ fn output_reaches_the_callers_own_stdout_and_stderr() {
     assert!(stderr.contains("oops\n"), "{stderr}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_killed_caller_leaves_nothing_behind() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh("touch /vol/ready; exec sleep 1000");
     let vol = pod.host_dir("vol");
     pod.mount(0, &vol, "/vol", false);
@@ -733,11 +654,8 @@ fn a_killed_caller_leaves_nothing_behind() {
     linux::cgroups::remove_pod(&pod.spec.uuid).unwrap();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_terminal_is_attached_with_tty() {
-    if !require_root() {
-        return;
-    }
     use rustix::fs::{Mode, OFlags};
     use rustix::pty::OpenptFlags;
     use rustix::termios::Winsize;
@@ -826,11 +744,8 @@ fn a_terminal_is_attached_with_tty() {
     assert_eq!(after.input_modes, before.input_modes);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn signals_to_the_caller_reach_the_app() {
-    if !require_root() {
-        return;
-    }
     let mut pod = TestPod::sh(
         "trap 'echo got TERM; exit 42' TERM
          touch /vol/ready
@@ -855,11 +770,8 @@ fn signals_to_the_caller_reach_the_app() {
     assert!(pod.log("web").contains("got TERM"));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn an_exit_is_recorded_as_soon_as_the_app_ends() {
-    if !require_root() {
-        return;
-    }
     // App b watches app a's status directory and sees a's exit file while the pod still runs.
     let mut pod = TestPod::sh("exit 9");
     pod.add_app(

@@ -86,12 +86,8 @@ fn shift_one(
 mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
-    #[test]
+    #[jetpack_testutil::root_test]
     fn owners_move_into_the_range_and_setuid_stays() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("SKIP: needs root (chown)");
-            return;
-        }
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("root");
         let deep = root.join("a/b/c");

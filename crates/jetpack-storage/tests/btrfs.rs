@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jetpack_storage::btrfs::BtrfsStorage;
 use jetpack_storage::{Error, Kind, Storage, SystemRunner};
-use jetpack_testutil::{LoopFs, must_run, require_root};
+use jetpack_testutil::{LoopFs, must_run};
 
 const FS_SIZE: u64 = 256 << 20;
 
@@ -14,11 +14,8 @@ fn btrfs(args: &[&str]) -> String {
     must_run("btrfs", args)
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn btrfs_lifecycle() {
-    if !require_root() {
-        return;
-    }
     let fs = LoopFs::btrfs(FS_SIZE);
     let root = fs.path().join("storage");
     let s = BtrfsStorage::new(&root, Arc::new(SystemRunner::new()));
@@ -88,11 +85,8 @@ fn btrfs_lifecycle() {
     assert_eq!(list.trim(), "", "no subvolumes left");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn btrfs_init_refuses_other_file_systems() {
-    if !require_root() {
-        return;
-    }
     let fs = LoopFs::ext4(64 << 20);
     let s = BtrfsStorage::new(&fs.path().join("storage"), Arc::new(SystemRunner::new()));
     let err = s.init().unwrap_err();

@@ -5,13 +5,10 @@ mod common;
 use jetpack_storage::dir::DirStorage;
 use jetpack_storage::overlay::OverlayStorage;
 use jetpack_storage::{Error, Kind, Storage};
-use jetpack_testutil::{LoopFs, MountGuard, mounts_below, require_root};
+use jetpack_testutil::{LoopFs, MountGuard, mounts_below};
 
-#[test]
+#[jetpack_testutil::root_test]
 fn dir_lifecycle() {
-    if !require_root() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let _mounts = MountGuard::new(dir.path());
     let s = DirStorage::new(&dir.path().join("storage"));
@@ -29,11 +26,8 @@ fn dir_lifecycle() {
     common::assert_empty(&s);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn overlay_lifecycle() {
-    if !require_root() {
-        return;
-    }
     let fs = LoopFs::ext4(128 << 20);
     let s = OverlayStorage::new(&fs.path().join("storage"));
     let image = common::image_id('a');

@@ -33,24 +33,6 @@ fn consumed(src: &Path) -> bool {
     !src.exists() || fs::read_dir(src).unwrap().next().is_none()
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// True if the test may run its root-only part; prints a SKIP line otherwise, or fails when
-/// JETPACK_TEST_REQUIRE_ROOT=1.
-fn root_or_skip(what: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("JETPACK_TEST_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "{what} needs root (JETPACK_TEST_REQUIRE_ROOT=1)"
-    );
-    eprintln!("SKIP {what}: needs root");
-    false
-}
-
 fn set_times(path: &Path, atime: i64, mtime: i64) {
     let ts = |s| Timespec {
         tv_sec: s,
@@ -256,7 +238,7 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
 
 #[test]
 fn copy_preserves_everything() {
-    let privileged = root_or_skip("copy_preserves_everything (owners, device, capability)");
+    let privileged = jetpack_testutil::require_root_for("owners, device, capability");
     let tmp = scratch();
     let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
     build_rich(&src, privileged);
@@ -421,7 +403,7 @@ fn upper_directory_metadata_wins() {
 
 #[test]
 fn move_gives_the_same_result_as_copy() {
-    let privileged = root_or_skip("move_gives_the_same_result_as_copy (privileged nodes)");
+    let privileged = jetpack_testutil::require_root_for("privileged nodes");
     let tmp = scratch();
     let t = tmp.path();
     // A lower layer overlapping the upper one in every way the rules distinguish.
@@ -512,11 +494,8 @@ fn mount_tmpfs(at: &Path) -> Option<Mounted> {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn remove_tree_refuses_to_cross_a_mount_point() {
-    if !root_or_skip("remove_tree_refuses_to_cross_a_mount_point") {
-        return;
-    }
     let tmp = scratch();
     let tree = tmp.path().join("tree");
     write(&tree.join("before"), b"x");
@@ -603,11 +582,8 @@ fn destination_inside_source_is_not_copied_into_itself() {
     assert!(!dst.join("nested").exists());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn copy_and_move_across_filesystems() {
-    if !root_or_skip("copy_and_move_across_filesystems") {
-        return;
-    }
     let tmp = scratch();
     let t = tmp.path();
     let Some(mnt) = mount_tmpfs(&t.join("mnt")) else {

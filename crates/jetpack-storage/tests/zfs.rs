@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jetpack_storage::zfs::ZfsStorage;
 use jetpack_storage::{Error, Kind, Storage, SystemRunner};
-use jetpack_testutil::{MountGuard, ZfsPool, mounts_below, must_run, require_root};
+use jetpack_testutil::{MountGuard, ZfsPool, mounts_below, must_run};
 
 const POOL_SIZE: u64 = 256 << 20;
 
@@ -49,11 +49,8 @@ fn below(parent: &str) -> Vec<String> {
     v
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn zfs_lifecycle_with_retired_image() {
-    if !require_root() {
-        return;
-    }
     let pool = ZfsPool::create(POOL_SIZE);
     let dir = tempfile::tempdir().unwrap();
     let _mounts = MountGuard::new(dir.path());
@@ -203,11 +200,8 @@ fn zfs_lifecycle_with_retired_image() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn zfs_init_checks_mountpoints_and_reports_commands() {
-    if !require_root() {
-        return;
-    }
     let pool = ZfsPool::create(POOL_SIZE);
     let dir = tempfile::tempdir().unwrap();
     let _mounts = MountGuard::new(dir.path());
@@ -247,11 +241,8 @@ fn zfs_init_checks_mountpoints_and_reports_commands() {
     drop(pool);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn zfs_detect_finds_the_dataset() {
-    if !require_root() {
-        return;
-    }
     let pool = ZfsPool::create(POOL_SIZE);
     let dir = tempfile::tempdir().unwrap();
     let _mounts = MountGuard::new(dir.path());

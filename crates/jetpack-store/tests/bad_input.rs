@@ -140,9 +140,6 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 }
 
 fn refuses_bad_input(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     let good = t.input(
         "good.aci",
@@ -188,11 +185,8 @@ fn refuses_bad_input(kind: &str) {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn missing_dependency_is_named() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new("dir");
     let deps = r#","dependencies":[{"imageName":"example.com/base","labels":[{"name":"version","value":"7"}]}]"#;
     let f = t.input("app.aci", &Aci::new().named("example.com/app", deps).tar());
@@ -205,11 +199,8 @@ fn missing_dependency_is_named() {
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn gc_removes_leftovers_of_a_killed_import() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new("dir");
     // What a process killed half-way leaves: an unlocked lock file, metadata, a staging tree,
     // and a sealed tree plus metadata that never reached the index.
@@ -233,12 +224,12 @@ fn gc_removes_leftovers_of_a_killed_import() {
     assert!(t.store.gc().unwrap().removed.is_empty(), "gc is idempotent");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn refuses_bad_input_dir() {
     refuses_bad_input("dir");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn refuses_bad_input_zfs() {
     refuses_bad_input("zfs");
 }

@@ -98,9 +98,6 @@ fn small_image(t: &TestStore, name: &str) -> std::path::PathBuf {
 }
 
 fn deep_aci_is_refused_before_writing_and_the_store_keeps_working(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     let deep = t.input("deep.aci", &deep_aci(DEEP));
     let started = Instant::now();
@@ -129,9 +126,6 @@ fn deep_aci_is_refused_before_writing_and_the_store_keeps_working(kind: &str) {
 }
 
 fn deep_staging_leftover_is_removed_by_gc_and_import(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     // What an import killed midway (or an older version) could leave: a deep staging tree
     // whose lock is free.
@@ -156,9 +150,6 @@ fn deep_staging_leftover_is_removed_by_gc_and_import(kind: &str) {
 }
 
 fn deep_tree_in_a_pod_clone_is_copied_and_removed(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     let img = small_image(&t, "app");
     let id = t.store.import(Source::File(img)).unwrap().id;
@@ -193,8 +184,8 @@ fn deep_tree_in_a_pod_clone_is_copied_and_removed(kind: &str) {
 
 macro_rules! on_backends {
     ($($f:ident),*) => {
-        mod dir { $(#[test] fn $f() { super::$f("dir") })* }
-        mod overlay { $(#[test] fn $f() { super::$f("overlay") })* }
+        mod dir { $(#[jetpack_testutil::root_test] fn $f() { super::$f("dir") })* }
+        mod overlay { $(#[jetpack_testutil::root_test] fn $f() { super::$f("overlay") })* }
     };
 }
 

@@ -29,9 +29,6 @@ fn sample() -> Aci {
 }
 
 fn preserves_everything(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     let tar = sample().tar();
     let want = sha512_id(&tar);
@@ -103,9 +100,6 @@ fn preserves_everything(kind: &str) {
 }
 
 fn renders_dependencies(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let mut t = TestStore::new(kind);
     let mut base = Aci::new();
     base.dir("rootfs/etc", 0o755)
@@ -208,10 +202,10 @@ fn renders_dependencies(kind: &str) {
 
 macro_rules! on_every_backend {
     ($($f:ident),*) => {
-        mod dir { $(#[test] fn $f() { super::$f("dir") })* }
-        mod overlay { $(#[test] fn $f() { super::$f("overlay") })* }
-        mod btrfs { $(#[test] fn $f() { super::$f("btrfs") })* }
-        mod zfs { $(#[test] fn $f() { super::$f("zfs") })* }
+        mod dir { $(#[jetpack_testutil::root_test] fn $f() { super::$f("dir") })* }
+        mod overlay { $(#[jetpack_testutil::root_test] fn $f() { super::$f("overlay") })* }
+        mod btrfs { $(#[jetpack_testutil::root_test] fn $f() { super::$f("btrfs") })* }
+        mod zfs { $(#[jetpack_testutil::root_test] fn $f() { super::$f("zfs") })* }
     };
 }
 

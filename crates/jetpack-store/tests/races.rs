@@ -73,11 +73,8 @@ fn imports_with_gc(t: &TestStore, files: Vec<std::path::PathBuf>) -> Vec<String>
 
 /// 20 concurrent imports of different ACIs and 20 of one ACI, with `gc` looping beside them,
 /// several rounds: every import succeeds, every image is whole, nothing is left behind.
-#[test]
+#[jetpack_testutil::root_test]
 fn concurrent_imports_and_gc_never_lose_a_staging_tree() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let t = TestStore::new("dir");
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut rounds = 0;

@@ -11,6 +11,9 @@ mod zfs;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Use in place of `#[test]` for a test that needs root: see [`require_root`].
+pub use jetpack_testutil_macros::root_test;
+
 pub use backend::Backend;
 pub use loopfs::LoopFs;
 pub use mounts::{MountGuard, mounts_below, unmount_below};
@@ -19,11 +22,20 @@ pub use zfs::{ZfsDaemon, ZfsPool};
 
 /// True when running as root. Otherwise prints a SKIP line and returns false, unless
 /// `JETPACK_TEST_REQUIRE_ROOT=1` is set (CI), in which case it panics so nothing is skipped.
+/// Tests call it through [`root_test`], never as `if !require_root() { return; }` of their own.
 pub fn require_root() -> bool {
+    require_root_for("")
+}
+
+/// [`require_root`] for the root-only part `what` of a test that otherwise runs as any user.
+pub fn require_root_for(what: &str) -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
-    let test = std::thread::current().name().unwrap_or("test").to_string();
+    let mut test = std::thread::current().name().unwrap_or("test").to_string();
+    if !what.is_empty() {
+        test = format!("{test} ({what})");
+    }
     if std::env::var_os("JETPACK_TEST_REQUIRE_ROOT").is_some_and(|v| v == "1") {
         panic!("{test} needs root and JETPACK_TEST_REQUIRE_ROOT=1 forbids skipping it");
     }

@@ -2,17 +2,14 @@
 
 use std::path::PathBuf;
 
-use jetpack_testutil::{LoopFs, MountGuard, ZfsPool, mounts_below, must_run, require_root};
+use jetpack_testutil::{LoopFs, MountGuard, ZfsPool, mounts_below, must_run};
 
 fn loop_devices() -> String {
     must_run("losetup", &["-a"])
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn loop_fs_cleans_up_after_a_panic() {
-    if !require_root() {
-        return;
-    }
     let seen = std::sync::Mutex::new((PathBuf::new(), PathBuf::new()));
     let result = std::panic::catch_unwind(|| {
         let fs = LoopFs::btrfs(128 << 20);
@@ -34,11 +31,8 @@ fn loop_fs_cleans_up_after_a_panic() {
     assert!(!path.exists(), "backing directory removed");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn ext4_loop_fs_is_mounted_and_released() {
-    if !require_root() {
-        return;
-    }
     let fs = LoopFs::ext4(64 << 20);
     let device = fs.device().to_string();
     let image = fs.image().to_str().unwrap().to_string();
@@ -54,11 +48,8 @@ fn ext4_loop_fs_is_mounted_and_released() {
     assert!(!loop_devices().contains(&image), "{image} still attached");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn zfs_pool_is_destroyed() {
-    if !require_root() {
-        return;
-    }
     let pool = ZfsPool::create(128 << 20);
     let name = pool.name().to_string();
     let file = pool.file();
@@ -76,11 +67,8 @@ fn zfs_pool_is_destroyed() {
     assert!(!file.exists());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn mount_guard_unmounts_nested_and_stacked_mounts() {
-    if !require_root() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     {
         let _guard = MountGuard::new(dir.path());

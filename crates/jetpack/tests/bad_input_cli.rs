@@ -60,11 +60,8 @@ fn to_closed_pipe(e: &Env, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn broken_pipe_exits_quietly() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let uuid = prepare(&e, &[]);
     for args in [
@@ -83,11 +80,8 @@ fn broken_pipe_exits_quietly() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_manifest_size_is_capped() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let mut c = e.cmd();
     c.args(["prepare", "--pod-manifest", "/dev/zero"]);
@@ -109,11 +103,8 @@ fn pod_manifest_size_is_capped() {
     assert!(stderr(&o).contains("1 MiB"), "{}", stderr(&o));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn run_pod_uuid_with_app_options() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let uuid = prepare(&e, &[]);
     let mut c = e.cmd();
@@ -138,11 +129,8 @@ fn run_pod_uuid_with_app_options() {
     assert!(!err.contains("discover"), "{err}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn concurrent_destroy() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let uuid = prepare(&e, &[]);
     let children: Vec<_> = (0..10)
@@ -177,11 +165,8 @@ fn concurrent_destroy() {
     assert!(!e.pod_dir(&uuid).exists());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn ambiguous_uuid_prefix() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     // Pods until three share their first hex digit (at most 33 by pigeonhole).
     let mut by_first: std::collections::BTreeMap<char, Vec<String>> = Default::default();
@@ -206,11 +191,8 @@ fn ambiguous_uuid_prefix() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn config_values_are_checked() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let err = e.err(&["-o", "root", "config"]);
     assert!(err.contains("root") && err.contains("KEY=VALUE"), "{err}");
@@ -244,11 +226,8 @@ fn config_values_are_checked() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_name_checked_at_prepare() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let long = "a".repeat(300);
     let err = e.err(&["prepare", "--net=none", "--name", &long, BB]);
@@ -262,11 +241,8 @@ fn pod_name_checked_at_prepare() {
     prepare(&e, &["--name", &ok]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn store_root_problems() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let jp = |root: &std::path::Path, args: &[&str]| -> Output {
         Command::new(env!("CARGO_BIN_EXE_jetpack"))
@@ -321,11 +297,8 @@ fn store_root_problems() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn key_and_ca_files_are_capped() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     for args in [
         vec!["trust", "--root", "/dev/zero"],

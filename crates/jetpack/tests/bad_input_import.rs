@@ -240,11 +240,8 @@ fn fill(dir: &Path) -> PathBuf {
     p
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn gzip_bomb_stops_at_max_size() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let (_d, j) = dir_store(&["import.max-size=1M"]);
     j.ok(&[
         "import",
@@ -273,11 +270,8 @@ fn gzip_bomb_stops_at_max_size() {
     assert_eq!(j.names().len(), 2);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn gzip_bomb_fills_disk() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let fs = LoopFs::ext4(32 << 20);
     let j = Jp::new(fs.path().join("store"), &[]);
     j.ok(&[
@@ -325,11 +319,8 @@ fn gzip_bomb_fills_disk() {
     assert_eq!(j.names().len(), 3);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn reads_work_on_full_disk() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let fs = LoopFs::ext4(32 << 20);
     let j = Jp::new(fs.path().join("store"), &[]);
     // The image file lives elsewhere: only the store's disk is full.
@@ -368,11 +359,8 @@ fn reads_work_on_full_disk() {
     assert_eq!(j.names().len(), 2);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn unrepresentable_owner_ids_are_refused() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let (_d, j) = dir_store(&[]);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -586,11 +574,8 @@ fn reason(err: &str, file: &str) -> String {
         .to_string()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn validate_and_import_refuse_the_same() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let (_d, j) = dir_store(&[]);
     let mut differ = Vec::new();
     for (case, bytes) in malformed() {

@@ -73,11 +73,8 @@ impl Env {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn image_lifecycle() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     e.ok(&["init"]);
     e.ok(&["init"]); // idempotent
@@ -244,11 +241,8 @@ fn validate_agrees_with_reference_vectors() {
 }
 
 /// A `kill -9` in the middle of an import leaves no visible image, and `gc` removes the rest.
-#[test]
+#[jetpack_testutil::root_test]
 fn killed_import_leaves_nothing_visible() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     e.ok(&["init"]);
     let aci = e.busybox("example.com/busybox", "1.0.0");

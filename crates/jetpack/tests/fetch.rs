@@ -142,11 +142,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn trust_fetch_and_run() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     e.ok(&["init"]);
     e.publish("example.test/busybox", true);
@@ -241,11 +238,8 @@ fn trust_fetch_and_run() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn trust_key_files_and_root() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let key = e.dir.path().join("key.asc");
     std::fs::write(&key, e.gpg.export(&e.key)).unwrap();

@@ -52,9 +52,6 @@ impl Drop for CorePattern {
 
 /// Escape 1: the pod rewrote `core_pattern` to run a script of its own as root on the host.
 fn proc_sys_core_pattern(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let saved = CorePattern::save();
     let (code, out) = attack(
@@ -73,11 +70,11 @@ fn proc_sys_core_pattern(kind: &str) {
     assert_eq!(code, 0, "{out}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn proc_sys_core_pattern_overlay() {
     proc_sys_core_pattern("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn proc_sys_core_pattern_dir() {
     proc_sys_core_pattern("dir");
 }
@@ -85,9 +82,6 @@ fn proc_sys_core_pattern_dir() {
 /// Files that leak the host are empty, hidden directories empty, `/sys` read-only, on the
 /// pod network and on the host's.
 fn masked_paths(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let script = "for f in /proc/kcore /proc/keys /proc/timer_list; do \
                     [ -e $f ] && echo \"$f $(head -c 64 $f | wc -c)\"; done; \
@@ -117,11 +111,11 @@ fn masked_paths(kind: &str) {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn masked_paths_overlay() {
     masked_paths("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn masked_paths_dir() {
     masked_paths("dir");
 }
@@ -129,9 +123,6 @@ fn masked_paths_dir() {
 /// Escape 2: with CAP_MKNOD (in the default set) the pod made nodes for a host disk, the
 /// kernel log and a console, and used them.
 fn mknod_host_devices(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let disk = jetpack_testutil::LoopFs::ext4(16 << 20);
     std::fs::write(disk.path().join("canary"), "jetpack-canary").unwrap();
@@ -182,11 +173,11 @@ fn head(path: &Path) -> Vec<u8> {
     buf
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn mknod_host_devices_overlay() {
     mknod_host_devices("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn mknod_host_devices_dir() {
     mknod_host_devices("dir");
 }
@@ -196,9 +187,6 @@ fn mknod_host_devices_dir() {
 /// refused; even with CAP_SYS_PTRACE (and CAP_SYS_ADMIN, CAP_DAC_*) granted by the operator,
 /// the init's root is an empty read-only tmpfs and its binary cannot be changed.
 fn proc_1_holds_nothing_of_the_host(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let canary = format!("/jetpack-canary-{}", std::process::id());
     let exe = std::fs::read(env!("CARGO_BIN_EXE_jetpack")).unwrap();
@@ -233,11 +221,11 @@ fn proc_1_holds_nothing_of_the_host(kind: &str) {
     assert_eq!(std::fs::read(env!("CARGO_BIN_EXE_jetpack")).unwrap(), exe);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn proc_1_holds_nothing_of_the_host_overlay() {
     proc_1_holds_nothing_of_the_host("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn proc_1_holds_nothing_of_the_host_dir() {
     proc_1_holds_nothing_of_the_host("dir");
 }
@@ -247,9 +235,6 @@ fn proc_1_holds_nothing_of_the_host_dir() {
 /// enters; the trojan gets the app's context and no more (and with `--privileged`, still the
 /// device rules and the init's nothing).
 fn enter_runs_in_the_apps_context(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let trojan = "#!/bin/busybox sh\n\
         grep -E '^(Uid|CapEff|NoNewPrivs|Seccomp):' /proc/self/status\n\
@@ -316,11 +301,11 @@ fn enter_runs_in_the_apps_context(kind: &str) {
     let _ = child.wait();
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn enter_runs_in_the_apps_context_overlay() {
     enter_runs_in_the_apps_context("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn enter_runs_in_the_apps_context_dir() {
     enter_runs_in_the_apps_context("dir");
 }
@@ -334,9 +319,6 @@ fn exists(path: &Path) -> bool {
 /// the capabilities an operator grants act only inside the pod; files keep their owners
 /// through idmapped mounts (rootfs and host volumes), and low ports still bind.
 fn private_users(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let vol = tempfile::tempdir().unwrap();
     std::fs::write(vol.path().join("host-file"), "from the host").unwrap();
@@ -395,19 +377,19 @@ fn private_users(kind: &str) {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn private_users_overlay() {
     private_users("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn private_users_dir() {
     private_users("dir");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn private_users_btrfs() {
     private_users("btrfs");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn private_users_zfs() {
     private_users("zfs");
 }

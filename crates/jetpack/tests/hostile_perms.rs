@@ -126,9 +126,6 @@ fn open_parent(e: &Env) {
 }
 
 fn setuid_volume_is_out_of_reach(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     open_parent(&e);
     let canary = Canary(PathBuf::from(format!(
@@ -230,12 +227,12 @@ fn setuid_volume_is_out_of_reach(kind: &str) {
     e.ok(&["destroy", &uuid]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn setuid_volume_is_out_of_reach_dir() {
     setuid_volume_is_out_of_reach("dir");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn setuid_volume_is_out_of_reach_overlay() {
     setuid_volume_is_out_of_reach("overlay");
 }
@@ -255,11 +252,8 @@ fn loosen(root: &Path) {
 }
 
 /// A store made before the modes were tightened is tightened by `init` and by opening it.
-#[test]
+#[jetpack_testutil::root_test]
 fn existing_store_is_tightened() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let uuid = e.ok(&["prepare", "--net=none", BB]);
     let uuid = uuid.trim();
@@ -280,9 +274,6 @@ fn existing_store_is_tightened() {
 /// The pod area of every backend is private, whatever the backend makes it of (a directory, a
 /// btrfs subvolume's parent, the mount point of a ZFS dataset).
 fn pod_area_is_private(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let uuid = e.ok(&["prepare", "--net=none", BB]);
     let uuid = uuid.trim();
@@ -301,12 +292,12 @@ fn pod_area_is_private(kind: &str) {
     e.ok(&["destroy", uuid]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_area_is_private_btrfs() {
     pod_area_is_private("btrfs");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_area_is_private_zfs() {
     pod_area_is_private("zfs");
 }

@@ -140,11 +140,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_default_pod_cannot_make_namespaces_mount_or_reach_the_keyrings() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     // A host directory the pod can write as root; a user namespace must not be a way around.
     let canary = e.backend.dir.path().join("canary");
@@ -243,11 +240,8 @@ fn a_default_pod_cannot_make_namespaces_mount_or_reach_the_keyrings() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn the_operator_relaxes_or_removes_the_default_filter() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let dir = probe_dir(&e);
     // CAP_SYS_ADMIN from the command line lets the mount calls through, not the keyrings.
@@ -308,11 +302,8 @@ JSON
     e.ok(&["import", "-q", aci.to_str().unwrap()]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn image_privileges_need_the_operators_consent() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     const ADMIN: &str = "example.com/admin";
     const OPEN: &str = "example.com/open";

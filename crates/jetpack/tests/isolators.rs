@@ -113,11 +113,8 @@ fn entry<'a>(
         .unwrap_or_else(|| panic!("no {name} for {app:?} in {report:#}"))
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn memory_limit_kills_and_the_pod_records_it() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let o = e.out(&[
         "run",
@@ -167,11 +164,8 @@ fn cpu_seconds(uuid: &str) -> Option<f64> {
     None
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn cpu_limit_holds_a_busy_loop() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let id = e.ok(&[
         "prepare",
@@ -207,11 +201,8 @@ fn cpu_limit_holds_a_busy_loop() {
     assert!(cgroups_of(&id).is_empty());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn capabilities_retain_and_remove() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let chown = |opts: &[&str]| -> Output {
         let mut args = vec!["run", "--rm", BB];
@@ -267,11 +258,8 @@ fn capabilities_retain_and_remove() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn seccomp_option_and_unknown_syscalls() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let o = e.out(&[
         "run",
@@ -302,11 +290,8 @@ fn seccomp_option_and_unknown_syscalls() {
     assert_eq!(e.ok(&["list"]).lines().count(), 1, "nothing was prepared");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_manifest_isolators_and_the_report() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     // Without no-new-privileges, the setuid binary makes the user root.
     let out = e.ok(&[
@@ -391,11 +376,8 @@ fn pod_manifest_isolators_and_the_report() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_killed_run_leaves_cgroups_that_gc_and_destroy_remove() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new();
     let id = e.ok(&[
         "prepare",

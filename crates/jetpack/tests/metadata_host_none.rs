@@ -13,7 +13,6 @@ use std::time::Duration;
 mod common;
 
 use common::{BB, Env, wait_file};
-use jetpack_testutil::require_root;
 
 /// A store whose metadata service uses a port of its own: tests run side by side, and only
 /// one service can have a given port on 127.0.0.1.
@@ -110,11 +109,8 @@ fn check_pod(e: &Env, port: u16, name: &str, net: &str, script: &str) -> String 
     out
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn host_and_none_pods_read_their_own_metadata_only() {
-    if !require_root() {
-        return;
-    }
     let (e, port) = env();
     let br_out = tempfile::tempdir().unwrap();
     let (mut br, br_url) = bridge_pod(&e, br_out.path());
@@ -244,11 +240,8 @@ fn none_pod(e: &Env, name: &str, out: &Path) -> (std::process::Child, serde_json
     (c, row)
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn nothing_of_a_none_pod_is_left_after_it_ends_or_after_gc() {
-    if !require_root() {
-        return;
-    }
     let (e, port) = env();
 
     // A pod that ends.
@@ -327,11 +320,8 @@ fn wait_more(out: &Path, than: u32) {
     panic!("the pod's requests stopped succeeding at {than}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn host_and_none_pods_register_again_with_a_new_service() {
-    if !require_root() {
-        return;
-    }
     let (e, _) = env();
     let outs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut pods: Vec<_> = [("rh", "host"), ("rn", "none")]

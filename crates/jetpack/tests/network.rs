@@ -10,7 +10,7 @@ use std::time::Duration;
 mod common;
 
 use common::{BB, Env, wait_file};
-use jetpack_testutil::{TestNet, require_root, run};
+use jetpack_testutil::{TestNet, run};
 
 /// GET / from `addr`, waiting up to 5 s for the server to listen (a running pod's app may
 /// not have reached `listen` yet).
@@ -79,11 +79,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pods_reach_each_other_the_host_and_a_forwarded_port() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let port = free_port();
     let hp = format!("http:{port}");
@@ -140,11 +137,8 @@ fn pods_reach_each_other_the_host_and_a_forwarded_port() {
     e.ok(&["destroy", "web"]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn addresses_are_never_shared_and_a_killed_run_is_cleaned_by_gc() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let names = ["a1", "a2", "a3", "a4"];
     let mut children: Vec<_> = names
@@ -203,11 +197,8 @@ fn addresses_are_never_shared_and_a_killed_run_is_cleaned_by_gc() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn hosts_resolv_hostname_and_network_choices() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let show = "cat /etc/resolv.conf /etc/hosts; echo host=$(hostname); ip -o link | cut -d: -f2";
     let out = e.ok(&[
@@ -383,11 +374,8 @@ fn header(out: &Path, name: &str) -> String {
         .unwrap_or_else(|| panic!("no Content-Type in {h}"))
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn metadata_service_answers_each_pod_about_itself_only() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let a_out = tempfile::tempdir().unwrap();
     let mut a = md_pod(&e, "mda", a_out.path(), READ_ALL);
@@ -475,11 +463,8 @@ wget -q -O /dev/null "{a_url}/acMetadata/v1/pod/uuid" 2>&1; echo "stolen: $?"
     assert!(uid.contains("65534"), "{uid}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn the_service_runs_in_the_foreground_and_pods_survive_its_restart() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     // Before any pod: bound on the bridge address that does not exist yet.
     let mut service = e.spawn(&["mds"]);
@@ -555,11 +540,8 @@ fn host_veth(e: &Env, uuid: &str) -> String {
         .to_string()
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn network_bandwidth_is_enforced_on_the_pods_interfaces() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let dir = tempfile::tempdir().unwrap();
     let manifest = serde_json::json!({
@@ -640,11 +622,8 @@ fn simulate_reboot(e: &Env, uuid: &str) {
     assert!(restore.wait().unwrap().success());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn gc_after_a_reboot_releases_the_leases() {
-    if !require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let mut pod = e.spawn(&[
         "run",

@@ -8,9 +8,6 @@ mod common;
 use common::{BB, Env};
 
 fn run_prints_and_exits(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let o = e.out(&[
         "run",
@@ -52,28 +49,25 @@ fn run_prints_and_exits(kind: &str) {
     assert_eq!(e.ok(&["list"]).lines().count(), 1);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn run_prints_and_exits_dir() {
     run_prints_and_exits("dir");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn run_prints_and_exits_overlay() {
     run_prints_and_exits("overlay");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn run_prints_and_exits_btrfs() {
     run_prints_and_exits("btrfs");
 }
-#[test]
+#[jetpack_testutil::root_test]
 fn run_prints_and_exits_zfs() {
     run_prints_and_exits("zfs");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_environment_and_namespaces() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let script = "echo pid=$$; hostname; cat /proc/1/comm >/dev/null && echo proc-ok; \
                   ls /sys/class/net; echo x > /dev/null && head -c1 /dev/urandom >/dev/null && echo dev-ok; \
@@ -118,11 +112,8 @@ fn pod_environment_and_namespaces() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn multi_app_pod_shares_pid_namespace_and_volume() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let out = e.ok(&[
         "run",
@@ -161,11 +152,8 @@ fn multi_app_pod_shares_pid_namespace_and_volume() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn host_volumes_and_readonly_rootfs() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let host = e.backend.dir.path().join("hostdir");
     std::fs::create_dir(&host).unwrap();
@@ -230,11 +218,8 @@ fn host_volumes_and_readonly_rootfs() {
     assert!(missing.contains("/nonexistent/jetpack"), "{missing}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn bad_input_fails_before_running() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     // A missing image is fetched; pin its host to a closed local port so nothing leaves the
     // machine.
@@ -274,11 +259,8 @@ fn bad_input_fails_before_running() {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn stop_and_concurrent_run() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let id = e.ok(&[
         "prepare",
@@ -315,11 +297,8 @@ fn stop_and_concurrent_run() {
     e.ok(&["destroy", &id]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn killed_jetpack_leaves_nothing_gc_cannot_remove() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let mut child = e
         .cmd()
@@ -363,11 +342,8 @@ fn killed_jetpack_leaves_nothing_gc_cannot_remove() {
     );
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn pod_manifest_and_enter() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     // A template naming its image by name and labels, with a mount point left to reification.
     let manifest = e.backend.dir.path().join("pod.json");

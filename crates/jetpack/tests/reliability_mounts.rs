@@ -23,9 +23,6 @@ fn assert_unmounted(e: &Env, when: &str) {
 /// run on an old clone fails), runs it twice, and checks that nothing is mounted while it is
 /// prepared or exited.
 fn prepared_and_exited_pods_hold_no_mount(private_users: bool) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let mut args = vec!["prepare", "--net=none"];
     if private_users {
@@ -54,12 +51,12 @@ fn prepared_and_exited_pods_hold_no_mount(private_users: bool) {
     e.ok(&["image", "rm", BB]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn prepared_and_exited_pods_hold_no_mount_overlay() {
     prepared_and_exited_pods_hold_no_mount(false);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn prepared_and_exited_private_users_pods_hold_no_mount_overlay() {
     prepared_and_exited_pods_hold_no_mount(true);
 }
@@ -104,9 +101,6 @@ fn kill_run(e: &Env, child: &mut std::process::Child, uuid: &str) {
 }
 
 fn killed_run_leaves_no_mount(private_users: bool) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     // Run again after the kill: a fresh clone, mounted, and unmounted when it ends.
     let (mut child, uuid, old_pid) = start_sleeper(&e, "again", private_users);
@@ -145,23 +139,20 @@ fn killed_run_leaves_no_mount(private_users: bool) {
     assert_unmounted(&e, "destroy after a killed run");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn killed_run_leaves_no_mount_overlay() {
     killed_run_leaves_no_mount(false);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn killed_private_users_run_leaves_no_mount_overlay() {
     killed_run_leaves_no_mount(true);
 }
 
 /// A mount left from before (an older build mounted prepared pods; a killed run) does not stop
 /// a prepared pod from starting, and is gone once it has run.
-#[test]
+#[jetpack_testutil::root_test]
 fn stale_mount_of_a_prepared_pod_is_replaced() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("overlay");
     let uuid = e
         .ok(&["prepare", "--net=none", BB, "--exec", "/bin/true"])

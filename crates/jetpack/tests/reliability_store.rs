@@ -33,9 +33,6 @@ fn pods_json(e: &Env) -> serde_json::Value {
 }
 
 fn image_rm_of_an_image_a_pod_uses_is_all_or_nothing(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let uuid = e.ok(&["prepare", "--net=none", BB]).trim().to_string();
     let before = image_ids(&e);
@@ -62,12 +59,12 @@ fn image_rm_of_an_image_a_pod_uses_is_all_or_nothing(kind: &str) {
     assert_eq!(entries(&e.root().join("images")), Vec::<String>::new());
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn image_rm_of_an_image_a_pod_uses_is_all_or_nothing_overlay() {
     image_rm_of_an_image_a_pod_uses_is_all_or_nothing("overlay");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn image_rm_of_an_image_a_pod_uses_is_all_or_nothing_dir() {
     image_rm_of_an_image_a_pod_uses_is_all_or_nothing("dir");
 }
@@ -101,9 +98,6 @@ fn nothing_after_gc(e: &Env) {
 }
 
 fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     // Killed right after making the pod's directory: no pod is listed, gc removes it.
     killed_at(&e, "pod-created", &["prepare", "--net=none", BB]);
@@ -132,23 +126,20 @@ fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle(kind: &str) {
     e.ok(&["destroy", &uuid]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle_overlay() {
     kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle("overlay");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle_dir() {
     kill_9_of_prepare_and_destroy_leaves_what_list_and_gc_handle("dir");
 }
 
 /// The extracted tree reaches the disk (`syncfs` of the staging tree's filesystem) before the
 /// rename that seals it.
-#[test]
+#[jetpack_testutil::root_test]
 fn import_syncs_the_tree_before_sealing_it() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new("dir");
     let aci = e.backend.dir.path().join("busybox.aci");
     e.ok(&["image", "rm", BB]);

@@ -63,9 +63,6 @@ fn nested_in_store(e: &Env) -> bool {
 }
 
 fn deep_aci_is_refused_and_the_store_keeps_working(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let aci = e.backend.dir.path().join("deep.aci");
     std::fs::write(&aci, deep_aci(2000)).unwrap();
@@ -86,9 +83,6 @@ fn deep_aci_is_refused_and_the_store_keeps_working(kind: &str) {
 }
 
 fn app_nesting_1100_directories_can_rerun_destroy_and_gc(kind: &str) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     // Relative mkdir/cd only: the bottom is beyond what one path can name from /.
     let script = "mkdir -p /nest && cd /nest || exit 1; i=0; while [ $i -lt 1100 ]; do mkdir d && cd d || exit 1; \
@@ -125,22 +119,22 @@ fn app_nesting_1100_directories_can_rerun_destroy_and_gc(kind: &str) {
     e.ok(&["run", "--rm", "--net=none", BB, "--exec", "/bin/true"]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn deep_aci_is_refused_and_the_store_keeps_working_dir() {
     deep_aci_is_refused_and_the_store_keeps_working("dir");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn deep_aci_is_refused_and_the_store_keeps_working_overlay() {
     deep_aci_is_refused_and_the_store_keeps_working("overlay");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn app_nesting_1100_directories_can_rerun_destroy_and_gc_dir() {
     app_nesting_1100_directories_can_rerun_destroy_and_gc("dir");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn app_nesting_1100_directories_can_rerun_destroy_and_gc_overlay() {
     app_nesting_1100_directories_can_rerun_destroy_and_gc("overlay");
 }

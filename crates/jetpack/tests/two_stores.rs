@@ -9,7 +9,7 @@ use std::process::Command;
 mod common;
 
 use common::{BB, Env, wait_file};
-use jetpack_testutil::{Backend, require_root};
+use jetpack_testutil::Backend;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -62,11 +62,8 @@ fn assert_names_owner(err: &str, owner: &Path) {
     }
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn stores_keep_their_leases_and_networks_to_themselves() {
-    if !require_root() {
-        return;
-    }
     let a = Env::new("overlay");
     let shared = net_dir(&a);
     // The file in the (shared) directory names its store and no store's lease directory.
@@ -194,11 +191,8 @@ fn stores_keep_their_leases_and_networks_to_themselves() {
     b.ok(&["destroy", "pb"]);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_file_of_an_older_version_leases_under_the_running_store() {
-    if !require_root() {
-        return;
-    }
     let a = Env::new("overlay");
     // As `init` wrote it before: the leases of the store that wrote it baked in.
     let dir = net_dir(&a);

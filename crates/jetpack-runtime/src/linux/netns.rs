@@ -75,11 +75,8 @@ pub fn exists(path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
+    #[jetpack_testutil::root_test]
     fn create_join_remove() {
-        if !jetpack_testutil::require_root() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("netns");
         create(&p).unwrap();

@@ -303,11 +303,8 @@ fn real_v2_mount() -> Option<PathBuf> {
 /// The v2 device program on the real cgroup2 hierarchy: a process in the pod's cgroup
 /// opens `/dev/null` but neither makes a node for a block device nor opens `/dev/kmsg`,
 /// while the test itself, outside, still can.
-#[test]
+#[jetpack_testutil::root_test]
 fn v2_device_program_on_the_real_hierarchy() {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let v2path = real_v2_mount().expect("a cgroup2 mount");
     let host = Host {
         devices: Some(Hierarchy {
@@ -362,17 +359,13 @@ fn v2_device_program_on_the_real_hierarchy() {
 /// `cgroup.procs`, everything removed after. (On a hybrid host v2 has no memory or cpu
 /// controller; it stands in here as the accounting hierarchy, which gets directories and
 /// members but no limits.)
-#[test]
+#[jetpack_testutil::root_test]
 fn v2_join_and_removal_on_the_real_hierarchy() {
     use std::os::fd::AsRawFd;
     let Some(v2path) = real_v2_mount() else {
         eprintln!("SKIP: no cgroup2 mount");
         return;
     };
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIP: needs root");
-        return;
-    }
     let host = Host {
         memory: None,
         cpu: None,
