@@ -2,16 +2,16 @@
 //! reached as `example.test` and `storage.example.test` on port 443 through resolver rules.
 //! Keys and signatures come from real GnuPG. Imports need root (ownership is restored).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Gpg, Reply, Server, TestTls, aci, host_labels, meta_page};
 use jetpack_fetch::{
     Error, FetchOptions, Fetched, Fetcher, How, HttpSettings, PullPolicy, Silent, TrustStore,
     discover_keys, parse_keyring, parse_rules,
 };
 use jetpack_store::{Config, Store};
+use jetpack_testutil::Gpg;
+use jetpack_testutil::aci::{host_labels, simple_aci};
+use jetpack_testutil::https::{Reply, Server, TestTls, meta_page};
 
 const HOSTS: &[&str] = &["example.test", "storage.example.test", "plain.test"];
 const TEMPLATE: &str = "https://storage.example.test/{name}-{version}-{os}-{arch}.{ext}";
@@ -124,7 +124,7 @@ impl World {
     }
 
     fn publish(&self, name: &str, version: &str, deps: &str) -> String {
-        let bytes = aci(name, &host_labels(version), deps, name);
+        let bytes = simple_aci(name, &host_labels(version), deps, name);
         self.publish_bytes(name, version, &bytes, true)
     }
 
@@ -216,7 +216,7 @@ fn discovery_signature_import_and_pull_policies() {
     );
 
     // A new build at the same URL is downloaded by update.
-    let newer = aci("example.test/app", &host_labels("1.0.0"), "", "rebuilt");
+    let newer = simple_aci("example.test/app", &host_labels("1.0.0"), "", "rebuilt");
     w.publish_bytes("example.test/app", "1.0.0", &newer, true);
     let upd = w
         .fetch("example.test/app:1.0.0", "none", PullPolicy::Update)
@@ -266,7 +266,11 @@ fn urls_files_and_unsigned_images() {
 
     // file:// looks for FILE.asc beside the file.
     let file = w.dir.path().join("local.aci");
-    std::fs::write(&file, aci("example.test/local", &host_labels("1"), "", "x")).unwrap();
+    std::fs::write(
+        &file,
+        simple_aci("example.test/local", &host_labels("1"), "", "x"),
+    )
+    .unwrap();
     let e = w
         .fetch(
             &format!("file://{}", file.display()),
@@ -289,7 +293,7 @@ fn urls_files_and_unsigned_images() {
     assert_eq!(f.signer.unwrap().fingerprint, w.key);
 
     // Unsigned over HTTPS: refused unless signatures are waived; then recorded as unsigned.
-    let bytes = aci("example.test/unsigned", &host_labels("1.0.0"), "", "u");
+    let bytes = simple_aci("example.test/unsigned", &host_labels("1.0.0"), "", "u");
     w.publish_bytes("example.test/unsigned", "1.0.0", &bytes, false);
     let e = w
         .fetch("example.test/unsigned:1.0.0", "none", PullPolicy::New)
@@ -330,7 +334,12 @@ fn signature_failures_over_https() {
     let path = url.trim_start_matches("https://");
     w.https.route(
         path,
-        Reply::Body(aci("example.test/app", &host_labels("1.0.0"), "", "evil")),
+        Reply::Body(simple_aci(
+            "example.test/app",
+            &host_labels("1.0.0"),
+            "",
+            "evil",
+        )),
     );
     let e = w
         .fetch("example.test/app:1.0.0", "none", PullPolicy::New)
@@ -339,7 +348,7 @@ fn signature_failures_over_https() {
     w.assert_clean();
 
     // Properly signed, but not the image asked for.
-    let other = aci("example.test/other", &host_labels("1.0.0"), "", "o");
+    let other = simple_aci("example.test/other", &host_labels("1.0.0"), "", "o");
     w.publish_bytes("example.test/app", "1.0.0", &other, true);
     let e = w
         .fetch("example.test/app:1.0.0", "none", PullPolicy::New)
@@ -367,7 +376,7 @@ fn insecure_options_for_http_and_tls() {
             None,
         )),
     );
-    let bytes = aci("plain.test/app", &host_labels("1"), "", "p");
+    let bytes = simple_aci("plain.test/app", &host_labels("1"), "", "p");
     plain.route("plain.test/plain.test/app.aci", Reply::Body(bytes.clone()));
     let file = w.dir.path().join("p.aci");
     std::fs::write(&file, &bytes).unwrap();
@@ -421,7 +430,7 @@ fn bad_servers_leave_nothing_behind() {
     w.trust("example.test");
     let (os, arch) = appc::host_os_arch();
     let at = |name: &str| format!("storage.example.test/example.test/{name}-1.0.0-{os}-{arch}.aci");
-    let bytes = aci("example.test/x", &host_labels("1.0.0"), "", "x");
+    let bytes = simple_aci("example.test/x", &host_labels("1.0.0"), "", "x");
     let cases: Vec<(&str, Reply, &str)> = vec![
         ("stall", Reply::Stall, "timed out"),
         ("gone", Reply::Status(404), "HTTP 404"),

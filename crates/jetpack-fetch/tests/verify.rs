@@ -2,14 +2,12 @@
 //! with `gpgv`'s. Where the two differ on purpose (SHA-1, short RSA keys, expired or revoked
 //! keys, which gpgv only notes), the test says so.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::Gpg;
 use jetpack_fetch::trust::{Scope, TrustStore};
 use jetpack_fetch::verify::{VerifyError, verify};
 use jetpack_fetch::{Signer, parse_keyring};
+use jetpack_testutil::Gpg;
 
 struct Case {
     gpg: Gpg,
@@ -22,7 +20,11 @@ impl Case {
     fn new() -> Case {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("image.aci");
-        std::fs::write(&data, common::aci("example.test/app", &[], "", "hello")).unwrap();
+        std::fs::write(
+            &data,
+            jetpack_testutil::simple_aci("example.test/app", &[], "", "hello"),
+        )
+        .unwrap();
         Case {
             gpg: Gpg::new(),
             trust: TrustStore::new(dir.path().join("trust")),

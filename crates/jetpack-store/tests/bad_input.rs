@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{Aci, TestStore};
+use common::TestStore;
 use jetpack_store::Source;
+use jetpack_testutil::Aci;
 
 const M: &str = r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bad"}"#;
 

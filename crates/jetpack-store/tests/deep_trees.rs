@@ -8,8 +8,9 @@ use std::ffi::CString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Aci, TestStore};
+use common::TestStore;
 use jetpack_store::Source;
+use jetpack_testutil::Aci;
 use rustix::fd::OwnedFd;
 use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
 
@@ -22,30 +23,17 @@ const M: &str = r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"exampl
 /// An ACI whose rootfs nests `depth` directories, listed parent first (long names are written
 /// as GNU long-name entries).
 fn deep_aci(depth: usize) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |kind: tar::EntryType, name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_mode(if kind == tar::EntryType::Directory {
-            0o755
-        } else {
-            0o644
-        });
-        h.set_size(data.len() as u64);
-        h.set_mtime(common::MTIME);
-        h.set_uid(0);
-        h.set_gid(0);
-        b.append_data(&mut h, name, data).unwrap();
-    };
-    add(tar::EntryType::Regular, "manifest", M.as_bytes());
-    add(tar::EntryType::Directory, "rootfs", &[]);
+    use tar::EntryType::{Directory, Regular};
+    let mut a = Aci::empty();
+    a.long(Regular, "manifest", 0o644, M.as_bytes());
+    a.long(Directory, "rootfs", 0o755, &[]);
     let mut name = String::from("rootfs");
     for _ in 0..depth {
         name.push_str("/d");
-        add(tar::EntryType::Directory, &name, &[]);
+        a.long(Directory, &name, 0o755, &[]);
     }
-    add(tar::EntryType::Regular, &format!("{name}/bottom"), b"deep");
-    b.into_inner().unwrap()
+    a.long(Regular, &format!("{name}/bottom"), 0o644, b"deep");
+    a.tar()
 }
 
 fn open_dir(dir: impl rustix::fd::AsFd, name: &std::ffi::CStr) -> OwnedFd {

@@ -5,8 +5,9 @@ mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use common::{Aci, MTIME, TestStore, sha512_id};
+use common::TestStore;
 use jetpack_store::{Pick, Source};
+use jetpack_testutil::aci::{Aci, MTIME, sha512_id};
 
 fn sample() -> Aci {
     let mut a = Aci::new();

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{Aci, TestStore};
+use common::TestStore;
 use jetpack_store::{Source, Store};
+use jetpack_testutil::Aci;
 
 /// An ACI with enough entries under `bin/` that extraction takes a while.
 fn aci(n: usize) -> Vec<u8> {

@@ -1,8 +1,16 @@
-//! Guards for tests that need root: real zfs-fuse pools, loop-device file systems and mount
-//! cleanup. Every guard undoes its work in `Drop`, so a panicking test leaves nothing behind.
-//! Names are unique per process and call, because tests in one binary run in parallel threads.
+//! The test toolkit of the workspace: `#[root_test]`, guards for real zfs-fuse pools,
+//! loop-device file systems, mounts and networks, ACIs built in memory, the busybox image,
+//! GnuPG keys, an HTTPS server with a test CA, and [`Env`], the environment of the `jetpack`
+//! binary's tests. Every guard undoes its work in `Drop`, so a panicking test leaves nothing
+//! behind. Names are unique per process and call, because tests in one binary run in parallel
+//! threads. Nothing here reads outside the repository or writes outside temporary directories.
 
+pub mod aci;
 mod backend;
+mod busybox;
+pub mod cli;
+mod gpg;
+pub mod https;
 mod loopfs;
 mod mounts;
 mod net;
@@ -14,7 +22,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Use in place of `#[test]` for a test that needs root: see [`require_root`].
 pub use jetpack_testutil_macros::root_test;
 
+pub use aci::{Aci, simple_aci};
 pub use backend::Backend;
+pub use busybox::{BB, busybox_aci, repo};
+pub use cli::{Env, wait_file};
+pub use gpg::Gpg;
 pub use loopfs::LoopFs;
 pub use mounts::{MountGuard, mounts_below, unmount_below};
 pub use net::{TestNet, metadata_service_pid, stop_metadata_service};

@@ -18,7 +18,12 @@ fn probe_as_nobody(require_root: bool) -> (bool, String) {
     let mut c = Command::new("setpriv");
     c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(&exe)
-        .args(["--exact", "probe_needs_root", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "probe_needs_root",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .current_dir(dir.path())
         .env_remove("JETPACK_TEST_REQUIRE_ROOT");
     if require_root {

@@ -2,102 +2,14 @@
 //! the store consistent and usable afterwards, and one rule set for both commands. Needs root
 //! (a real store, loop devices for the full-disk cases).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use jetpack_testutil::aci::{Aci, header};
 use jetpack_testutil::{LoopFs, TestNet};
 
 const M: &str = r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bad"}"#;
-
-/// An in-memory tar with raw names (so `..`, absolute names and duplicates can be written).
-struct Aci {
-    b: tar::Builder<Vec<u8>>,
-}
-
-fn header(kind: tar::EntryType, name: &[u8], mode: u32, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(kind);
-    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-    h.set_mode(mode);
-    h.set_size(size);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_600_000_000);
-    h
-}
-
-impl Aci {
-    fn new() -> Aci {
-        let mut a = Aci::empty();
-        a.dir("rootfs");
-        a
-    }
-    fn empty() -> Aci {
-        Aci {
-            b: tar::Builder::new(Vec::new()),
-        }
-    }
-    fn raw(&mut self, mut h: tar::Header, data: &[u8]) -> &mut Aci {
-        h.set_cksum();
-        self.b.append(&h, data).unwrap();
-        self
-    }
-    fn manifest(mut self, json: &str) -> Aci {
-        self.file("manifest", json.as_bytes());
-        self
-    }
-    fn dir(&mut self, name: &str) -> &mut Aci {
-        self.raw(
-            header(tar::EntryType::Directory, name.as_bytes(), 0o755, 0),
-            &[],
-        )
-    }
-    fn file(&mut self, name: &str, data: &[u8]) -> &mut Aci {
-        let h = header(
-            tar::EntryType::Regular,
-            name.as_bytes(),
-            0o644,
-            data.len() as u64,
-        );
-        self.raw(h, data)
-    }
-    fn owned(&mut self, name: &str, uid: u64, gid: u64) -> &mut Aci {
-        let mut h = header(tar::EntryType::Regular, name.as_bytes(), 0o644, 1);
-        h.set_uid(uid);
-        h.set_gid(gid);
-        self.raw(h, b"x")
-    }
-    fn pax_owned(&mut self, name: &str, key: &str, value: &str) -> &mut Aci {
-        self.b
-            .append_pax_extensions([(key, value.as_bytes())])
-            .unwrap();
-        self.file(name, b"x")
-    }
-    fn link(&mut self, kind: tar::EntryType, name: &str, target: &str) -> &mut Aci {
-        let mut h = header(kind, name.as_bytes(), 0o777, 0);
-        h.as_gnu_mut().unwrap().linkname[..target.len()].copy_from_slice(target.as_bytes());
-        self.raw(h, &[])
-    }
-    fn symlink(&mut self, name: &str, target: &str) -> &mut Aci {
-        self.link(tar::EntryType::Symlink, name, target)
-    }
-    fn hardlink(&mut self, name: &str, target: &str) -> &mut Aci {
-        self.link(tar::EntryType::Link, name, target)
-    }
-    fn tar(self) -> Vec<u8> {
-        self.b.into_inner().unwrap()
-    }
-    fn gzip(self) -> Vec<u8> {
-        gzip(&self.tar())
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
 
 fn with_manifest(f: impl FnOnce(&mut Aci)) -> Vec<u8> {
     let mut a = Aci::new();
@@ -107,7 +19,7 @@ fn with_manifest(f: impl FnOnce(&mut Aci)) -> Vec<u8> {
 
 fn good(name: &str) -> Vec<u8> {
     let mut a = Aci::new();
-    a.file("rootfs/ok", b"ok");
+    a.file("rootfs/ok", b"ok", 0o644);
     a.manifest(&format!(
         r#"{{"acKind":"ImageManifest","acVersion":"0.8.11","name":"{name}"}}"#
     ))
@@ -116,21 +28,12 @@ fn good(name: &str) -> Vec<u8> {
 
 /// A gzip bomb: a small file holding an archive with `size` bytes of zeros.
 fn bomb(size: usize) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = header(tar::EntryType::Directory, b"rootfs", 0o755, 0);
-    h.set_cksum();
-    tar.append(&h, &[][..]).unwrap();
-    let mut h = header(tar::EntryType::Regular, b"manifest", 0o644, M.len() as u64);
-    h.set_cksum();
-    tar.append(&h, M.as_bytes()).unwrap();
-    let mut h = header(tar::EntryType::Regular, b"rootfs/zeros", 0o644, size as u64);
-    h.set_cksum();
-    tar.append(&h, std::io::repeat(0).take(size as u64))
-        .unwrap();
-    gzip(&tar.into_inner().unwrap())
+    let mut a = Aci::empty();
+    a.dir("rootfs", 0o755).file("manifest", M.as_bytes(), 0o644);
+    let zeros = header(tar::EntryType::Regular, b"rootfs/zeros", 0o644, size as u64);
+    a.raw_from(zeros, std::io::repeat(0).take(size as u64));
+    a.gzip()
 }
-
-use std::io::Read;
 
 /// A store under `root` driven through the binary.
 struct Jp {
@@ -366,35 +269,35 @@ fn unrepresentable_owner_ids_are_refused() {
         (
             "uid u32::MAX",
             with_manifest(|a| {
-                a.owned("rootfs/u", 4294967295, 0);
+                a.owned_file("rootfs/u", b"x", 0o644, 4294967295, 0);
             }),
             "uid 4294967295",
         ),
         (
             "gid u32::MAX",
             with_manifest(|a| {
-                a.owned("rootfs/g", 0, 4294967295);
+                a.owned_file("rootfs/g", b"x", 0o644, 0, 4294967295);
             }),
             "gid 4294967295",
         ),
         (
             "uid beyond 32 bits",
             with_manifest(|a| {
-                a.owned("rootfs/w", 1 << 32, 0);
+                a.owned_file("rootfs/w", b"x", 0o644, 1 << 32, 0);
             }),
             "uid 4294967296",
         ),
         (
             "pax uid",
             with_manifest(|a| {
-                a.pax_owned("rootfs/p", "uid", "4294967295");
+                a.pax_file("rootfs/p", b"x", "uid", "4294967295".as_bytes());
             }),
             "uid 4294967295",
         ),
         (
             "pax gid",
             with_manifest(|a| {
-                a.pax_owned("rootfs/q", "gid", "4294967295");
+                a.pax_file("rootfs/q", b"x", "gid", "4294967295".as_bytes());
             }),
             "gid 4294967295",
         ),
@@ -417,7 +320,7 @@ fn unrepresentable_owner_ids_are_refused() {
     let f = j.input(
         "max.aci",
         &with_manifest(|a| {
-            a.owned("rootfs/m", 4294967294, 4294967294);
+            a.owned_file("rootfs/m", b"x", 0o644, 4294967294, 4294967294);
         }),
     );
     j.ok(&["validate", &f]);
@@ -428,11 +331,11 @@ fn unrepresentable_owner_ids_are_refused() {
 /// before extraction would (parents that are files, hard links to directories, long names).
 fn malformed() -> Vec<(&'static str, Vec<u8>)> {
     let big = with_manifest(|a| {
-        a.file("rootfs/big", &vec![7u8; 300_000]);
+        a.file("rootfs/big", &vec![7u8; 300_000], 0o644);
     });
     let gz = {
         let mut a = Aci::new();
-        a.file("rootfs/big", &vec![7u8; 300_000]);
+        a.file("rootfs/big", &vec![7u8; 300_000], 0o644);
         a.manifest(M).gzip()
     };
     let mut corrupt_gz = gz.clone();
@@ -446,25 +349,25 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         (
             "dotdot",
             with_manifest(|a| {
-                a.file("rootfs/../../escaped", b"x");
+                a.file("rootfs/../../escaped", b"x", 0o644);
             }),
         ),
         (
             "absolute",
             with_manifest(|a| {
-                a.file("/rootfs/abs", b"x");
+                a.file("/rootfs/abs", b"x", 0o644);
             }),
         ),
         (
             "outside rootfs",
             with_manifest(|a| {
-                a.file("etc/passwd", b"x");
+                a.file("etc/passwd", b"x", 0o644);
             }),
         ),
         (
             "rootfs prefix",
             with_manifest(|a| {
-                a.file("rootfsx/a", b"x");
+                a.file("rootfsx/a", b"x", 0o644);
             }),
         ),
         (
@@ -489,14 +392,14 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
             "write through symlink",
             with_manifest(|a| {
                 a.symlink("rootfs/a", "/tmp");
-                a.file("rootfs/a/x", b"x");
+                a.file("rootfs/a/x", b"x", 0o644);
             }),
         ),
         (
             "write through file",
             with_manifest(|a| {
-                a.file("rootfs/f", b"x");
-                a.file("rootfs/f/x", b"x");
+                a.file("rootfs/f", b"x", 0o644);
+                a.file("rootfs/f/x", b"x", 0o644);
             }),
         ),
         (
@@ -509,40 +412,39 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
             "hard link to later entry",
             with_manifest(|a| {
                 a.hardlink("rootfs/l", "rootfs/later");
-                a.file("rootfs/later", b"x");
+                a.file("rootfs/later", b"x", 0o644);
             }),
         ),
         (
             "hard link to directory",
             with_manifest(|a| {
-                a.dir("rootfs/d");
+                a.dir("rootfs/d", 0o755);
                 a.hardlink("rootfs/l", "rootfs/d");
             }),
         ),
         (
             "file over implied directory",
             with_manifest(|a| {
-                a.file("rootfs/d/x", b"x");
-                a.file("rootfs/d", b"x");
+                a.file("rootfs/d/x", b"x", 0o644);
+                a.file("rootfs/d", b"x", 0o644);
             }),
         ),
         ("name too long", {
             let mut a = Aci::new();
             let name = format!("rootfs/{long}");
-            let mut h = header(tar::EntryType::Regular, b"x", 0o644, 1);
-            a.b.append_data(&mut h, &name, &b"x"[..]).unwrap();
+            a.long(tar::EntryType::Regular, &name, 0o644, b"x");
             a.manifest(M).tar()
         }),
         (
             "duplicate",
             with_manifest(|a| {
-                a.file("rootfs/d", b"1");
-                a.file("./rootfs/d", b"2");
+                a.file("rootfs/d", b"1", 0o644);
+                a.file("./rootfs/d", b"2", 0o644);
             }),
         ),
         ("duplicate manifest", {
             let mut a = Aci::new();
-            a.file("manifest", M.as_bytes());
+            a.file("manifest", M.as_bytes(), 0o644);
             a.manifest(M).tar()
         }),
         ("no manifest", Aci::new().tar()),

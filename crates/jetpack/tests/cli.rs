@@ -3,79 +3,16 @@
 //! reference verdicts; a `kill -9` in the middle of an import. Needs root.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
-        c.arg("--config").arg(self.dir.path().join("none.conf"));
-        c.arg("-o").arg(format!("root={}", self.root().display()));
-        // `init` writes the default network here, not into the host's /etc.
-        c.arg("-o").arg(format!(
-            "net.dir={}",
-            self.dir.path().join("net.d").display()
-        ));
-        std::fs::write(self.dir.path().join("none.conf"), "storage = dir\n").unwrap();
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "jetpack {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fail(&self, args: &[&str]) -> Output {
-        let out = self.cmd().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "jetpack {args:?} should fail");
-        out
-    }
-
-    fn busybox(&self, name: &str, version: &str) -> PathBuf {
-        let out = self
-            .dir
-            .path()
-            .join(format!("{}-{version}.aci", name.replace('/', "_")));
-        let st = Command::new(repo().join("scripts/busybox-aci.sh"))
-            .arg(&out)
-            .arg(name)
-            .arg(version)
-            .status()
-            .unwrap();
-        assert!(
-            st.success(),
-            "busybox-aci.sh failed (is busybox-static installed?)"
-        );
-        out
-    }
-}
+use common::{Env, repo};
 
 #[jetpack_testutil::root_test]
 fn image_lifecycle() {
-    let e = Env::new();
+    let e = Env::bare("dir");
     e.ok(&["init"]);
     e.ok(&["init"]); // idempotent
     let aci = e.busybox("example.com/busybox", "1.0.0");
@@ -137,7 +74,7 @@ fn image_lifecycle() {
         manifest.contains("\"acKind\": \"ImageManifest\""),
         "{manifest}"
     );
-    let exported = e.dir.path().join("out.aci");
+    let exported = e.dir().join("out.aci");
     e.ok(&[
         "image",
         "export",
@@ -165,7 +102,7 @@ fn image_lifecycle() {
 
 #[test]
 fn config_and_help() {
-    let e = Env::new();
+    let e = Env::bare("dir");
     let cfg = e.ok(&["config"]);
     assert!(cfg.contains("storage = dir"), "{cfg}");
     assert!(
@@ -192,7 +129,7 @@ fn validate_agrees_with_reference_vectors() {
         "mountPoint missing path (Go accepts)",
         "isolator unknown name in app (Go REJECTS)",
     ];
-    let e = Env::new();
+    let e = Env::bare("dir");
     let mut checked = 0;
     for vec in v["vectors"].as_array().unwrap() {
         let kind = vec["kind"].as_str().unwrap();
@@ -200,7 +137,7 @@ fn validate_agrees_with_reference_vectors() {
             continue;
         }
         let label = vec["label"].as_str().unwrap();
-        let f = e.dir.path().join("m.json");
+        let f = e.dir().join("m.json");
         std::fs::write(&f, serde_json::to_vec(&vec["input"]).unwrap()).unwrap();
         let out = e
             .cmd()
@@ -243,7 +180,7 @@ fn validate_agrees_with_reference_vectors() {
 /// A `kill -9` in the middle of an import leaves no visible image, and `gc` removes the rest.
 #[jetpack_testutil::root_test]
 fn killed_import_leaves_nothing_visible() {
-    let e = Env::new();
+    let e = Env::bare("dir");
     e.ok(&["init"]);
     let aci = e.busybox("example.com/busybox", "1.0.0");
     let tar = Command::new("gzip")

@@ -2,19 +2,20 @@
 //! test CA (`-o fetch.ca-file`), reached as `example.test:443` through `$JETPACK_RESOLVE`, with
 //! real GnuPG keys and the busybox image. Needs root.
 
-#[path = "../../jetpack-fetch/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
-use common::{Gpg, Reply, Server, TestTls, meta_page};
+use jetpack_testutil::Gpg;
+use jetpack_testutil::https::{Reply, Server, TestTls, meta_page};
 
 const HOSTS: &[&str] = &["example.test", "storage.example.test"];
 
+/// A store on the `dir` backend, a test CA with an HTTPS server for `HOSTS`, and a
+/// publisher's GnuPG key.
 struct Env {
-    dir: tempfile::TempDir,
-    net: jetpack_testutil::TestNet,
+    cli: common::Env,
     tls: TestTls,
     server: Server,
     gpg: Gpg,
@@ -43,8 +44,7 @@ impl Env {
         );
         server.route("example.test/keys.asc", Reply::Body(gpg.export(&key)));
         Env {
-            dir: tempfile::tempdir().unwrap(),
-            net: jetpack_testutil::TestNet::new(),
+            cli: common::Env::bare("dir"),
             tls,
             server,
             gpg,
@@ -55,26 +55,12 @@ impl Env {
     /// `jetpack` with this store, the test CA and host overrides; `online` false leaves out
     /// both, so any network use would fail.
     fn cmd(&self, online: bool) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_jetpack"));
-        c.args(["--config", "/dev/null", "-o", "storage=dir"]);
-        c.arg("-o")
-            .arg(format!("root={}", self.dir.path().join("store").display()));
-        c.arg("-o").arg(format!(
-            "net.dir={}",
-            self.dir.path().join("net.d").display()
-        ));
-        c.arg("-o")
-            .arg(format!("net.default-bridge={}", self.net.bridge));
-        c.arg("-o")
-            .arg(format!("net.default-subnet={}", self.net.subnet));
+        let mut c = self.cli.cmd();
         if online {
             c.arg("-o")
                 .arg(format!("fetch.ca-file={}", self.tls.ca_file.display()));
             c.env("JETPACK_RESOLVE", self.server.resolve(HOSTS, 443));
-        } else {
-            c.env_remove("JETPACK_RESOLVE");
         }
-        c.stdin(Stdio::null());
         c
     }
 
@@ -101,20 +87,7 @@ impl Env {
 
     /// Builds the busybox image as NAME 1.0.0 and serves it (and its signature, if `sign`).
     fn publish(&self, name: &str, sign: bool) -> PathBuf {
-        let file = self
-            .dir
-            .path()
-            .join(format!("{}.aci", name.replace('/', "_")));
-        let st = Command::new(repo().join("scripts/busybox-aci.sh"))
-            .arg(&file)
-            .arg(name)
-            .arg("1.0.0")
-            .status()
-            .unwrap();
-        assert!(
-            st.success(),
-            "busybox-aci.sh (is busybox-static installed?)"
-        );
+        let file = self.cli.busybox(name, "1.0.0");
         let (os, arch) = appc::host_os_arch();
         let path = format!("storage.example.test/{name}-1.0.0-{os}-{arch}.aci");
         self.server
@@ -128,18 +101,6 @@ impl Env {
         }
         file
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.cmd(false).args(["gc", "--grace", "0s"]).output();
-        jetpack_testutil::stop_metadata_service(&self.dir.path().join("store"));
-        let _ = jetpack_testutil::unmount_below(self.dir.path());
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 #[jetpack_testutil::root_test]
@@ -160,8 +121,8 @@ fn trust_fetch_and_run() {
         "{out}"
     );
     let keyfile = e
-        .dir
-        .path()
+        .cli
+        .dir()
         .join("store/trust/prefix.d/example.test")
         .join(&e.key);
     assert!(
@@ -241,14 +202,14 @@ fn trust_fetch_and_run() {
 #[jetpack_testutil::root_test]
 fn trust_key_files_and_root() {
     let e = Env::new();
-    let key = e.dir.path().join("key.asc");
+    let key = e.cli.dir().join("key.asc");
     std::fs::write(&key, e.gpg.export(&e.key)).unwrap();
     // A key file the user names needs no question.
     let out = e.ok(&["trust", "--root", key.to_str().unwrap()]);
     assert!(out.contains("for root"), "{out}");
     assert!(
-        e.dir
-            .path()
+        e.cli
+            .dir()
             .join("store/trust/root.d")
             .join(&e.key)
             .is_file()

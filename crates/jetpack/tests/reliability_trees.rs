@@ -5,32 +5,21 @@
 mod common;
 
 use common::{BB, Env};
+use jetpack_testutil::Aci;
 
 /// An ACI whose rootfs nests `depth` directories (long names as GNU long-name entries).
 fn deep_aci(depth: usize) -> Vec<u8> {
+    use tar::EntryType::{Directory, Regular};
     let manifest = r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/deep"}"#;
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |dir: bool, name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(match dir {
-            true => tar::EntryType::Directory,
-            false => tar::EntryType::Regular,
-        });
-        h.set_mode(0o755);
-        h.set_size(data.len() as u64);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_600_000_000);
-        b.append_data(&mut h, name, data).unwrap();
-    };
-    add(false, "manifest", manifest.as_bytes());
-    add(true, "rootfs", &[]);
+    let mut a = Aci::empty();
+    a.long(Regular, "manifest", 0o755, manifest.as_bytes());
+    a.long(Directory, "rootfs", 0o755, &[]);
     let mut name = String::from("rootfs");
     for _ in 0..depth {
         name.push_str("/d");
-        add(true, &name, &[]);
+        a.long(Directory, &name, 0o755, &[]);
     }
-    b.into_inner().unwrap()
+    a.tar()
 }
 
 fn entries(dir: &std::path::Path) -> Vec<String> {
