@@ -400,11 +400,8 @@ mod tests {
 
     /// As a writer killed before its checkpoint leaves it: the last commit only in the WAL,
     /// here on a read-only file system (as the store on a full disk, or remounted read-only).
-    #[test]
+    #[jetpack_testutil::root_test]
     fn an_index_a_killed_writer_left_with_commits_in_its_wal_is_read_on_a_read_only_disk() {
-        if !jetpack_testutil::require_root() {
-            return;
-        }
         let src = tempfile::tempdir().unwrap();
         let db = src.path().join("i.db");
         let mut ix = Index::open(&db).unwrap();

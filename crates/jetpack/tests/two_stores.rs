@@ -224,11 +224,8 @@ fn a_file_of_an_older_version_leases_under_the_running_store() {
     assert!(text.contains(&*a.root().display().to_string()), "{text}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn stores_with_directories_of_their_own_are_refused_each_others_bridge_and_subnet() {
-    if !require_root() {
-        return;
-    }
     let a = Env::new("overlay");
     // The first store's bridge exists once a pod of it has run, marked as its own.
     a.ok(&["run", "--rm", BB, "--exec", "/bin/true"]);
