@@ -252,9 +252,6 @@ fn reset(e: &Env) {
 }
 
 fn crash_matrix(kind: &str, cmd: Cmd) {
-    if !jetpack_testutil::require_root() {
-        return;
-    }
     let e = Env::new(kind);
     let st = Command::new(common::repo().join("scripts/busybox-aci.sh"))
         .args([&aci(&e, "other.aci"), "example.com/other"])
@@ -294,11 +291,11 @@ macro_rules! matrix {
     ($($name:ident: $cmd:expr;)*) => {
         mod overlay {
             use super::*;
-            $(#[test] fn $name() { crash_matrix("overlay", $cmd) })*
+            $(#[jetpack_testutil::root_test] fn $name() { crash_matrix("overlay", $cmd) })*
         }
         mod dir {
             use super::*;
-            $(#[test] fn $name() { crash_matrix("dir", $cmd) })*
+            $(#[jetpack_testutil::root_test] fn $name() { crash_matrix("dir", $cmd) })*
         }
     };
 }
