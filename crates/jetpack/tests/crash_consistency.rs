@@ -253,11 +253,8 @@ fn reset(e: &Env) {
 
 fn crash_matrix(kind: &str, cmd: Cmd) {
     let e = Env::new(kind);
-    let st = Command::new(common::repo().join("scripts/busybox-aci.sh"))
-        .args([&aci(&e, "other.aci"), "example.com/other"])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let other = aci(&e, "other.aci");
+    jetpack_testutil::busybox_aci(other.as_ref(), "example.com/other", "1.0.0");
     let args = setup(&e, cmd);
     let pts = points(&e, &args);
     reset(&e);
