@@ -98,11 +98,11 @@ impl Report {
     }
 
     pub fn write(&self, pod_dir: &Path) -> Result<()> {
-        crate::pods::write_json(&pod_dir.join("isolators.json"), self)
+        crate::pods::write_json(&jetpack_store::PodDir::new(pod_dir).isolators(), self)
     }
 
     pub fn read(pod_dir: &Path) -> Option<Report> {
-        let b = std::fs::read(pod_dir.join("isolators.json")).ok()?;
+        let b = std::fs::read(jetpack_store::PodDir::new(pod_dir).isolators()).ok()?;
         serde_json::from_slice(&b).ok()
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use appc::{PodManifest, VolumeKind};
 use jetpack_runtime::{AppSpec, MountSpec, PodSpec};
-use jetpack_store::Store;
+use jetpack_store::{PodDir, Store};
 
 use crate::engine;
 use crate::error::{Error, IoContext, Result};
@@ -206,7 +206,7 @@ fn make_empty_volumes(pods: &Pods, uuid: &str, manifest: &PodManifest) -> Result
     );
     for v in vols {
         if let VolumeKind::Empty { mode, uid, gid } = v.kind {
-            let p = pods.dir(uuid).join("volumes").join(v.name.as_str());
+            let p = pods.files(uuid).volume(v.name.as_str());
             fs::create_dir_all(&p).at(&p)?;
             std::os::unix::fs::chown(&p, Some(uid), Some(gid)).at(&p)?;
             fs::set_permissions(&p, fs::Permissions::from_mode(mode)).at(&p)?;
@@ -283,7 +283,7 @@ pub fn build_spec(
                     }
                     PathBuf::from(source)
                 }
-                VolumeKind::Empty { .. } => dir.join("volumes").join(vol.name.as_str()),
+                VolumeKind::Empty { .. } => PodDir::new(&dir).volume(vol.name.as_str()),
             };
             let mp_ro = app
                 .mount_points
@@ -398,8 +398,7 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
                         *host,
                     )?,
                 };
-                let _ =
-                    fs::remove_file(pods.dir(&rec.uuid).join("apps").join(&a.name).join("exit"));
+                let _ = fs::remove_file(pods.files(&rec.uuid).app_exit(&a.name));
             }
             rec.state = State::Prepared;
             rec.exit = None;
@@ -539,7 +538,7 @@ pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {
 
 /// The pod's manifest as stored (the metadata service serves these exact bytes) and parsed.
 fn read_manifest(pods: &Pods, uuid: &str) -> Result<(String, PodManifest)> {
-    let p = pods.dir(uuid).join("manifest");
+    let p = pods.files(uuid).manifest();
     let text = fs::read_to_string(&p).at(&p)?;
     let manifest = PodManifest::from_slice(text.as_bytes())?;
     Ok((text, manifest))

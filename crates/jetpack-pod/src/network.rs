@@ -81,7 +81,7 @@ struct NetState {
 }
 
 fn state_path(pods: &Pods, uuid: &str) -> PathBuf {
-    pods.dir(uuid).join("net.json")
+    pods.files(uuid).net_state()
 }
 
 fn save(pods: &Pods, uuid: &str, st: &NetState) -> Result<()> {
@@ -179,7 +179,7 @@ pub fn attach(
                 .join(", ")
         )));
     }
-    let netns = pods.dir(uuid).join("netns");
+    let netns = pods.files(uuid).netns();
     let mut st = NetState {
         netns: netns.clone(),
         networks: Vec::new(),

@@ -25,7 +25,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use jetpack_store::Layout;
+use jetpack_store::{Layout, PodDir};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
@@ -164,7 +164,7 @@ const DESTROY: &str = Layout::POD_DESTROY_SUFFIX;
 
 /// Tries to take the lock of the pod directory `dir` without waiting.
 fn lock_in(dir: &Path) -> Result<Option<PodLock>> {
-    let p = dir.join("lock");
+    let p = PodDir::new(dir).lock();
     let f = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -226,6 +226,19 @@ impl Pods {
         self.layout.pod(uuid)
     }
 
+    /// The entries of the pod's directory.
+    pub fn files(&self, uuid: &str) -> PodDir {
+        self.layout.pod_dir(uuid)
+    }
+
+    /// Takes the store's destroy lock (a flock on `pods/`, waiting): one destroy at a time, so
+    /// that a second destroy of a pod waits, then finds it gone.
+    pub fn lock_destroys(&self) -> Result<PodLock> {
+        let f = File::open(&self.dir).at(&self.dir)?;
+        f.lock().at(&self.dir)?;
+        Ok(PodLock(f))
+    }
+
     /// Tries to take the pod's lock without waiting.
     pub fn try_lock(&self, uuid: &str) -> Result<Option<PodLock>> {
         lock_in(&self.dir(uuid))
@@ -253,12 +266,13 @@ impl Pods {
         fs::set_permissions(&new, fs::Permissions::from_mode(0o700)).at(&new)?;
         let lock =
             lock_in(&new)?.ok_or_else(|| Error::Busy(format!("pod {} is locked", rec.uuid)))?;
-        write_json(&new.join("pod.json"), rec)?;
-        for sub in ["apps", "volumes"] {
-            private_dir(&new.join(sub))?;
+        let files = PodDir::new(&new);
+        write_json(&files.state(), rec)?;
+        for sub in [files.apps(), files.volumes()] {
+            private_dir(&sub)?;
         }
         // Writing over this file (truncating it) keeps its mode.
-        create_private(&new.join("manifest"))?;
+        create_private(&files.manifest())?;
         fs::rename(&new, &d).at(&d)?;
         Ok(lock)
     }
@@ -315,25 +329,25 @@ impl Pods {
 
     /// Writes the pod's manifest (mode 0600: it holds the apps' environment).
     pub fn write_manifest(&self, uuid: &str, bytes: &[u8]) -> Result<()> {
-        write_private(&self.dir(uuid).join("manifest"), bytes)
+        write_private(&self.layout.pod_dir(uuid).manifest(), bytes)
     }
 
     /// Creates `apps/<app>/` (0700) for the app's log and exit status; returns its path.
     pub fn create_app_dir(&self, uuid: &str, app: &str) -> Result<PathBuf> {
-        let apps = self.dir(uuid).join("apps");
-        private_dir(&apps)?;
-        let d = apps.join(app);
+        let files = self.layout.pod_dir(uuid);
+        private_dir(&files.apps())?;
+        let d = files.app(app);
         private_dir(&d)?;
         Ok(d)
     }
 
     /// Writes the state file atomically.
     pub fn save(&self, rec: &PodRecord) -> Result<()> {
-        write_json(&self.dir(&rec.uuid).join("pod.json"), rec)
+        write_json(&self.layout.pod_dir(&rec.uuid).state(), rec)
     }
 
     pub fn load(&self, uuid: &str) -> Result<PodRecord> {
-        let p = self.dir(uuid).join("pod.json");
+        let p = self.layout.pod_dir(uuid).state();
         let b = fs::read(&p).at(&p)?;
         serde_json::from_slice(&b)
             .map_err(|e| Error::Invalid(format!("{}: corrupt pod state: {e}", p.display())))
@@ -435,13 +449,13 @@ impl Pods {
 
     /// Per-app exit statuses recorded by the pod's init.
     pub fn app_exit(&self, uuid: &str, app: &str) -> Option<i32> {
-        let p = self.dir(uuid).join("apps").join(app).join("exit");
+        let p = self.layout.pod_dir(uuid).app_exit(app);
         let text = fs::read_to_string(p).ok()?;
         text.split_whitespace().next()?.parse().ok()
     }
 
     pub fn log_path(&self, uuid: &str, app: &str) -> PathBuf {
-        self.dir(uuid).join("apps").join(app).join("log")
+        self.layout.pod_dir(uuid).app_log(app)
     }
 }
 

@@ -4,7 +4,7 @@
 //! jetpack.db  store.json  lock          index, backend chosen at init, writers' lock
 //! tmp/<n>.lock  tmp/<n>.meta/  tmp/<n>.scratch/   work in progress (see jetpack-store)
 //! images/<id>/{manifest,aci}            image metadata and original file
-//! pods/<uuid>/  pods/.<uuid>.new/  pods/.<uuid>.destroy/
+//! pods/<uuid>/  pods/.<uuid>.new/  pods/.<uuid>.destroy/   (entries: see PodDir)
 //! trust/        mds/{key,lock,control.sock,log}   net/leases/   userns/<k>   storage/
 //! ```
 
@@ -101,6 +101,11 @@ impl Layout {
         self.pods().join(uuid)
     }
 
+    /// The entries of pod `uuid`'s directory.
+    pub fn pod_dir(&self, uuid: &str) -> PodDir {
+        PodDir::new(self.pod(uuid))
+    }
+
     /// A pod being created, renamed to [`Layout::pod`] once whole.
     pub fn pod_new(&self, uuid: &str) -> PathBuf {
         self.pods().join(format!(".{uuid}{}", Self::POD_NEW_SUFFIX))
@@ -152,6 +157,12 @@ impl Layout {
         self.root.join("userns")
     }
 
+    /// Made and removed at once to learn whether the root can be written.
+    pub fn write_check(&self) -> PathBuf {
+        self.root
+            .join(format!(".write-check-{}", std::process::id()))
+    }
+
     /// The storage backend's areas.
     pub fn storage(&self) -> PathBuf {
         self.root.join("storage")
@@ -172,5 +183,76 @@ impl Layout {
             storage.join("images"),
             storage.join("pods"),
         ]
+    }
+}
+
+/// The entries of one pod's directory: `pods/<uuid>/`, or its hidden form while it is made or
+/// destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDir(PathBuf);
+
+impl PodDir {
+    pub fn new(dir: impl Into<PathBuf>) -> PodDir {
+        PodDir(dir.into())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Held by whoever works on the pod, its init while it runs.
+    pub fn lock(&self) -> PathBuf {
+        self.0.join("lock")
+    }
+
+    /// The pod's recorded state.
+    pub fn state(&self) -> PathBuf {
+        self.0.join("pod.json")
+    }
+
+    /// The reified pod manifest.
+    pub fn manifest(&self) -> PathBuf {
+        self.0.join("manifest")
+    }
+
+    /// The isolators chosen for the pod's apps.
+    pub fn isolators(&self) -> PathBuf {
+        self.0.join("isolators.json")
+    }
+
+    /// The CNI invocations and results of the pod's networks.
+    pub fn net_state(&self) -> PathBuf {
+        self.0.join("net.json")
+    }
+
+    /// The bind mount holding the pod's network namespace.
+    pub fn netns(&self) -> PathBuf {
+        self.0.join("netns")
+    }
+
+    pub fn apps(&self) -> PathBuf {
+        self.0.join("apps")
+    }
+
+    /// An app's log and exit status (file names chosen by jetpack-runtime, which writes them).
+    pub fn app(&self, app: &str) -> PathBuf {
+        self.apps().join(app)
+    }
+
+    pub fn app_exit(&self, app: &str) -> PathBuf {
+        self.app(app).join("exit")
+    }
+
+    pub fn app_log(&self, app: &str) -> PathBuf {
+        self.app(app).join("log")
+    }
+
+    /// The pod's `kind=empty` volumes.
+    pub fn volumes(&self) -> PathBuf {
+        self.0.join("volumes")
+    }
+
+    pub fn volume(&self, name: &str) -> PathBuf {
+        self.volumes().join(name)
     }
 }

@@ -19,7 +19,7 @@ mod values;
 
 pub use config::{Config, DEFAULT_CONFIG_FILE};
 pub use keys::{KEYS, Key};
-pub use layout::Layout;
+pub use layout::{Layout, PodDir};
 pub use settings::{
     Backend, BuildSettings, FetchSettings, MdsSettings, NetSettings, Settings, StoreSettings,
 };

@@ -189,4 +189,9 @@ fn layout_names_every_path() {
     assert_eq!(l.net_leases(), Path::new("/s/net/leases"));
     assert_eq!(l.userns(), Path::new("/s/userns"));
     assert_eq!(l.private_dirs()[0], Path::new("/s"));
+    let p = l.pod_dir("u");
+    assert_eq!(p.state(), Path::new("/s/pods/u/pod.json"));
+    assert_eq!(p.app_exit("a"), Path::new("/s/pods/u/apps/a/exit"));
+    assert_eq!(p.volume("v"), Path::new("/s/pods/u/volumes/v"));
+    assert_eq!(p.net_state(), Path::new("/s/pods/u/net.json"));
 }

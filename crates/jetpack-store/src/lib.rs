@@ -5,11 +5,13 @@ pub mod error;
 pub mod import;
 pub mod index;
 pub mod lookup;
+mod root;
 pub mod store;
 
 pub use error::{Error, Result};
 pub use import::{ImportOptions, Imported, Source, validate_aci};
 pub use index::{CacheEntry, ImageRow};
-pub use jetpack_settings::{self as settings, Config, Layout, Settings};
+pub use jetpack_settings::{self as settings, Config, Layout, PodDir, Settings};
 pub use lookup::Pick;
+pub use root::root_problem;
 pub use store::{GcReport, Scratch, Store, short_id};

@@ -337,7 +337,7 @@ impl Store {
             if name.starts_with('.') {
                 continue;
             }
-            let Ok(bytes) = fs::read(entry.path().join("pod.json")) else {
+            let Ok(bytes) = fs::read(jetpack_settings::PodDir::new(entry.path()).state()) else {
                 continue;
             };
             let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else {

@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let result = command(&cfg, cli.command);
     match result {
         Err(e) if uses_store && from_the_system(&e) && !crate::broken_pipe(&e) => {
-            match store_root_problem(cfg.layout().root()) {
+            match jetpack_store::root_problem(&cfg.layout()) {
                 // The store's own error names a file inside it ("store.json: Not a directory",
                 // "unable to open database file"); the cause is the root.
                 Some(problem) => {
@@ -54,53 +54,6 @@ fn from_the_system(e: &anyhow::Error) -> bool {
                     Some(jetpack_store::Error::Index(_))
                 )
         })
-}
-
-/// What is wrong with the store root, if anything, and what to do: called when a command on
-/// the store failed.
-fn store_root_problem(root: &std::path::Path) -> Option<String> {
-    let fix = "set `root` in the configuration file or -o root=DIR to a directory";
-    match std::fs::metadata(root) {
-        Ok(m) if !m.is_dir() => {
-            return Some(format!(
-                "the store root {} is not a directory: {fix}, or move it away and run `jetpack \
-                 init`",
-                root.display()
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            return Some(format!(
-                "the store root {}: part of the path is not a directory: {fix}",
-                root.display()
-            ));
-        }
-        Err(_) => return None,
-    }
-    // Jetpack writes to its store even to read it (the index's journal, pod locks).
-    let probe = root.join(format!(".write-check-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            None
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Some(format!(
-            "the store root {} is on a read-only file system; jetpack writes to its store for \
-             every command, even to list: remount it read-write, or use another store with -o \
-             root=DIR",
-            root.display()
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-        Err(e) => Some(format!(
-            "the store root {} cannot be written ({e}): jetpack writes to its store for \
-             nearly every command: make it writable for root, or use another store with -o root=DIR",
-            root.display()
-        )),
-    }
 }
 
 fn command(cfg: &Config, command: Command) -> Result<ExitCode> {

@@ -421,10 +421,9 @@ pub fn destroy(cfg: &Config, list: &[String]) -> Result<ExitCode> {
         };
         // One destroy at a time in a store: another one of the same pod waits here, then finds
         // it gone instead of failing half-way through the removal on missing files.
-        let pods_dir = store.layout().pods();
-        let guard = std::fs::File::open(&pods_dir)
-            .and_then(|f| f.lock().map(|()| f))
-            .with_context(|| format!("cannot lock {}", pods_dir.display()))?;
+        let guard = pods
+            .lock_destroys()
+            .context("cannot lock the pods directory")?;
         if !pods.dir(&uuid).exists() {
             outln!("pod {uuid} already destroyed");
             continue;
