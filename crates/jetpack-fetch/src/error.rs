@@ -35,6 +35,11 @@ pub enum Error {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] jetpack_store::Error),
+    /// A registry wants credentials, or refused the ones given.
+    #[error("{0}")]
+    Auth(String),
+    #[error(transparent)]
+    Oci(#[from] jetpack_oci::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

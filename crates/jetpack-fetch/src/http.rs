@@ -122,6 +122,11 @@ impl Client {
         })
     }
 
+    /// The agent, for clients of other protocols on the same settings (the registry client).
+    pub(crate) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
     pub fn allows_http(&self) -> bool {
         self.allow_http
     }
@@ -334,7 +339,7 @@ fn open_file(url: &str, path: &Path) -> Result<File> {
 }
 
 /// The reason inside an I/O error from ureq's body reader (ureq wraps its own errors).
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let inner = e.get_ref();
     if let Some(u) = inner.and_then(|i| i.downcast_ref::<ureq::Error>()) {
         return describe(u);
@@ -368,7 +373,7 @@ fn describe(e: &ureq::Error) -> String {
     }
 }
 
-fn http_err(url: &str, e: ureq::Error) -> Error {
+pub(crate) fn http_err(url: &str, e: ureq::Error) -> Error {
     Error::Http {
         url: url.to_string(),
         msg: describe(&e),
