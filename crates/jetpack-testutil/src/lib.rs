@@ -16,6 +16,7 @@ mod mounts;
 mod net;
 mod zfs;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -51,7 +52,10 @@ pub fn require_root_for(what: &str) -> bool {
     if std::env::var_os("JETPACK_TEST_REQUIRE_ROOT").is_some_and(|v| v == "1") {
         panic!("{test} needs root and JETPACK_TEST_REQUIRE_ROOT=1 forbids skipping it");
     }
-    eprintln!(
+    // Straight to stderr: the test harness captures eprintln! of passing tests, and a skip
+    // must show in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr().lock(),
         "!!!!! SKIP {test}: needs root (set JETPACK_TEST_REQUIRE_ROOT=1 to make this fail) !!!!!"
     );
     false

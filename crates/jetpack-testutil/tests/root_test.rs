@@ -8,8 +8,8 @@ use std::process::Command;
 #[jetpack_testutil::root_test]
 fn probe_needs_root() {}
 
-/// Runs the probe as `nobody` from a copy of this binary (the build tree may not be
-/// readable by others); returns whether it passed and its output.
+/// Runs the probe as `nobody` from a copy of this binary (the build tree may not be readable
+/// by others), its output captured as in any test run; whether it passed, and its output.
 fn probe_as_nobody(require_root: bool) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -18,12 +18,7 @@ fn probe_as_nobody(require_root: bool) -> (bool, String) {
     let mut c = Command::new("setpriv");
     c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(&exe)
-        .args([
-            "--exact",
-            "probe_needs_root",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "probe_needs_root", "--test-threads=1"])
         .current_dir(dir.path())
         .env_remove("JETPACK_TEST_REQUIRE_ROOT");
     if require_root {
