@@ -11,6 +11,10 @@ fn probe_needs_root() {}
 /// Runs the probe as `nobody` from a copy of this binary (the build tree may not be readable
 /// by others), its output captured as in any test run; whether it passed, and its output.
 fn probe_as_nobody(require_root: bool) -> (bool, String) {
+    // One probe at a time: a copy still open for writing in one thread would be inherited by
+    // the other's fork and make its exec fail with ETXTBSY.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = dir.path().join("probe");
