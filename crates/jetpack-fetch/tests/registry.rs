@@ -770,3 +770,148 @@ fn truncated_blobs_schema_one_and_retries() {
         .count();
     assert_eq!(tries, 4, "one request and three retries");
 }
+
+/// An HTTPS server on 127.0.0.1 answering each request with `handler(host, target,
+/// authorization)` → (status line, extra headers, body); stops on drop.
+struct FnServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+type Handler = dyn Fn(&str, &str, Option<&str>) -> (String, String, Vec<u8>) + Send + Sync;
+
+impl FnServer {
+    fn start(pki: &Pki, handler: Arc<Handler>) -> FnServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, cfg) = (stop.clone(), pki.server.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(tcp) = conn else { continue };
+                let Ok(c) = rustls::ServerConnection::new(cfg.clone()) else {
+                    continue;
+                };
+                let mut tls = rustls::StreamOwned::new(c, tcp);
+                let _ = answer_fn(&mut tls, &*handler);
+            }
+        });
+        FnServer { port, stop }
+    }
+}
+
+impl Drop for FnServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn answer_fn(s: &mut (impl Read + Write), handler: &Handler) -> std::io::Result<()> {
+    let mut r = BufReader::new(&mut *s);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let (mut host, mut auth) = (String::new(), None);
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            match k.to_ascii_lowercase().as_str() {
+                "host" => host = v.trim().split(':').next().unwrap_or("").to_string(),
+                "authorization" => auth = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (status, headers, body) = handler(&host, &target, auth.as_deref());
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(&body)?;
+    s.flush()
+}
+
+/// A request's `host/target` and its `Authorization`.
+type Seen = (String, Option<String>);
+
+#[test]
+fn blob_redirects_leave_credentials_behind() {
+    let pki = Pki::new();
+    let body = b"layer bytes in object storage".to_vec();
+    let digest = sha256(&body);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let port = Arc::new(Mutex::new(0u16));
+    let (log, p) = (seen.clone(), port.clone());
+    let blob = body.clone();
+    let server = FnServer::start(
+        &pki,
+        Arc::new(move |host: &str, target: &str, auth: Option<&str>| {
+            log.lock()
+                .unwrap()
+                .push((format!("{host}{target}"), auth.map(str::to_string)));
+            let port = *p.lock().unwrap();
+            match (host, auth) {
+                ("127.0.0.1", None) => (
+                    "401 Unauthorized".into(),
+                    "WWW-Authenticate: Basic realm=\"test\"\r\n".into(),
+                    Vec::new(),
+                ),
+                ("127.0.0.1", Some(_)) if target.starts_with("/v2/test/x/blobs/") => (
+                    "307 Temporary Redirect".into(),
+                    format!("Location: https://localhost:{port}/storage/x\r\n"),
+                    Vec::new(),
+                ),
+                ("127.0.0.1", Some(_)) => (
+                    "307 Temporary Redirect".into(),
+                    format!("Location: https://127.0.0.1:{port}/v2/test/x/blobs/{digest}\r\n"),
+                    Vec::new(),
+                ),
+                _ => ("200 OK".into(), String::new(), blob.clone()),
+            }
+        }),
+    );
+    *port.lock().unwrap() = server.port;
+    let creds = Credentials::new("alice", "s3cret");
+    let client = Registry::new(
+        &format!("127.0.0.1:{}", server.port),
+        &pki.settings(),
+        Some(creds),
+    )
+    .unwrap();
+    let got = read_all(
+        client
+            .blob("test/moved", &descriptor(&sha256(&body), body.len() as u64))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got, body);
+    let seen = seen.lock().unwrap().clone();
+    let targets: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            format!("127.0.0.1/v2/test/moved/blobs/{}", sha256(&body)),
+            format!("127.0.0.1/v2/test/moved/blobs/{}", sha256(&body)),
+            format!("127.0.0.1/v2/test/x/blobs/{}", sha256(&body)),
+            "localhost/storage/x".to_string(),
+        ],
+        "{seen:?}"
+    );
+    // Kept on the registry's host (a blob moved to another repository), dropped off it.
+    assert!(
+        seen[1]
+            .1
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))
+    );
+    assert!(seen[2].1.is_some(), "{seen:?}");
+    assert_eq!(seen[3].1, None, "{seen:?}");
+}
