@@ -25,6 +25,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Busy(String),
+    /// The pod was destroyed by another process while this one looked at it.
+    #[error("pod {0} was destroyed by another process")]
+    Gone(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

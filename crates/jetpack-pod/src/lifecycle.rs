@@ -357,7 +357,9 @@ pub fn lock_for_run(pods: &Pods, rec: &PodRecord) -> Result<PodLock> {
                 format!("pod {} is running (init pid {pid})", rec.uuid)
             }
             (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
-            _ if start.elapsed() < Duration::from_millis(200) => {
+            // `gc` holds it while it unmounts and removes what a killed run left, which on a
+            // busy host takes more than an instant.
+            _ if start.elapsed() < Duration::from_secs(2) => {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
@@ -599,14 +601,16 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     let pods = Pods::new(store.root());
     let rec = pods.load(uuid).ok();
     if let Some(rec) = &rec {
-        match pods.status(rec)? {
-            Status::Running => kill(store, rec)?,
-            Status::Preparing => {
+        match pods.status(rec) {
+            Ok(Status::Running) => kill(store, rec)?,
+            Ok(Status::Preparing) => {
                 return Err(Error::Busy(format!(
                     "pod {uuid} is being prepared by another process"
                 )));
             }
-            _ => {}
+            // Hidden by another destroy since it was read: finished below.
+            Ok(_) | Err(Error::Gone(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     // A pod whose `jetpack run` was killed leaves its cgroups and networks; its processes are
@@ -622,7 +626,11 @@ pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
     }
     // Held until the end (the lock moves with the directory): a `run` cannot start the pod,
     // and a `gc` running now leaves the hidden directory to us.
-    let _lock = crate::pods::lock_dir(&pods.dir(uuid))?;
+    let _lock = match crate::pods::lock_dir(&pods.dir(uuid)) {
+        // Another destroy hid it first: that one removes the rest.
+        Err(Error::Gone(_)) => return Ok(()),
+        r => r?,
+    };
     let hidden = pods.hide_for_destroy(uuid)?;
     crate::pods::stop_at("pod-hidden");
     if let Some(map) = rec.as_ref().and_then(|r| r.userns.as_ref()) {
@@ -667,36 +675,50 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
         .into_iter()
         .map(|u| u.replace('-', ""))
         .collect();
-    for (uuid, rec) in pods.all()? {
-        let garbage = match &rec {
-            // `Pods::all` shows a directory without a valid state as an aborted prepare.
-            None => !pods.is_locked(&uuid)?,
-            Some(r) => match pods.status(r)? {
-                Status::Aborted => true,
-                Status::Exited => r.exited.or(r.started).unwrap_or(r.created) <= cutoff,
-                _ => false,
-            },
+    for (uuid, _) in pods.all()? {
+        // The lock first, then the state: a state read before the lock may be that of a
+        // prepare or run that ended in between, and a finished prepare is no aborted one.
+        let lock = match pods.try_lock(&uuid) {
+            // Destroyed by another process since it was listed: nothing left for gc.
+            Err(Error::Gone(_)) => continue,
+            r => r?,
         };
+        let Some(lock) = lock else {
+            // Being prepared or running.
+            live.insert(uuid.replace('-', ""));
+            continue;
+        };
+        let rec = match pods.load(&uuid) {
+            Ok(r) => Some(r),
+            Err(_) if !pods.dir(&uuid).exists() => continue,
+            // A directory without a valid state is an aborted prepare.
+            Err(_) => None,
+        };
+        // Under its lock a pod is neither being prepared nor running.
+        let garbage = rec.as_ref().is_none_or(|r| match r.state {
+            State::Preparing => true,
+            State::Prepared => false,
+            State::Running | State::Exited => r.exited.or(r.started).unwrap_or(r.created) <= cutoff,
+        });
         if garbage {
+            drop(lock);
             destroy(store, &uuid)?;
             removed.push(uuid);
-        } else {
-            // An exited pod kept for its grace period may still have cgroups, if its `jetpack
-            // run` was killed. Under the pod's lock, so that a new run is not disturbed.
-            if let Some(_lock) = pods.try_lock(&uuid)? {
-                // And its overlay mounts: a pod that is not running holds none.
-                for a in rec.iter().flat_map(|r| &r.apps) {
-                    store.storage().unmount_pod_tree(&a.tree)?;
-                }
-                if engine::remove_cgroups(&uuid)? {
-                    removed.push(format!("cgroups of {uuid}"));
-                }
-                if network::detach(&pods, &uuid)? {
-                    removed.push(format!("networks of {uuid}"));
-                }
-            }
-            live.insert(uuid.replace('-', ""));
+            continue;
         }
+        // An exited pod kept for its grace period may still have cgroups, if its `jetpack
+        // run` was killed, and its overlay mounts: a pod that is not running holds none.
+        // Under the pod's lock, so that a new run is not disturbed.
+        for a in rec.iter().flat_map(|r| &r.apps) {
+            store.storage().unmount_pod_tree(&a.tree)?;
+        }
+        if engine::remove_cgroups(&uuid)? {
+            removed.push(format!("cgroups of {uuid}"));
+        }
+        if network::detach(&pods, &uuid)? {
+            removed.push(format!("networks of {uuid}"));
+        }
+        live.insert(uuid.replace('-', ""));
     }
     for t in store.storage().pod_trees()? {
         let owner = t.split('-').next().unwrap_or_default();

@@ -162,16 +162,25 @@ pub(crate) fn now() -> i64 {
 const NEW: &str = Layout::POD_NEW_SUFFIX;
 const DESTROY: &str = Layout::POD_DESTROY_SUFFIX;
 
-/// Tries to take the lock of the pod directory `dir` without waiting.
+/// Tries to take the lock of the pod directory `dir` without waiting. A directory that is no
+/// longer there (a destroy hid or removed it) is [`Error::Gone`].
 fn lock_in(dir: &Path) -> Result<Option<PodLock>> {
     let p = PodDir::new(dir).lock();
-    let f = fs::OpenOptions::new()
+    let f = match fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
         .open(&p)
-        .at(&p)?;
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.exists() => {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let uuid = name.trim_start_matches('.');
+            let uuid = uuid.strip_suffix(NEW).or(uuid.strip_suffix(DESTROY));
+            return Err(Error::Gone(uuid.unwrap_or(&name).to_string()));
+        }
+        r => r.at(&p)?,
+    };
     match f.try_lock() {
         Ok(()) => Ok(Some(PodLock(f))),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -320,8 +329,11 @@ impl Pods {
             else {
                 continue;
             };
-            if lock_in(&e.path())?.is_some() == free {
-                out.push((uuid.to_string(), e.path()));
+            // Gone: its destroy finished.
+            match lock_in(&e.path()) {
+                Ok(l) if l.is_some() == free => out.push((uuid.to_string(), e.path())),
+                Ok(_) | Err(Error::Gone(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -348,7 +360,12 @@ impl Pods {
 
     pub fn load(&self, uuid: &str) -> Result<PodRecord> {
         let p = self.layout.pod_dir(uuid).state();
-        let b = fs::read(&p).at(&p)?;
+        let b = match fs::read(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.dir(uuid).exists() => {
+                return Err(Error::Gone(uuid.to_string()));
+            }
+            r => r.at(&p)?,
+        };
         serde_json::from_slice(&b)
             .map_err(|e| Error::Invalid(format!("{}: corrupt pod state: {e}", p.display())))
     }
@@ -377,27 +394,32 @@ impl Pods {
             }
             // A directory without a valid state is no pod anyone can use: it is shown as an
             // aborted prepare (`destroy` and `gc` remove it).
-            let rec = self.load(&uuid).unwrap_or_else(|_| PodRecord {
-                uuid: uuid.clone(),
-                name: None,
-                state: State::Preparing,
-                created: e
-                    .metadata()
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
-                started: None,
-                exited: None,
-                net: String::new(),
-                dns: Vec::new(),
-                networks: Vec::new(),
-                apps: Vec::new(),
-                pid: None,
-                exit: None,
-                userns: None,
-            });
+            let rec = match self.load(&uuid) {
+                Ok(rec) => rec,
+                // Destroyed (hidden) since the directory was read.
+                Err(_) if !e.path().exists() => continue,
+                Err(_) => PodRecord {
+                    uuid: uuid.clone(),
+                    name: None,
+                    state: State::Preparing,
+                    created: e
+                        .metadata()
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0),
+                    started: None,
+                    exited: None,
+                    net: String::new(),
+                    dns: Vec::new(),
+                    networks: Vec::new(),
+                    apps: Vec::new(),
+                    pid: None,
+                    exit: None,
+                    userns: None,
+                },
+            };
             out.push((uuid, Some(rec)));
         }
         out.sort_by_key(|(u, r)| (r.as_ref().map(|r| r.created).unwrap_or(0), u.clone()));

@@ -186,8 +186,7 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-fn row(pods: &Pods, rec: &PodRecord) -> Result<serde_json::Value> {
-    let status = pods.status(rec)?;
+fn row(pods: &Pods, rec: &PodRecord, status: Status) -> serde_json::Value {
     let apps: Vec<serde_json::Value> = rec
         .apps
         .iter()
@@ -206,7 +205,7 @@ fn row(pods: &Pods, rec: &PodRecord) -> Result<serde_json::Value> {
     } else {
         Vec::new()
     };
-    Ok(serde_json::json!({
+    serde_json::json!({
         "uuid": rec.uuid,
         "name": rec.name,
         "state": status,
@@ -218,16 +217,23 @@ fn row(pods: &Pods, rec: &PodRecord) -> Result<serde_json::Value> {
         "pid": if status == Status::Running { rec.pid } else { None },
         "exit": rec.exit,
         "apps": apps,
-    }))
+    })
 }
 
 pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let recs: Vec<PodRecord> = pods.all()?.into_iter().filter_map(|(_, r)| r).collect();
+    // A pod destroyed by another process since it was read is not shown.
+    let recs: Vec<(PodRecord, Status)> = recs
+        .into_iter()
+        .filter_map(|r| match pods.status(&r) {
+            Err(jetpack_pod::Error::Gone(_)) => None,
+            s => Some(s.map(|s| (r, s))),
+        })
+        .collect::<std::result::Result<_, _>>()?;
     if json {
-        let rows: Vec<serde_json::Value> =
-            recs.iter().map(|r| row(&pods, r)).collect::<Result<_>>()?;
+        let rows: Vec<serde_json::Value> = recs.iter().map(|(r, s)| row(&pods, r, *s)).collect();
         outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -238,7 +244,8 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
         .map(String::from)
         .to_vec(),
     ];
-    for r in &recs {
+    for (r, status) in &recs {
+        let status = *status;
         let apps: Vec<String> = r.apps.iter().map(|a| a.name.clone()).collect();
         let images: Vec<String> = r.apps.iter().map(|a| a.image_name.clone()).collect();
         let exits: Vec<String> = r
@@ -249,7 +256,6 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
                     .map(|c| format!("{}={c}", a.name))
             })
             .collect();
-        let status = pods.status(r)?;
         let nets: Vec<String> = r
             .networks
             .iter()
@@ -286,7 +292,7 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let rec = pods.find(pod)?;
-    let mut v = row(&pods, &rec)?;
+    let mut v = row(&pods, &rec, pods.status(&rec)?);
     // What became of the isolators at the last start (appc requires making this available).
     let isolators = jetpack_pod::isolators::Report::read(&pods.dir(&rec.uuid));
     if json {
