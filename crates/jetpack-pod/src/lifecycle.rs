@@ -644,7 +644,7 @@ fn remove_pod_leftovers(store: &Store, uuid: &str, dir: Option<&std::path::Path>
     let prefix = format!("{}-", uuid.replace('-', ""));
     for t in store.storage().pod_trees()? {
         if t.starts_with(&prefix) {
-            store.storage().remove_pod_tree(&t)?;
+            remove_tree(store, &t)?;
             crate::pods::stop_at("pod-tree-removed");
         }
     }
@@ -652,6 +652,25 @@ fn remove_pod_leftovers(store: &Store, uuid: &str, dir: Option<&std::path::Path>
         fs::remove_dir_all(dir).at(dir)?;
     }
     Ok(())
+}
+
+/// Removes the clone `tree`. A `gc` and the `destroy` of the tree's pod may both remove it
+/// (the pod was hidden after `gc` listed the pods): the one that finds it gone mid-way is done.
+fn remove_tree(store: &Store, tree: &str) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match store.storage().remove_pod_tree(tree) {
+            Ok(()) => return Ok(()),
+            Err(e) if !store.storage().pod_trees()?.iter().any(|t| t == tree) => {
+                tracing::debug!("pod tree {tree}: removed by another process ({e})");
+                return Ok(());
+            }
+            // The other process may still be removing it: what it left, this one removes.
+            Err(_) if tries < 5 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Removes pods that exited longer than `grace` ago, interrupted prepares, clones that no pod
@@ -723,7 +742,7 @@ pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
     for t in store.storage().pod_trees()? {
         let owner = t.split('-').next().unwrap_or_default();
         if !live.contains(owner) {
-            store.storage().remove_pod_tree(&t)?;
+            remove_tree(store, &t)?;
             removed.push(format!("tree {t}"));
         }
     }

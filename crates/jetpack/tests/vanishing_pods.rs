@@ -85,6 +85,20 @@ fn list_gc_and_destroy_treat_a_pod_destroyed_under_them_as_gone() {
     }
 }
 
+/// `gc` removes clones no listed pod owns; a pod hidden by its destroy after `gc` listed the
+/// pods has its clone removed by both, and the one that lost the race used to fail with "read
+/// directory: No such file or directory".
+#[test]
+fn gc_and_destroy_removing_one_clone_both_succeed() {
+    if !jetpack_testutil::require_root() {
+        return;
+    }
+    for kind in ["overlay", "dir"] {
+        let failures = destroy_beside_list_and_gc(kind, 20, true, &["gc", "--grace", "1h"]);
+        assert_eq!(failures, Vec::<String>::new(), "{kind}");
+    }
+}
+
 /// `gc` read a pod's state before its lock: a prepare that ended in between looked like an
 /// aborted one (state `preparing`, lock free), and `gc` destroyed the fresh pod.
 #[test]
