@@ -141,9 +141,6 @@ impl DockerRef {
         if name.is_empty() {
             return Err("no repository name".into());
         }
-        if name.len() > 255 {
-            return Err("the name is longer than 255 characters".into());
-        }
         let (registry, repo) = match name.split_once('/') {
             Some((first, rest))
                 if first.contains(['.', ':'])
@@ -171,6 +168,10 @@ impl DockerRef {
         } else {
             repo
         };
+        // Docker's limit is on the normalised name (`docker.io/library/…`), the one shown.
+        if registry.len() + 1 + repository.len() > 255 {
+            return Err("the name is longer than 255 characters".into());
+        }
         let tag = match (tag, digest) {
             (None, None) => Some(DEFAULT_TAG.to_string()),
             (t, _) => t.map(str::to_string),
@@ -412,6 +413,22 @@ mod tests {
         // Where case does not decide, the host is still lower-cased.
         assert_eq!(docker("docker://Quay.IO/a").registry, "quay.io");
         assert_eq!(docker("docker://LocalHost/a").registry, "localhost");
+    }
+
+    #[test]
+    fn docker_reference_longer_than_255_once_normalised_is_refused() {
+        // 250 characters as given, 268 as docker.io/library/…: it could not be shown and read
+        // back.
+        let long = "a".repeat(250);
+        let e = ImageRef::parse(&format!("docker://{long}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than 255"), "{e}");
+        let fits = "a".repeat(255 - "docker.io/library/".len());
+        let r = docker(&format!("docker://{fits}"));
+        assert_eq!(r.name().len(), 255);
+        let shown = format!("docker://{r}");
+        assert_eq!(ImageRef::parse(&shown).unwrap(), Some(ImageRef::Docker(r)));
     }
 
     #[test]
