@@ -7,7 +7,7 @@
 # Each run has an RSS limit (-rss_limit_mb) and a per-input time limit (-timeout); a crash, a
 # hang past the limit or an out-of-memory stops that target and leaves the input in
 # fuzz/artifacts/<target>/. Prints, per target, executions, executions per second, corpus
-# size (inputs and bytes) and findings; exits non-zero if any target found something.
+# size (inputs and bytes), peak RSS and findings; exits non-zero if any target found something.
 #
 # Usage: bench/fuzz.sh [SECONDS] [TARGET...]    e.g. bench/fuzz.sh 30, bench/fuzz.sh 600 aci_import
 set -euo pipefail
@@ -34,7 +34,7 @@ else
 fi
 echo "fuzz.sh: built ${#targets[@]} targets in $(($(date +%s) - start)) s; running each for $secs s"
 failed=0; passed=0
-printf '%-16s %12s %9s %8s %10s  %s\n' target executions exec/s corpus "corpus KB" findings
+printf '%-16s %12s %9s %8s %10s %8s  %s\n' target executions exec/s corpus "corpus KB" "peak MB" findings
 for t in "${targets[@]}"; do
     scratch="scratch/$t"; artifacts="artifacts/$t"; log="scratch/$t.log"
     rm -rf "$scratch"; mkdir -p "$scratch" "$artifacts" "corpus/$t"
@@ -44,6 +44,7 @@ for t in "${targets[@]}"; do
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
     count=$(find "$scratch" "corpus/$t" -type f | wc -l)
     kb=$(( $(find "$scratch" "corpus/$t" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}') / 1024 ))
     findings=$(sed -n 's/^SUMMARY: libFuzzer: //p' "$log" | head -n 1)
@@ -56,7 +57,8 @@ for t in "${targets[@]}"; do
     else
         findings=none; passed=$((passed + 1))
     fi
-    printf '%-16s %12s %9s %8s %10s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$count" "$kb" "$findings"
+    printf '%-16s %12s %9s %8s %10s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$count" "$kb" \
+        "${rss:-?}" "$findings"
 done
 echo "fuzz.sh: $(($(date +%s) - start)) s in all"
 # The plain closing line test reports read: a target passes if it found nothing.
