@@ -21,34 +21,17 @@ use std::convert::Infallible;
 use std::os::fd::RawFd;
 
 use super::plan::{AppPlan, CArgv, Command, PodPlan, SecurityPlan};
+pub(super) use super::process::{EXIT_SETUP, Failure};
 use super::report::{Kind, Reporter};
 use super::{mounts, sys};
 use crate::errno_text;
 use crate::exit::decode_wait_status;
 use crate::spec::NetMode;
 
-/// Exit code of an app process that failed before its exec (other than exec itself).
-pub(super) const EXIT_SETUP: i32 = 125;
 /// Exit code when the command exists but cannot be executed.
 const EXIT_CANNOT_EXEC: i32 = 126;
 /// Exit code when the command does not exist.
 const EXIT_NOT_FOUND: i32 = 127;
-
-/// Why an app process gives up, and the code it exits with.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn setup(message: String) -> Failure {
-        Failure {
-            code: EXIT_SETUP,
-            message,
-        }
-    }
-}
 
 /// The descriptors an app's processes use for stdio (already open in this process).
 #[derive(Clone, Copy)]
@@ -220,7 +203,7 @@ fn run_pre_start(app: &AppPlan, handler: &Command, report: Reporter) -> Result<(
     let pid = unsafe { sys::fork() }
         .map_err(|e| Failure::setup(format!("starting pre-start: {}", errno_text(&e))))?;
     if pid == 0 {
-        super::in_child(|| {
+        super::process::in_child(|| {
             let f = match take_identity(app) {
                 Err(f) => f,
                 Ok(()) => {

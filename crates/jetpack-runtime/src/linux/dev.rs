@@ -5,8 +5,8 @@ use std::os::fd::OwnedFd;
 
 use libc::{MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_STRICTATIME, S_IFCHR, S_IFREG};
 
-use super::app::Failure;
-use super::mounts::ensure_dir;
+use super::mkdir::ensure_dir;
+use super::process::Failure;
 use super::sys;
 use crate::errno_text;
 

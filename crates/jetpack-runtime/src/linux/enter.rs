@@ -14,7 +14,8 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::plan::{CArgv, Command, SecurityPlan, cstring};
-use super::{app, cgroups, check_pod_init, sys, tty};
+use super::process::check_pod_init;
+use super::{app, cgroups, sys, tty};
 use crate::errno_text;
 use crate::error::{Error, Result};
 use crate::exit::decode_wait_status;
@@ -104,7 +105,7 @@ pub fn enter(
     let pid = unsafe { sys::fork() }.map_err(|e| Error::os("fork", e))?;
     if pid == 0 {
         let slave = pty.as_ref().map(|p| p.slave.as_raw_fd());
-        super::in_child(|| {
+        super::process::in_child(|| {
             join_and_run(
                 &pidfd,
                 &identity,

@@ -19,7 +19,8 @@ use super::app::{self, EXIT_SETUP, Stdio};
 use super::plan::{AppPlan, PodPlan};
 use super::relay::Relay;
 use super::report::{self, Kind, Reporter};
-use super::{FORWARDED_SIGNALS, exits, mounts, sys};
+use super::signals::FORWARDED_SIGNALS;
+use super::{exits, mounts, sys};
 use crate::caps::CAP_KILL;
 use crate::errno_text;
 use crate::exit::{AppExit, decode_wait_status, pod_code};
@@ -300,7 +301,9 @@ impl<'a> Init<'a> {
             let reporter = self.reporter(i);
             let release = self.release_r.as_raw_fd();
             match clone_app(app) {
-                Ok(0) => super::in_child(|| app::main(self.plan, app, stdio, reporter, release)),
+                Ok(0) => {
+                    super::process::in_child(|| app::main(self.plan, app, stdio, reporter, release))
+                }
                 Ok(pid) => {
                     self.apps[i].pid = Some(pid);
                     if app.post_stop.is_some() {
@@ -454,9 +457,9 @@ impl<'a> Init<'a> {
             let reporter = self.reporter(i);
             // SAFETY: the init is single-threaded.
             match unsafe { sys::fork() } {
-                Ok(0) => {
-                    super::in_child(|| post_stop(app, ns.as_raw_fd(), host_root, stdio, reporter))
-                }
+                Ok(0) => super::process::in_child(|| {
+                    post_stop(app, ns.as_raw_fd(), host_root, stdio, reporter)
+                }),
                 Ok(pid) => self.apps[i].post_stop_pid = Some(pid),
                 Err(e) => {
                     if let Some(exit) = &mut self.apps[i].exit {

@@ -12,7 +12,7 @@ use std::io;
 
 use libc::{MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC};
 
-use super::app::Failure;
+use super::process::Failure;
 use super::sys;
 use crate::errno_text;
 

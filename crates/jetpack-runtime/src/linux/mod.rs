@@ -40,9 +40,11 @@ mod enter;
 mod exits;
 mod init;
 mod masks;
+mod mkdir;
 mod mounts;
 pub mod netns;
 mod plan;
+mod process;
 mod relay;
 mod report;
 pub mod seccomp;
@@ -56,20 +58,12 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use rustix::fs::{Mode, OFlags};
 
 pub use enter::{EnterContext, enter};
+use process::check_pod_init;
+pub use signals::FORWARDED_SIGNALS;
 
 use crate::error::{Error, Result};
 use crate::exit::{AppExit, PodExit, decode_wait_status};
 use crate::spec::PodSpec;
-
-/// The signals the init forwards to the apps (and `run` to the init).
-pub const FORWARDED_SIGNALS: [libc::c_int; 6] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
 
 type OnInit<'a> = Box<dyn FnOnce(i32) -> std::result::Result<(), String> + 'a>;
 
@@ -195,7 +189,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     // after a fork (see the `init` module).
     let forked = unsafe { sys::fork() };
     if let Ok(0) = forked {
-        in_child(|| {
+        process::in_child(|| {
             init::main(init::InitArgs {
                 plan: &plan,
                 go: go_r,
@@ -313,28 +307,6 @@ pub fn signal_pod(init_pid: i32, sig: i32) -> Result<()> {
             e,
         ),
     })
-}
-
-/// Fails unless `pid` is PID 1 of a pid namespace (a pod's init), so that a stale pid does not
-/// make `stop` or `enter` hit an unrelated process.
-pub(crate) fn check_pod_init(pid: i32) -> Result<()> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|_| Error::NotRunning { pid })?;
-    let innermost = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .and_then(|ids| ids.split_whitespace().last());
-    match innermost {
-        Some("1") if pid > 0 => Ok(()),
-        _ => Err(Error::NotRunning { pid }),
-    }
-}
-
-/// Runs `f` (which ends the process) in a forked child; a panic must not unwind into the
-/// caller's frames, which belong to the parent.
-fn in_child(f: impl FnOnce()) -> ! {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    sys::exit(app::EXIT_SETUP)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

@@ -7,7 +7,15 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::FORWARDED_SIGNALS;
+/// The signals the init forwards to the apps (and `run` to the init).
+pub const FORWARDED_SIGNALS: [libc::c_int; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
 
 const SLOTS: usize = 64;
 static TARGETS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
