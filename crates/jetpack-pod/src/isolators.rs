@@ -38,8 +38,10 @@ use appc::{Isolator, PodManifest, Resource};
 use jetpack_runtime::{Resources, Seccomp, SeccompMode, Security, caps};
 use serde::{Deserialize, Serialize};
 
-use crate::engine;
+use crate::engine::Engine;
+use crate::engine::linux as engine;
 use crate::error::{Error, Result};
+pub use crate::host::Host;
 
 /// What happened to one isolator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,28 +100,13 @@ impl Report {
     }
 
     pub fn write(&self, pod_dir: &Path) -> Result<()> {
-        crate::pods::write_json(&jetpack_store::PodDir::new(pod_dir).isolators(), self)
+        crate::state::write_json(&jetpack_store::PodDir::new(pod_dir).isolators(), self)
     }
 
     pub fn read(pod_dir: &Path) -> Option<Report> {
         let b = std::fs::read(jetpack_store::PodDir::new(pod_dir).isolators()).ok()?;
         serde_json::from_slice(&b).ok()
     }
-}
-
-/// What this host offers, as far as isolators go.
-#[derive(Debug, Clone, Default)]
-pub struct Host {
-    /// Where the memory controller is (e.g. `cgroup v1 /sys/fs/cgroup/memory`), if anywhere.
-    pub memory: Option<String>,
-    pub cpu: Option<String>,
-    pub apparmor: bool,
-    pub selinux: bool,
-    /// Whether jetpack has CAP_SYS_RESOURCE (needed to lower `oom_score_adj`).
-    pub sys_resource: bool,
-    /// Whether every network of the pod can limit bandwidth (a plugin with the `bandwidth`
-    /// capability); `None` when the pod has no network of its own (host or loopback only).
-    pub net_bandwidth: Option<bool>,
 }
 
 /// The pod's isolators resolved: its limits, each app's (in manifest order), and the report.
@@ -357,11 +344,8 @@ fn resources(
                 r.cpu_limit_milli = limit;
                 let mut d = Vec::new();
                 if let Some(l) = limit {
-                    d.push(format!(
-                        "limit {l}m (CFS quota {} us per {} us)",
-                        jetpack_runtime::linux::cgroups::cpu_quota_us(l),
-                        jetpack_runtime::linux::cgroups::CPU_PERIOD_US
-                    ));
+                    let (quota, period) = engine::cpu_quota_us(l);
+                    d.push(format!("limit {l}m (CFS quota {quota} us per {period} us)"));
                 }
                 if let Some(q) = request {
                     let shares = (q.saturating_mul(1024) / 1000).clamp(2, 262_144);
@@ -675,15 +659,12 @@ fn describe_docker_default(filter: &Seccomp, relaxed: &[&str], action: &str) -> 
         filter.syscalls.len()
     );
     for c in &filter.conditions {
-        d.push_str(&format!(
-            ", {} {action}",
-            jetpack_runtime::linux::seccomp::describe(c)
-        ));
+        d.push_str(&format!(", {} {action}", engine::describe_condition(c)));
     }
     for (nr, e) in &filter.errnos {
         d.push_str(&format!(
             ", {} returns {} (libc falls back to clone)",
-            jetpack_runtime::linux::seccomp::syscall_name(*nr),
+            engine::syscall_name(*nr),
             if *e == libc::ENOSYS {
                 "ENOSYS".to_string()
             } else {
@@ -820,9 +801,9 @@ pub fn image_privileges(list: &[Isolator], from_image: &[bool]) -> Option<String
 
 /// What this host offers, from the engine; nothing is looked at when `manifest` has no
 /// isolator that depends on it.
-pub fn host(manifest: &PodManifest) -> Host {
+pub fn host(manifest: &PodManifest, engine: &dyn Engine) -> Host {
     if needs_host(manifest) {
-        engine::host_support()
+        engine.host()
     } else {
         Host::default()
     }
@@ -885,15 +866,15 @@ mod tests {
         assert!(f.detail.contains("clone (namespace flags)"), "{}", f.detail);
         let filter = sec.seccomp.as_ref().expect("the default filter");
         assert_eq!(filter.errno, Some(libc::EPERM));
-        let mount = jetpack_runtime::linux::seccomp::syscall_number("mount").unwrap();
+        let mount = engine::syscall_number("mount").unwrap();
         assert!(filter.syscalls.contains(&mount));
         assert_eq!(r.report.isolators.len(), 2);
     }
 
     #[test]
     fn the_default_filter_follows_the_capabilities() {
-        let mount = jetpack_runtime::linux::seccomp::syscall_number("mount").unwrap();
-        let keyctl = jetpack_runtime::linux::seccomp::syscall_number("keyctl").unwrap();
+        let mount = engine::syscall_number("mount").unwrap();
+        let keyctl = engine::syscall_number("keyctl").unwrap();
         // The capability isolator comes after the seccomp one: the order does not matter.
         for seccomp in [
             json!([]),

@@ -2,19 +2,24 @@
 //! lifecycle (prepare, run, stop, kill, destroy, gc) over the image store and the isolation
 //! engine.
 
-mod engine;
+pub mod engine;
 pub mod error;
+pub mod host;
 pub mod isolators;
 pub mod lifecycle;
 pub mod metadata;
 pub mod network;
 pub mod pods;
 pub mod reify;
+pub mod rootfs;
+pub mod state;
 pub mod userns;
 
+pub use engine::Engine;
 pub use error::{Error, Result};
 pub use lifecycle::{
-    EnterOptions, PodOptions, build_spec, destroy, enter, gc, kill, prepare, run, stop,
+    EnterOptions, PodOptions, build_spec, destroy, destroy_with, enter, enter_with, gc, gc_with,
+    kill, kill_with, prepare, prepare_with, run, run_with, stop, stop_with,
 };
 pub use pods::{PodRecord, Pods, State, Status};
 pub use reify::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume, reify};

@@ -16,9 +16,13 @@ use jetpack_net::{Attachment, Invocation, PortMapping};
 use jetpack_store::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::engine;
+use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
+use crate::host::Host;
+pub use crate::pods::NetInfo;
 use crate::pods::Pods;
+use crate::rootfs;
+use crate::state::write_json;
 
 /// How a pod is connected, from the `net` recorded at prepare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,17 +60,6 @@ impl NetMode {
     }
 }
 
-/// One network of a running pod, as `list` and `status` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetInfo {
-    pub name: String,
-    pub ifname: String,
-    /// With prefix length: `172.23.0.5/16`.
-    pub addresses: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Joined {
     invocation: Option<Invocation>,
@@ -85,7 +78,7 @@ fn state_path(pods: &Pods, uuid: &str) -> PathBuf {
 }
 
 fn save(pods: &Pods, uuid: &str, st: &NetState) -> Result<()> {
-    crate::pods::write_json(&state_path(pods, uuid), st)
+    write_json(&state_path(pods, uuid), st)
 }
 
 /// A pod attached to its networks.
@@ -160,6 +153,7 @@ pub fn lease_dir(store: &Store) -> PathBuf {
 /// Makes the pod's network namespace and adds it to `names`. On failure everything made so far
 /// is removed again.
 pub fn attach(
+    engine: &dyn Engine,
     store: &Store,
     pods: &Pods,
     uuid: &str,
@@ -186,7 +180,7 @@ pub fn attach(
     };
     save(pods, uuid, &st)?;
     let result = (|| {
-        engine::create_netns(&netns)?;
+        engine.create_netns(&netns)?;
         let mut infos = Vec::new();
         for (i, net) in nets.iter().enumerate() {
             let ifname = format!("eth{i}");
@@ -214,7 +208,7 @@ pub fn attach(
     match result {
         Ok(networks) => Ok(Attached { netns, networks }),
         Err(e) => {
-            if let Err(undo) = detach(pods, uuid) {
+            if let Err(undo) = detach(engine, pods, uuid) {
                 tracing::warn!("pod {uuid}: undoing its networks: {undo}");
             }
             Err(e)
@@ -273,8 +267,8 @@ impl PodNetworks {
     }
 
     /// The isolator host facts of the pod: can its networks limit bandwidth?
-    pub fn isolator_host(&self, manifest: &PodManifest) -> crate::isolators::Host {
-        let mut host = crate::isolators::host(manifest);
+    pub fn isolator_host(&self, manifest: &PodManifest, engine: &dyn Engine) -> Host {
+        let mut host = crate::isolators::host(manifest, engine);
         host.net_bandwidth = match self.mode {
             NetMode::Networks(_) => Some(self.nets.iter().all(|n| n.supports("bandwidth"))),
             _ => None,
@@ -326,7 +320,7 @@ pub fn loopback_listener(netns: &Path, port: u16) -> Result<OwnedFd> {
 /// Removes the pod from its networks (DEL, last network first) and removes its namespace.
 /// Returns whether there was anything to remove. The record stays if a DEL failed, so that a
 /// later `gc` tries again.
-pub fn detach(pods: &Pods, uuid: &str) -> Result<bool> {
+pub fn detach(engine: &dyn Engine, pods: &Pods, uuid: &str) -> Result<bool> {
     let p = state_path(pods, uuid);
     let st: NetState = match fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
@@ -337,7 +331,7 @@ pub fn detach(pods: &Pods, uuid: &str) -> Result<bool> {
     // After a reboot the namespace file is an empty file: the namespace, its veths and the
     // rules are gone, and only the leases remain. Plugins given that file would fail for
     // ever; without a namespace they release what is left.
-    let bound = engine::netns_bound(&st.netns);
+    let bound = engine.netns_bound(&st.netns);
     let mut first_err = None;
     for j in st.networks.iter().rev() {
         if let Some(inv) = &j.invocation {
@@ -352,7 +346,7 @@ pub fn detach(pods: &Pods, uuid: &str) -> Result<bool> {
             }
         }
     }
-    engine::remove_netns(&st.netns)?;
+    engine.remove_netns(&st.netns)?;
     if let Some(e) = first_err {
         return Err(e);
     }
@@ -384,9 +378,9 @@ pub fn provide_etc_files(
         )),
     };
     for r in rootfs {
-        engine::provide_etc_file(r, "hosts", hosts.as_bytes())?;
+        rootfs::provide_etc_file(r, "hosts", hosts.as_bytes())?;
         if let Some(text) = &resolv {
-            engine::provide_etc_file(r, "resolv.conf", text.as_bytes())?;
+            rootfs::provide_etc_file(r, "resolv.conf", text.as_bytes())?;
         }
     }
     Ok(())

@@ -21,7 +21,7 @@
 //! (apps inside need it); its private parents keep host users out.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,8 @@ use jetpack_store::{Layout, PodDir};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+pub(crate) use crate::state::now;
+use crate::state::{create_private, private_dir, write_json, write_private};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,6 +76,17 @@ pub struct AppRecord {
     pub rootfs_mapped: bool,
 }
 
+/// One network of a running pod, as `list` and `status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetInfo {
+    pub name: String,
+    pub ifname: String,
+    /// With prefix length: `172.23.0.5/16`.
+    pub addresses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+}
+
 /// The state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRecord {
@@ -94,7 +107,7 @@ pub struct PodRecord {
     pub dns: Vec<std::net::IpAddr>,
     /// The pod's networks and addresses while it runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<crate::network::NetInfo>,
+    pub networks: Vec<NetInfo>,
     pub apps: Vec<AppRecord>,
     /// Host pid of the pod's init while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,54 +122,6 @@ pub struct PodRecord {
 
 /// Holds a pod's lock; released on drop or when every process sharing it has exited.
 pub struct PodLock(pub File);
-
-/// Writes `value` as JSON to `path` atomically: a reader sees the old file or the new one,
-/// never a part (temp file next to it, then rename).
-pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_private(&tmp, &text)?;
-    fs::rename(&tmp, path).at(path)
-}
-
-/// Opens `path` for writing (created or truncated) with mode 0600 whatever the umask, also
-/// when an older file with another mode is there.
-fn create_private(path: &Path) -> Result<File> {
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .at(path)?;
-    f.set_permissions(fs::Permissions::from_mode(0o600))
-        .at(path)?;
-    Ok(f)
-}
-
-/// Writes `bytes` to `path` (mode 0600, see [`create_private`]).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    create_private(path)?.write_all(bytes).at(path)
-}
-
-/// Creates `dir` with mode 0700 if it is missing, and gives it 0700 if it has another mode.
-fn private_dir(dir: &Path) -> Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).at(dir),
-    }
-    Ok(jetpack_storage::make_private(dir)?)
-}
-
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// Suffixes of the hidden directories of a pod being created and of one being destroyed.
 const NEW: &str = Layout::POD_NEW_SUFFIX;

@@ -1,0 +1,92 @@
+//! The seam between stage0 and the isolation engine. Everything the lifecycle asks of the
+//! host's isolation (namespaces, cgroups, the pod's init) goes through [`Engine`]; the rest of
+//! this crate is portable.
+//!
+//! - [`linux::LinuxEngine`]: namespaces, cgroups and seccomp through `jetpack_runtime::linux`,
+//!   the only module of this crate that calls it;
+//! - `fake::FakeEngine` (feature `testing`): records every call and plays back scripted
+//!   exits and failures, so that the lifecycle is tested without root or namespaces.
+//!
+//! A trait object: the start path makes a handful of engine calls against a fork and an exec,
+//! so dynamic dispatch costs nothing measurable, and callers need no type parameter.
+
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use jetpack_runtime::{IdMap, PodSpec, Security};
+
+use crate::error::Result;
+use crate::host::Host;
+use crate::pods::PodLock;
+
+/// How a pod is asked to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Its apps are asked to stop (SIGTERM, forwarded by the init).
+    Term,
+    /// Every process of the pod ends at once.
+    Kill,
+}
+
+/// A command to run in a running pod's app, in the app's security context.
+#[derive(Debug, Clone)]
+pub struct EnterSpec<'a> {
+    /// The pod's UUID, to find the app's cgroups.
+    pub uuid: &'a str,
+    pub app: &'a str,
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub tty: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// Absolute, inside the app's rootfs.
+    pub working_dir: String,
+    /// The app's capabilities, no_new_privs and seccomp filter; `None` for every capability
+    /// and no filter (`enter --privileged`).
+    pub security: Option<Security>,
+    /// The pod has a user namespace: the command joins it too.
+    pub userns: bool,
+}
+
+/// An isolation engine: prepares a pod's sandbox, starts its apps and waits for them,
+/// signals and enters a running pod, and tears down what a pod left.
+pub trait Engine: Sync {
+    /// What the host offers for isolators (cgroup controllers, MAC systems, capabilities).
+    fn host(&self) -> Host;
+
+    /// A user namespace with `map`, for idmapped mounts of the pod's clones.
+    fn user_namespace(&self, map: IdMap) -> Result<OwnedFd>;
+
+    /// A new network namespace bound on `path`, for CNI to configure and the pod to join.
+    fn create_netns(&self, path: &Path) -> Result<()>;
+
+    /// Whether `path` holds a network namespace (it is a plain file once unbound, e.g. after
+    /// a reboot).
+    fn netns_bound(&self, path: &Path) -> bool;
+
+    /// Removes the network namespace bound on `path`, and the file.
+    fn remove_netns(&self, path: &Path) -> Result<()>;
+
+    /// Starts the pod and waits for its end; returns its exit status. `on_pid` gets the pod's
+    /// init pid once it exists. The init keeps `lock` open, so the pod's lock is held exactly
+    /// as long as the pod lives, whatever happens to this process.
+    fn run(&self, spec: &PodSpec, lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32>;
+
+    /// Signals the pod whose init is `pid`; a pod that ended meanwhile is no error.
+    fn signal(&self, pid: i32, signal: Signal) -> Result<()>;
+
+    /// Runs a command in an app of the pod whose init is `pid`; returns its exit status.
+    fn enter(&self, pid: i32, spec: &EnterSpec<'_>) -> Result<i32>;
+
+    /// Removes the cgroups a pod left (its `jetpack run` was killed); true if there were any.
+    fn remove_cgroups(&self, uuid: &str) -> Result<bool>;
+
+    /// Removes what the engine keeps for all pods and no pod uses now (empty cgroups).
+    fn tidy(&self);
+}

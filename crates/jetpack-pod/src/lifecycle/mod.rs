@@ -1,0 +1,77 @@
+//! Pod lifecycle in stage0, one module per verb: [`prepare`] (reified manifest, constant-time
+//! clones), [`spec`] (the pod resolved to what the engine runs), [`run`], [`stop`] (stop,
+//! kill), [`destroy`] (destroy, gc) and [`enter`].
+//!
+//! Each verb takes the [`Engine`] it works through (`*_with`); the functions of the verb's
+//! name use this host's engine.
+
+pub mod destroy;
+pub mod enter;
+pub mod prepare;
+pub mod run;
+pub mod spec;
+pub mod stop;
+
+use std::time::Duration;
+
+use appc::PodManifest;
+use jetpack_store::Store;
+
+pub use destroy::{destroy_with, gc_with};
+pub use enter::{EnterOptions, enter_with};
+pub use prepare::{PodOptions, prepare_with};
+pub use run::{lock_for_run, run_with};
+pub use spec::{DEFAULT_PATH, build_spec, load_manifest};
+pub use stop::{kill_with, stop_with};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::pods::PodRecord;
+
+/// This host's engine.
+#[cfg(target_os = "linux")]
+pub fn native() -> &'static dyn Engine {
+    &crate::engine::linux::LinuxEngine
+}
+
+/// See [`prepare_with`].
+pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Result<PodRecord> {
+    prepare_with(native(), store, manifest, opts)
+}
+
+/// See [`run_with`].
+pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
+    run_with(native(), store, rec, tty)
+}
+
+/// See [`stop_with`].
+pub fn stop(store: &Store, rec: &PodRecord, timeout: Duration) -> Result<()> {
+    stop_with(native(), store, rec, timeout)
+}
+
+/// See [`kill_with`].
+pub fn kill(store: &Store, rec: &PodRecord) -> Result<()> {
+    kill_with(native(), store, rec)
+}
+
+/// See [`destroy_with`].
+pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
+    destroy_with(native(), store, uuid)
+}
+
+/// See [`gc_with`].
+pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
+    gc_with(native(), store, grace)
+}
+
+/// See [`enter_with`].
+pub fn enter(
+    store: &Store,
+    rec: &PodRecord,
+    app: &str,
+    command: &[String],
+    tty: bool,
+    opts: &EnterOptions,
+) -> Result<i32> {
+    enter_with(native(), store, rec, app, command, tty, opts)
+}

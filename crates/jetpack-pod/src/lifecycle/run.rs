@@ -1,0 +1,332 @@
+//! `run`: a prepared (or exited) pod started and waited for. What a start makes — mounted
+//! clones, networks, the metadata registration, the pod's `running` state — is held in guards
+//! that undo it when dropped, on every path: a failure, an early return or a panic leaves no
+//! network, registration or mount behind, and the pod recorded as exited.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use appc::PodManifest;
+use jetpack_runtime::PodSpec;
+use jetpack_storage::Storage;
+use jetpack_store::Store;
+
+use super::spec::{build_spec, read_manifest};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::metadata;
+use crate::network::{self, Attached, NetMode, PodNetworks};
+use crate::pods::{PodLock, PodRecord, Pods, State, now};
+
+/// Takes the pod's lock for a start, or says who holds it.
+pub fn lock_for_run(pods: &Pods, rec: &PodRecord) -> Result<PodLock> {
+    // `status`, `list` and `gc` see whether a pod lives by taking its lock for an instant; a
+    // holder that is neither running nor preparing the pod may be one of them, so it gets a
+    // moment to let go.
+    let start = Instant::now();
+    loop {
+        if let Some(l) = pods.try_lock(&rec.uuid)? {
+            return Ok(l);
+        }
+        let rec = pods.load(&rec.uuid)?;
+        let why = match (rec.state, rec.pid) {
+            (State::Running, Some(pid)) => {
+                format!("pod {} is running (init pid {pid})", rec.uuid)
+            }
+            (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
+            // `gc` holds it while it unmounts and removes what a killed run left, which on a
+            // busy host takes more than an instant.
+            _ if start.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            _ => format!("pod {} is in use by another jetpack process", rec.uuid),
+        };
+        return Err(Error::Busy(why));
+    }
+}
+
+/// The pod's clones, mounted only while the pod runs (overlay): unmounted when dropped.
+struct Mounted<'a> {
+    storage: &'a dyn Storage,
+    trees: Vec<String>,
+}
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        for tree in self.trees.drain(..) {
+            if let Err(e) = self.storage.unmount_pod_tree(&tree) {
+                tracing::error!("pod tree {tree}: unmounting: {e}");
+            }
+        }
+    }
+}
+
+/// The pod's networks once attached: detached when dropped. A failed detach stays recorded
+/// in the pod's `net.json`, and `gc` tries again.
+struct Networks<'a> {
+    engine: &'a dyn Engine,
+    pods: &'a Pods,
+    uuid: String,
+    attached: Option<Attached>,
+}
+
+impl Drop for Networks<'_> {
+    fn drop(&mut self) {
+        if self.attached.take().is_some()
+            && let Err(e) = network::detach(self.engine, self.pods, &self.uuid)
+        {
+            tracing::error!("pod {}: removing its networks: {e}", self.uuid);
+        }
+    }
+}
+
+/// The pod's record from the moment it is being started: recorded as exited when dropped
+/// (or by [`PodState::finish`], which reports a failure to save it).
+struct PodState<'a> {
+    pods: &'a Pods,
+    rec: PodRecord,
+    exit: Option<i32>,
+    done: bool,
+}
+
+impl PodState<'_> {
+    fn exited(&mut self) -> Result<()> {
+        self.done = true;
+        let rec = &mut self.rec;
+        rec.networks.clear();
+        rec.state = State::Exited;
+        rec.exited = Some(now());
+        rec.pid = None;
+        rec.exit = self.exit;
+        self.pods.save(rec)
+    }
+
+    /// Records the end of the run, whose outcome is `result`.
+    fn finish(mut self, result: Result<i32>) -> Result<i32> {
+        self.exit = result.as_ref().ok().copied();
+        self.exited()?;
+        result
+    }
+}
+
+impl Drop for PodState<'_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Err(e) = self.exited()
+        {
+            tracing::error!("pod {}: recording its end: {e}", self.rec.uuid);
+        }
+    }
+}
+
+/// Starts a prepared or exited pod and waits for it. Returns the pod's exit status (the app's
+/// for a one-app pod). An exited pod runs again from fresh clones of its images.
+pub fn run_with(engine: &dyn Engine, store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
+    let pods = Pods::new(store.root());
+    let lock = lock_for_run(&pods, rec)?;
+    let mut rec = pods.load(&rec.uuid)?;
+    // The pod's user namespace, for clones that show its ids.
+    let mut ns = fresh_clones(engine, store, &pods, &mut rec)?;
+    let mut mounted = Mounted {
+        storage: store.storage(),
+        trees: Vec::new(),
+    };
+    if let Some(map) = rec.userns
+        && ns.is_none()
+        && rec.apps.iter().any(|a| a.rootfs_mapped)
+    {
+        ns = Some((engine.user_namespace(map)?, map.host));
+    }
+    for a in &rec.apps {
+        let mapped = ns
+            .as_ref()
+            .filter(|_| a.rootfs_mapped)
+            .map(|(ns, host)| (ns.as_fd(), *host));
+        mounted.trees.push(a.tree.clone());
+        store.storage().mount_pod_tree(&a.image, &a.tree, mapped)?;
+    }
+    // A run killed earlier may have left its networks.
+    network::detach(engine, &pods, &rec.uuid)?;
+    let nets = PodNetworks::load(store, &rec.net)?;
+    let (manifest_text, manifest) = read_manifest(&pods, &rec.uuid)?;
+    let host = nets.isolator_host(&manifest, engine);
+    let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, tty, &host)?;
+    let ports = network::port_mappings(&manifest)?;
+    // The spec requires telling the user which isolators were enforced, modified or ignored.
+    resolved.report.log();
+    resolved.report.write(&spec.dir)?;
+    let mut networks = Networks {
+        engine,
+        pods: &pods,
+        uuid: rec.uuid.clone(),
+        attached: None,
+    };
+    networks.attached = match &nets.mode {
+        NetMode::Networks(_) => Some(network::attach(
+            engine,
+            store,
+            &pods,
+            &rec.uuid,
+            &nets.nets,
+            &ports,
+            resolved.network_bandwidth,
+        )?),
+        // Loopback only, in a namespace made here (recorded like a CNI pod's), so that the
+        // metadata service can listen in it.
+        NetMode::None => Some(network::attach(
+            engine,
+            store,
+            &pods,
+            &rec.uuid,
+            &[],
+            &[],
+            None,
+        )?),
+        NetMode::Host => None,
+    };
+    // From here on the pod's end is recorded whatever happens (before the networks go, which
+    // are dropped first, and the lock, which is released last).
+    let mut state = PodState {
+        pods: &pods,
+        rec,
+        exit: None,
+        done: false,
+    };
+    let start = Start {
+        engine,
+        store,
+        pods: &pods,
+        lock: &lock,
+        nets: &nets,
+        attached: networks.attached.as_ref(),
+        manifest_text: &manifest_text,
+        manifest: &manifest,
+    };
+    let result = start.run(&mut state.rec, &mut spec);
+    drop(mounted);
+    drop(networks);
+    let result = state.finish(result);
+    drop(lock);
+    result
+}
+
+/// An exited (or killed while running) pod starts from fresh clones; returns the pod's user
+/// namespace when it made one for them.
+fn fresh_clones(
+    engine: &dyn Engine,
+    store: &Store,
+    pods: &Pods,
+    rec: &mut PodRecord,
+) -> Result<Option<(OwnedFd, u32)>> {
+    let mut ns = None;
+    match rec.state {
+        State::Preparing => {
+            return Err(Error::Invalid(format!(
+                "pod {} was not fully prepared: destroy it",
+                rec.uuid
+            )));
+        }
+        State::Running | State::Exited => {
+            // Fresh clones, mounted by the caller (the mount is their check).
+            if let Some(map) = rec.userns {
+                ns = Some((engine.user_namespace(map)?, map.host));
+            }
+            for a in &mut rec.apps {
+                store.storage().remove_pod_tree(&a.tree)?;
+                (a.rootfs, a.rootfs_mapped) = match &ns {
+                    None => (store.storage().clone_for_pod(&a.image, &a.tree)?, false),
+                    Some((ns, host)) => store.storage().clone_for_pod_mapped(
+                        &a.image,
+                        &a.tree,
+                        ns.as_fd(),
+                        *host,
+                    )?,
+                };
+                let _ = fs::remove_file(pods.files(&rec.uuid).app_exit(&a.name));
+            }
+            rec.state = State::Prepared;
+            rec.exit = None;
+            pods.save(rec)?;
+        }
+        State::Prepared => {}
+    }
+    Ok(ns)
+}
+
+/// What the last steps of a start need: the pod's files, its registration, the engine.
+struct Start<'a> {
+    engine: &'a dyn Engine,
+    store: &'a Store,
+    pods: &'a Pods,
+    lock: &'a PodLock,
+    nets: &'a PodNetworks,
+    attached: Option<&'a Attached>,
+    manifest_text: &'a str,
+    manifest: &'a PodManifest,
+}
+
+impl Start<'_> {
+    /// Writes the pod's `/etc` files, registers it with the metadata service, records it as
+    /// running and hands it to the engine; returns its exit status.
+    fn run(&self, rec: &mut PodRecord, spec: &mut PodSpec) -> Result<i32> {
+        let ips = self.attached.map(|a| a.ips()).unwrap_or_default();
+        spec.netns = self.attached.map(|a| a.netns.clone());
+        let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
+        let provide =
+            || network::provide_etc_files(&rootfs, &spec.hostname, &self.nets.mode, &ips, &rec.dns);
+        match rec
+            .userns
+            .filter(|_| rec.apps.iter().any(|a| a.rootfs_mapped))
+        {
+            // A clone that shows the pod's ids takes new files from the pod's root only.
+            Some(map) => jetpack_storage::as_pod_ids(map.host, || Ok(provide()))??,
+            None => provide()?,
+        }
+        // The registration: by its addresses, its token on the host's loopback, or a listener
+        // in its namespace. It ends when the session (or its watch) is dropped.
+        let access = metadata::access(self.nets, self.attached, self.store.config())?;
+        let mut session = match access {
+            Some(access) => Some(metadata::Session::new(
+                self.store,
+                &rec.uuid,
+                self.manifest_text,
+                self.manifest,
+                access,
+            )?),
+            None => None,
+        };
+        if let Some(s) = session.as_mut() {
+            for app in &mut spec.apps {
+                for (k, v) in &mut app.env {
+                    if k == "AC_METADATA_URL" {
+                        v.clone_from(&s.url);
+                    }
+                }
+            }
+            // The pod runs without it rather than not at all.
+            if let Err(e) = s.register() {
+                tracing::error!("pod {}: metadata service: {e}", rec.uuid);
+            }
+        }
+        rec.networks = self
+            .attached
+            .map(|a| a.networks.clone())
+            .unwrap_or_default();
+        rec.state = State::Running;
+        rec.started = Some(now());
+        self.pods.save(rec)?;
+        let mut running = rec.clone();
+        let mut watch = None;
+        let code = self.engine.run(spec, self.lock, &mut |pid| {
+            running.pid = Some(pid);
+            let _ = self.pods.save(&running);
+            // Threads only now: the init has been forked.
+            watch = session.take().map(metadata::Session::watch);
+        });
+        drop(watch);
+        code
+    }
+}

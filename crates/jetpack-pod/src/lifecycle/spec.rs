@@ -1,0 +1,155 @@
+//! The spec builder: a prepared pod resolved to what the engine runs. Every lookup that can
+//! fail on bad input fails here, before anything runs.
+
+use std::fs;
+use std::path::PathBuf;
+
+use appc::{PodManifest, VolumeKind};
+use jetpack_runtime::{AppSpec, MountSpec, PodSpec};
+use jetpack_store::PodDir;
+
+use crate::error::{Error, IoContext, Result};
+use crate::isolators::{self, Resolved};
+use crate::pods::{PodRecord, Pods};
+use crate::rootfs;
+
+/// The PATH an app gets when its image does not set one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Resolves the pod to what the engine needs, and reports what becomes of its isolators. Every
+/// lookup that can fail on bad input (user, group, exec, working directory, volume source,
+/// isolators) fails here, before anything runs.
+pub fn build_spec(
+    pods: &Pods,
+    rec: &PodRecord,
+    manifest: &PodManifest,
+    tty: bool,
+    host: &isolators::Host,
+) -> Result<(PodSpec, Resolved)> {
+    let dir = pods.dir(&rec.uuid);
+    let isolators = isolators::resolve(manifest, host)?;
+    let resolved = isolators.clone();
+    let mut apps = Vec::new();
+    for (ra, (resources, security)) in manifest.apps.iter().zip(isolators.apps) {
+        let name = ra.name.as_str();
+        let fail = |what: String| Error::Invalid(format!("app {name}: {what}"));
+        let arec = rec
+            .apps
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| fail("not prepared".into()))?;
+        let app = ra
+            .app
+            .as_ref()
+            .ok_or_else(|| fail("no app in the pod manifest".into()))?;
+        let rootfs = arec.rootfs.clone();
+        let uid = rootfs::resolve_user(&rootfs, &app.user).map_err(&fail)?;
+        let gid = rootfs::resolve_group(&rootfs, &app.group).map_err(&fail)?;
+        let mut env: Vec<(String, String)> = vec![("PATH".into(), DEFAULT_PATH.into())];
+        for e in &app.environment {
+            match env.iter_mut().find(|(k, _)| *k == e.name) {
+                Some(slot) => slot.1 = e.value.clone(),
+                None => env.push((e.name.clone(), e.value.clone())),
+            }
+        }
+        env.push(("AC_APP_NAME".into(), name.to_string()));
+        env.push(("AC_METADATA_URL".into(), String::new()));
+        env.push(("container".into(), "jetpack".into()));
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        rootfs::find_exec(&rootfs, &app.exec[0], &path).map_err(&fail)?;
+        let working_dir = app.working_directory.clone().unwrap_or_else(|| "/".into());
+        rootfs::check_dir(&rootfs, &working_dir)
+            .map_err(|e| fail(format!("working directory: {e}")))?;
+        let mut mounts = Vec::new();
+        for m in &ra.mounts {
+            let vol = m
+                .app_volume
+                .as_ref()
+                .or_else(|| manifest.volume(m.volume.as_str()))
+                .ok_or_else(|| fail(format!("no volume {:?}", m.volume.as_str())))?;
+            let source = match &vol.kind {
+                VolumeKind::Host { source } => {
+                    let meta = fs::symlink_metadata(source).map_err(|e| {
+                        fail(format!("volume {}: host path {source}: {e}", vol.name))
+                    })?;
+                    if meta.file_type().is_symlink() {
+                        return Err(fail(format!(
+                            "volume {}: host path {source} is a symlink; give the path it points to",
+                            vol.name
+                        )));
+                    }
+                    PathBuf::from(source)
+                }
+                VolumeKind::Empty { .. } => PodDir::new(&dir).volume(vol.name.as_str()),
+            };
+            let mp_ro = app
+                .mount_points
+                .iter()
+                .any(|mp| mp.path == m.path && mp.read_only);
+            mounts.push(MountSpec {
+                source,
+                target: m.path.clone(),
+                read_only: vol.is_read_only() || mp_ro,
+                recursive: vol.is_recursive(),
+            });
+        }
+        let handler = |n| app.event_handler(n).map(|h| h.exec.clone());
+        apps.push(AppSpec {
+            name: name.to_string(),
+            rootfs,
+            exec: app.exec.clone(),
+            env,
+            uid,
+            gid,
+            supplementary_gids: app.supplementary_gids.clone(),
+            working_dir,
+            mounts,
+            read_only_rootfs: ra.read_only_root_fs,
+            pre_start: handler(appc::EventName::PreStart),
+            post_stop: handler(appc::EventName::PostStop),
+            resources,
+            security,
+            rootfs_mapped: arec.rootfs_mapped,
+        });
+    }
+    if tty && apps.len() != 1 {
+        return Err(Error::Invalid(
+            "-t attaches a terminal to a single app; this pod has several".into(),
+        ));
+    }
+    let spec = PodSpec {
+        uuid: rec.uuid.clone(),
+        hostname: rec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("jetpack-{}", &rec.uuid[..8])),
+        net: if rec.net == "host" {
+            jetpack_runtime::NetMode::Host
+        } else {
+            jetpack_runtime::NetMode::Loopback
+        },
+        netns: None,
+        dir,
+        apps,
+        tty,
+        resources: isolators.pod,
+        userns: rec.userns,
+    };
+    Ok((spec, resolved))
+}
+
+pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {
+    Ok(read_manifest(pods, uuid)?.1)
+}
+
+/// The pod's manifest as stored (the metadata service serves these exact bytes) and parsed.
+pub(crate) fn read_manifest(pods: &Pods, uuid: &str) -> Result<(String, PodManifest)> {
+    let p = pods.files(uuid).manifest();
+    let text = fs::read_to_string(&p).at(&p)?;
+    let manifest = PodManifest::from_slice(text.as_bytes())?;
+    Ok((text, manifest))
+}

@@ -1,0 +1,431 @@
+//! The lifecycle over the recording engine: prepare, run, stop, kill, enter, destroy and gc
+//! with their state transitions, on a `dir` store in a temporary directory, without
+//! namespaces (`--net=none`: no CNI runs; no default network: no metadata service).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jetpack_pod::engine::Signal;
+use jetpack_pod::engine::fake::{Call, FakeEngine, Outcome};
+use jetpack_pod::{PodOptions, PodRecord, Pods, State, Status};
+use jetpack_store::{Config, Source, Store};
+
+/// A `dir` store with one image (`/bin/true`, a script) and an empty network directory.
+struct Fixture {
+    store: Store,
+    image: String,
+    _dir: tempfile::TempDir,
+}
+
+fn aci() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, mode: u32, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_path(name).unwrap();
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    };
+    let manifest = r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/true",
+        "app":{"exec":["/bin/true"],"user":"0","group":"0"}}"#;
+    add(
+        "manifest",
+        tar::EntryType::Regular,
+        0o644,
+        manifest.as_bytes(),
+    );
+    for d in ["rootfs", "rootfs/bin", "rootfs/etc"] {
+        add(d, tar::EntryType::Directory, 0o755, b"");
+    }
+    add(
+        "rootfs/bin/true",
+        tar::EntryType::Regular,
+        0o755,
+        b"#!/bin/sh\n",
+    );
+    b.into_inner().unwrap()
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("jetpack.conf");
+        std::fs::write(&conf, b"").unwrap();
+        let net = dir.path().join("net.d");
+        std::fs::create_dir(&net).unwrap();
+        let sets = [
+            "storage=dir".to_string(),
+            format!("root={}", dir.path().join("store").display()),
+            format!("net.dir={}", net.display()),
+        ];
+        let cfg = Config::load(Some(&conf), &sets).unwrap();
+        let mut store = Store::init(&cfg).unwrap();
+        let file = dir.path().join("true.aci");
+        std::fs::write(&file, aci()).unwrap();
+        let image = store.import(Source::File(file)).unwrap().id;
+        Fixture {
+            store,
+            image,
+            _dir: dir,
+        }
+    }
+
+    fn manifest(&self) -> appc::PodManifest {
+        let id = &self.image;
+        let m = format!(
+            r#"{{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{{"name":"app",
+            "image":{{"id":"{id}","name":"example.com/true"}},
+            "app":{{"exec":["/bin/true"],"user":"0","group":"0"}}}}]}}"#
+        );
+        appc::PodManifest::from_slice(m.as_bytes()).unwrap()
+    }
+
+    fn prepare(&self, engine: &FakeEngine) -> PodRecord {
+        let opts = PodOptions {
+            net: "none".into(),
+            ..PodOptions::default()
+        };
+        jetpack_pod::prepare_with(engine, &self.store, &self.manifest(), &opts).unwrap()
+    }
+
+    fn pods(&self) -> Pods {
+        Pods::new(self.store.root())
+    }
+
+    fn load(&self, uuid: &str) -> PodRecord {
+        self.pods().load(uuid).unwrap()
+    }
+
+    fn netns(&self, uuid: &str) -> PathBuf {
+        self.pods().dir(uuid).join("netns")
+    }
+
+    fn trees_of(&self, uuid: &str) -> Vec<String> {
+        let prefix = uuid.replace('-', "");
+        let trees = self.store.storage().pod_trees().unwrap();
+        trees
+            .into_iter()
+            .filter(|t| t.starts_with(&prefix))
+            .collect()
+    }
+}
+
+/// Runs the pod on another thread and waits until the engine has it running.
+fn start<'s, 'e: 's>(
+    fx: &'e Fixture,
+    engine: &'e FakeEngine,
+    rec: &PodRecord,
+    scope: &'s std::thread::Scope<'s, 'e>,
+) -> (
+    i32,
+    std::thread::ScopedJoinHandle<'s, jetpack_pod::Result<i32>>,
+) {
+    // A store of its own: a store is used by one thread, like one `jetpack` process.
+    let (cfg, rec) = (fx.store.config().clone(), rec.clone());
+    let handle = scope.spawn(move || {
+        let store = Store::open(&cfg)?;
+        jetpack_pod::run_with(engine, &store, &rec, false)
+    });
+    let pid = engine
+        .wait_running(Duration::from_secs(10))
+        .expect("the pod runs");
+    (pid, handle)
+}
+
+fn is_free(fx: &Fixture, uuid: &str) -> bool {
+    !fx.pods().is_locked(uuid).unwrap()
+}
+
+#[test]
+fn prepare_run_and_exit_are_recorded() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    assert_eq!(rec.state, State::Prepared);
+    assert_eq!(fx.pods().status(&rec).unwrap(), Status::Prepared);
+    assert_eq!(fx.trees_of(&rec.uuid).len(), 1, "one clone per app");
+    // No isolator depends on the host: the engine is not asked.
+    assert!(engine.calls().is_empty(), "{:?}", engine.calls());
+
+    engine.script(Outcome::Exit(3));
+    let code = jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap();
+    assert_eq!(code, 3);
+    let netns = fx.netns(&rec.uuid);
+    assert_eq!(
+        engine.calls(),
+        vec![
+            Call::CreateNetns(netns.clone()),
+            Call::Run {
+                uuid: rec.uuid.clone(),
+                apps: vec!["app".into()],
+                rootfs: vec![rec.apps[0].rootfs.clone()],
+            },
+            Call::RemoveNetns(netns.clone()),
+        ]
+    );
+    let after = fx.load(&rec.uuid);
+    assert_eq!(after.state, State::Exited);
+    assert_eq!(after.exit, Some(3));
+    assert_eq!((after.pid, after.networks.len()), (None, 0));
+    assert!(after.started.is_some() && after.exited.is_some());
+    assert!(is_free(&fx, &rec.uuid));
+    let dir = fx.pods().dir(&rec.uuid);
+    assert!(!dir.join("net.json").exists() && !netns.exists());
+    assert!(dir.join("isolators.json").exists());
+    // The pod's /etc/hosts was provided in its rootfs.
+    assert!(rec.apps[0].rootfs.join("etc/hosts").exists());
+
+    // An exited pod runs again, from a fresh clone.
+    std::fs::write(rec.apps[0].rootfs.join("left-behind"), b"").unwrap();
+    assert_eq!(
+        jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap(),
+        0
+    );
+    assert!(!rec.apps[0].rootfs.join("left-behind").exists());
+    assert_eq!(fx.load(&rec.uuid).exit, Some(0));
+}
+
+#[test]
+fn the_running_state_names_the_init_and_stop_signals_it() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    engine.script(Outcome::UntilSignal { ignore_term: false });
+    std::thread::scope(|s| {
+        let (pid, handle) = start(&fx, &engine, &rec, s);
+        let running = fx.load(&rec.uuid);
+        assert_eq!((running.state, running.pid), (State::Running, Some(pid)));
+        assert_eq!(fx.pods().status(&running).unwrap(), Status::Running);
+        // A second start is refused while it runs.
+        let busy = jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap_err();
+        assert!(busy.to_string().contains("is running"), "{busy}");
+
+        jetpack_pod::stop_with(&engine, &fx.store, &rec, Duration::from_secs(10)).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 143);
+        let signals: Vec<_> = engine
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Signal(..)))
+            .collect();
+        assert_eq!(signals, vec![Call::Signal(pid, Signal::Term)]);
+    });
+    let after = fx.load(&rec.uuid);
+    assert_eq!(
+        (after.state, after.exit, after.pid),
+        (State::Exited, Some(143), None)
+    );
+    // Stopping an exited pod is an error that says so.
+    let e = jetpack_pod::stop_with(&engine, &fx.store, &rec, Duration::from_secs(1)).unwrap_err();
+    assert!(e.to_string().contains("is not running"), "{e}");
+}
+
+#[test]
+fn stop_kills_a_pod_that_ignores_sigterm() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    engine.script(Outcome::UntilSignal { ignore_term: true });
+    std::thread::scope(|s| {
+        let (pid, handle) = start(&fx, &engine, &rec, s);
+        jetpack_pod::stop_with(&engine, &fx.store, &rec, Duration::from_millis(100)).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 137);
+        let signals: Vec<_> = engine
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Signal(..)))
+            .collect();
+        assert_eq!(
+            signals,
+            vec![
+                Call::Signal(pid, Signal::Term),
+                Call::Signal(pid, Signal::Kill)
+            ]
+        );
+    });
+    assert_eq!(fx.load(&rec.uuid).exit, Some(137));
+}
+
+#[test]
+fn kill_and_enter_reach_the_running_pod() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    engine.script(Outcome::UntilSignal { ignore_term: true });
+    std::thread::scope(|s| {
+        let (pid, handle) = start(&fx, &engine, &rec, s);
+        let opts = jetpack_pod::EnterOptions::default();
+        let rec_now = fx.load(&rec.uuid);
+        let code = jetpack_pod::enter_with(&engine, &fx.store, &rec_now, "app", &[], false, &opts)
+            .unwrap();
+        assert_eq!(code, 0);
+        let e = jetpack_pod::enter_with(&engine, &fx.store, &rec_now, "nope", &[], false, &opts)
+            .unwrap_err();
+        assert!(e.to_string().contains("has no app \"nope\""), "{e}");
+        jetpack_pod::kill_with(&engine, &fx.store, &rec).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 137);
+        let calls = engine.calls();
+        assert!(calls.contains(&Call::Enter {
+            pid,
+            app: "app".into(),
+            argv: vec!["/bin/sh".into()],
+            uid: 0,
+        }));
+        let signals: Vec<_> = calls
+            .into_iter()
+            .filter(|c| matches!(c, Call::Signal(..)))
+            .collect();
+        assert_eq!(signals, vec![Call::Signal(pid, Signal::Kill)]);
+    });
+}
+
+#[test]
+fn a_failing_start_undoes_its_networks_and_records_the_end() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    engine.script(Outcome::Fail("no init".into()));
+    let e = jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap_err();
+    assert!(e.to_string().contains("no init"), "{e}");
+    let netns = fx.netns(&rec.uuid);
+    let calls = engine.calls();
+    assert_eq!(calls.first(), Some(&Call::CreateNetns(netns.clone())));
+    assert_eq!(calls.last(), Some(&Call::RemoveNetns(netns.clone())));
+    let dir = fx.pods().dir(&rec.uuid);
+    assert!(!dir.join("net.json").exists() && !netns.exists());
+    let after = fx.load(&rec.uuid);
+    assert_eq!(after.state, State::Exited);
+    assert_eq!((after.exit, after.pid), (None, None));
+    assert!(after.networks.is_empty());
+    assert!(is_free(&fx, &rec.uuid));
+    // Nothing is left that keeps it from running again.
+    assert_eq!(
+        jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn a_start_that_fails_before_its_networks_leaves_the_pod_prepared() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    // An exec that the image lacks fails while the spec is built, before anything is made.
+    let mut m = fx.manifest();
+    m.apps[0].app.as_mut().unwrap().exec = vec!["/bin/missing".into()];
+    fx.pods()
+        .write_manifest(&rec.uuid, m.to_json_pretty().as_bytes())
+        .unwrap();
+    let e = jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap_err();
+    assert!(e.to_string().contains("/bin/missing"), "{e}");
+    assert!(engine.calls().is_empty(), "{:?}", engine.calls());
+    assert_eq!(fx.load(&rec.uuid).state, State::Prepared);
+    assert!(is_free(&fx, &rec.uuid));
+}
+
+#[test]
+fn destroy_removes_the_pod_its_clones_and_cgroups() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    jetpack_pod::destroy_with(&engine, &fx.store, &rec.uuid).unwrap();
+    assert!(!fx.pods().dir(&rec.uuid).exists());
+    assert!(fx.trees_of(&rec.uuid).is_empty());
+    assert_eq!(engine.calls(), vec![Call::RemoveCgroups(rec.uuid.clone())]);
+    assert!(fx.pods().all().unwrap().is_empty());
+}
+
+#[test]
+fn destroy_kills_a_running_pod_first() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = fx.prepare(&engine);
+    engine.script(Outcome::UntilSignal { ignore_term: true });
+    std::thread::scope(|s| {
+        let (pid, handle) = start(&fx, &engine, &rec, s);
+        jetpack_pod::destroy_with(&engine, &fx.store, &rec.uuid).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 137);
+        assert!(engine.calls().contains(&Call::Signal(pid, Signal::Kill)));
+    });
+    assert!(!fx.pods().dir(&rec.uuid).exists());
+    assert!(fx.trees_of(&rec.uuid).is_empty());
+}
+
+#[test]
+fn gc_removes_exited_and_aborted_pods_and_keeps_prepared_ones() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let kept = fx.prepare(&engine);
+    let exited = fx.prepare(&engine);
+    jetpack_pod::run_with(&engine, &fx.store, &exited, false).unwrap();
+    // A prepare killed half-way: its state says preparing and nobody holds its lock.
+    let aborted = fx.prepare(&engine);
+    let mut rec = fx.load(&aborted.uuid);
+    rec.state = State::Preparing;
+    fx.pods().save(&rec).unwrap();
+    assert_eq!(fx.pods().status(&rec).unwrap(), Status::Aborted);
+    // A clone that no pod owns.
+    let stray = "0123456789abcdef0123456789abcdef-app";
+    fx.store.storage().clone_for_pod(&fx.image, stray).unwrap();
+
+    // Within the grace period the exited pod stays.
+    let removed = jetpack_pod::gc_with(&engine, &fx.store, Duration::from_secs(3600)).unwrap();
+    assert!(removed.contains(&aborted.uuid), "{removed:?}");
+    assert!(removed.contains(&format!("tree {stray}")), "{removed:?}");
+    assert!(!removed.contains(&exited.uuid), "{removed:?}");
+    assert!(fx.pods().dir(&exited.uuid).exists());
+
+    let removed = jetpack_pod::gc_with(&engine, &fx.store, Duration::ZERO).unwrap();
+    assert_eq!(removed, vec![exited.uuid.clone()]);
+    let left: Vec<String> = fx
+        .pods()
+        .all()
+        .unwrap()
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(left, vec![kept.uuid.clone()]);
+    assert_eq!(fx.trees_of(&kept.uuid).len(), 1);
+    assert!(fx.trees_of(&exited.uuid).is_empty() && fx.trees_of(&aborted.uuid).is_empty());
+    let calls = engine.calls();
+    for uuid in [&exited.uuid, &aborted.uuid] {
+        assert!(
+            calls.contains(&Call::RemoveCgroups(uuid.clone())),
+            "{calls:?}"
+        );
+    }
+    assert_eq!(calls.last(), Some(&Call::Tidy));
+}
+
+#[test]
+fn prepare_asks_the_engine_about_the_host_only_for_isolators_that_need_it() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let mut m = fx.manifest();
+    let limit: appc::Isolator =
+        serde_json::from_str(r#"{"name":"resource/memory","value":{"limit":"64M"}}"#).unwrap();
+    m.apps[0].app.as_mut().unwrap().isolators.push(limit);
+    let opts = PodOptions {
+        net: "none".into(),
+        ..PodOptions::default()
+    };
+    let rec = jetpack_pod::prepare_with(&engine, &fx.store, &m, &opts).unwrap();
+    assert_eq!(engine.calls(), vec![Call::Host]);
+    jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap();
+    let report = jetpack_pod::isolators::Report::read(&fx.pods().dir(&rec.uuid)).unwrap();
+    let memory = report
+        .isolators
+        .iter()
+        .find(|e| e.name == "resource/memory")
+        .unwrap();
+    assert_eq!(memory.status, jetpack_pod::isolators::Status::Enforced);
+    assert!(
+        memory.detail.contains("fake memory controller"),
+        "{}",
+        memory.detail
+    );
+}
