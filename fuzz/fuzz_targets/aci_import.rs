@@ -20,7 +20,6 @@ use libfuzzer_sys::fuzz_target;
 const MAX_TAR: u64 = 16 << 20;
 
 struct Scratch {
-    _dir: tempfile::TempDir,
     layer: PathBuf,
     beside: PathBuf,
 }
@@ -28,12 +27,11 @@ struct Scratch {
 static SCRATCH: LazyLock<Scratch> = LazyLock::new(|| {
     // On tmpfs: extraction then costs no disk I/O.
     let dir = jetpack_fuzz::scratch_dir();
-    let beside = dir.path().join("beside");
+    let beside = dir.join("beside");
     std::fs::create_dir(&beside).expect("scratch directory");
     Scratch {
-        layer: dir.path().join("layer"),
+        layer: dir.join("layer"),
         beside,
-        _dir: dir,
     }
 });
 

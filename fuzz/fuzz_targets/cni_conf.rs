@@ -7,10 +7,10 @@ use std::sync::LazyLock;
 use jetpack_net::{find, load_all};
 use libfuzzer_sys::fuzz_target;
 
-static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(jetpack_fuzz::scratch_dir);
+static DIR: LazyLock<std::path::PathBuf> = LazyLock::new(jetpack_fuzz::scratch_dir);
 
 fuzz_target!(|data: &[u8]| {
-    let dir = DIR.path();
+    let dir = DIR.as_path();
     std::fs::write(dir.join("50-fuzz.conflist"), data).expect("writing the configuration");
     let Ok(nets) = load_all(dir) else {
         return;

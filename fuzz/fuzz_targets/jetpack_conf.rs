@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use jetpack_store::Config;
 use libfuzzer_sys::fuzz_target;
 
-static DIR: LazyLock<tempfile::TempDir> = LazyLock::new(jetpack_fuzz::scratch_dir);
+static DIR: LazyLock<std::path::PathBuf> = LazyLock::new(jetpack_fuzz::scratch_dir);
 
 fn check(cfg: &Config) {
     let _ = cfg.layout();
@@ -18,7 +18,7 @@ fn check(cfg: &Config) {
         .filter(|(_, _, origin)| *origin != "default")
         .map(|(k, v, _)| format!("{k} = {v}\n"))
         .collect();
-    let file = DIR.path().join("again.conf");
+    let file = DIR.join("again.conf");
     std::fs::write(&file, &text).expect("writing the configuration");
     let again = Config::load(Some(&file), &[])
         .unwrap_or_else(|e| panic!("written back, the configuration is refused: {e}\n{text}"));
@@ -26,7 +26,7 @@ fn check(cfg: &Config) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let file = DIR.path().join("jetpack.conf");
+    let file = DIR.join("jetpack.conf");
     std::fs::write(&file, data).expect("writing the configuration");
     if let Ok(cfg) = Config::load(Some(&file), &[]) {
         check(&cfg);

@@ -17,11 +17,11 @@ const SIGNED: &[u8] = b"jetpack fuzz data\n";
 /// A fixed "now" so that expiry is judged the same in every run: 2026-01-01.
 const NOW: i64 = 1_767_225_600;
 
-static DATA: LazyLock<(tempfile::TempDir, std::path::PathBuf)> = LazyLock::new(|| {
+static DATA: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
     let dir = jetpack_fuzz::scratch_dir();
-    let path = dir.path().join("data");
+    let path = dir.join("data");
     std::fs::write(&path, SIGNED).expect("signed data file");
-    (dir, path)
+    path
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify(
         sig,
         "fuzz",
-        &DATA.1,
+        &DATA,
         "example.com/app",
         &trusted,
         &trusted,
