@@ -1,18 +1,18 @@
 //! OCI and Docker images, as Jetpack reads them, without I/O: image references in the
 //! transport syntax skopeo and podman use (`docker://`, `oci:`, `oci-archive:`,
 //! `docker-archive:`), manifests and indexes of both formats with the host's platform chosen,
-//! layer chain IDs, whiteouts, and the image configuration mapped to an appc image manifest
+//! layer chain IDs, and the image configuration mapped to an appc image manifest
 //! (docker2aci's rules, see `docs/architecture.md`).
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod mapping;
 pub mod media;
 pub mod platform;
 pub mod reference;
-pub mod whiteout;
 
 pub use error::{Error, Result};
 pub use manifest::{DockerArchiveEntry, Parsed, parse_docker_archive_manifest, parse_manifest};

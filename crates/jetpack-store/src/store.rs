@@ -274,6 +274,18 @@ impl Store {
     /// Writes the original image file to `out`.
     pub fn export(&self, id: &str, out: &mut dyn std::io::Write) -> Result<u64> {
         let p = self.layout.image_aci(id);
+        if !p.exists()
+            && self
+                .index()?
+                .get(id)?
+                .is_some_and(|r| r.compression == "oci")
+        {
+            return Err(Error::Other(format!(
+                "image {} came from an OCI or Docker image: there is no ACI file of it to \
+                 export (exporting one is not supported yet)",
+                short_id(id)
+            )));
+        }
         let mut f = File::open(&p).at(&p)?;
         std::io::copy(&mut f, out).at(p)
     }

@@ -37,14 +37,20 @@ pub enum Command {
     /// btrfs if it lies on btrfs, overlay if the kernel has overlayfs, else dir. The choice is
     /// recorded in the store and kept.
     Init,
-    /// Import an ACI file (or - for stdin) and print its image ID.
+    /// Import an ACI file (or - for stdin), or an OCI/Docker image from disk; print its ID.
     ///
     /// The file may be an uncompressed tar or gzip, bzip2, xz or zstd compressed (detected by
     /// content). One pass decompresses, hashes and extracts; the image ID is sha512- and the hex
     /// SHA-512 of the uncompressed tar. Dependencies must already be in the store; the image is
     /// stored fully rendered and sealed read-only, and the original file is kept for export.
+    ///
+    /// OCI and Docker images: oci:DIR[:TAG] (an OCI image layout), oci-archive:FILE[:TAG] (the
+    /// same as a tar), docker-archive:FILE[:REPO:TAG] (docker save, podman save). The image for
+    /// this host's platform is imported, its layers applied in order (whiteouts included), each
+    /// checked against its digest; its configuration becomes the appc manifest.
     Import {
-        /// ACI file, or - for standard input.
+        /// ACI file, - for standard input, or oci:DIR[:TAG], oci-archive:FILE[:TAG],
+        /// docker-archive:FILE[:REPO:TAG].
         file: String,
         /// Print nothing but the image ID.
         #[arg(short, long)]

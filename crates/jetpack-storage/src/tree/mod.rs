@@ -437,3 +437,100 @@ mod tests {
         assert!(copy::walk(root.as_fd(), b"link/b").is_err());
     }
 }
+
+/// Opens the directory `rel` below `root` without following a symlink at any component;
+/// `None` if it is not there or is not a directory (a symlink or a file on the way).
+fn open_below(root: &Path, rel: &[&std::ffi::OsStr]) -> io::Result<Option<OwnedFd>> {
+    let mut fd = open_root(root)?;
+    for (i, c) in rel.iter().enumerate() {
+        match openat(&fd, *c, dir_flags(), Mode::empty()) {
+            Ok(next) => fd = next,
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(None),
+            Err(e) => {
+                let at: std::path::PathBuf = rel[..=i].iter().collect();
+                return Err(errno(&at.display().to_string(), "open", e));
+            }
+        }
+    }
+    Ok(Some(fd))
+}
+
+/// A layer's whiteout: removes `rel` (and all below it) from the tree at `root`. Parents are
+/// resolved without following symlinks; a path that is not there, or that passes through a
+/// non-directory, has nothing to hide.
+pub fn remove_below(root: &Path, rel: &[&std::ffi::OsStr]) -> io::Result<()> {
+    let Some((name, dir)) = rel.split_last() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to remove the root of the tree",
+        ));
+    };
+    let Some(parent) = open_below(root, dir)? else {
+        return Ok(());
+    };
+    let name = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    match remove::remove_top(parent.as_fd(), &name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// A layer's opaque directory: removes everything inside the directory `rel` below `root`
+/// (the directory stays), resolved as [`remove_below`] does.
+pub fn empty_below(root: &Path, rel: &[&std::ffi::OsStr]) -> io::Result<()> {
+    let Some(dir) = open_below(root, rel)? else {
+        return Ok(());
+    };
+    let mut names = Vec::new();
+    let listing = dir.try_clone().map_err(|e| io_err("", "dup", e))?;
+    for entry in rustix::fs::Dir::read_from(&listing).map_err(|e| errno("", "read directory", e))? {
+        let entry = entry.map_err(|e| errno("", "read directory", e))?;
+        let n = entry.file_name();
+        if n != c"." && n != c".." {
+            names.push(n.to_owned());
+        }
+    }
+    for n in names {
+        remove::remove_top(dir.as_fd(), &n)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod whiteout_tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn whiteouts_remove_inside_the_tree_only() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, outside) = (t.path().join("root"), t.path().join("outside"));
+        for d in ["a/b/c", "opq/x", "keep"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("canary"), "x").unwrap();
+        std::fs::write(root.join("a/b/c/f"), "x").unwrap();
+        std::fs::write(root.join("opq/x/f"), "x").unwrap();
+        std::fs::write(root.join("opq/g"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        let p = |s: &'static str| s.split('/').map(OsStr::new).collect::<Vec<_>>();
+
+        remove_below(&root, &p("a/b")).unwrap();
+        assert!(root.join("a").is_dir() && !root.join("a/b").exists());
+        empty_below(&root, &p("opq")).unwrap();
+        assert!(root.join("opq").is_dir());
+        assert_eq!(std::fs::read_dir(root.join("opq")).unwrap().count(), 0);
+        // Through a symlink: nothing outside is touched.
+        remove_below(&root, &p("link/canary")).unwrap();
+        empty_below(&root, &p("link")).unwrap();
+        assert!(outside.join("canary").exists());
+        // The symlink itself can be whited out; missing paths are fine.
+        remove_below(&root, &p("link")).unwrap();
+        assert!(!root.join("link").exists() && outside.join("canary").exists());
+        remove_below(&root, &p("no/such")).unwrap();
+        empty_below(&root, &p("keep/none")).unwrap();
+        assert!(remove_below(&root, &[]).is_err());
+    }
+}

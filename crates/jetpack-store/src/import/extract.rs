@@ -40,8 +40,23 @@ pub enum Target<'a> {
     Rootfs(Vec<&'a OsStr>),
 }
 
+/// What kind of archive is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An ACI: `manifest` and `rootfs/`.
+    Aci,
+    /// A layer of an OCI or Docker image: the tree at the archive's root, whiteouts
+    /// (`.wh.NAME`, `.wh..wh..opq`) recorded in [`Walked::whiteouts`] instead of written.
+    Layer,
+}
+
 /// Classifies an entry name, refusing anything that is not `manifest` or under `rootfs/`.
 pub fn classify(raw: &[u8]) -> std::result::Result<Target<'_>, String> {
+    classify_in(Mode::Aci, raw)
+}
+
+/// [`classify`] for an archive of `mode`: in a layer every name is below the root.
+pub fn classify_in(mode: Mode, raw: &[u8]) -> std::result::Result<Target<'_>, String> {
     if raw.first() == Some(&b'/') {
         return Err("absolute path".into());
     }
@@ -52,6 +67,13 @@ pub fn classify(raw: &[u8]) -> std::result::Result<Target<'_>, String> {
             b".." => return Err("path contains `..`".into()),
             c => comps.push(OsStr::from_bytes(c)),
         }
+    }
+    if mode == Mode::Layer {
+        return Ok(if comps.is_empty() {
+            Target::Root
+        } else {
+            Target::Rootfs(comps)
+        });
     }
     match comps.split_first() {
         None => Err("empty name".into()),
@@ -90,6 +112,17 @@ pub struct Walked {
     pub manifest: Option<Vec<u8>>,
     pub entries: u64,
     pub file_bytes: u64,
+    /// A layer's whiteouts, in archive order.
+    pub whiteouts: Vec<Whiteout>,
+}
+
+/// A layer's instruction to hide what the layers below it have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whiteout {
+    /// Remove this path (components below the root).
+    Remove(Vec<OsString>),
+    /// Remove everything below this directory (`[]` is the root).
+    Opaque(Vec<OsString>),
 }
 
 fn bad(name: &[u8], why: impl std::fmt::Display) -> Error {
@@ -216,6 +249,7 @@ fn join(path: &[&OsStr]) -> Vec<u8> {
 /// a file to write through), no non-directory over an implied directory, and hard links to an
 /// earlier non-directory entry. Records the entry.
 fn check_tree(
+    mode: Mode,
     nodes: &mut std::collections::HashMap<Vec<u8>, Node>,
     name: &[u8],
     kind: EntryType,
@@ -262,7 +296,7 @@ fn check_tree(
             Node::Symlink
         }
         EntryType::Link => {
-            let target = match link.map(classify) {
+            let target = match link.map(|l| classify_in(mode, l)) {
                 Some(Ok(Target::Rootfs(t))) => join(&t),
                 _ => unreachable!("checked by check_links"),
             };
@@ -344,6 +378,16 @@ pub fn walk<R: Read>(reader: R, writer: Option<&mut TreeWriter>) -> Result<Walke
 /// the walk fails.
 pub fn walk_into<R: Read>(
     reader: R,
+    writer: Option<&mut TreeWriter>,
+    out: &mut Walked,
+) -> Result<()> {
+    walk_mode(Mode::Aci, reader, writer, out)
+}
+
+/// [`walk_into`] for an archive of `mode`.
+pub fn walk_mode<R: Read>(
+    mode: Mode,
+    reader: R,
     mut writer: Option<&mut TreeWriter>,
     out: &mut Walked,
 ) -> Result<()> {
@@ -361,7 +405,14 @@ pub fn walk_into<R: Read>(
             continue;
         }
         let name = entry.path_bytes().into_owned();
-        let target = classify(&name).map_err(|why| bad(&name, why))?;
+        let target = classify_in(mode, &name).map_err(|why| bad(&name, why))?;
+        if mode == Mode::Layer
+            && let Some(w) = whiteout(&name, &target)
+        {
+            out.entries += 1;
+            out.whiteouts.extend(w);
+            continue;
+        }
         if let Target::Rootfs(path) = &target
             && path.len() > MAX_DEPTH
         {
@@ -418,20 +469,20 @@ pub fn walk_into<R: Read>(
             }
             Target::Rootfs(path) => {
                 let link = entry.link_name_bytes().map(|l| l.into_owned());
-                check_links(&name, kind, &path, link.as_deref())?;
-                check_tree(&mut nodes, &name, kind, &path, link.as_deref())?;
+                check_links(mode, &name, kind, &path, link.as_deref())?;
+                check_tree(mode, &mut nodes, &name, kind, &path, link.as_deref())?;
                 if let Some(w) = writer.as_deref_mut() {
                     let mut content = Counted {
                         inner: &mut entry,
                         count: &mut out.file_bytes,
                     };
-                    write_entry(w, &mut content, kind, &path, link.as_deref(), &meta)
+                    write_entry(mode, w, &mut content, kind, &path, link.as_deref(), &meta)
                         .map_err(|e| write_err(&name, e))?;
                 }
             }
         }
     }
-    if !saw_root {
+    if !saw_root && mode == Mode::Aci {
         return Err(Error::BadImage(
             "no rootfs directory entry: an ACI must contain `rootfs/`".into(),
         ));
@@ -439,8 +490,37 @@ pub fn walk_into<R: Read>(
     Ok(())
 }
 
+/// `Some` if a layer entry is a whiteout name: what it hides (`None` for AUFS metadata such
+/// as `.wh..wh.plnk`, which hides nothing).
+fn whiteout(name: &[u8], target: &Target<'_>) -> Option<Option<Whiteout>> {
+    let Target::Rootfs(path) = target else {
+        return None;
+    };
+    let (last, dir) = path.split_last()?;
+    let owned = |p: &[&OsStr]| p.iter().map(|c| c.to_os_string()).collect::<Vec<_>>();
+    let last = last.as_bytes();
+    if last == b".wh..wh..opq" {
+        return Some(Some(Whiteout::Opaque(owned(dir))));
+    }
+    let hidden = last.strip_prefix(b".wh.")?;
+    if hidden.is_empty() || last.starts_with(b".wh..wh.") {
+        // AUFS metadata (`.wh..wh.plnk`, …): nothing to apply, nothing to write.
+        tracing::debug!("layer entry {}: AUFS metadata, skipped", show_name(name));
+        return Some(None);
+    }
+    let mut p = owned(dir);
+    p.push(OsStr::from_bytes(hidden).to_os_string());
+    Some(Some(Whiteout::Remove(p)))
+}
+
 /// Refuses hard links and symlinks that leave `rootfs/`, and entry types an ACI cannot hold.
-fn check_links(name: &[u8], kind: EntryType, path: &[&OsStr], link: Option<&[u8]>) -> Result<()> {
+fn check_links(
+    mode: Mode,
+    name: &[u8],
+    kind: EntryType,
+    path: &[&OsStr],
+    link: Option<&[u8]>,
+) -> Result<()> {
     match kind {
         EntryType::Symlink => {
             let target = link.ok_or_else(|| bad(name, "symlink without a target"))?;
@@ -456,7 +536,7 @@ fn check_links(name: &[u8], kind: EntryType, path: &[&OsStr], link: Option<&[u8]
         }
         EntryType::Link => {
             let target = link.ok_or_else(|| bad(name, "hard link without a target"))?;
-            match classify(target) {
+            match classify_in(mode, target) {
                 Ok(Target::Rootfs(_)) => {}
                 _ => {
                     return Err(bad(
@@ -482,6 +562,7 @@ fn check_links(name: &[u8], kind: EntryType, path: &[&OsStr], link: Option<&[u8]
 }
 
 fn write_entry<R: Read>(
+    mode: Mode,
     w: &mut TreeWriter,
     content: &mut Counted<'_, &mut tar::Entry<'_, R>>,
     kind: EntryType,
@@ -503,7 +584,7 @@ fn write_entry<R: Read>(
             .symlink(path, OsStr::from_bytes(link.unwrap_or_default()), meta)
             .map(|_| 0),
         EntryType::Link => {
-            let target = match classify(link.unwrap_or_default()) {
+            let target = match classify_in(mode, link.unwrap_or_default()) {
                 Ok(Target::Rootfs(t)) => t,
                 _ => unreachable!("checked by check_links"),
             };

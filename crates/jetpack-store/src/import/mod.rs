@@ -4,6 +4,8 @@
 
 pub mod compress;
 pub mod extract;
+pub mod layout;
+pub mod oci;
 pub mod pipeline;
 pub mod render;
 
@@ -74,6 +76,18 @@ impl Store {
     /// Imports an ACI, recording `opts.signer`. An image already in the store without a signer
     /// gets this one.
     pub fn import_with(&mut self, source: Source, opts: &ImportOptions) -> Result<Imported> {
+        self.staged_import(|store, name, meta, temps, written| {
+            store.import_staged(name, meta, source, temps, opts, written)
+        })
+    }
+
+    /// Runs an import under its own lock in the store's temporary area: `stage` gets the
+    /// import's name, its metadata directory, the temporary trees it made (discarded after,
+    /// unless sealed) and what it has written (for the message of a failure).
+    fn staged_import<T>(
+        &mut self,
+        stage: impl FnOnce(&mut Store, &str, &Path, &mut Vec<String>, &mut Written) -> Result<T>,
+    ) -> Result<T> {
         // The import's own lock is taken before the writers' lock is released: a cleaner (the
         // next import, `gc`) holds the writers' lock while it scans, so it never sees the lock
         // file free between its creation and its `flock`, and never removes a live import.
@@ -87,8 +101,11 @@ impl Store {
         let meta = self.layout().tmp_meta(&name);
         let mut temps = Vec::new();
         let mut written = Written::default();
-        let result = self
-            .import_staged(&name, &meta, source, &mut temps, opts, &mut written)
+        // Becomes `images/<id>/`: root only, like the original file (it may hold secrets).
+        let result = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+            .create(&meta)
+            .at(&meta)
+            .and_then(|()| stage(self, &name, &meta, &mut temps, &mut written))
             .map_err(|e| nothing_kept(e, &written));
         // Whatever was not sealed is discarded; a killed process leaves it to gc instead.
         for t in &temps {
@@ -112,10 +129,6 @@ impl Store {
         written: &mut Written,
     ) -> Result<Imported> {
         let name = name.to_string();
-        // Becomes `images/<id>/`: root only, like the original file (it may hold secrets).
-        std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
-            .create(meta)
-            .at(meta)?;
         let layer = self.storage.create_temp(&name)?;
         temps.push(name.clone());
 
@@ -220,38 +233,17 @@ impl Store {
             signer: opts.signer.clone(),
             deps: deps.clone(),
         };
-        {
-            let _w = self.write_lock()?;
-            if self.index()?.contains(&id)? {
-                if let Some(signer) = &opts.signer {
-                    self.index_mut()?.set_signer(&id, signer)?;
-                }
-                return Ok(Imported {
-                    id,
-                    name: row.name,
-                    existed: true,
-                    stats,
-                    entries: walked.entries,
-                });
+        if self.seal_and_index(&rendered, meta, &row, temps)? {
+            if let Some(signer) = &opts.signer {
+                self.index_mut()?.set_signer(&id, signer)?;
             }
-            // Leftovers of an interrupted import of the same image are not visible; replace them.
-            if self.storage.images()?.contains(&id) {
-                self.storage.remove_image(&id)?;
-            }
-            let dest = self.image_dir(&id);
-            if dest.exists() {
-                fs::remove_dir_all(&dest).at(&dest)?;
-            }
-            self.storage.seal(&rendered, &id)?;
-            temps.retain(|t| t != &rendered);
-            fs::rename(meta, &dest).at(&dest)?;
-            // The renames are durable before the index row that makes them visible.
-            for dir in [self.storage.image_path(&id), dest.clone()] {
-                if let Some(parent) = dir.parent() {
-                    jetpack_storage::sync_dir(parent)?;
-                }
-            }
-            self.index_mut()?.insert(&row)?;
+            return Ok(Imported {
+                id,
+                name: row.name,
+                existed: true,
+                stats,
+                entries: walked.entries,
+            });
         }
         Ok(Imported {
             id,
@@ -260,6 +252,42 @@ impl Store {
             stats,
             entries: walked.entries,
         })
+    }
+
+    /// Seals the temporary tree `rendered` as image `row.id`, moves `meta` to its metadata
+    /// directory and commits `row` to the index, under the writers' lock. Returns true (and
+    /// changes nothing) if another import stored the image meanwhile.
+    pub(crate) fn seal_and_index(
+        &mut self,
+        rendered: &str,
+        meta: &Path,
+        row: &ImageRow,
+        temps: &mut Vec<String>,
+    ) -> Result<bool> {
+        let id = &row.id;
+        let _w = self.write_lock()?;
+        if self.index()?.contains(id)? {
+            return Ok(true);
+        }
+        // Leftovers of an interrupted import of the same image are not visible; replace them.
+        if self.storage.images()?.contains(id) {
+            self.storage.remove_image(id)?;
+        }
+        let dest = self.image_dir(id);
+        if dest.exists() {
+            fs::remove_dir_all(&dest).at(&dest)?;
+        }
+        self.storage.seal(rendered, id)?;
+        temps.retain(|t| t != rendered);
+        fs::rename(meta, &dest).at(&dest)?;
+        // The renames are durable before the index row that makes them visible.
+        for dir in [self.storage.image_path(id), dest.clone()] {
+            if let Some(parent) = dir.parent() {
+                jetpack_storage::sync_dir(parent)?;
+            }
+        }
+        self.index_mut()?.insert(row)?;
+        Ok(false)
     }
 
     /// Resolves each dependency to an image in the store: by ID when given (which then must
@@ -314,7 +342,7 @@ impl Store {
 /// How much a failed import had written to the store: the kept copy of the file and the
 /// extracted files' contents.
 #[derive(Debug, Default)]
-struct Written {
+pub(crate) struct Written {
     progress: pipeline::Progress,
     files: u64,
 }
@@ -367,7 +395,7 @@ fn nothing_kept(e: Error, w: &Written) -> Error {
     }
 }
 
-fn in_file(label: &str, e: Error) -> Error {
+pub(crate) fn in_file(label: &str, e: Error) -> Error {
     match e {
         Error::BadImage(m) => Error::BadImage(format!("{label}: {m}")),
         Error::Manifest(m) => Error::BadImage(format!("{label}: invalid image manifest: {m}")),

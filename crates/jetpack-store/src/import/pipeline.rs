@@ -33,6 +33,16 @@ pub struct Streamed {
 }
 
 impl Streamed {
+    /// Nothing streamed (an image already stored, or one made of several streams).
+    pub fn empty() -> Streamed {
+        Streamed {
+            digest: [0; 64],
+            raw_bytes: 0,
+            tar_bytes: 0,
+            compression: Compression::None,
+        }
+    }
+
     pub fn image_id(&self) -> String {
         format!("sha512-{}", hex::encode(self.digest))
     }

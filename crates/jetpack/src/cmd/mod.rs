@@ -180,9 +180,12 @@ fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
         Source::File(file.into())
     };
     let started = std::time::Instant::now();
-    let imported = store
-        .import(source)
-        .with_context(|| format!("cannot import {file}"))?;
+    let oci = jetpack_oci::ImageRef::parse(file)?;
+    let imported = match &oci {
+        Some(r) => store.import_local(r),
+        None => store.import(source),
+    }
+    .with_context(|| format!("cannot import {file}"))?;
     if !quiet {
         let verb = if imported.existed {
             "already in the store"

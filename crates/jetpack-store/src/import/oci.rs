@@ -1,0 +1,216 @@
+//! Importing an OCI or Docker image: its layers, bottom first, each streamed once (decompress,
+//! SHA-256 of the uncompressed tar against the configuration's diff ID, extraction under the
+//! same archive policy as an ACI's `rootfs/`), applied in order onto one tree — a layer's
+//! whiteouts remove what the layers below it have, then its own entries go on top — which is
+//! sealed as one image with the appc manifest the configuration maps to.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jetpack_storage::writer::TreeWriter;
+use sha2::{Digest, Sha256, Sha512};
+
+use super::extract::{self, Mode, Whiteout};
+use super::{Imported, Written, in_file, pipeline};
+use crate::error::{Error, IoContext, Result};
+use crate::index::ImageRow;
+use crate::store::{Store, now};
+
+/// An OCI or Docker image to import, as its source (a layout, an archive, a registry) resolved
+/// it for this host's platform.
+#[derive(Debug, Clone)]
+pub struct OciImage {
+    /// The appc manifest its configuration maps to (`jetpack_oci::image_manifest`).
+    pub manifest: appc::ImageManifest,
+    /// The digest of its (platform) manifest, `sha256:…`: with the appc manifest, what
+    /// identifies it in the store.
+    pub digest: String,
+    /// The configuration's `rootfs.diff_ids`, bottom layer first.
+    pub diff_ids: Vec<String>,
+    /// Names it in messages (`docker.io/library/busybox:1.36`, `oci:dir:tag`).
+    pub label: String,
+}
+
+impl OciImage {
+    /// The image's ID in the store: SHA-512 of its manifest digest and its appc manifest, so
+    /// the same image maps to the same ID, and a changed mapping to a new one.
+    pub fn id(&self) -> String {
+        let mut h = Sha512::new();
+        h.update(b"oci-image\n");
+        h.update(self.digest.as_bytes());
+        h.update(b"\n");
+        h.update(self.manifest.to_json().as_bytes());
+        format!("sha512-{}", hex::encode(h.finalize()))
+    }
+}
+
+/// Opens the blob of layer `i` (bottom first), as stored (compressed or not), with a flag the
+/// reader sets once it has read the whole blob and matched its digest
+/// (`jetpack_oci::digest::Verify`): a layer is kept only when it is set.
+pub type OpenLayer<'a> = dyn FnMut(usize) -> Result<(Box<dyn Read + Send>, Arc<AtomicBool>)> + 'a;
+
+impl Store {
+    /// Imports an OCI or Docker image whose layers `open` gives. Returns what
+    /// [`Store::import`] returns; an image already in the store is not read again.
+    pub fn import_oci(&mut self, image: &OciImage, open: &mut OpenLayer<'_>) -> Result<Imported> {
+        let id = image.id();
+        if self.index()?.contains(&id)? {
+            return Ok(Imported {
+                id,
+                name: image.manifest.name.to_string(),
+                existed: true,
+                stats: pipeline::Streamed::empty(),
+                entries: 0,
+            });
+        }
+        self.staged_import(|store, name, meta, temps, written| {
+            store.import_oci_staged(image, &id, open, name, meta, temps, written)
+        })
+        .map_err(|e| in_file(&image.label, e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn import_oci_staged(
+        &mut self,
+        image: &OciImage,
+        id: &str,
+        open: &mut OpenLayer<'_>,
+        name: &str,
+        meta: &Path,
+        temps: &mut Vec<String>,
+        written: &mut Written,
+    ) -> Result<Imported> {
+        let tree = self.storage.create_temp(name)?;
+        temps.push(name.to_string());
+        let mut raw_bytes = 0;
+        let mut tar_bytes = 0;
+        let mut entries = 0;
+        let mut left = self.settings().store.import_max_size;
+        for (i, diff_id) in image.diff_ids.iter().enumerate() {
+            let what = format!("layer {} of {} ({diff_id})", i + 1, image.diff_ids.len());
+            // The bottom layer is extracted in place; each above it beside the tree, so that
+            // its whiteouts hide only what the layers below it brought.
+            let layer_name = format!("{name}.layer");
+            let into = if i == 0 {
+                tree.clone()
+            } else {
+                let p = self.storage.create_temp(&layer_name)?;
+                temps.push(layer_name.clone());
+                p
+            };
+            let (input, verified) = open(i)?;
+            let mut writer = TreeWriter::open(&into).at(&into)?;
+            let mut walked = extract::Walked::default();
+            let mut diff = Sha256::new();
+            let streamed =
+                pipeline::stream_limited(input, None, left, &mut written.progress, |r| {
+                    let mut hashed = Hashed {
+                        inner: r,
+                        hash: &mut diff,
+                    };
+                    extract::walk_mode(Mode::Layer, &mut hashed, Some(&mut writer), &mut walked)?;
+                    // The digest covers the whole tar, padding after its end included.
+                    io::copy(&mut hashed, &mut io::sink())
+                        .map_err(|e| Error::BadImage(format!("corrupt tar archive: {e}")))?;
+                    Ok(())
+                });
+            written.files += walked.file_bytes;
+            let ((), stats) = streamed.map_err(|e| match e {
+                Error::BadImage(m) => Error::BadImage(format!("{what}: {m}")),
+                e => e,
+            })?;
+            writer.finish().at(&into)?;
+            if !verified.load(Ordering::SeqCst) {
+                return Err(Error::BadImage(format!(
+                    "{what}: the blob was not read to its end, so its digest was not checked"
+                )));
+            }
+            let got = format!("sha256:{}", hex::encode(diff.finalize()));
+            if &got != diff_id {
+                return Err(Error::BadImage(format!(
+                    "{what}: its uncompressed content has digest {got}, not the {diff_id} the \
+                     image configuration gives: the layer is corrupt or not this image's"
+                )));
+            }
+            raw_bytes += stats.raw_bytes;
+            tar_bytes += stats.tar_bytes;
+            entries += walked.entries;
+            left = left.map(|l| l.saturating_sub(stats.tar_bytes));
+            if i > 0 {
+                apply_whiteouts(&tree, &walked.whiteouts)?;
+                jetpack_storage::tree::merge_move(&into, &tree).at(&tree)?;
+                self.storage.discard_temp(&layer_name)?;
+                temps.retain(|t| t != &layer_name);
+            }
+        }
+
+        let manifest_bytes = image.manifest.to_json_pretty();
+        let tree_size = jetpack_storage::tree::tree_size(&tree).at(&tree)?;
+        fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
+        if std::env::var_os(super::NO_SYNC_ENV).is_none_or(|v| v != "1") {
+            jetpack_storage::sync_filesystem(&tree)?;
+            jetpack_storage::sync_filesystem(meta)?;
+        }
+        let row = ImageRow {
+            id: id.to_string(),
+            name: image.manifest.name.to_string(),
+            labels: image
+                .manifest
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.clone()))
+                .collect(),
+            aci_size: raw_bytes,
+            tree_size,
+            compression: "oci".into(),
+            imported: now(),
+            last_used: None,
+            signer: None,
+            deps: Vec::new(),
+        };
+        let existed = self.seal_and_index(name, meta, &row, temps)?;
+        let mut stats = pipeline::Streamed::empty();
+        stats.raw_bytes = raw_bytes;
+        stats.tar_bytes = tar_bytes;
+        Ok(Imported {
+            id: id.to_string(),
+            name: row.name,
+            existed,
+            stats,
+            entries,
+        })
+    }
+}
+
+/// Applies a layer's whiteouts to the tree of the layers below it.
+fn apply_whiteouts(tree: &Path, whiteouts: &[Whiteout]) -> Result<()> {
+    for w in whiteouts {
+        let (r, rel) = match w {
+            Whiteout::Remove(p) => (jetpack_storage::tree::remove_below(tree, &os(p)), p),
+            Whiteout::Opaque(p) => (jetpack_storage::tree::empty_below(tree, &os(p)), p),
+        };
+        r.at(tree.join(rel.iter().collect::<std::path::PathBuf>()))?;
+    }
+    Ok(())
+}
+
+fn os(p: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    p.iter().map(|c| c.as_os_str()).collect()
+}
+
+/// Hashes what is read through it.
+struct Hashed<'a, R> {
+    inner: R,
+    hash: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,0 +1,275 @@
+//! OCI and Docker images from local disk, as root: an OCI layout the test builds (a
+//! busybox-static layer, then a gzip layer with a whiteout and an opaque directory), the same
+//! copied by `skopeo` into a `docker save` archive, imported and run; a corrupt blob and an
+//! escaping layer are refused, leaving the store as it was.
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+
+use common::Env;
+use jetpack_testutil::root_test;
+use sha2::{Digest, Sha256};
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+/// What a layer entry is: `Ok(Some(bytes))` a file (mode 0755), `Ok(None)` a directory,
+/// `Err(target)` a symlink.
+type Kind<'a> = std::result::Result<Option<&'a [u8]>, &'a str>;
+
+/// A layer tar of `(path, kind)` entries.
+fn layer(entries: &[(&str, Kind<'_>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        match kind {
+            Ok(Some(data)) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o755);
+                h.set_size(data.len() as u64);
+                // Written as given, even names a careful writer refuses (`..`).
+                h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            Ok(None) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, path, &[][..]).unwrap();
+            }
+            Err(target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, path, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// Writes an OCI layout at `dir` with one image tagged `tag` made of `layers` (tar, stored
+/// blob, media type); returns the layer blobs' paths.
+fn layout(dir: &Path, tag: &str, layers: &[(Vec<u8>, Vec<u8>, &str)]) -> Vec<std::path::PathBuf> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = sha(b);
+        std::fs::write(blobs.join(&d[7..]), b).unwrap();
+        d
+    };
+    let mut paths = Vec::new();
+    let mut descs = Vec::new();
+    for (tar, blob, mt) in layers {
+        let d = put(blob);
+        paths.push(blobs.join(&d[7..]));
+        descs.push(serde_json::json!({"mediaType": mt, "digest": d, "size": blob.len()}));
+        let _ = tar;
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|(t, _, _)| sha(t)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh", "-c", "echo from-cmd"],
+                   "WorkingDir": "/", "ExposedPorts": {"80/tcp": {}}},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let cd = put(&config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": descs
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let md = put(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                       "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": tag}}]
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    paths
+}
+
+/// The busybox-static image in two layers, the second hiding and replacing some of the first.
+fn two_layers() -> Vec<(Vec<u8>, Vec<u8>, &'static str)> {
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
+    let base = layer(&[
+        ("bin", Ok(None)),
+        ("bin/busybox", Ok(Some(&busybox))),
+        ("bin/sh", Err("busybox")),
+        ("etc", Ok(None)),
+        ("etc/gone", Ok(Some(b"lower\n"))),
+        ("etc/kept", Ok(Some(b"kept\n"))),
+        ("opq", Ok(None)),
+        ("opq/lower", Ok(Some(b"lower\n"))),
+    ]);
+    let top = layer(&[
+        ("etc/.wh.gone", Ok(Some(b""))),
+        ("opq/.wh..wh..opq", Ok(Some(b""))),
+        ("opq/upper", Ok(Some(b"upper\n"))),
+        ("hello", Ok(Some(b"hello from the top layer\n"))),
+    ]);
+    let top_gz = gzip(&top);
+    vec![
+        (base.clone(), base, "application/vnd.oci.image.layer.v1.tar"),
+        (top, top_gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
+    ]
+}
+
+const CHECK: &str = "ls /etc /opq; cat /hello; echo \"$PATH\"";
+
+fn run_check(e: &Env, id: &str) -> String {
+    e.ok(&[
+        "run", "--rm", "--net", "none", id, "--exec", "/bin/sh", "--", "-c", CHECK,
+    ])
+}
+
+fn assert_layered(out: &str) {
+    assert!(
+        out.contains("kept") && !out.contains("gone"),
+        "whiteout: {out}"
+    );
+    assert!(
+        out.contains("upper") && !out.contains("lower"),
+        "opaque: {out}"
+    );
+    assert!(out.contains("hello from the top layer"), "{out}");
+    assert!(out.contains("/bin"), "environment: {out}");
+}
+
+#[root_test]
+fn oci_layouts_and_docker_archives_import_and_run() {
+    for kind in ["overlay", "dir"] {
+        let e = Env::new(kind);
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("app");
+        layout(&dir, "v1", &two_layers());
+        let oci = format!("oci:{}:v1", dir.display());
+        let id = e.ok(&["import", &oci]).trim().to_string();
+        assert!(id.starts_with("sha512-"), "{id}");
+        // Imported again: already there, same ID.
+        assert_eq!(e.ok(&["import", &oci]).trim(), id);
+        let images: serde_json::Value = serde_json::from_str(&e.ok(&["images", "--json"])).unwrap();
+        let row = images
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{images}"));
+        assert_eq!(row["name"], "localhost/app", "{row}");
+        let manifest = e.ok(&["image", "cat-manifest", &id]);
+        assert!(
+            manifest.contains("\"80-tcp\"") && manifest.contains("from-cmd"),
+            "{manifest}"
+        );
+        assert_layered(&run_check(&e, &id));
+        // The image's own command runs too.
+        assert!(
+            e.ok(&["run", "--rm", "--net", "none", &id])
+                .contains("from-cmd")
+        );
+
+        // What skopeo makes of the layout: a `docker save` archive.
+        let archive = t.path().join("saved.tar");
+        let st = Command::new("skopeo")
+            .args(["copy", "-q", &oci])
+            .arg(format!(
+                "docker-archive:{}:example.org/team/app:v2",
+                archive.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let id2 = e
+            .ok(&["import", &format!("docker-archive:{}", archive.display())])
+            .trim()
+            .to_string();
+        let m2 = e.ok(&["image", "cat-manifest", &id2]);
+        assert!(
+            m2.contains("example.org/team/app") && m2.contains("\"v2\""),
+            "{m2}"
+        );
+        assert_layered(&run_check(&e, &id2));
+        // And back as an OCI archive.
+        let oarch = t.path().join("layout.tar");
+        let st = Command::new("skopeo")
+            .args(["copy", "-q", &oci])
+            .arg(format!("oci-archive:{}:v3", oarch.display()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let id3 = e
+            .ok(&["import", &format!("oci-archive:{}:v3", oarch.display())])
+            .trim()
+            .to_string();
+        assert_layered(&run_check(&e, &id3));
+        let err = e.err(&["image", "export", &id, "/dev/null"]);
+        assert!(err.contains("no ACI file"), "{err}");
+        for id in [&id, &id2, &id3] {
+            e.ok(&["image", "rm", id]);
+        }
+    }
+}
+
+#[root_test]
+fn corrupt_blobs_and_escaping_layers_are_refused_and_nothing_is_kept() {
+    let e = Env::new("overlay");
+    let before = e.ok(&["images", "--json"]);
+    let t = tempfile::tempdir().unwrap();
+
+    // A blob whose bytes do not match its digest (one byte flipped in the top layer).
+    let dir = t.path().join("corrupt");
+    let blobs = layout(&dir, "v1", &two_layers());
+    let mut b = std::fs::read(&blobs[1]).unwrap();
+    let n = b.len() - 20;
+    b[n] ^= 0xff;
+    std::fs::write(&blobs[1], b).unwrap();
+    let err = e.err(&["import", &format!("oci:{}:v1", dir.display())]);
+    assert!(
+        err.contains("layer 2 of 2")
+            && (err.contains("not this image's") || err.contains("corrupt")),
+        "{err}"
+    );
+
+    // A layer whose symlink leaves the tree, and one with `..`.
+    for (name, bad) in [
+        ("link", layer(&[("x", Err("../../../etc"))])),
+        ("dotdot", layer(&[("../escape", Ok(Some(b"x")))])),
+    ] {
+        let dir = t.path().join(name);
+        layout(
+            &dir,
+            "v1",
+            &[(bad.clone(), bad, "application/vnd.oci.image.layer.v1.tar")],
+        );
+        let err = e.err(&["import", &format!("oci:{}:v1", dir.display())]);
+        assert!(err.contains("entry"), "{name}: {err}");
+    }
+    // An unknown tag names the ones there are.
+    let err = e.err(&["import", &format!("oci:{}:nope", dir.display())]);
+    assert!(
+        err.contains("no image tagged \"nope\"") && err.contains("v1"),
+        "{err}"
+    );
+
+    assert_eq!(e.ok(&["images", "--json"]), before);
+    let gc = e.ok(&["gc"]);
+    assert!(!gc.contains("temporary"), "gc found leftovers: {gc}");
+    assert!(!Path::new("/etc/escape").exists());
+}
