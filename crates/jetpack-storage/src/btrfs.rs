@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::area::{self, IMAGES, PODS, TMP};
 use crate::error::{Error, Result};
 use crate::runner::CommandRunner;
-use crate::{Kind, Storage, mounts, tree};
+use crate::{Area, Kind, Storage, mounts, tree};
 
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
 
@@ -162,25 +162,10 @@ impl Storage for BtrfsStorage {
         Ok(dst)
     }
 
-    fn discard_temp(&self, name: &str) -> Result<()> {
-        self.remove(&area::path(&self.root, TMP, name)?)
-    }
-
-    fn temps(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(TMP))
-    }
-
-    fn image_path(&self, image: &str) -> PathBuf {
-        self.root.join(IMAGES).join(image)
-    }
-
-    fn images(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(IMAGES))
-    }
-
-    /// Snapshots are independent of their source, so pods keep working.
-    fn remove_image(&self, image: &str) -> Result<()> {
-        self.remove(&area::path(&self.root, IMAGES, image)?)
+    /// Subvolumes are deleted as such. Snapshots are independent of their source, so pods keep
+    /// working when their image is removed.
+    fn remove_tree(&self, area: Area, name: &str) -> Result<()> {
+        self.remove(&area::path(&self.root, area.dir(), name)?)
     }
 
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
@@ -189,17 +174,5 @@ impl Storage for BtrfsStorage {
         let dst = area::path(&self.root, PODS, name)?;
         self.snapshot(&src, &dst, false)?;
         Ok(dst)
-    }
-
-    fn remove_pod_tree(&self, name: &str) -> Result<()> {
-        self.remove(&area::path(&self.root, PODS, name)?)
-    }
-
-    fn pod_trees(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(PODS))
-    }
-
-    fn collect(&self) -> Result<()> {
-        Ok(())
     }
 }

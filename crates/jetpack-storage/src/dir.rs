@@ -75,43 +75,11 @@ impl Storage for DirStorage {
         seal(&self.root, name, image)
     }
 
-    fn discard_temp(&self, name: &str) -> Result<()> {
-        area::remove_plain(&area::path(&self.root, TMP, name)?)
-    }
-
-    fn temps(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(TMP))
-    }
-
-    fn image_path(&self, image: &str) -> PathBuf {
-        self.root.join(IMAGES).join(image)
-    }
-
-    fn images(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(IMAGES))
-    }
-
-    fn remove_image(&self, image: &str) -> Result<()> {
-        area::remove_plain(&area::path(&self.root, IMAGES, image)?)
-    }
-
     fn clone_for_pod(&self, image: &str, name: &str) -> Result<PathBuf> {
         area::copy_new(
             &area::path(&self.root, IMAGES, image)?,
             &area::path(&self.root, PODS, name)?,
             image,
         )
-    }
-
-    fn remove_pod_tree(&self, name: &str) -> Result<()> {
-        area::remove_plain(&area::path(&self.root, PODS, name)?)
-    }
-
-    fn pod_trees(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(PODS))
-    }
-
-    fn collect(&self) -> Result<()> {
-        Ok(())
     }
 }

@@ -67,13 +67,46 @@ impl std::str::FromStr for Kind {
     }
 }
 
+/// One of the three areas a backend keeps its trees in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    Tmp,
+    Images,
+    Pods,
+}
+
+impl Area {
+    /// The area's directory (and dataset) name under the backend's root.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Area::Tmp => area::TMP,
+            Area::Images => area::IMAGES,
+            Area::Pods => area::PODS,
+        }
+    }
+}
+
 /// What a store needs from a backend. Names (`name`, `image`) are plain file-name-safe strings
 /// chosen by the caller (image IDs, random temporary names); backends never interpret them.
+///
+/// Listing and removal are derived from [`Storage::trees`] and [`Storage::remove_tree`], whose
+/// defaults treat an area as a plain directory; a backend overrides only what differs.
 pub trait Storage: Send + Sync {
     fn kind(&self) -> Kind;
 
     /// The directory holding the `tmp`, `images` and `pods` areas.
     fn root(&self) -> &Path;
+
+    /// Sorted names of the trees in `area`. Default: the entries of its directory.
+    fn trees(&self, area: Area) -> Result<Vec<String>> {
+        area::list(&self.root().join(area.dir()))
+    }
+
+    /// Removes tree `name` of `area`, first unmounting whatever is mounted in it. Missing is
+    /// fine. Default: a plain directory tree.
+    fn remove_tree(&self, area: Area, name: &str) -> Result<()> {
+        area::remove_plain(&area::path(self.root(), area.dir(), name)?)
+    }
 
     /// Creates what the backend needs (directories, datasets). Idempotent.
     fn init(&self) -> Result<()>;
@@ -91,23 +124,33 @@ pub trait Storage: Send + Sync {
     fn seal(&self, name: &str, image: &str) -> Result<PathBuf>;
 
     /// Destroys a temporary tree (unmounting whatever the backend mounted). Missing is fine.
-    fn discard_temp(&self, name: &str) -> Result<()>;
+    fn discard_temp(&self, name: &str) -> Result<()> {
+        self.remove_tree(Area::Tmp, name)
+    }
 
     /// Names of the temporary trees present (leftovers of interrupted work, or work in progress).
-    fn temps(&self) -> Result<Vec<String>>;
+    fn temps(&self) -> Result<Vec<String>> {
+        self.trees(Area::Tmp)
+    }
 
     /// Path of the sealed image tree (whether or not it exists).
-    fn image_path(&self, image: &str) -> PathBuf;
+    fn image_path(&self, image: &str) -> PathBuf {
+        self.root().join(area::IMAGES).join(image)
+    }
 
     /// Names of the sealed images present.
-    fn images(&self) -> Result<Vec<String>>;
+    fn images(&self) -> Result<Vec<String>> {
+        self.trees(Area::Images)
+    }
 
     /// Removes a sealed image; missing is fine. On zfs an image whose snapshot still has clones is
     /// *retired* (hidden from [`Storage::images`], unmounted) and destroyed by
     /// [`Storage::collect`] once its clones are gone. On overlay an image that a mounted pod tree
     /// (a running pod's) uses as its lower layer is refused with [`Error::Busy`]; the pods that
     /// are not running hold no mount, so the store asks its pods' records first.
-    fn remove_image(&self, image: &str) -> Result<()>;
+    fn remove_image(&self, image: &str) -> Result<()> {
+        self.remove_tree(Area::Images, image)
+    }
 
     /// Fails as [`Storage::remove_image`] would refuse now (overlay: [`Error::Busy`] while a
     /// mounted pod tree uses the image as its lower layer), without changing anything, so that
@@ -165,13 +208,19 @@ pub trait Storage: Send + Sync {
     }
 
     /// Removes a pod tree (unmounting first). Missing is fine.
-    fn remove_pod_tree(&self, name: &str) -> Result<()>;
+    fn remove_pod_tree(&self, name: &str) -> Result<()> {
+        self.remove_tree(Area::Pods, name)
+    }
 
     /// Names of the pod trees present.
-    fn pod_trees(&self) -> Result<Vec<String>>;
+    fn pod_trees(&self) -> Result<Vec<String>> {
+        self.trees(Area::Pods)
+    }
 
     /// Backend-specific garbage collection (retired zfs datasets, stale mounts). Idempotent.
-    fn collect(&self) -> Result<()>;
+    fn collect(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens the backend of `kind` rooted at `root`. `zfs_dataset` is required for zfs.

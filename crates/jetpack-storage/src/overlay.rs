@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
 use rustix::mount::{MountFlags, mount};
 
-use crate::area::{self, IMAGES, PODS, TMP};
+use crate::area::{self, IMAGES, PODS};
 use crate::error::{Error, Result};
 use crate::{Kind, Storage, dir, idmapped, mounts};
 
@@ -250,22 +250,6 @@ impl Storage for OverlayStorage {
         dir::seal(&self.root, name, image)
     }
 
-    fn discard_temp(&self, name: &str) -> Result<()> {
-        area::remove_plain(&area::path(&self.root, TMP, name)?)
-    }
-
-    fn temps(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(TMP))
-    }
-
-    fn image_path(&self, image: &str) -> PathBuf {
-        self.root.join(IMAGES).join(image)
-    }
-
-    fn images(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(IMAGES))
-    }
-
     /// Refuses while a pod overlay uses the image: changing a lower layer under a mounted
     /// overlay is undefined behaviour.
     fn remove_image(&self, image: &str) -> Result<()> {
@@ -330,18 +314,6 @@ impl Storage for OverlayStorage {
             return Ok(());
         }
         unmount_pod(&pod)
-    }
-
-    fn remove_pod_tree(&self, name: &str) -> Result<()> {
-        area::remove_plain(&area::path(&self.root, PODS, name)?)
-    }
-
-    fn pod_trees(&self) -> Result<Vec<String>> {
-        area::list(&self.root.join(PODS))
-    }
-
-    fn collect(&self) -> Result<()> {
-        Ok(())
     }
 }
 
