@@ -305,7 +305,7 @@ impl<'a> Fetcher<'a> {
     fn get_signature(&self, url: &str, dir: &Path) -> Result<Vec<u8>> {
         let path = dir.join("image.aci.asc");
         match self.client.download(url, &path, None, &Silent) {
-            Ok(_) => std::fs::read(&path).at(&path),
+            Ok(_) => Ok(std::fs::read(&path).at(&path)?),
             Err(Error::NotFound { .. }) => Err(Error::Refused(format!(
                 "{url}: no signature there, so the image is unsigned; fetch it anyway with \
                  --insecure-options=signature"

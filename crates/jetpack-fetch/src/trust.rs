@@ -91,9 +91,7 @@ impl TrustStore {
             .to_armored_string(ArmorOptions::default())
             .map_err(|e| Error::Trust(format!("cannot encode key {fpr}: {e}")))?;
         let path = dir.join(&fpr);
-        let tmp = dir.join(format!(".{fpr}.tmp"));
-        fs::write(&tmp, text).at(&tmp)?;
-        fs::rename(&tmp, &path).at(&path)?;
+        jetpack_fs::atomic_write(&path, text.as_bytes())?;
         Ok(path)
     }
 
@@ -110,7 +108,7 @@ impl TrustStore {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).at(prefixes),
+            Err(e) => Err(e).at(prefixes)?,
         }
         names.sort();
         for n in names {
@@ -180,7 +178,7 @@ impl TrustStore {
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).at(dir),
+            Err(e) => Err(e).at(&dir)?,
         };
         let mut out = Vec::new();
         for e in rd {

@@ -11,7 +11,7 @@ use crate::error::{IoContext, IoError};
 pub const PATH: &str = "/proc/self/mountinfo";
 
 /// One mount.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mount {
     pub id: u32,
     pub parent: u32,

@@ -66,13 +66,11 @@ impl Error {
     }
 }
 
-/// Adds a context message to I/O results.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, f: impl FnOnce() -> String) -> Result<T>;
-}
+pub(crate) use jetpack_fs::IoContext;
 
-impl<T> IoContext<T> for io::Result<T> {
-    fn ctx(self, f: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Error::io(f(), e))
+/// I/O errors keep their `context: error` message.
+impl From<jetpack_fs::IoError> for Error {
+    fn from(e: jetpack_fs::IoError) -> Self {
+        Error::io(e.context(), e.source)
     }
 }

@@ -4,14 +4,15 @@
 //! restarts), so it lives in a file created once by `jetpack init`.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use jetpack_fs::AtomicWrite;
 use sha2::Sha512;
 
 use crate::error::{Error, IoContext, Result};
@@ -51,38 +52,17 @@ pub fn ensure_host_key(path: &Path) -> Result<bool> {
     }
     let mut key = [0u8; KEY_LEN];
     random(&mut key)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", &new_token()[..16]));
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // Exactly 0600 whatever the umask.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(&key)?;
-        f.sync_all()
-    };
-    let linked = write().and_then(|()| fs::hard_link(&tmp, path));
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        // A hard link never replaces: if a concurrent `init` won, use its key.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => check_existing(path).map(|()| false),
+    // Exactly 0600 whatever the umask; a hard link never replaces: if a concurrent `init`
+    // won, use its key.
+    match AtomicWrite::new(path).mode(0o600).no_replace().bytes(&key) {
+        Err(e) if e.source.kind() == ErrorKind::AlreadyExists => {
+            check_existing(path).map(|()| false)
+        }
         Err(e) => Err(Error::io(
             format!("creating host key {}", path.display()),
-            e,
+            e.source,
         )),
-        Ok(()) => {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(true)
-        }
+        Ok(()) => Ok(true),
     }
 }
 
@@ -115,7 +95,7 @@ pub fn load_host_key(path: &Path) -> Result<HostKey> {
         expected: KEY_LEN,
     })?;
     let mode = fs::metadata(path)
-        .ctx(|| format!("host key {}", path.display()))?
+        .doing(|| format!("host key {}", path.display()))?
         .mode();
     if mode & 0o077 != 0 {
         tracing::warn!(

@@ -1,16 +1,17 @@
 //! The service: lock, host key, TCP listener and control socket are set up
 //! by [`Server::bind`] (while privileged); [`Server::serve`] runs it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use jetpack_fs::{Lock, LockFile, read_pid};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::conn::{self, Front, Limits, Listener};
@@ -42,7 +43,7 @@ pub struct ServerConfig {
 pub struct Server {
     cfg: ServerConfig,
     /// Dropped (unlocked) last, after the control socket is removed.
-    _lock: File,
+    _lock: Lock,
     key: HostKey,
     tcp: TcpListener,
     local_addr: SocketAddr,
@@ -53,31 +54,20 @@ pub struct Server {
 }
 
 /// Locks `path` (flock, released when the file is closed) and writes our pid.
-fn lock(path: &Path) -> Result<File> {
+fn lock(path: &Path) -> Result<Lock> {
     let ctx = || format!("lock file {}", path.display());
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
+    let file_err = |e: jetpack_fs::IoError| Error::io(ctx(), e.source);
+    let Some(mut lock) = LockFile::new(path)
         .mode(0o644)
-        .open(path)
-        .ctx(ctx)?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = f.read_to_string(&mut text);
-            let pid = text.trim().parse().ok();
-            return Err(Error::AlreadyRunning { pid });
-        }
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io(ctx(), e)),
-    }
-    f.set_len(0)
-        .and_then(|()| f.rewind())
-        .and_then(|()| writeln!(f, "{}", std::process::id()))
-        .ctx(ctx)?;
-    Ok(f)
+        .try_lock()
+        .map_err(file_err)?
+    else {
+        return Err(Error::AlreadyRunning {
+            pid: read_pid(path),
+        });
+    };
+    lock.write_pid().doing(ctx)?;
+    Ok(lock)
 }
 
 fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -135,7 +125,7 @@ fn control_listener(path: &Path) -> Result<UnixListener> {
     if bound.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    bound.ctx(ctx)
+    Ok(bound.doing(ctx)?)
 }
 
 impl Server {
@@ -149,8 +139,8 @@ impl Server {
         let lock = lock(&cfg.lock)?;
         // While privileged, in case the hard limit is what it takes.
         conn::raise_nofile();
-        let tcp = tcp_listener(cfg.listen).ctx(|| format!("listening on {}", cfg.listen))?;
-        let local_addr = tcp.local_addr().ctx(|| "listener address".into())?;
+        let tcp = tcp_listener(cfg.listen).doing(|| format!("listening on {}", cfg.listen))?;
+        let local_addr = tcp.local_addr().doing(|| "listener address".into())?;
         let loopback = loopback_listener(local_addr);
         // Only now, holding the lock: a socket file left there is stale.
         let control = control_listener(&cfg.control)?;
@@ -199,26 +189,26 @@ impl Server {
         ];
         for (which, l) in listeners {
             let Some(l) = l else { continue };
-            let l = l.try_clone().ctx(|| "HTTP listener".into())?;
+            let l = l.try_clone().doing(|| "HTTP listener".into())?;
             let front = front.clone();
             acceptors.push(
                 thread::Builder::new()
                     .name("mds-http".into())
                     .spawn(move || conn::accept_loop(l, which, front))
-                    .ctx(|| "starting the HTTP thread".into())?,
+                    .doing(|| "starting the HTTP thread".into())?,
             );
         }
         tracing::info!("metadata service listening on {}", self.local_addr);
         if let Some(a) = loopback_addr {
             tracing::info!("and on {a} for pods on the host's network");
         }
-        let control = self.control.try_clone().ctx(|| "control socket".into())?;
+        let control = self.control.try_clone().doing(|| "control socket".into())?;
         {
             let (front, conns) = (front.clone(), conns.clone());
             thread::Builder::new()
                 .name("mds-accept".into())
                 .spawn(move || control::accept_loop(control, front, conns))
-                .ctx(|| "starting the control thread".into())?;
+                .doing(|| "starting the control thread".into())?;
         }
 
         let failure = reg.wait_for_stop(self.cfg.idle_exit);

@@ -246,9 +246,8 @@ fn check_default_args(dir: &Path, bridge: &str, subnet: Cidr) -> Result<()> {
 fn replace_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(io(format!("writing {}", path.display())))?;
+    jetpack_fs::atomic_write(&path, text.as_bytes())
+        .map_err(|e| io(format!("writing {}", path.display()))(e.source))?;
     Ok(path)
 }
 

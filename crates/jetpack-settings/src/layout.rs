@@ -40,11 +40,6 @@ impl Layout {
         self.root.join("store.json")
     }
 
-    /// Where `store.json` is written before it is renamed into place.
-    pub fn store_info_tmp(&self) -> PathBuf {
-        self.root.join("store.json.tmp")
-    }
-
     /// The writers' lock (sealing, removal, gc).
     pub fn writers_lock(&self) -> PathBuf {
         self.root.join("lock")

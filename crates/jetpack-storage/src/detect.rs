@@ -50,7 +50,7 @@ mod tests {
             mount_point: PathBuf::from(mount_point),
             fs_type: fs_type.into(),
             source: source.into(),
-            super_options: String::new(),
+            ..Mount::default()
         }
     }
 

@@ -56,6 +56,14 @@ pub enum Error {
     Busy { what: String, users: String },
 }
 
+/// I/O errors keep their `path: error` message.
+impl From<jetpack_fs::IoError> for Error {
+    fn from(e: jetpack_fs::IoError) -> Self {
+        let (path, source) = e.into_path();
+        Error::Io { path, source }
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

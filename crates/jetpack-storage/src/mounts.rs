@@ -9,61 +9,10 @@ use rustix::mount::{UnmountFlags, unmount};
 
 use crate::error::{Error, Result};
 
-const MOUNTINFO: &str = "/proc/self/mountinfo";
-
-/// One line of mountinfo, with the fields the backends need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Mount {
-    pub mount_point: PathBuf,
-    pub fs_type: String,
-    pub source: String,
-    pub super_options: String,
-}
+pub(crate) use jetpack_fs::mountinfo::Mount;
 
 pub(crate) fn read() -> Result<Vec<Mount>> {
-    let text = std::fs::read_to_string(MOUNTINFO).map_err(|e| Error::io(MOUNTINFO, e))?;
-    Ok(parse(&text))
-}
-
-/// Parses mountinfo: `id parent major:minor root mount_point options [optional…] - type source
-/// super_options`. Lines that do not fit are skipped.
-pub(crate) fn parse(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mount_point = left.split(' ').nth(4)?;
-            let mut right = right.split(' ');
-            let fs_type = right.next()?;
-            let source = right.next().unwrap_or("");
-            let super_options = right.next().unwrap_or("");
-            Some(Mount {
-                mount_point: PathBuf::from(unescape(mount_point)),
-                fs_type: unescape(fs_type),
-                source: unescape(source),
-                super_options: unescape(super_options),
-            })
-        })
-        .collect()
-}
-
-/// Undoes the kernel's octal escaping of space, tab, newline and backslash (`\040` etc.).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            let oct = &b[i + 1..i + 4];
-            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                out.push((oct[0] - b'0') * 64 + (oct[1] - b'0') * 8 + (oct[2] - b'0'));
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(jetpack_fs::mountinfo::read()?)
 }
 
 /// `path` with symlinks resolved as far as it exists, so it compares equal to mountinfo paths.
@@ -153,6 +102,7 @@ pub(crate) fn unmount_one(target: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jetpack_fs::mountinfo::parse;
 
     const SAMPLE: &str = "\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::area::{self, IMAGES, PODS, TMP};
 use crate::error::{Error, Result};
 use crate::runner::CommandRunner;
-use crate::{Kind, Storage, mounts};
+use crate::{Area, Kind, Storage, mounts};
 
 const SNAPSHOT: &str = "seal";
 const RETIRED: &str = "retired";
@@ -225,14 +225,6 @@ impl ZfsStorage {
         }
     }
 
-    fn remove_tree(&self, area: &str, name: &str) -> Result<()> {
-        let ds = self.ds(area, Some(name))?;
-        // Mounts a pod runtime left inside the tree keep the dataset busy; the dataset's own
-        // mount is zfs's to undo.
-        mounts::unmount_below(&self.root.join(area).join(name), false)?;
-        self.destroy(&ds)
-    }
-
     /// Renames the retired image dataset `ds` to `D/retired/<image>-<random>` to free its name.
     fn move_aside(&self, image: &str, ds: &str) -> Result<()> {
         let target = format!("{}/{image}-{}", self.ds(RETIRED, None)?, random_suffix());
@@ -252,17 +244,11 @@ impl ZfsStorage {
 /// file systems stop answering) when datasets are mounted and unmounted concurrently, e.g. two
 /// `zfs unmount`s at once, so such commands run one at a time. Best effort: without a writable
 /// `/run/lock` the commands simply run.
-fn serialize() -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+fn serialize() -> Option<jetpack_fs::Lock> {
+    jetpack_fs::LockFile::new(Path::new(LOCK_FILE))
         .mode(0o600)
-        .open(LOCK_FILE)
-        .ok()?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).ok()?;
-    Some(file)
+        .wait()
+        .ok()
 }
 
 /// One line of [`ZfsStorage::datasets`].
@@ -400,16 +386,17 @@ impl Storage for ZfsStorage {
         Ok(self.image_path(image))
     }
 
-    fn discard_temp(&self, name: &str) -> Result<()> {
-        self.remove_tree(TMP, name)
+    /// The area's child datasets.
+    fn trees(&self, area: Area) -> Result<Vec<String>> {
+        self.children(&self.ds(area.dir(), None)?)
     }
 
-    fn temps(&self) -> Result<Vec<String>> {
-        self.children(&self.ds(TMP, None)?)
-    }
-
-    fn image_path(&self, image: &str) -> PathBuf {
-        self.root.join(IMAGES).join(image)
+    /// Destroys the tree's dataset. Mounts a pod runtime left inside the tree keep the dataset
+    /// busy; the dataset's own mount is zfs's to undo.
+    fn remove_tree(&self, area: Area, name: &str) -> Result<()> {
+        let ds = self.ds(area.dir(), Some(name))?;
+        mounts::unmount_below(&self.root.join(area.dir()).join(name), false)?;
+        self.destroy(&ds)
     }
 
     fn images(&self) -> Result<Vec<String>> {
@@ -475,14 +462,6 @@ impl Storage for ZfsStorage {
             return Err(e);
         }
         Ok((path, true))
-    }
-
-    fn remove_pod_tree(&self, name: &str) -> Result<()> {
-        self.remove_tree(PODS, name)
-    }
-
-    fn pod_trees(&self) -> Result<Vec<String>> {
-        self.children(&self.ds(PODS, None)?)
     }
 
     /// Destroys retired images whose snapshots have no clones left.

@@ -35,16 +35,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Attaches a path to an I/O error.
-pub(crate) trait IoContext<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
-}
+pub(crate) use jetpack_fs::IoContext;
 
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
+/// I/O errors keep their `path: error` message.
+impl From<jetpack_fs::IoError> for Error {
+    fn from(e: jetpack_fs::IoError) -> Self {
+        let (path, source) = e.into_path();
+        Error::Io { path, source }
     }
 }

@@ -13,6 +13,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use jetpack_fs::{LockFile, atomic_write};
 use jetpack_storage::{Kind, Storage, SystemRunner};
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +40,7 @@ pub struct Store {
 }
 
 /// Holds a `flock`; released on drop (and by the kernel if the process dies).
-pub struct Lock(#[allow(dead_code)] File);
+pub use jetpack_fs::Lock;
 
 /// A private directory under `<root>/tmp` for work in progress such as downloads. It is removed
 /// on drop; if the process dies, its free lock marks it as a leftover for `gc` and the next
@@ -64,21 +65,12 @@ impl Drop for Scratch {
 }
 
 pub(crate) fn lock_file(path: &Path, wait: bool) -> Result<Option<Lock>> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .at(path)?;
-    if wait {
-        f.lock().at(path)?;
-        return Ok(Some(Lock(f)));
-    }
-    match f.try_lock() {
-        Ok(()) => Ok(Some(Lock(f))),
-        Err(fs::TryLockError::WouldBlock) => Ok(None),
-        Err(fs::TryLockError::Error(e)) => Err(e).at(path),
-    }
+    let lock = LockFile::new(path);
+    Ok(if wait {
+        Some(lock.wait()?)
+    } else {
+        lock.try_lock()?
+    })
 }
 
 pub(crate) fn now() -> i64 {
@@ -125,9 +117,7 @@ impl Store {
         storage.init()?;
         make_private(&layout)?;
         let text = serde_json::to_string_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
-        let tmp = layout.store_info_tmp();
-        fs::write(&tmp, text + "\n").at(&tmp)?;
-        fs::rename(&tmp, &info_path).at(&info_path)?;
+        atomic_write(&info_path, (text + "\n").as_bytes())?;
         let index = Index::open(&layout.index())?;
         Ok(Store {
             layout,
@@ -264,7 +254,7 @@ impl Store {
     /// The manifest bytes exactly as they were in the image.
     pub fn manifest_bytes(&self, id: &str) -> Result<Vec<u8>> {
         let p = self.layout.image_manifest(id);
-        fs::read(&p).at(p)
+        Ok(fs::read(&p).at(p)?)
     }
 
     pub fn manifest(&self, id: &str) -> Result<appc::ImageManifest> {
@@ -287,7 +277,7 @@ impl Store {
             )));
         }
         let mut f = File::open(&p).at(&p)?;
-        std::io::copy(&mut f, out).at(p)
+        Ok(std::io::copy(&mut f, out).at(p)?)
     }
 
     /// Removes an image. Refuses when other images name it as a dependency, unless `force`.
@@ -340,7 +330,7 @@ impl Store {
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).at(dir),
+            Err(e) => Err(e).at(&dir)?,
         };
         let mut out = Vec::new();
         for entry in rd {
@@ -466,7 +456,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).at(dir),
+        Err(e) => Err(e).at(dir)?,
     }
     Ok(jetpack_storage::make_private(dir)?)
 }
@@ -492,7 +482,7 @@ fn read_info(path: &Path) -> Result<Option<StoreInfo>> {
             ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at(path),
+        Err(e) => Err(e).at(path)?,
     }
 }
 

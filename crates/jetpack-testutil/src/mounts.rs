@@ -7,11 +7,10 @@ use crate::run;
 /// Mount points at or below `path`, deepest (and most recently stacked) first.
 pub fn mounts_below(path: &Path) -> Vec<PathBuf> {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut found: Vec<(usize, PathBuf)> = text
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
+    let mounts = jetpack_fs::mountinfo::read().unwrap_or_default();
+    let mut found: Vec<(usize, PathBuf)> = mounts
+        .into_iter()
+        .map(|m| m.mount_point)
         .enumerate()
         .filter(|(_, p)| p.starts_with(&path))
         .collect();
@@ -22,13 +21,6 @@ pub fn mounts_below(path: &Path) -> Vec<PathBuf> {
             .then(ib.cmp(ia))
     });
     found.into_iter().map(|(_, p)| p).collect()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// Unmounts everything at or below `path`, lazily where busy. Returns what could not be unmounted.

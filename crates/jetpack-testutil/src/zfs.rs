@@ -65,19 +65,14 @@ pub struct ZfsPool {
     name: String,
     dir: Option<tempfile::TempDir>,
     // Released after Drop::drop has destroyed the pool.
-    _lock: std::fs::File,
+    _lock: jetpack_fs::Lock,
 }
 
 impl ZfsPool {
     pub fn create(size: u64) -> ZfsPool {
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(POOL_LOCK)
-            .unwrap_or_else(|e| panic!("{POOL_LOCK}: {e}"));
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .unwrap_or_else(|e| panic!("lock {POOL_LOCK}: {e}"));
+        let lock = jetpack_fs::LockFile::new(std::path::Path::new(POOL_LOCK))
+            .wait()
+            .unwrap_or_else(|e| panic!("lock {e}"));
         ZfsDaemon::ensure();
         let dir = tempfile::Builder::new()
             .prefix("jptest-pool")

@@ -1,7 +1,7 @@
 //! Each app's exit file, written by the caller of `run` on the init's word. The init holds no
 //! descriptor of a host directory (a pod process able to act as the init could climb out of
 //! one), so it sends each app's exit record down a pipe instead, and a thread of the caller
-//! writes `<pod>/apps/<name>/exit` (temporary file + rename) as each arrives.
+//! writes `<pod>/apps/<name>/exit` (atomically, see `jetpack_fs::atomic_write`) as each arrives.
 //!
 //! A frame is the app's index (`u16`), the length (`u32`) and the file's contents. Only the init
 //! writes the pipe; the thread reads until every writer is gone, which the end of the init
@@ -58,26 +58,16 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf]) {
             return;
         }
         let Some(dir) = dirs.get(app) else { continue };
-        let tmp = dir.join("exit.tmp");
-        let written =
-            write_private(&tmp, &contents).and_then(|()| std::fs::rename(&tmp, dir.join("exit")));
-        if let Err(e) = written {
+        // App output and how it ended are the pod's business only (0600, like the log).
+        let exit = dir.join("exit");
+        if let Err(e) = jetpack_fs::AtomicWrite::new(&exit)
+            .mode(0o600)
+            .bytes(&contents)
+        {
+            let e = e.source;
             tracing::warn!("cannot record how app {} ended: {e}", dir.display());
         }
     }
-}
-
-/// App output and how it ended are the pod's business only (0600, like the log).
-fn write_private(path: &std::path::Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(contents)
 }
 
 #[cfg(test)]

@@ -28,14 +28,18 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
             let row = store.lookup(&image, Pick::Newest)?;
             match file {
                 Some(path) => {
-                    // Write beside the target and rename, so a failed export leaves no partial file.
-                    let tmp = path.with_extension("aci.partial");
-                    let mut f = std::fs::File::create(&tmp)
-                        .with_context(|| format!("cannot create {}", tmp.display()))?;
-                    store.export(&row.id, &mut f)?;
-                    f.sync_all()?;
-                    std::fs::rename(&tmp, &path)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    // Written atomically, so a failed export leaves no partial file.
+                    let mut failed = None;
+                    let written = jetpack_fs::AtomicWrite::new(&path).with(|f| {
+                        store.export(&row.id, f).map(drop).map_err(|e| {
+                            failed = Some(e);
+                            std::io::Error::other("export failed")
+                        })
+                    });
+                    if let Some(e) = failed {
+                        return Err(e.into());
+                    }
+                    written.with_context(|| format!("cannot write {}", path.display()))?;
                 }
                 None => {
                     store.export(&row.id, &mut crate::stdout())?;

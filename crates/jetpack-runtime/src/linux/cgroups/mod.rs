@@ -94,7 +94,8 @@ impl Host {
     pub fn detect() -> Host {
         static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
         HOST.get_or_init(|| {
-            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let mountinfo =
+                std::fs::read_to_string(jetpack_fs::mountinfo::PATH).unwrap_or_default();
             Host::from_mountinfo(&mountinfo, |p| {
                 std::fs::read_to_string(p.join("cgroup.controllers")).ok()
             })
@@ -109,19 +110,11 @@ impl Host {
     ) -> Host {
         let mut v1: Vec<(PathBuf, Vec<&str>)> = Vec::new();
         let mut v2: Option<PathBuf> = None;
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let Some(mount_point) = left.split(' ').nth(4) else {
-                continue;
-            };
-            let mut right = right.split(' ');
-            let fstype = right.next().unwrap_or_default();
-            let options = right.nth(1).unwrap_or_default();
-            match fstype {
-                "cgroup2" if v2.is_none() => v2 = Some(unescape(mount_point)),
-                "cgroup" => v1.push((unescape(mount_point), options.split(',').collect())),
+        let mounts = jetpack_fs::mountinfo::parse(mountinfo);
+        for m in &mounts {
+            match m.fs_type.as_str() {
+                "cgroup2" if v2.is_none() => v2 = Some(m.mount_point.clone()),
+                "cgroup" => v1.push((m.mount_point.clone(), m.super_options.split(',').collect())),
                 _ => {}
             }
         }
@@ -186,30 +179,6 @@ impl Host {
         }
         out
     }
-}
-
-/// Mount points in mountinfo escape space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + (c - b'0') as u32);
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// One control file write.

@@ -291,13 +291,11 @@ fn v2_device_program_puts_the_apps_below_it() {
 }
 
 fn real_v2_mount() -> Option<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .filter_map(|l| l.split_once(" - "))
-        .find(|(_, r)| r.starts_with("cgroup2 "))
-        .and_then(|(l, _)| l.split(' ').nth(4))
-        .map(unescape)
+    jetpack_fs::mountinfo::read()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
 }
 
 /// The v2 device program on the real cgroup2 hierarchy: a process in the pod's cgroup
