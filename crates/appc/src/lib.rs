@@ -23,6 +23,8 @@
 //!
 //! The crate does no I/O.
 
+#![forbid(unsafe_code)]
+
 mod macros;
 
 mod annotations;

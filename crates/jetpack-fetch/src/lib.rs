@@ -4,6 +4,8 @@
 //!
 //! Nothing here runs unless an image is fetched: starting a pod never touches this crate.
 
+#![forbid(unsafe_code)]
+
 pub mod discovery;
 pub mod error;
 pub mod fetch;

@@ -9,6 +9,8 @@
 //! a listener of the pod's own, passed with its registration
 //! ([`register_with_listener`]).
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod conn;
 mod control;

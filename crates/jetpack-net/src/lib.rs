@@ -7,6 +7,8 @@
 //! netns`); what was added is recorded by the caller, with the exact configuration used, so
 //! that DEL gets the same configuration (CNI requires it) even if the file changed since.
 
+#![forbid(unsafe_code)]
+
 mod cidr;
 mod cni;
 mod conf;

@@ -11,6 +11,8 @@
 //! A crate of its own so that the metadata service (jetpack-mds) can read its settings and
 //! files without depending on the image store (SQLite, decompressors).
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod keys;
 mod layout;

@@ -1,6 +1,8 @@
 //! The Jetpack image store: streaming ACI import onto a storage backend,
 //! dependency rendering, the SQLite index, lookup, export, removal and garbage collection.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod import;
 pub mod index;

@@ -5,6 +5,8 @@
 //! behind. Names are unique per process and call, because tests in one binary run in parallel
 //! threads. Nothing here reads outside the repository or writes outside temporary directories.
 
+#![forbid(unsafe_code)]
+
 pub mod aci;
 mod backend;
 mod busybox;

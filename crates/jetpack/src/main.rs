@@ -1,6 +1,8 @@
 //! `jetpack`: a daemonless App Container (appc) runtime. This binary only parses arguments and
 //! prints; the work is done by the library crates.
 
+#![forbid(unsafe_code)]
+
 /// `println!` that returns the write error instead of panicking (a closed pipe on stdout ends
 /// the command quietly, see [`broken_pipe`]).
 macro_rules! outln {

@@ -2,6 +2,8 @@
 //! root it is skipped with a printed message, and under `JETPACK_TEST_REQUIRE_ROOT=1` it fails.
 //! Written on `proc_macro` alone: the attribute only prepends one statement to the body.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 
 const CHECK: &str = "if !::jetpack_testutil::require_root() { return; }";
