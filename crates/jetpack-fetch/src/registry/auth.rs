@@ -72,7 +72,7 @@ pub fn lookup(registry: &str, files: &[PathBuf]) -> Result<Option<Credentials>> 
         let bytes = match std::fs::read(f) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).at(f),
+            Err(e) => Err(e).at(f)?,
         };
         if let Some(c) = from_file(registry, &bytes, f)? {
             return Ok(Some(c));

@@ -85,9 +85,7 @@ fn write_blob(dir: &Path, digest: &str, bytes: &[u8]) -> Result<()> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes).at(&tmp)?;
-    std::fs::rename(&tmp, path).at(path)
+    Ok(jetpack_fs::atomic_write(path, bytes)?)
 }
 
 /// Streams a layer into the layout; the file is named only after the reader verified it.
@@ -108,7 +106,7 @@ fn copy_layer(registry: &Registry, repo: &str, d: &Descriptor, dir: &Path) -> Re
             }
         })?;
         out.flush().at(&tmp)?;
-        std::fs::rename(&tmp, &path).at(&path)
+        Ok(std::fs::rename(&tmp, &path).at(&path)?)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
