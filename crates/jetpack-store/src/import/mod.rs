@@ -105,6 +105,7 @@ impl Store {
         let result = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
             .create(&meta)
             .at(&meta)
+            .map_err(Error::from)
             .and_then(|()| stage(self, &name, &meta, &mut temps, &mut written))
             .map_err(|e| nothing_kept(e, &written));
         // Whatever was not sealed is discarded; a killed process leaves it to gc instead.
