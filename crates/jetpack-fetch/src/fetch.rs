@@ -83,11 +83,51 @@ impl<'a> Fetcher<'a> {
     /// Fetches `what`: an `https://`, `http://` or `file://` URL of an ACI, or an image name
     /// `NAME[:VERSION][,LABEL=VALUE…]`.
     pub fn fetch(&mut self, what: &str) -> Result<Fetched> {
+        if let Some(r) = jetpack_oci::ImageRef::parse(what)? {
+            return self.fetch_oci(&r, what);
+        }
         if what.contains("://") {
             self.fetch_url(what)
         } else {
             self.fetch_request(&ImageRequest::parse(what)?, None, 0)
         }
+    }
+
+    /// An OCI or Docker image: pulled from its registry (`docker://`), or imported from disk.
+    /// With the `new` policy a stored image of that name and tag is used as it is; `update`
+    /// asks the registry for the manifest and downloads only if the image is not stored.
+    fn fetch_oci(&mut self, r: &jetpack_oci::ImageRef, what: &str) -> Result<Fetched> {
+        if self.opts.pull != PullPolicy::Update
+            && let Ok(row) = self.store.lookup(what, jetpack_store::Pick::Newest)
+        {
+            return Ok(Fetched {
+                id: row.id,
+                name: row.name,
+                signer: None,
+                how: How::InStore,
+            });
+        }
+        if self.opts.pull == PullPolicy::Never {
+            return Err(Error::Invalid(format!(
+                "{what} is not in the store, and the pull policy is never"
+            )));
+        }
+        let imported = match r {
+            jetpack_oci::ImageRef::Docker(d) => {
+                let registry = crate::registry::Registry::for_ref(d, &self.opts.http)?;
+                crate::registry::pull(&registry, d, self.store)?
+            }
+            local => self.store.import_local(local)?,
+        };
+        Ok(Fetched {
+            id: imported.id,
+            name: imported.name,
+            signer: None,
+            how: How::Downloaded {
+                url: what.to_string(),
+                existed: imported.existed,
+            },
+        })
     }
 
     /// The newest stored image matching `req`, if any.

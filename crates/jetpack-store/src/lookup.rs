@@ -43,6 +43,9 @@ impl Store {
                 ))),
             };
         }
+        if let Ok(Some(oci)) = jetpack_oci::ImageRef::parse(reference) {
+            return self.lookup_oci(reference, &oci, pick);
+        }
         let r: appc::ImageRef = reference.parse().map_err(|e| {
             Error::NotFound(format!(
                 "{reference:?} is neither an image ID nor an image name: {e}"
@@ -69,5 +72,45 @@ impl Store {
                     .join(", ")
             ))),
         }
+    }
+
+    /// A stored OCI or Docker image by its reference: the name and tag it was stored under.
+    fn lookup_oci(
+        &self,
+        reference: &str,
+        r: &jetpack_oci::ImageRef,
+        pick: Pick,
+    ) -> Result<ImageRow> {
+        use jetpack_oci::ImageRef;
+        let local = crate::import::layout::local_name;
+        let (name, version) = match r {
+            ImageRef::Docker(d) => match &d.tag {
+                Some(t) => (d.appc_name(), Some(t.clone())),
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "{reference}: stored images are found by name and tag, not by digest; \
+                         give the tag, or the image ID (see `jetpack images`)"
+                    )));
+                }
+            },
+            ImageRef::OciLayout { dir: p, tag } | ImageRef::OciArchive { file: p, tag } => (
+                local(p),
+                Some(tag.clone().unwrap_or_else(|| "latest".into())),
+            ),
+            ImageRef::DockerArchive { file, image } => match image {
+                Some(d) => (d.appc_name(), d.tag.clone()),
+                None => (local(file), None),
+            },
+        };
+        let query = match version {
+            Some(v) => format!("{name},version={v}"),
+            None => name.to_string(),
+        };
+        self.lookup(&query, pick).map_err(|e| match e {
+            Error::NotFound(_) => Error::NotFound(format!(
+                "no image {reference} in the store (stored as {query}; see `jetpack images`)"
+            )),
+            e => e,
+        })
     }
 }

@@ -273,3 +273,114 @@ fn corrupt_blobs_and_escaping_layers_are_refused_and_nothing_is_kept() {
     assert!(!gc.contains("temporary"), "gc found leftovers: {gc}");
     assert!(!Path::new("/etc/escape").exists());
 }
+
+/// A plain-HTTP `docker-registry` on 127.0.0.1 with its storage; killed on drop.
+struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    host: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: jetpack-test-secret\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < until,
+                "the registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            _dir: dir,
+            host: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[root_test]
+fn docker_images_are_pulled_from_a_registry_and_run() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("app");
+    layout(&dir, "v1", &two_layers());
+    let image = format!("docker://{}/team/app:v1", reg.host);
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", dir.display()))
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let e = Env::new("overlay");
+    // Plain HTTP only when allowed.
+    let err = e.err(&["fetch", &image]);
+    assert!(err.contains(&reg.host), "{err}");
+    let id = e
+        .ok(&["fetch", "-q", "--insecure-options=http", &image])
+        .trim()
+        .to_string();
+    let m = e.ok(&["image", "cat-manifest", &id]);
+    assert!(m.contains("127.0.0.1_") && m.contains("\"v1\""), "{m}");
+    // Found again by its reference, without the network.
+    assert_layered(&e.ok(&[
+        "run", "--rm", "--net", "none", &image, "--exec", "/bin/sh", "--", "-c", CHECK,
+    ]));
+    // Fetched again: the registry is asked, nothing is downloaded.
+    let again = e.ok(&["fetch", "--insecure-options=http", &image]);
+    assert_eq!(again.trim(), id);
+
+    // `run` of an image the store lacks pulls it first.
+    let e2 = Env::new("dir");
+    let out = e2.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--insecure-options=http",
+        &image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        CHECK,
+    ]);
+    assert_layered(&out);
+    // A tag the registry lacks says so.
+    let missing = format!("docker://{}/team/app:nope", reg.host);
+    let err = e2.err(&["fetch", "--insecure-options=http", &missing]);
+    assert!(err.contains("nope"), "{err}");
+}

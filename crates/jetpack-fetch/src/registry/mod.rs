@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod layout;
+mod pull;
 mod verify;
 
 use std::io::Read;
@@ -24,6 +25,7 @@ use ureq::{Body, Error as UreqError};
 
 pub use auth::{Challenge, Credentials, default_auth_files, lookup, parse_www_authenticate};
 pub use layout::pull_to_layout;
+pub use pull::pull;
 pub use verify::VerifyingReader;
 
 use crate::error::{Error, Result};

@@ -188,7 +188,7 @@ fn mapped(
 }
 
 /// The name an image of a layout gets: `localhost/` and the directory's (or file's) name.
-fn local_name(path: &Path) -> appc::AcIdentifier {
+pub(crate) fn local_name(path: &Path) -> appc::AcIdentifier {
     let base = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -70,7 +70,11 @@ pub fn ensure_images(
         .apps
         .iter()
         .map(|a| a.image.as_str())
-        .filter(|i| !i.starts_with("sha512-") && ImageRequest::parse(i).is_ok())
+        .filter(|i| {
+            !i.starts_with("sha512-")
+                && (ImageRequest::parse(i).is_ok()
+                    || jetpack_oci::ImageRef::parse(i).is_ok_and(|r| r.is_some()))
+        })
         .filter(|i| {
             matches!(
                 store.lookup(i, jetpack_store::Pick::Newest),
