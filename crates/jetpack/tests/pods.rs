@@ -271,28 +271,29 @@ fn stop_and_concurrent_run() {
         "/bin/sh",
         "--",
         "-c",
-        "trap 'echo got TERM; exit 0' TERM; while :; do sleep 0.1; done",
+        "trap 'echo got TERM; exit 0' TERM; echo trapping; while :; do sleep 0.1; done",
     ]);
     let id = id.trim().to_string();
-    let child = e
+    let mut child = e
         .cmd()
         .args(["run", &id])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if e.ok(&["status", "--json", &id]).contains("\"running\"") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // Stopped only once the app has its trap (on a loaded host the pod runs well before).
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert_eq!(first.trim(), "trapping");
     assert!(
         e.err(&["run", &id]).contains("is running"),
         "a second run is refused while the pod runs"
     );
     e.ok(&["stop", "sleeper", "--timeout", "5"]);
-    let out = child.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("got TERM"));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    child.wait().unwrap();
+    assert!(rest.contains("got TERM"), "{rest}");
     assert!(e.ok(&["status", "--json", &id]).contains("\"exited\""));
     e.ok(&["destroy", &id]);
 }
