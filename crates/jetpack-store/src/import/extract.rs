@@ -16,6 +16,11 @@ use tar::EntryType;
 
 use crate::error::{Error, Result};
 
+mod names;
+mod tree;
+pub use names::{Mode, Target, classify, classify_in, symlink_escapes};
+use tree::check_tree;
+
 /// Largest manifest accepted (real ones are a few KiB).
 const MAX_MANIFEST: u64 = 1 << 20;
 
@@ -29,82 +34,6 @@ pub const MAX_DEPTH: usize = 256;
 /// Entry names longer than this (in bytes or components) are shown shortened in messages.
 const SHOW_NAME: usize = 256;
 const SHOW_COMPONENTS: usize = 8;
-
-/// Where an archive entry goes.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Target<'a> {
-    Manifest,
-    /// `rootfs` itself.
-    Root,
-    /// A path below `rootfs/`, as components.
-    Rootfs(Vec<&'a OsStr>),
-}
-
-/// What kind of archive is walked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// An ACI: `manifest` and `rootfs/`.
-    Aci,
-    /// A layer of an OCI or Docker image: the tree at the archive's root, whiteouts
-    /// (`.wh.NAME`, `.wh..wh..opq`) recorded in [`Walked::whiteouts`] instead of written.
-    Layer,
-}
-
-/// Classifies an entry name, refusing anything that is not `manifest` or under `rootfs/`.
-pub fn classify(raw: &[u8]) -> std::result::Result<Target<'_>, String> {
-    classify_in(Mode::Aci, raw)
-}
-
-/// [`classify`] for an archive of `mode`: in a layer every name is below the root.
-pub fn classify_in(mode: Mode, raw: &[u8]) -> std::result::Result<Target<'_>, String> {
-    if raw.first() == Some(&b'/') {
-        return Err("absolute path".into());
-    }
-    let mut comps = Vec::new();
-    for c in raw.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => return Err("path contains `..`".into()),
-            c => comps.push(OsStr::from_bytes(c)),
-        }
-    }
-    if mode == Mode::Layer {
-        return Ok(if comps.is_empty() {
-            Target::Root
-        } else {
-            Target::Rootfs(comps)
-        });
-    }
-    match comps.split_first() {
-        None => Err("empty name".into()),
-        Some((first, [])) if first.as_bytes() == b"manifest" => Ok(Target::Manifest),
-        Some((first, [])) if first.as_bytes() == b"rootfs" => Ok(Target::Root),
-        Some((first, rest)) if first.as_bytes() == b"rootfs" => Ok(Target::Rootfs(rest.to_vec())),
-        Some(_) => Err("outside rootfs/ (an ACI holds only `manifest` and `rootfs/`)".into()),
-    }
-}
-
-/// True if a relative symlink target, read from the directory of depth `depth` below the
-/// rootfs, climbs above the rootfs. Absolute targets are resolved inside the container's root.
-pub fn symlink_escapes(depth: usize, target: &[u8]) -> bool {
-    if target.first() == Some(&b'/') {
-        return false;
-    }
-    let mut d = depth as isize;
-    for c in target.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                d -= 1;
-                if d < 0 {
-                    return true;
-                }
-            }
-            _ => d += 1,
-        }
-    }
-    false
-}
 
 /// What the walk saw.
 #[derive(Debug, Default)]
@@ -215,121 +144,6 @@ fn owner_id(what: &str, id: u64) -> std::io::Result<u32> {
             ),
         )),
     }
-}
-
-/// What a path below `rootfs/` is, as far as the entries so far made it. Kept by the walk with
-/// or without a writer, so that `validate` refuses exactly what extraction would fail on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Node {
-    /// A parent directory no entry listed (extraction creates it).
-    Implied,
-    Dir,
-    Symlink,
-    /// A regular file, device node or FIFO.
-    Other,
-}
-
-/// Longest name of one path component (`NAME_MAX`) and longest symlink target (`PATH_MAX` - 1).
-const NAME_MAX: usize = 255;
-const LINK_MAX: usize = 4095;
-
-fn join(path: &[&OsStr]) -> Vec<u8> {
-    let mut k = Vec::new();
-    for (i, c) in path.iter().enumerate() {
-        if i > 0 {
-            k.push(b'/');
-        }
-        k.extend_from_slice(c.as_bytes());
-    }
-    k
-}
-
-/// Checks an entry below `rootfs/` against the entries before it, as extraction would find the
-/// tree: no component longer than `NAME_MAX`, parents that are directories (never a symlink or
-/// a file to write through), no non-directory over an implied directory, and hard links to an
-/// earlier non-directory entry. Records the entry.
-fn check_tree(
-    mode: Mode,
-    nodes: &mut std::collections::HashMap<Vec<u8>, Node>,
-    name: &[u8],
-    kind: EntryType,
-    path: &[&OsStr],
-    link: Option<&[u8]>,
-) -> Result<()> {
-    if let Some(c) = path.iter().find(|c| c.len() > NAME_MAX) {
-        return Err(bad(
-            name,
-            format!(
-                "a path component is {} bytes long, more than the {NAME_MAX} a file system allows",
-                c.len(),
-            ),
-        ));
-    }
-    for i in 1..path.len() {
-        let parent = join(&path[..i]);
-        match nodes.get(&parent) {
-            None => {
-                nodes.insert(parent, Node::Implied);
-            }
-            Some(Node::Dir | Node::Implied) => {}
-            Some(Node::Symlink | Node::Other) => {
-                return Err(bad(
-                    name,
-                    format!(
-                        "refusing to write through {}: not a directory (a symlink or a file)",
-                        show_name(&parent)
-                    ),
-                ));
-            }
-        }
-    }
-    let key = join(path);
-    let node = match kind {
-        EntryType::Directory => Node::Dir,
-        EntryType::Symlink => {
-            if link.is_some_and(|l| l.len() > LINK_MAX) {
-                return Err(bad(
-                    name,
-                    format!("symlink target longer than {LINK_MAX} bytes"),
-                ));
-            }
-            Node::Symlink
-        }
-        EntryType::Link => {
-            let target = match link.map(|l| classify_in(mode, l)) {
-                Some(Ok(Target::Rootfs(t))) => join(&t),
-                _ => unreachable!("checked by check_links"),
-            };
-            match nodes.get(&target) {
-                Some(Node::Symlink) => Node::Symlink,
-                Some(Node::Other) => Node::Other,
-                Some(Node::Dir | Node::Implied) => {
-                    return Err(bad(
-                        name,
-                        format!("hard link target {} is a directory", show_name(&target)),
-                    ));
-                }
-                None => {
-                    return Err(bad(
-                        name,
-                        format!(
-                            "hard link target {} is not an earlier entry of the archive",
-                            show_name(&target)
-                        ),
-                    ));
-                }
-            }
-        }
-        _ => Node::Other,
-    };
-    if nodes.get(&key) == Some(&Node::Implied) && node != Node::Dir {
-        return Err(bad(
-            name,
-            "earlier entries made it a directory (an entry below it came first)",
-        ));
-    }
-    nodes.insert(key, node);
-    Ok(())
 }
 
 /// Counts the bytes of an entry's content as the writer reads them.
