@@ -1,3 +1,5 @@
+use super::bpf::*;
+use super::docker::*;
 use super::*;
 
 fn names(v: &[&str]) -> Vec<String> {
