@@ -17,51 +17,7 @@ use crate::trust::TrustedKey;
 /// Tolerated clock skew for signatures dated in the future.
 const SKEW: i64 = 300;
 
-/// Why a signature was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("{what}: not a usable OpenPGP signature: {msg}")]
-    Malformed { what: String, msg: String },
-    #[error(
-        "{name} is signed by key {signer}, which is not trusted for {name}{elsewhere}; if you \
-         trust it, run `jetpack trust --prefix {name} KEYFILE` (or `jetpack trust --prefix {name}` \
-         to discover the key)"
-    )]
-    Untrusted {
-        name: String,
-        signer: String,
-        elsewhere: String,
-    },
-    #[error(
-        "bad signature: the signature of {name} by key {fingerprint} does not match the image \
-         (it was altered, or the signature belongs to another file)"
-    )]
-    BadSignature { name: String, fingerprint: String },
-    #[error("key {fingerprint}{what} expired on {when}; the signer must renew it or re-sign")]
-    Expired {
-        fingerprint: String,
-        what: String,
-        when: String,
-    },
-    #[error("key {fingerprint}{what} was revoked on {when} ({reason})")]
-    Revoked {
-        fingerprint: String,
-        what: String,
-        when: String,
-        reason: String,
-    },
-    #[error("key {fingerprint}{what} may not make signatures (its binding lacks the signing flag)")]
-    NotSigning { fingerprint: String, what: String },
-    #[error(
-        "the signature uses {alg}, a hash that is no longer safe; re-sign with SHA-256 or better \
-         (gpg --digest-algo SHA256)"
-    )]
-    WeakHash { alg: String },
-    #[error("key {fingerprint} is too weak: {why}")]
-    WeakKey { fingerprint: String, why: String },
-    #[error("key {fingerprint}: {why}")]
-    Unusable { fingerprint: String, why: String },
-}
+pub use crate::error::VerifyError;
 
 /// Who signed, once a signature is accepted.
 #[derive(Debug, Clone)]

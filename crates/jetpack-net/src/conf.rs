@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cidr::Cidr;
 use crate::error::{Error, Result, io};
+use crate::host::{is_store, same_store};
 
 /// The network pods join unless told otherwise; `init` writes its configuration.
 pub const DEFAULT_NETWORK: &str = "default";
@@ -342,18 +343,6 @@ pub fn claim_default(dir: &Path, bridge: &str, subnet: Cidr, root: &Path) -> Res
         .unwrap_or(DEFAULT_FILE);
     replace_file(dir, name, &to_text(&list))?;
     Ok(Claim::TakenOver { previous })
-}
-
-/// Whether a store is at `root` (its `store.json`): a root left without one (removed, or
-/// remade only by an older version's leases) holds no store.
-pub(crate) fn is_store(root: &Path) -> bool {
-    root.join("store.json").is_file()
-}
-
-/// Whether two store roots are the same directory.
-pub(crate) fn same_store(a: &Path, b: &Path) -> bool {
-    let c = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    a == b || c(a) == c(b)
 }
 
 impl Network {

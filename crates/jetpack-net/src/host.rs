@@ -26,6 +26,18 @@ fn marked_store(sys: &Path, iface: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// Whether a store is at `root` (its `store.json`): a root left without one (removed, or
+/// remade only by an older version's leases) holds no store.
+pub(crate) fn is_store(root: &Path) -> bool {
+    root.join("store.json").is_file()
+}
+
+/// Whether two store roots are the same directory.
+pub(crate) fn same_store(a: &Path, b: &Path) -> bool {
+    let c = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || c(a) == c(b)
+}
+
 /// Marks `bridge` as the default network's bridge of the store at `root`, unless it already
 /// is (or the path is too long for an alias, 255 bytes: then it goes unmarked).
 pub(crate) fn mark_bridge(bridge: &str, root: &Path) {
@@ -68,7 +80,7 @@ fn check_clash_in(
     root: &Path,
     file: &Path,
 ) -> Result<()> {
-    let other = |o: &PathBuf| !crate::conf::same_store(o, root) && crate::conf::is_store(o);
+    let other = |o: &PathBuf| !same_store(o, root) && is_store(o);
     if let Some(o) = marked_store(sys, bridge).filter(other) {
         return Err(refusal(&format!("bridge {bridge}"), &o, root, file));
     }
