@@ -86,12 +86,14 @@ fn start_sleeper(
     )
 }
 
-/// SIGKILL to `jetpack run`: the pod dies with it; its mount stays (nothing unmounted it).
-fn kill_run(e: &Env, child: &mut std::process::Child, uuid: &str) {
+/// SIGKILL to `jetpack run`: the pod dies with it (its init `pid` goes too); its mount stays
+/// (nothing unmounted it).
+fn kill_run(e: &Env, child: &mut std::process::Child, uuid: &str, pid: &serde_json::Value) {
     child.kill().unwrap();
     child.wait().unwrap();
+    let init = std::path::PathBuf::from(format!("/proc/{}", pid.as_i64().expect("an init pid")));
     for _ in 0..250 {
-        if e.ok(&["status", "--json", uuid]).contains("\"exited\"") {
+        if !init.exists() && e.ok(&["status", "--json", uuid]).contains("\"exited\"") {
             assert!(!store_mounts(e).is_empty(), "the killed run left its mount");
             return;
         }
@@ -104,7 +106,7 @@ fn killed_run_leaves_no_mount(private_users: bool) {
     let e = Env::new("overlay");
     // Run again after the kill: a fresh clone, mounted, and unmounted when it ends.
     let (mut child, uuid, old_pid) = start_sleeper(&e, "again", private_users);
-    kill_run(&e, &mut child, &uuid);
+    kill_run(&e, &mut child, &uuid, &old_pid);
     let mut rerun = e.spawn(&["run", &uuid]);
     // The record of the killed run names its init until the new one is forked.
     let mut started = false;
@@ -123,8 +125,8 @@ fn killed_run_leaves_no_mount(private_users: bool) {
     e.ok(&["destroy", &uuid]);
     assert_unmounted(&e, "destroyed");
     // gc after the kill removes the pod and whatever it left mounted.
-    let (mut child, uuid, _) = start_sleeper(&e, "collected", private_users);
-    kill_run(&e, &mut child, &uuid);
+    let (mut child, uuid, pid) = start_sleeper(&e, "collected", private_users);
+    kill_run(&e, &mut child, &uuid, &pid);
     // Within its grace period the pod stays, but not its mount.
     e.ok(&["gc"]);
     assert!(e.ok(&["list"]).contains(&uuid), "kept for its grace period");
@@ -133,8 +135,8 @@ fn killed_run_leaves_no_mount(private_users: bool) {
     assert!(!e.ok(&["list"]).contains(&uuid), "gc removed the pod");
     assert_unmounted(&e, "gc after a killed run");
     // And destroy after a kill.
-    let (mut child, uuid, _) = start_sleeper(&e, "destroyed", private_users);
-    kill_run(&e, &mut child, &uuid);
+    let (mut child, uuid, pid) = start_sleeper(&e, "destroyed", private_users);
+    kill_run(&e, &mut child, &uuid, &pid);
     e.ok(&["destroy", &uuid]);
     assert_unmounted(&e, "destroy after a killed run");
 }
