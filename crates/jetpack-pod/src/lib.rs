@@ -1,6 +1,7 @@
 //! Pods in stage0: reification of pod manifests, pod state with crash-safe locking, and the
 //! lifecycle (prepare, run, stop, kill, destroy, gc) over the image store and the isolation
 //! engine.
+#![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod error;

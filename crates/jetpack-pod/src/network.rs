@@ -7,8 +7,8 @@
 //! with the same configuration, as CNI requires, even if the network's file changed since.
 
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use appc::PodManifest;
@@ -282,37 +282,10 @@ impl PodNetworks {
 /// was made in, so a short-lived thread joins the namespace and makes it there (`setns` moves
 /// only that thread).
 pub fn loopback_listener(netns: &Path, port: u16) -> Result<OwnedFd> {
-    let ns = fs::File::open(netns).at(netns)?;
-    let made = std::thread::scope(|s| {
-        s.spawn(|| -> std::io::Result<OwnedFd> {
-            // SAFETY: plain system calls on descriptors that live through them.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-            // Accepted sockets inherit it: no answer waits for a delayed ACK.
-            let one: libc::c_int = 1;
-            // SAFETY: as above; `one` outlives the call.
-            let set = unsafe {
-                libc::setsockopt(
-                    l.as_raw_fd(),
-                    libc::IPPROTO_TCP,
-                    libc::TCP_NODELAY,
-                    (&raw const one).cast(),
-                    size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if set != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(l.into())
-        })
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("the listener's thread panicked")))
-    });
-    made.map_err(|e| {
+    crate::engine::linux::loopback_listener(netns, port).map_err(|e| {
         Error::Runtime(format!(
-            "listening on 127.0.0.1:{port} in the pod's network namespace: {e}"
+            "listening on 127.0.0.1:{port} in the pod's network namespace {}: {e}",
+            netns.display()
         ))
     })
 }

@@ -161,6 +161,11 @@ pub fn syscall_number(name: &str) -> Option<u32> {
 }
 
 /// The CFS quota of a CPU limit in milli-CPUs, and the period it is a quota of (µs).
+/// A TCP listener on `127.0.0.1:port` in the network namespace bound at `netns`.
+pub fn loopback_listener(netns: &Path, port: u16) -> std::io::Result<OwnedFd> {
+    linux::netns::loopback_listener(netns, port)
+}
+
 pub fn cpu_quota_us(milli: u64) -> (u64, u64) {
     (
         linux::cgroups::cpu_quota_us(milli),

@@ -71,6 +71,41 @@ pub fn exists(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == 0x6e73_6673)
 }
 
+/// A TCP listener on `127.0.0.1:port` in the network namespace bound at `netns`, with
+/// `TCP_NODELAY` (accepted sockets inherit it, so no answer waits for a delayed ACK). A socket
+/// stays in the namespace it was made in, so a short-lived thread joins the namespace and makes
+/// it there (`setns` moves only that thread).
+pub fn loopback_listener(netns: &Path, port: u16) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(netns)?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<std::os::fd::OwnedFd> {
+            // SAFETY: plain system calls on descriptors that live through them.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
+            let one: libc::c_int = 1;
+            // SAFETY: as above; `one` outlives the call.
+            let set = unsafe {
+                libc::setsockopt(
+                    l.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&raw const one).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if set != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(l.into())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the listener's thread panicked")))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
