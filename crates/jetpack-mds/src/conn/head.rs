@@ -3,7 +3,20 @@
 //! Pure functions of bytes, kept apart from the connection's I/O so that parsing can be read
 //! and fuzzed without it.
 
-use super::session::Stop;
+/// Why a connection stops being served.
+pub(super) enum Stop {
+    /// Closed without an answer: the client left, or idled out between
+    /// requests, or the service is stopping.
+    Quiet,
+    /// Answered with this status, then closed.
+    Answer(u16, &'static str),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(_: std::io::Error) -> Self {
+        Stop::Quiet
+    }
+}
 
 /// A parsed request head.
 pub(super) struct Head {

@@ -7,27 +7,12 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::head::{Head, find, parse_head, reason};
+use super::head::{Head, Stop, find, parse_head, reason};
 use super::{LINGER_BYTES, LINGER_TIME, Limits};
 use crate::http::{Reply, answer};
 use crate::key::HostKey;
 use crate::pod::Origin;
 use crate::registry::Registry;
-
-/// Why a connection stops being served.
-pub(super) enum Stop {
-    /// Closed without an answer: the client left, or idled out between
-    /// requests, or the service is stopping.
-    Quiet,
-    /// Answered with this status, then closed.
-    Answer(u16, &'static str),
-}
-
-impl From<io::Error> for Stop {
-    fn from(_: io::Error) -> Self {
-        Stop::Quiet
-    }
-}
 
 /// What a connection is served over: a TCP stream, or bytes in memory (`crate::fuzzing`).
 pub(crate) trait Wire: Read + Write {
