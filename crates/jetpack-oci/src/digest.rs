@@ -16,16 +16,7 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// Checks `bytes` (a whole document) against `digest`.
 pub fn check(bytes: &[u8], digest: &str, what: &str) -> Result<()> {
-    crate::reference::check_digest(digest).map_err(|msg| Error::Document {
-        what: what.into(),
-        msg,
-    })?;
-    if !digest.starts_with("sha256:") {
-        return Err(Error::Document {
-            what: what.into(),
-            msg: format!("digest {digest}: only sha256 digests are supported"),
-        });
-    }
+    check_sha256(digest, what)?;
     let got = sha256(bytes);
     if got != digest {
         return Err(Error::Document {
