@@ -221,6 +221,51 @@ pub trait Storage: Send + Sync {
     fn collect(&self) -> Result<()> {
         Ok(())
     }
+
+    /// A new writable tree `tmp/<name>` for a layer on top of the sealed tree `below` (none for
+    /// a bottom layer), and the form the layer takes in it. Default: a clone of `below` (zfs
+    /// clone, btrfs snapshot, reflink or plain copy) in which the layer is applied whole.
+    fn layer_temp(&self, below: Option<&str>, name: &str) -> Result<(PathBuf, LayerForm)> {
+        let tree = match below {
+            None => self.create_temp(name)?,
+            Some(b) => self.clone_to_temp(b, name)?,
+        };
+        Ok((tree, LayerForm::Whole))
+    }
+
+    /// A new temporary tree `tmp/<name>` that shows the sealed tree `top` as it is, to be
+    /// sealed as an image over its top layer. Default: a clone of `top`, constant-time where
+    /// the backend clones so.
+    fn temp_over(&self, top: &str, name: &str) -> Result<PathBuf> {
+        self.clone_to_temp(top, name)
+    }
+
+    /// The sealed trees `image` is stacked on, nearest first: what removing one of them would
+    /// break. Empty for a backend whose trees are whole (every one but overlay).
+    fn below(&self, image: &str) -> Result<Vec<String>> {
+        let _ = image;
+        Ok(Vec::new())
+    }
+
+    /// The whole tree of sealed image `image`, read-only, for reading it through (export). On
+    /// overlay, an image stacked on layers is shown by a read-only overlay mount that lasts as
+    /// long as the view.
+    fn view_image(&self, image: &str) -> Result<ImageView> {
+        let path = area::path(self.root(), area::IMAGES, image)?;
+        area::ensure_image(&path, image)?;
+        Ok(ImageView::plain(path))
+    }
+}
+
+/// How a layer's tree holds its changes (see [`Storage::layer_temp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerForm {
+    /// The whole tree: a clone of the layers below with this one applied, whose whiteouts
+    /// remove from it.
+    Whole,
+    /// This layer's own entries only, stacked on the layers below: its whiteouts become
+    /// overlayfs whiteouts and opaque directories ([`writer::TreeWriter::whiteout`]).
+    Diff,
 }
 
 /// Opens the backend of `kind` rooted at `root`. `zfs_dataset` is required for zfs.
@@ -276,6 +321,9 @@ mod area;
 mod detect;
 mod idmapped;
 mod shift;
+mod view;
+
+pub use view::ImageView;
 
 /// Runs `f`, which creates files in a clone that [`Storage::clone_for_pod_mapped`] made, as the
 /// pod's root (`pod_root`, its host id): the only owner such a clone takes new files from.

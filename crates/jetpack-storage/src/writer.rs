@@ -18,6 +18,9 @@ use rustix::fs::{
     utimensat,
 };
 
+/// Extended attributes overlayfs interprets on its layers.
+const OVERLAY_XATTRS: &[u8] = b"trusted.overlay.";
+
 /// Metadata of an entry, applied after its content.
 #[derive(Debug, Clone, Default)]
 pub struct Meta {
@@ -215,6 +218,10 @@ impl TreeWriter {
                 .chain(path.iter().copied())
                 .collect();
             for (k, v) in &meta.xattrs {
+                if k.as_bytes().starts_with(OVERLAY_XATTRS) {
+                    self.skipped_xattrs += 1;
+                    continue;
+                }
                 match lsetxattr(&full, k.as_os_str(), v, XattrFlags::empty()) {
                     Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
                     r => r.map_err(|e| ctx(path, "set xattr on", e.into()))?,
@@ -281,6 +288,44 @@ impl TreeWriter {
             .map_err(|e| ctx(path, "set times of", e.into()))
     }
 
+    /// Makes `path` an overlayfs whiteout (a 0/0 character device): in a layer stacked on
+    /// others, it hides what the layers below have at that path.
+    pub fn whiteout(&mut self, path: &[&OsStr]) -> io::Result<()> {
+        let (parents, name) = Self::split(path)?;
+        self.enter(parents)?;
+        match mknodat(
+            self.parent_fd(),
+            name,
+            FileType::CharacterDevice,
+            Mode::empty(),
+            makedev(0, 0),
+        ) {
+            // The layer itself put an entry there: it shows, and what was below stays hidden.
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(ctx(path, "create whiteout", e.into())),
+        }
+    }
+
+    /// Marks directory `path` (created if the layer did not list it) opaque for overlayfs: the
+    /// layers below contribute nothing to it.
+    pub fn opaque(&mut self, path: &[&OsStr]) -> io::Result<()> {
+        let fd = if path.is_empty() {
+            self.root_fd.try_clone()?
+        } else {
+            let (parents, name) = Self::split(path)?;
+            self.enter(parents)?;
+            let parent = self.parent_fd();
+            match mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(ctx(path, "create directory", e.into())),
+            }
+            openat(parent, name, dir_flags(), Mode::empty())
+                .map_err(|e| ctx(path, "open directory", e.into()))?
+        };
+        fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+            .map_err(|e| ctx(path, "mark opaque", e.into()))
+    }
+
     /// Opens the directory `parents` without creating anything (for hard-link targets).
     fn resolve_dir(&self, parents: &[&OsStr]) -> io::Result<OwnedFd> {
         let mut fd = self.root_fd.try_clone()?;
@@ -299,6 +344,12 @@ impl TreeWriter {
         fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
             .map_err(|e| ctx(path, "chmod", e.into()))?;
         for (k, v) in &meta.xattrs {
+            // overlayfs reads these on its layers (whiteouts, opaque and redirected
+            // directories, metacopy): only the store may set them, never an archive.
+            if k.as_bytes().starts_with(OVERLAY_XATTRS) {
+                self.skipped_xattrs += 1;
+                continue;
+            }
             match fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()) {
                 Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
                 r => r.map_err(|e| {

@@ -1,6 +1,9 @@
 //! overlayfs: images are plain directories (as in the dir backend) and a pod tree is an overlay
 //! mount with the image as its lower layer, so it costs nothing until the pod writes.
 //!
+//! An OCI layer is a tree of its own changes stacked on the layer below it (see [`stack`]); a
+//! pod's overlay lists the whole stack as its lower layers.
+//!
 //! A pod tree is `pods/<name>/{upper,work,rootfs}`, with the overlay mounted on `rootfs` only
 //! while its pod runs ([`Storage::mount_pod_tree`] when it starts, [`Storage::unmount_pod_tree`]
 //! when it ends): a prepared or exited pod holds no mount, and a reboot loses nothing.
@@ -15,7 +18,10 @@ use rustix::mount::{MountFlags, mount};
 
 use crate::area::{self, IMAGES, PODS};
 use crate::error::{Error, Result};
-use crate::{Kind, Storage, dir, idmapped, mounts};
+use crate::{ImageView, Kind, LayerForm, Storage, dir, idmapped, mounts};
+
+mod stack;
+use stack::Records;
 
 /// Where a user-namespace pod's idmapped image is attached while its overlay is mounted (the
 /// overlay's `lowerdir`), and the file naming that image, for [`OverlayStorage::users_of`].
@@ -35,6 +41,28 @@ impl OverlayStorage {
 
     /// Makes the directories of the new pod tree `pod` of `image` (the layers of a plain
     /// overlay); [`Self::mount_pod`] mounts them.
+    fn records(&self) -> Records<'_> {
+        Records::new(&self.root)
+    }
+
+    /// A new empty temporary tree, stacked on the sealed tree `below` if there is one (with
+    /// its root directory's attributes, which an overlay takes from its top layer).
+    fn stacked_temp(&self, below: Option<&str>, name: &str) -> Result<PathBuf> {
+        let tree = dir::create_temp(&self.root, name)?;
+        if let Some(below) = below {
+            let made = area::path(&self.root, IMAGES, below).and_then(|b| {
+                area::ensure_image(&b, below)?;
+                copy_root_attributes(&b, &tree)?;
+                self.records().stack_temp(name, below)
+            });
+            if let Err(e) = made {
+                let _ = self.discard_temp(name);
+                return Err(e);
+            }
+        }
+        Ok(tree)
+    }
+
     fn make_pod(&self, image: &str, pod: &Path) -> Result<PathBuf> {
         let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
         let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
@@ -48,10 +76,9 @@ impl OverlayStorage {
 
     /// Mounts the overlay of the existing pod tree `pod` on its `rootfs`.
     fn mount_pod(&self, image: &str, pod: &Path) -> Result<()> {
-        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
-        area::ensure_image(&lower, image)?;
+        let lowers = self.records().layers(image)?;
         let (upper, work, rootfs) = (pod.join("upper"), pod.join("work"), pod.join("rootfs"));
-        mount_overlay(&overlay_options(&lower, &upper, &work)?, &rootfs)
+        mount_overlay(&overlay_options(&lowers, Some((&upper, &work)))?, &rootfs)
     }
 
     /// Makes the pod tree `name` of `image`, its layers made by `make` (not mounted); on
@@ -85,10 +112,14 @@ impl OverlayStorage {
         let uses = |l: &str| {
             let l = Path::new(l);
             l == image
-                || (l.file_name() == Some(MAPPED_LOWER.as_ref())
+                || (l
+                    .file_name()
+                    .is_some_and(|n| n.as_bytes().starts_with(MAPPED_LOWER.as_bytes()))
                     && l.parent().is_some_and(|pod| {
-                        std::fs::read(pod.join(LOWER_OF))
-                            .is_ok_and(|p| Path::new(std::ffi::OsStr::from_bytes(&p)) == image)
+                        std::fs::read(pod.join(LOWER_OF)).is_ok_and(|p| {
+                            p.split(|b| *b == b'\n')
+                                .any(|p| Path::new(std::ffi::OsStr::from_bytes(p)) == image)
+                        })
                     }))
         };
         Ok(mounts::read()?
@@ -107,7 +138,9 @@ impl OverlayStorage {
         }
         copy_root_attributes(&lower, &upper)?;
         let record = pod.join(LOWER_OF);
-        std::fs::write(&record, lower.as_os_str().as_bytes()).map_err(|e| Error::io(&record, e))?;
+        let lowers = self.records().layers(image)?;
+        let lines: Vec<&[u8]> = lowers.iter().map(|l| l.as_os_str().as_bytes()).collect();
+        std::fs::write(&record, lines.join(&b'\n')).map_err(|e| Error::io(&record, e))?;
         Ok(rootfs)
     }
 
@@ -123,12 +156,17 @@ impl OverlayStorage {
         userns: BorrowedFd,
         pod_root: u32,
     ) -> Result<()> {
-        let lower = mounts::canonical(&area::path(&self.root, IMAGES, image)?);
-        area::ensure_image(&lower, image)?;
+        let lowers = self.records().layers(image)?;
         let rootfs = pod.join("rootfs");
-        let (mapped_lower, mapped) = (pod.join(MAPPED_LOWER), pod.join(".mapped"));
+        let mapped_lowers: Vec<PathBuf> = (0..lowers.len())
+            .map(|i| match i {
+                0 => pod.join(MAPPED_LOWER),
+                i => pod.join(format!("{MAPPED_LOWER}.{i}")),
+            })
+            .collect();
+        let mapped = pod.join(".mapped");
         // Mount points made for this mount only (detaching removes them).
-        for dir in [&mapped_lower, &mapped] {
+        for dir in mapped_lowers.iter().chain([&mapped]) {
             match std::fs::create_dir(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                     return Err(Error::io(dir, e));
@@ -136,18 +174,36 @@ impl OverlayStorage {
                 _ => {}
             }
         }
-        idmapped::attach(&lower, &mapped_lower, userns)?;
-        let made = idmapped::attach(pod, &mapped, userns).and_then(|()| {
-            let options =
-                overlay_options(&mapped_lower, &mapped.join("upper"), &mapped.join("work"))?;
-            // The overlay writes to its upper layer with its mounter's credentials.
-            idmapped::as_ids(pod_root, || mount_overlay(&options, &rootfs))
-        });
-        for m in [&mapped, &mapped_lower] {
+        let made = lowers
+            .iter()
+            .zip(&mapped_lowers)
+            .try_for_each(|(lower, to)| idmapped::attach(lower, to, userns))
+            .and_then(|()| idmapped::attach(pod, &mapped, userns))
+            .and_then(|()| {
+                let upper = (&mapped.join("upper"), &mapped.join("work"));
+                let options = overlay_options(&mapped_lowers, Some((upper.0, upper.1)))?;
+                // The overlay writes to its upper layer with its mounter's credentials.
+                idmapped::as_ids(pod_root, || mount_overlay(&options, &rootfs))
+            });
+        for m in [&mapped].into_iter().chain(&mapped_lowers) {
             idmapped::detach(m);
         }
         made
     }
+}
+
+/// Where read-only views of stacked images are mounted (see [`Storage::view_image`]).
+const VIEWS: &str = "views";
+
+/// A name no other view of this or another process has.
+fn view_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{t}-{n}", std::process::id())
 }
 
 /// Unmounts the overlay of pod tree `pod` and whatever else is mounted in it (what a killed
@@ -156,24 +212,38 @@ fn unmount_pod(pod: &Path) -> Result<()> {
     mounts::unmount_below(pod, true)
 }
 
-/// `lowerdir=…,upperdir=…,workdir=…`.
-fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<String> {
-    let mut options = String::new();
-    for (key, dir) in [("lowerdir", lower), ("upperdir", upper), ("workdir", work)] {
-        let dir = dir
-            .to_str()
+/// `lowerdir=top:…:bottom[,upperdir=…,workdir=…]`; without an upper layer the overlay is
+/// read-only.
+fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> Result<String> {
+    let text = |dir: &Path| {
+        dir.to_str()
             .filter(|s| !s.contains([',', ':', '\\']))
+            .map(str::to_string)
             .ok_or_else(|| {
                 Error::Config(format!(
                     "{}: overlay cannot use paths with ',', ':', '\\' or non-UTF-8 bytes; \
                      choose another data directory",
                     dir.display()
                 ))
-            })?;
-        if !options.is_empty() {
-            options.push(',');
-        }
-        options.push_str(&format!("{key}={dir}"));
+            })
+    };
+    let lowers = lowers.iter().map(|l| text(l)).collect::<Result<Vec<_>>>()?;
+    let mut options = format!("lowerdir={}", lowers.join(":"));
+    if let Some((upper, work)) = upper {
+        options.push_str(&format!(
+            ",upperdir={},workdir={}",
+            text(upper)?,
+            text(work)?
+        ));
+    }
+    // mount(2) takes one page of options.
+    if options.len() >= 4096 {
+        return Err(Error::Config(format!(
+            "an overlay of {} layers under {} needs more than a page of mount options; \
+             choose a shorter data directory",
+            lowers.len(),
+            lowers.last().map(String::as_str).unwrap_or_default()
+        )));
     }
     Ok(options)
 }
@@ -242,19 +312,80 @@ impl Storage for OverlayStorage {
         dir::create_temp(&self.root, name)
     }
 
+    /// A stacked image is copied from its view: the copy is a whole tree.
     fn clone_to_temp(&self, image: &str, name: &str) -> Result<PathBuf> {
-        dir::clone_to_temp(&self.root, image, name)
+        if self.records().below(image)?.is_none() {
+            return dir::clone_to_temp(&self.root, image, name);
+        }
+        let view = self.view_image(image)?;
+        area::copy_new(
+            view.path(),
+            &area::path(&self.root, area::TMP, name)?,
+            image,
+        )
     }
 
     fn seal(&self, name: &str, image: &str) -> Result<PathBuf> {
+        area::ensure_absent(&area::path(&self.root, IMAGES, image)?)?;
+        self.records().seal(name, image)?;
         dir::seal(&self.root, name, image)
+    }
+
+    fn discard_temp(&self, name: &str) -> Result<()> {
+        self.remove_tree(crate::Area::Tmp, name)?;
+        self.records().discard_temp(name)
     }
 
     /// Refuses while a pod overlay uses the image: changing a lower layer under a mounted
     /// overlay is undefined behaviour.
     fn remove_image(&self, image: &str) -> Result<()> {
         self.check_remove_image(image)?;
-        area::remove_plain(&area::path(&self.root, IMAGES, image)?)
+        area::remove_plain(&area::path(&self.root, IMAGES, image)?)?;
+        self.records().remove(image)
+    }
+
+    /// A layer holds its own changes only, on an empty tree that records the layer below.
+    fn layer_temp(&self, below: Option<&str>, name: &str) -> Result<(PathBuf, LayerForm)> {
+        let tree = self.stacked_temp(below, name)?;
+        Ok((tree, LayerForm::Diff))
+    }
+
+    /// An empty tree stacked on `top`: constant time, nothing copied.
+    fn temp_over(&self, top: &str, name: &str) -> Result<PathBuf> {
+        self.stacked_temp(Some(top), name)
+    }
+
+    fn below(&self, image: &str) -> Result<Vec<String>> {
+        let mut chain = self.records().chain(image)?;
+        chain.remove(0);
+        Ok(chain)
+    }
+
+    fn view_image(&self, image: &str) -> Result<ImageView> {
+        let lowers = self.records().layers(image)?;
+        if lowers.len() == 1 {
+            return Ok(ImageView::plain(lowers[0].clone()));
+        }
+        let views = self.root.join(VIEWS);
+        area::create_private_dir(&views)?;
+        let at = views.join(view_name());
+        std::fs::create_dir(&at).map_err(|e| Error::io(&at, e))?;
+        // Read-only: an overlay without an upper layer.
+        if let Err(e) = mount_overlay(&overlay_options(&lowers, None)?, &at) {
+            let _ = std::fs::remove_dir(&at);
+            return Err(e);
+        }
+        Ok(ImageView::mounted(at))
+    }
+
+    fn collect(&self) -> Result<()> {
+        self.records().collect()?;
+        // Views a killed process left mounted.
+        let views = self.root.join(VIEWS);
+        for name in area::list(&views)? {
+            area::remove_plain(&views.join(name))?;
+        }
+        Ok(())
     }
 
     fn check_remove_image(&self, image: &str) -> Result<()> {
