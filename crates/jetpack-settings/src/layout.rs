@@ -79,6 +79,11 @@ impl Layout {
         self.image(id).join(Self::MANIFEST)
     }
 
+    /// `images/<id>/layers`: the storage trees of an OCI image's layers, bottom first.
+    pub fn image_layers(&self, id: &str) -> PathBuf {
+        self.image(id).join("layers")
+    }
+
     /// An image's original file, for export; also in a `tmp_meta` directory.
     pub fn image_aci(&self, id: &str) -> PathBuf {
         self.image(id).join(Self::ACI)

@@ -16,6 +16,7 @@ pub mod https;
 mod loopfs;
 mod mounts;
 mod net;
+pub mod oci;
 mod zfs;
 
 use std::io::Write;

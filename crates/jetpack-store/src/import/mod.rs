@@ -4,7 +4,9 @@
 
 pub mod compress;
 pub mod extract;
+mod layers;
 pub mod layout;
+pub(crate) use layers::is_layer;
 pub mod oci;
 pub mod pipeline;
 pub mod render;

@@ -1,20 +1,23 @@
-//! Importing an OCI or Docker image: its layers, bottom first, each streamed once (decompress,
-//! SHA-256 of the uncompressed tar against the configuration's diff ID, extraction under the
-//! same archive policy as an ACI's `rootfs/`), applied in order onto one tree — a layer's
-//! whiteouts remove what the layers below it have, then its own entries go on top — which is
-//! sealed as one image with the appc manifest the configuration maps to.
+//! Importing an OCI or Docker image: each layer the store does not have yet is streamed once
+//! (decompress, SHA-256 of the uncompressed tar against the configuration's diff ID, extraction
+//! under the same archive policy as an ACI's `rootfs/`) into a tree of its own on the layer
+//! below it (see [`super::layers`]): a clone of it with the layer applied (its whiteouts remove
+//! what the layers below brought), or on overlay the layer's own changes stacked on it. The
+//! image is then sealed over its top layer with the appc manifest the configuration maps to.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use jetpack_storage::LayerForm;
 use jetpack_storage::writer::TreeWriter;
 use sha2::{Digest, Sha256, Sha512};
 
 use super::extract::{self, Mode, Whiteout};
-use super::{Imported, Written, in_file, pipeline};
+use super::{Imported, Written, in_file, layers, pipeline};
 use crate::error::{Error, IoContext, Result};
 use crate::index::ImageRow;
 use crate::store::{Store, now};
@@ -83,75 +86,53 @@ impl Store {
         temps: &mut Vec<String>,
         written: &mut Written,
     ) -> Result<Imported> {
-        let tree = self.storage.create_temp(name)?;
-        temps.push(name.to_string());
-        let mut raw_bytes = 0;
-        let mut tar_bytes = 0;
-        let mut entries = 0;
-        let mut left = self.settings().store.import_max_size;
-        for (i, diff_id) in image.diff_ids.iter().enumerate() {
-            let what = format!("layer {} of {} ({diff_id})", i + 1, image.diff_ids.len());
-            // The bottom layer is extracted in place; each above it beside the tree, so that
-            // its whiteouts hide only what the layers below it brought.
-            let layer_name = format!("{name}.layer");
-            let into = if i == 0 {
-                tree.clone()
-            } else {
-                let p = self.storage.create_temp(&layer_name)?;
-                temps.push(layer_name.clone());
-                p
-            };
-            let (input, verified) = open(i)?;
-            let mut writer = TreeWriter::open(&into).at(&into)?;
-            let mut walked = extract::Walked::default();
-            let mut diff = Sha256::new();
-            let streamed =
-                pipeline::stream_limited(input, None, left, &mut written.progress, |r| {
-                    let mut hashed = Hashed {
-                        inner: r,
-                        hash: &mut diff,
-                    };
-                    extract::walk_mode(Mode::Layer, &mut hashed, Some(&mut writer), &mut walked)?;
-                    // The digest covers the whole tar, padding after its end included.
-                    io::copy(&mut hashed, &mut io::sink())
-                        .map_err(|e| Error::BadImage(format!("corrupt tar archive: {e}")))?;
-                    Ok(())
-                });
-            written.files += walked.file_bytes;
-            let ((), stats) = streamed.map_err(|e| match e {
-                Error::BadImage(m) => Error::BadImage(format!("{what}: {m}")),
-                e => e,
-            })?;
-            writer.finish().at(&into)?;
-            if !verified.load(Ordering::SeqCst) {
-                return Err(Error::BadImage(format!(
-                    "{what}: the blob was not read to its end, so its digest was not checked"
-                )));
+        let mut counts = Counts {
+            left: self.settings().store.import_max_size,
+            ..Counts::default()
+        };
+        let stored: HashSet<String> = self.storage.images()?.into_iter().collect();
+        let chain_ids = layers::chain_ids(&image.diff_ids)?;
+        let mut trees: Vec<String> = Vec::with_capacity(chain_ids.len());
+        for (i, (diff_id, chain)) in image.diff_ids.iter().zip(&chain_ids).enumerate() {
+            let tree = layers::tree_name(chain);
+            // A layer another image brought is used as it is: not downloaded, not extracted.
+            if !stored.contains(&tree) {
+                let what = format!("layer {} of {} ({diff_id})", i + 1, image.diff_ids.len());
+                let layer_name = format!("{name}.{i}");
+                let below = trees.last().map(String::as_str);
+                self.build_layer(
+                    &layer_name,
+                    below,
+                    &tree,
+                    diff_id,
+                    i,
+                    open,
+                    temps,
+                    written,
+                    &mut counts,
+                )
+                .map_err(|e| match e {
+                    Error::BadImage(m) => Error::BadImage(format!("{what}: {m}")),
+                    e => e,
+                })?;
             }
-            let got = format!("sha256:{}", hex::encode(diff.finalize()));
-            if &got != diff_id {
-                return Err(Error::BadImage(format!(
-                    "{what}: its uncompressed content has digest {got}, not the {diff_id} the \
-                     image configuration gives: the layer is corrupt or not this image's"
-                )));
-            }
-            raw_bytes += stats.raw_bytes;
-            tar_bytes += stats.tar_bytes;
-            entries += walked.entries;
-            left = left.map(|l| l.saturating_sub(stats.tar_bytes));
-            if i > 0 {
-                apply_whiteouts(&tree, &walked.whiteouts)?;
-                jetpack_storage::tree::merge_move(&into, &tree).at(&tree)?;
-                self.storage.discard_temp(&layer_name)?;
-                temps.retain(|t| t != &layer_name);
-            }
+            trees.push(tree);
         }
+        let top = trees
+            .last()
+            .ok_or_else(|| Error::BadImage("the image has no layers".into()))?;
+        self.storage.temp_over(top, name)?;
+        temps.push(name.to_string());
 
         let manifest_bytes = image.manifest.to_json_pretty();
-        let tree_size = jetpack_storage::tree::tree_size(&tree).at(&tree)?;
+        let tree_size = {
+            let view = self.storage.view_image(top)?;
+            jetpack_storage::tree::tree_size(view.path()).at(view.path())?
+        };
         fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
+        let listed = serde_json::to_vec_pretty(&trees).map_err(|e| Error::Other(e.to_string()))?;
+        fs::write(meta.join("layers"), listed).at(meta.join("layers"))?;
         if std::env::var_os(super::NO_SYNC_ENV).is_none_or(|v| v != "1") {
-            jetpack_storage::sync_filesystem(&tree)?;
             jetpack_storage::sync_filesystem(meta)?;
         }
         let row = ImageRow {
@@ -163,7 +144,7 @@ impl Store {
                 .iter()
                 .map(|l| (l.name.to_string(), l.value.clone()))
                 .collect(),
-            aci_size: raw_bytes,
+            aci_size: counts.raw_bytes,
             tree_size,
             compression: "oci".into(),
             imported: now(),
@@ -173,16 +154,115 @@ impl Store {
         };
         let existed = self.seal_and_index(name, meta, &row, temps)?;
         let mut stats = pipeline::Streamed::empty();
-        stats.raw_bytes = raw_bytes;
-        stats.tar_bytes = tar_bytes;
+        stats.raw_bytes = counts.raw_bytes;
+        stats.tar_bytes = counts.tar_bytes;
         Ok(Imported {
             id: id.to_string(),
             name: row.name,
             existed,
             stats,
-            entries,
+            entries: counts.entries,
         })
     }
+
+    /// Builds layer `i` as the sealed tree `tree` on the sealed tree `below` (the layer under
+    /// it, none for the bottom one): streamed once through decompression, the diff ID check
+    /// and extraction, in the form the backend keeps layers in.
+    #[allow(clippy::too_many_arguments)]
+    fn build_layer(
+        &mut self,
+        name: &str,
+        below: Option<&str>,
+        tree: &str,
+        diff_id: &str,
+        i: usize,
+        open: &mut OpenLayer<'_>,
+        temps: &mut Vec<String>,
+        written: &mut Written,
+        counts: &mut Counts,
+    ) -> Result<()> {
+        let (path, form) = self.storage.layer_temp(below, name)?;
+        temps.push(name.to_string());
+        // A whole-tree layer on others is extracted beside the tree, so that its whiteouts hide
+        // only what the layers below it brought; a diff layer (and the bottom one) in place.
+        let beside = format!("{name}.beside");
+        let into = if form == LayerForm::Whole && below.is_some() {
+            let p = self.storage.create_temp(&beside)?;
+            temps.push(beside.clone());
+            p
+        } else {
+            path.clone()
+        };
+        let (input, verified) = open(i)?;
+        let mut writer = TreeWriter::open(&into).at(&into)?;
+        let mut walked = extract::Walked::default();
+        let mut diff = Sha256::new();
+        let streamed =
+            pipeline::stream_limited(input, None, counts.left, &mut written.progress, |r| {
+                let mut hashed = Hashed {
+                    inner: r,
+                    hash: &mut diff,
+                };
+                extract::walk_mode(Mode::Layer, &mut hashed, Some(&mut writer), &mut walked)?;
+                // The digest covers the whole tar, padding after its end included.
+                io::copy(&mut hashed, &mut io::sink())
+                    .map_err(|e| Error::BadImage(format!("corrupt tar archive: {e}")))?;
+                Ok(())
+            });
+        written.files += walked.file_bytes;
+        let ((), stats) = streamed?;
+        if form == LayerForm::Diff {
+            layers::write_whiteouts(&mut writer, &walked.whiteouts).at(&into)?;
+        }
+        writer.finish().at(&into)?;
+        if !verified.load(Ordering::SeqCst) {
+            return Err(Error::BadImage(
+                "the blob was not read to its end, so its digest was not checked".into(),
+            ));
+        }
+        let got = format!("sha256:{}", hex::encode(diff.finalize()));
+        if got != diff_id {
+            return Err(Error::BadImage(format!(
+                "its uncompressed content has digest {got}, not the {diff_id} the image \
+                 configuration gives: the layer is corrupt or not this image's"
+            )));
+        }
+        counts.raw_bytes += stats.raw_bytes;
+        counts.tar_bytes += stats.tar_bytes;
+        counts.entries += walked.entries;
+        counts.left = counts.left.map(|l| l.saturating_sub(stats.tar_bytes));
+        if into != path {
+            apply_whiteouts(&path, &walked.whiteouts)?;
+            jetpack_storage::tree::merge_move(&into, &path).at(&path)?;
+            self.storage.discard_temp(&beside)?;
+            temps.retain(|t| t != &beside);
+        }
+        if std::env::var_os(super::NO_SYNC_ENV).is_none_or(|v| v != "1") {
+            jetpack_storage::sync_filesystem(&path)?;
+        }
+        // Under the writers' lock, as `gc` decides what to remove under it.
+        let _w = self.write_lock()?;
+        match self.storage.seal(name, tree) {
+            // Another import of an image with this layer sealed it first: use that one.
+            Ok(_) | Err(jetpack_storage::Error::Exists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        temps.retain(|t| t != name);
+        if let Some(parent) = self.storage.image_path(tree).parent() {
+            jetpack_storage::sync_dir(parent)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the layers read so far added up to.
+#[derive(Default)]
+struct Counts {
+    raw_bytes: u64,
+    tar_bytes: u64,
+    entries: u64,
+    /// What the import may still extract (`store.import-max-size`).
+    left: Option<u64>,
 }
 
 /// Applies a layer's whiteouts to the tree of the layers below it.

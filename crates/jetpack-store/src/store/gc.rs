@@ -42,8 +42,15 @@ impl Store {
         self.index_mut()?.remove(id)?;
         self.storage.remove_image(id)?;
         let dir = self.image_dir(id);
+        let had_layers = !self.image_layers(id)?.is_empty();
         if dir.exists() {
             fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        // The layers only this image had go with it (later, by gc, while an import runs).
+        if had_layers {
+            let running = self.live_imports()?;
+            self.collect_layers(running)?;
+            self.storage.collect()?;
         }
         Ok(())
     }
@@ -95,7 +102,7 @@ impl Store {
         let indexed: std::collections::HashSet<String> =
             self.index()?.all()?.into_iter().map(|r| r.id).collect();
         for name in self.storage.images()? {
-            if !indexed.contains(&name) {
+            if !indexed.contains(&name) && !crate::import::is_layer(&name) {
                 self.storage.remove_image(&name)?;
                 report.removed.push(format!("unindexed image tree {name}"));
             }
@@ -122,8 +129,24 @@ impl Store {
                     .push(format!("index entry {id} whose files are missing"));
             }
         }
+        let running = self.live_imports()?;
+        report.removed.extend(self.collect_layers(running)?);
         self.storage.collect()?;
         Ok(report)
+    }
+
+    /// True while an import holds its lock.
+    fn live_imports(&self) -> Result<bool> {
+        let tmp = self.layout.tmp();
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let entry = entry.at(&tmp)?;
+            if entry.file_name().as_encoded_bytes().ends_with(b".lock")
+                && lock_file(&entry.path(), false)?.is_none()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Discards temporary trees and metadata whose importing process is gone (its lock is free).

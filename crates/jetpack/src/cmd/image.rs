@@ -70,6 +70,7 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
             "image": row,
             "manifest": serde_json::from_str::<serde_json::Value>(&manifest.to_json_pretty())?,
             "rootfs": store.image_rootfs(&row.id),
+            "layers": store.image_layer_chain_ids(&row.id)?,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -93,6 +94,9 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
         fmt::size(row.tree_size),
         store.image_rootfs(&row.id).display()
     );
+    for (i, chain) in store.image_layer_chain_ids(&row.id)?.iter().enumerate() {
+        outln!("Layer {i}:     {chain}");
+    }
     for (i, d) in row.deps.iter().enumerate() {
         outln!("Dependency {i}: {}", short_id(d));
     }
