@@ -100,9 +100,10 @@ impl FromStr for Insecure {
 }
 
 /// When to go to the network for an image that may already be stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PullPolicy {
     /// Use a stored image if one matches; fetch only what is missing.
+    #[default]
     New,
     /// Ask the server whether the image changed (ETag, Last-Modified) and fetch if it did.
     Update,

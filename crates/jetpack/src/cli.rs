@@ -89,6 +89,7 @@ pub enum Command {
     /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
     ///                 [--dns IP[,IP...]] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
     ///                 [--insecure-options image-privileges|http|tls|signature|all,...]
+    ///                 [--pull-policy new|update|never]
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
     ///
     /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
@@ -106,8 +107,9 @@ pub enum Command {
     /// @appc.io/all turns filtering off). An image's own capabilities beyond appc's default
     /// set, or a seccomp set weaker than the default, are refused unless given with
     /// --caps-retain/--seccomp or accepted with --insecure-options=image-privileges; the other
-    /// values (http, tls, signature) apply to images fetched because the store lacks them.
-    /// Arguments after -- replace the
+    /// values (http, tls, signature) apply to images fetched. Images named (ACI names,
+    /// docker://, oci:, ...) are fetched when the store lacks them; --pull-policy=update asks
+    /// for each whether it changed, --pull-policy=never never fetches. Arguments after -- replace the
     /// image's arguments. Mount points of the image that no volume satisfies get an empty volume
     /// shared by the pod. Each app's rootfs is a clone of its image (constant time on zfs, btrfs
     /// and overlay). Isolators that this host cannot enforce are reported when the pod starts

@@ -6,6 +6,7 @@
 //!             [--private-users[=false]]
 //!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
 //!             [--insecure-options image-privileges|http|tls|signature|all-fetch|all,...]
+//!             [--pull-policy new|update|never]
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
 //!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
@@ -15,7 +16,7 @@
 //! ```
 
 use anyhow::{Result, bail};
-use jetpack_fetch::Insecure;
+use jetpack_fetch::{Insecure, PullPolicy};
 use jetpack_pod::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume};
 
 /// Everything `prepare` and `run` accept.
@@ -35,6 +36,8 @@ pub struct PodArgs {
     /// The fetch checks of `--insecure-options` (for images the store lacks); its
     /// `image-privileges` is in `request.image_privileges`.
     pub insecure: Insecure,
+    /// `--pull-policy`: when to fetch the images named (not given by ID).
+    pub pull: PullPolicy,
 }
 
 fn split(arg: &str) -> (&str, Option<&str>) {
@@ -143,6 +146,7 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             }
             ("--volume", _) => out.request.volumes.push(parse_volume(&value("--volume")?)?),
             ("--pod-manifest", None) => out.pod_manifest = Some(value("--pod-manifest")?),
+            ("--pull-policy", None) => out.pull = value("--pull-policy")?.parse()?,
             ("--insecure-options", None) => {
                 let v = value("--insecure-options")?;
                 let (privileges, insecure) = insecure_options(&v)?;
@@ -357,6 +361,19 @@ mod tests {
                 .to_string();
             assert!(e.contains("a-z, 0-9"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn pull_policy() {
+        assert_eq!(parse(&args(&["img"]), true).unwrap().pull, PullPolicy::New);
+        let p = parse(&args(&["--pull-policy=never", "img"]), false).unwrap();
+        assert_eq!(p.pull, PullPolicy::Never);
+        let p = parse(&args(&["--pull-policy", "update", "img"]), true).unwrap();
+        assert_eq!(p.pull, PullPolicy::Update);
+        let e = parse(&args(&["--pull-policy=always", "img"]), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("new, update or never"), "{e}");
     }
 
     #[test]

@@ -289,4 +289,57 @@ fn docker_images_are_pulled_from_a_registry_and_run() {
     let missing = format!("docker://{}/team/app:nope", reg.host);
     let err = e2.err(&["fetch", "--insecure-options=http", &missing]);
     assert!(err.contains("nope"), "{err}");
+
+    // --pull-policy: `never` runs only what the store has, `update` asks the registry and
+    // takes a tag that moved (downloading only its new top layer).
+    let e3 = Env::new("overlay");
+    let run = |policy: &str| {
+        e3.out(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--insecure-options=http",
+            policy,
+            &image,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "cat /hello",
+        ])
+    };
+    let o = run("--pull-policy=never");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--pull-policy=never"),
+        "{err}"
+    );
+    e3.ok(&["fetch", "-q", "--insecure-options=http", &image]);
+    let mut moved = two_layers();
+    let top = layer(&[("hello", Ok(Some(b"moved\n")))]);
+    moved[1] = (top.clone(), gzip(&top), moved[1].2);
+    let dir2 = t.path().join("moved");
+    layout(&dir2, "v1", &moved);
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", dir2.display()))
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = run("--pull-policy=never");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hello from the top layer\n",
+        "{o:?}"
+    );
+    let o = run("--pull-policy=update");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "moved\n", "{o:?}");
+    let images: serde_json::Value = serde_json::from_str(&e3.ok(&["images", "--json"])).unwrap();
+    assert_eq!(
+        images.as_array().unwrap().len(),
+        3,
+        "busybox and both v1s: {images}"
+    );
 }

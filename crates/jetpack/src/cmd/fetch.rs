@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jetpack_fetch::{
     FetchOptions, Fetcher, How, HttpSettings, ImageRequest, Insecure, Progress, PullPolicy,
@@ -57,46 +57,61 @@ pub fn run(cfg: &Config, a: FetchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches the images of `req` that are named (not given by ID) and missing from the store,
-/// with the `new` pull policy and the checks `insecure` leaves on (`--insecure-options` of
-/// `prepare` and `run`). Does nothing, and touches no network code, when all are present.
+/// Fetches the images of `req` that are named (not given by ID) as `pull` says: with `new`
+/// those missing from the store, with `update` all of them (asking whether they changed), with
+/// `never` none (a missing one is an error). Applies the checks `insecure` leaves on
+/// (`--insecure-options` of `prepare` and `run`). Touches no network code when nothing is
+/// to be fetched.
 pub fn ensure_images(
     cfg: &Config,
     store: &Store,
     req: &jetpack_pod::PodRequest,
     insecure: Insecure,
+    pull: PullPolicy,
 ) -> Result<()> {
-    let missing: Vec<&str> = req
-        .apps
-        .iter()
-        .map(|a| a.image.as_str())
-        .filter(|i| {
-            !i.starts_with("sha512-")
-                && (ImageRequest::parse(i).is_ok()
-                    || jetpack_oci::ImageRef::parse(i).is_ok_and(|r| r.is_some()))
-        })
-        .filter(|i| {
-            matches!(
-                store.lookup(i, jetpack_store::Pick::Newest),
-                Err(jetpack_store::Error::NotFound(_))
-            )
-        })
-        .collect();
-    if missing.is_empty() {
+    let named = req.apps.iter().map(|a| a.image.as_str()).filter(|i| {
+        !i.starts_with("sha512-")
+            && (ImageRequest::parse(i).is_ok()
+                || jetpack_oci::ImageRef::parse(i).is_ok_and(|r| r.is_some()))
+    });
+    let stored = |i: &str| {
+        !matches!(
+            store.lookup(i, jetpack_store::Pick::Newest),
+            Err(jetpack_store::Error::NotFound(_))
+        )
+    };
+    let wanted: Vec<&str> = match pull {
+        PullPolicy::Update => named.collect(),
+        PullPolicy::New | PullPolicy::Never => named.filter(|i| !stored(i)).collect(),
+    };
+    if wanted.is_empty() {
         return Ok(());
+    }
+    if pull == PullPolicy::Never {
+        bail!(
+            "{} not in the store and --pull-policy=never forbids fetching: fetch or import \
+             {} first",
+            match wanted.as_slice() {
+                [one] => format!("{one} is"),
+                more => format!("{} are", more.join(", ")),
+            },
+            if wanted.len() == 1 { "it" } else { "them" }
+        );
     }
     let mut store = Store::open(cfg)?;
     let reporter = Bars { quiet: false };
-    let opts = options(cfg, insecure, PullPolicy::New)?;
+    let opts = options(cfg, insecure, pull)?;
     let mut fetcher = Fetcher::new(&mut store, opts, &reporter)?;
-    for image in missing {
+    for image in wanted {
         let f = fetcher.fetch(image).with_context(|| {
             format!(
-                "{image} is not in the store and fetching it failed (fetch it with \
-                 `jetpack fetch`, or import it)"
+                "fetching {image} failed (fetch it with `jetpack fetch`, or import it; \
+                 --pull-policy=never runs what the store has)"
             )
         })?;
-        eprintln!("fetched {} ({})", f.name, short_id(&f.id));
+        if matches!(f.how, How::Downloaded { existed: false, .. }) {
+            eprintln!("fetched {} ({})", f.name, short_id(&f.id));
+        }
     }
     Ok(())
 }

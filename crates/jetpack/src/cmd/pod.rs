@@ -139,7 +139,7 @@ pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     let a = podargs::parse(args, false)?;
     let store = Store::open(cfg)?;
     refuse_pod_as_image(&Pods::new(store.root()), &a, args, "prepare")?;
-    super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
+    super::fetch::ensure_images(cfg, &store, &a.request, a.insecure, a.pull)?;
     let rec = prepare_from(&store, &a)?;
     outln!("{}", rec.uuid);
     Ok(ExitCode::SUCCESS)
@@ -163,7 +163,7 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     let rec = match existing {
         Some(r) => r,
         None => {
-            super::fetch::ensure_images(cfg, &store, &a.request, a.insecure)?;
+            super::fetch::ensure_images(cfg, &store, &a.request, a.insecure, a.pull)?;
             prepare_from(&store, &a)?
         }
     };
