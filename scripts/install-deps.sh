@@ -9,7 +9,7 @@ apt-get install -y -qq --no-install-recommends \
     zfs-fuse btrfs-progs busybox-static \
     strace \
     gnupg gpgv \
-    docker-registry skopeo apache2-utils \
+    docker-registry skopeo apache2-utils umoci podman \
     containernetworking-plugins iptables iproute2 wrk >/dev/null
 # cargo-fuzz, pinned, for bench/fuzz.sh (the README's test command runs it); libFuzzer itself is
 # built from source by the fuzz crate with the C++ compiler of build-essential.
