@@ -1,4 +1,5 @@
-//! Crash consistency: `import`, `prepare`, `run` (of a prepared pod and `run --rm` of an image),
+//! Crash consistency: `import` (of an ACI and of a two-layer OCI layout whose base layer
+//! another image shares), `prepare`, `run` (of a prepared pod and `run --rm` of an image),
 //! `destroy`, `gc` and `image rm` are killed with SIGKILL at every rename, sync and index write
 //! they make (and a deterministic sample of their other directory operations), injected by
 //! `strace -f -e inject=CALL:signal=KILL:when=N`. After each kill, `list` and `images` agree
@@ -44,6 +45,7 @@ const SAMPLES: usize = 6;
 #[derive(Clone, Copy, Debug)]
 enum Cmd {
     Import,
+    OciImport,
     Prepare,
     Run,
     RunRm,
@@ -56,6 +58,57 @@ fn has_busybox(e: &Env) -> bool {
     json(e, &["images", "--json"])
         .iter()
         .any(|r| r["name"] == BB)
+}
+
+/// The OCI image `OciImport` imports: busybox in a base layer, a second layer with a whiteout.
+/// `localhost/base`, its base layer alone, is imported once, so that the import both shares a
+/// stored layer and builds new ones.
+const OCI_NAME: &str = "localhost/app";
+
+fn oci_layouts(e: &Env) -> String {
+    use jetpack_testutil::oci::{gzip, layer, layout};
+    const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
+    let base = layer(&[
+        ("bin", Ok(None)),
+        ("bin/busybox", Ok(Some(&busybox))),
+        ("bin/sh", Err("busybox")),
+        ("etc", Ok(None)),
+        ("etc/gone", Ok(Some(b"x\n"))),
+    ]);
+    let mid = layer(&[
+        ("etc/.wh.gone", Ok(Some(b""))),
+        ("etc/mid", Ok(Some(b"m\n"))),
+    ]);
+    let top = layer(&[("top", Ok(Some(b"t\n")))]);
+    let dir = e.backend.dir.path();
+    layout(
+        &dir.join("base"),
+        "v1",
+        &[(base.clone(), base.clone(), TAR)],
+    );
+    let app = dir.join("app");
+    layout(
+        &app,
+        "v1",
+        &[
+            (base.clone(), base, TAR),
+            (
+                mid.clone(),
+                gzip(&mid),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            ),
+            (top.clone(), top, TAR),
+        ],
+    );
+    e.ok(&["import", &format!("oci:{}:v1", dir.join("base").display())]);
+    format!("oci:{}:v1", app.display())
+}
+
+fn has_image(e: &Env, name: &str) -> bool {
+    json(e, &["images", "--json"])
+        .iter()
+        .any(|r| r["name"] == name)
 }
 
 fn aci(e: &Env, name: &str) -> String {
@@ -160,6 +213,13 @@ fn setup(e: &Env, cmd: Cmd) -> Vec<String> {
             }
             s(&["import", "-q", &aci(e, "busybox.aci")])
         }
+        Cmd::OciImport => {
+            if has_image(e, OCI_NAME) {
+                e.ok(&["image", "rm", OCI_NAME]);
+            }
+            let oci = format!("oci:{}:v1", e.backend.dir.path().join("app").display());
+            s(&["import", "-q", &oci])
+        }
         Cmd::Prepare => s(&["prepare", "--net=none", BB]),
         Cmd::Run => {
             let uuid = e.ok(&["prepare", "--net=none", BB]);
@@ -255,6 +315,9 @@ fn crash_matrix(kind: &str, cmd: Cmd) {
     let e = Env::new(kind);
     let other = aci(&e, "other.aci");
     jetpack_testutil::busybox_aci(other.as_ref(), "example.com/other", "1.0.0");
+    if matches!(cmd, Cmd::OciImport) {
+        oci_layouts(&e);
+    }
     let args = setup(&e, cmd);
     let pts = points(&e, &args);
     reset(&e);
@@ -299,6 +362,7 @@ macro_rules! matrix {
 
 matrix! {
     import: Cmd::Import;
+    oci_import: Cmd::OciImport;
     prepare: Cmd::Prepare;
     run: Cmd::Run;
     run_rm: Cmd::RunRm;

@@ -72,6 +72,12 @@ pub fn consistent(e: &Env, what: &str) -> Vec<serde_json::Value> {
             root.join("storage/images").join(&id).is_dir(),
             "{what}: {id} is listed without its tree"
         );
+        for l in layer_trees(e, &id) {
+            assert!(
+                root.join("storage/images").join(&l).is_dir(),
+                "{what}: {id} is listed without its layer {l}"
+            );
+        }
     }
     // A killed run leaves its overlay clones and its network namespace mounted until the
     // next run, destroy or gc: any mount left is one of a listed pod's.
@@ -94,6 +100,20 @@ pub fn consistent(e: &Env, what: &str) -> Vec<serde_json::Value> {
         );
     }
     pods
+}
+
+/// The layer trees image `id` uses (none for an ACI).
+pub fn layer_trees(e: &Env, id: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "show", "--json", id])).unwrap();
+    v["layers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| format!("l-{}", l.as_str().unwrap().trim_start_matches("sha256:")))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// After `gc --grace 0s`: no leftover of any kind, every pod left is prepared and runs, and
@@ -122,11 +142,20 @@ pub fn clean(e: &Env, what: &str) {
     );
     let ids = image_ids(e);
     assert_eq!(entries(&root.join("images")), ids, "{what}: images/");
-    assert_eq!(
-        entries(&root.join("storage/images")),
-        ids,
-        "{what}: storage/images"
-    );
+    let (layers, trees): (BTreeSet<String>, BTreeSet<String>) =
+        entries(&root.join("storage/images"))
+            .into_iter()
+            .partition(|t| t.starts_with("l-"));
+    assert_eq!(trees, ids, "{what}: storage/images");
+    let used: BTreeSet<String> = ids.iter().flat_map(|id| layer_trees(e, id)).collect();
+    assert_eq!(layers, used, "{what}: layers");
+    // Overlay's records of stacked trees: one per stacked tree, none pending.
+    for r in entries(&root.join("storage/below")) {
+        assert!(
+            !r.starts_with('.') && root.join("storage/images").join(&r).is_dir(),
+            "{what}: stale stack record {r}"
+        );
+    }
     assert_eq!(
         jetpack_testutil::mounts_below(&root),
         Vec::<PathBuf>::new(),
