@@ -115,7 +115,7 @@ impl<'a> Fetcher<'a> {
         let imported = match r {
             jetpack_oci::ImageRef::Docker(d) => {
                 let registry = crate::registry::Registry::for_ref(d, &self.opts.http)?;
-                crate::registry::pull(&registry, d, self.store)?
+                crate::registry::pull(&registry, d, self.store, self.reporter)?
             }
             local => self.store.import_local(local)?,
         };

@@ -31,8 +31,8 @@ pub use resolve::{ResolveRule, parse_rules};
 pub use trust::{Scope, TrustStore, TrustedKey};
 pub use verify::{Signer, VerifyError};
 
-/// Progress of one download.
-pub trait Progress {
+/// Progress of one download (layers download in threads of their own).
+pub trait Progress: Send {
     fn advance(&mut self, bytes: u64);
     fn finish(&mut self);
 }

@@ -283,6 +283,8 @@ fn layer(files: &[(&str, u32, &[u8])]) -> (Vec<u8>, String) {
     for (path, mode, data) in files {
         let mut h = tar::Header::new_gnu();
         h.set_mode(*mode);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_600_000_000);
         if let Some(target) = data.strip_prefix(b"->") {
             h.set_entry_type(tar::EntryType::Symlink);
@@ -525,6 +527,32 @@ fn anonymous_pull_of_images_and_indexes() {
             .exists(),
         "the damaged blob is not kept"
     );
+
+    // Pulled into a store, the damaged top layer (downloaded while the base layer is imported)
+    // fails the pull: the store keeps nothing, not even the base layer, and gc has nothing to do.
+    let mut cfg = jetpack_store::Config::default();
+    let root = out.path().join("store");
+    cfg.set("root", root.to_str().unwrap(), "test").unwrap();
+    cfg.set("storage", "dir", "test").unwrap();
+    let mut store = jetpack_store::Store::init(&cfg).unwrap();
+    let e = jetpack_fetch::registry::pull(
+        &client,
+        &reg.reference("test/busybox:1"),
+        &mut store,
+        &jetpack_fetch::Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("digest mismatch"), "{e}");
+    assert!(store.images().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(root.join("storage/images"))
+            .unwrap()
+            .count(),
+        0,
+        "no layer is kept"
+    );
+    assert_eq!(store.gc().unwrap().removed, Vec::<String>::new());
 }
 
 #[test]

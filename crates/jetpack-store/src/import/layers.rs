@@ -67,6 +67,22 @@ impl Store {
         }
     }
 
+    /// True if image `id` is stored.
+    pub fn contains(&self, id: &str) -> Result<bool> {
+        self.index()?.contains(id)
+    }
+
+    /// Which of the layers with these diff IDs (bottom first) the store lacks, by index.
+    pub fn missing_layers(&self, diff_ids: &[String]) -> Result<Vec<usize>> {
+        let stored: HashSet<String> = self.storage.images()?.into_iter().collect();
+        Ok(chain_ids(diff_ids)?
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !stored.contains(&tree_name(c)))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
     /// The chain IDs of image `id`'s layers, bottom first (none for an ACI).
     pub fn image_layer_chain_ids(&self, id: &str) -> Result<Vec<String>> {
         Ok(self
@@ -76,15 +92,31 @@ impl Store {
             .collect())
     }
 
-    /// Removes the layer trees that no indexed image lists, unless an import is running (its
-    /// layers are sealed before its image is indexed). Callers hold the writers' lock.
-    pub(crate) fn collect_layers(&self, imports_running: bool) -> Result<Vec<String>> {
-        if imports_running {
-            return Ok(Vec::new());
-        }
+    /// Removes the layer trees that neither an indexed image nor a running import (but the
+    /// import `except`) lists. An import lists its layers in its metadata directory before it
+    /// looks for them in the store, so a layer it found there is never removed under it.
+    /// Callers hold the writers' lock.
+    pub(crate) fn collect_layers(&self, except: Option<&str>) -> Result<Vec<String>> {
         let mut used = HashSet::new();
         for row in self.index()?.all()? {
             used.extend(self.image_layers(&row.id)?);
+        }
+        let tmp = self.layout().tmp();
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let entry = entry.at(&tmp)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(import) = name.strip_suffix(".lock") else {
+                continue;
+            };
+            if Some(import) == except || crate::store::lock_file(&entry.path(), false)?.is_some() {
+                continue;
+            }
+            let claims = self.layout().tmp_meta(import).join(LAYERS);
+            if let Ok(b) = fs::read(&claims) {
+                let trees: Vec<String> = serde_json::from_slice(&b)
+                    .map_err(|e| Error::Other(format!("{}: {e}", claims.display())))?;
+                used.extend(trees);
+            }
         }
         let mut removed = Vec::new();
         // Top layers first, so that on zfs a layer's clones are gone before it is.
@@ -103,4 +135,14 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The file naming an image's layer trees, in its metadata directory.
+pub(crate) const LAYERS: &str = "layers";
+
+/// Lists `trees` as the layers of the import whose metadata directory is `meta`.
+pub(crate) fn claim(meta: &std::path::Path, trees: &[String]) -> Result<()> {
+    let p = meta.join(LAYERS);
+    let listed = serde_json::to_vec_pretty(trees).map_err(|e| Error::Other(e.to_string()))?;
+    fs::write(&p, listed).at(&p).map_err(Error::from)
 }

@@ -75,8 +75,33 @@ impl Store {
         .map_err(|e| in_file(&image.label, e))
     }
 
+    /// [`Self::import_oci_layers`]; on failure, the layers it sealed that nothing else lists
+    /// are removed again, so a refused image leaves nothing behind.
     #[allow(clippy::too_many_arguments)]
     fn import_oci_staged(
+        &mut self,
+        image: &OciImage,
+        id: &str,
+        open: &mut OpenLayer<'_>,
+        name: &str,
+        meta: &Path,
+        temps: &mut Vec<String>,
+        written: &mut Written,
+    ) -> Result<Imported> {
+        let r = self.import_oci_layers(image, id, open, name, meta, temps, written);
+        if r.is_err() {
+            let collected = self
+                .write_lock()
+                .and_then(|_w| self.collect_layers(Some(name)));
+            if let Err(e) = collected {
+                tracing::warn!("cannot remove the layers of a failed import: {e}");
+            }
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn import_oci_layers(
         &mut self,
         image: &OciImage,
         id: &str,
@@ -90,11 +115,13 @@ impl Store {
             left: self.settings().store.import_max_size,
             ..Counts::default()
         };
-        let stored: HashSet<String> = self.storage.images()?.into_iter().collect();
         let chain_ids = layers::chain_ids(&image.diff_ids)?;
+        let all: Vec<String> = chain_ids.iter().map(|c| layers::tree_name(c)).collect();
+        // Claimed before looking: `gc` and failed imports keep what a running import lists.
+        layers::claim(meta, &all)?;
+        let stored: HashSet<String> = self.storage.images()?.into_iter().collect();
         let mut trees: Vec<String> = Vec::with_capacity(chain_ids.len());
-        for (i, (diff_id, chain)) in image.diff_ids.iter().zip(&chain_ids).enumerate() {
-            let tree = layers::tree_name(chain);
+        for (i, (diff_id, tree)) in image.diff_ids.iter().zip(all).enumerate() {
             // A layer another image brought is used as it is: not downloaded, not extracted.
             if !stored.contains(&tree) {
                 let what = format!("layer {} of {} ({diff_id})", i + 1, image.diff_ids.len());
@@ -130,8 +157,6 @@ impl Store {
             jetpack_storage::tree::tree_size(view.path()).at(view.path())?
         };
         fs::write(meta.join("manifest"), &manifest_bytes).at(meta.join("manifest"))?;
-        let listed = serde_json::to_vec_pretty(&trees).map_err(|e| Error::Other(e.to_string()))?;
-        fs::write(meta.join("layers"), listed).at(meta.join("layers"))?;
         if std::env::var_os(super::NO_SYNC_ENV).is_none_or(|v| v != "1") {
             jetpack_storage::sync_filesystem(meta)?;
         }

@@ -46,10 +46,9 @@ impl Store {
         if dir.exists() {
             fs::remove_dir_all(&dir).at(&dir)?;
         }
-        // The layers only this image had go with it (later, by gc, while an import runs).
+        // The layers only this image had go with it.
         if had_layers {
-            let running = self.live_imports()?;
-            self.collect_layers(running)?;
+            self.collect_layers(None)?;
             self.storage.collect()?;
         }
         Ok(())
@@ -129,24 +128,9 @@ impl Store {
                     .push(format!("index entry {id} whose files are missing"));
             }
         }
-        let running = self.live_imports()?;
-        report.removed.extend(self.collect_layers(running)?);
+        report.removed.extend(self.collect_layers(None)?);
         self.storage.collect()?;
         Ok(report)
-    }
-
-    /// True while an import holds its lock.
-    fn live_imports(&self) -> Result<bool> {
-        let tmp = self.layout.tmp();
-        for entry in fs::read_dir(&tmp).at(&tmp)? {
-            let entry = entry.at(&tmp)?;
-            if entry.file_name().as_encoded_bytes().ends_with(b".lock")
-                && lock_file(&entry.path(), false)?.is_none()
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Discards temporary trees and metadata whose importing process is gone (its lock is free).

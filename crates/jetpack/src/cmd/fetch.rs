@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use jetpack_fetch::{
     FetchOptions, Fetcher, How, HttpSettings, ImageRequest, Insecure, Progress, PullPolicy,
     Reporter,
@@ -37,7 +37,7 @@ pub fn run(cfg: &Config, a: FetchArgs) -> Result<ExitCode> {
     let insecure: Insecure = a.insecure_options.parse()?;
     let pull: PullPolicy = a.pull_policy.parse()?;
     let mut store = Store::open(cfg)?;
-    let reporter = Bars { quiet: a.quiet };
+    let reporter = Bars::new(a.quiet);
     let mut fetcher = Fetcher::new(&mut store, options(cfg, insecure, pull)?, &reporter)?;
     for image in &a.images {
         let f = fetcher
@@ -99,7 +99,7 @@ pub fn ensure_images(
         );
     }
     let mut store = Store::open(cfg)?;
-    let reporter = Bars { quiet: false };
+    let reporter = Bars::new(false);
     let opts = options(cfg, insecure, pull)?;
     let mut fetcher = Fetcher::new(&mut store, opts, &reporter)?;
     for image in wanted {
@@ -143,7 +143,18 @@ pub fn http_settings(cfg: &Config) -> Result<HttpSettings> {
 
 /// Progress bars on a terminal (hidden otherwise) and notes on stderr.
 pub struct Bars {
-    pub quiet: bool,
+    quiet: bool,
+    /// Draws the bars of downloads that run at once (an image's layers) one under another.
+    multi: MultiProgress,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Bars {
+        Bars {
+            quiet,
+            multi: MultiProgress::new(),
+        }
+    }
 }
 
 struct Bar(ProgressBar);
@@ -176,8 +187,13 @@ impl Reporter for Bars {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
-        bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
-        Box::new(Bar(bar))
+        let name = if url.contains("://") {
+            url.rsplit('/').next().unwrap_or(url)
+        } else {
+            url
+        };
+        bar.set_message(name.to_string());
+        Box::new(Bar(self.multi.add(bar)))
     }
 
     fn note(&self, msg: &str) {
