@@ -2,10 +2,11 @@
 //! transport syntax skopeo and podman use (`docker://`, `oci:`, `oci-archive:`,
 //! `docker-archive:`), manifests and indexes of both formats with the host's platform chosen,
 //! layer chain IDs, and the image configuration mapped to an appc image manifest
-//! (docker2aci's rules, see `docs/architecture.md`).
+//! (docker2aci's rules, see `docs/architecture.md`) and back, for export.
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod config;
 pub mod digest;
 pub mod error;
 pub mod manifest;
