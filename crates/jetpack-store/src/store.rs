@@ -9,7 +9,7 @@
 //! its metadata renamed into place; anything else found on disk is a leftover that `gc` (and the
 //! next import) removes.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -262,25 +262,6 @@ impl Store {
 
     pub fn manifest(&self, id: &str) -> Result<appc::ImageManifest> {
         Ok(appc::ImageManifest::from_slice(&self.manifest_bytes(id)?)?)
-    }
-
-    /// Writes the original image file to `out`.
-    pub fn export(&self, id: &str, out: &mut dyn std::io::Write) -> Result<u64> {
-        let p = self.layout.image_aci(id);
-        if !p.exists()
-            && self
-                .index()?
-                .get(id)?
-                .is_some_and(|r| r.compression == "oci")
-        {
-            return Err(Error::Other(format!(
-                "image {} came from an OCI or Docker image: there is no ACI file of it to \
-                 export (exporting one is not supported yet)",
-                short_id(id)
-            )));
-        }
-        let mut f = File::open(&p).at(&p)?;
-        Ok(std::io::copy(&mut f, out).at(p)?)
     }
 }
 

@@ -1,0 +1,381 @@
+//! A tree written as tar entries: owners, modes, mtimes, symlinks (never followed), hard
+//! links, devices, FIFOs and extended attributes (`SCHILY.xattr.*` PAX records, as import
+//! reads them; overlayfs' own `trusted.overlay.*` left out). Sockets are skipped.
+//!
+//! Every name is resolved from its parent's descriptor (`O_NOFOLLOW`), entries are sorted by
+//! name so the same tree always gives the same archive, and file contents are streamed: memory
+//! holds one directory listing per level of the current path and the paths of hard-linked
+//! files, never a file. Names and link targets are written byte for byte (GNU long-name
+//! entries past 100 bytes).
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{
+    AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat, fgetxattr, flistxattr, fstat, lgetxattr,
+    llistxattr, openat, readlinkat, statat,
+};
+use rustix::io::Errno;
+use tar::{EntryType, Header};
+
+use crate::error::{Error, Result};
+
+/// What a tree's archive holds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TreeStats {
+    pub entries: u64,
+    pub file_bytes: u64,
+}
+
+/// The xattrs no archive carries: overlayfs' own bookkeeping.
+fn skipped_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.")
+}
+
+/// Where a node's xattrs are read: its descriptor, or (symlinks, devices, FIFOs, which are
+/// not opened) `/proc/self/fd/<dir>/<name>` with the `l*` calls, which do not follow.
+enum Node<'a> {
+    Fd(&'a OwnedFd),
+    Path(CString),
+}
+
+/// One directory of the current path: its descriptor, its sorted names, the next to write,
+/// and the length of the archive path up to it (with its trailing `/`).
+struct Frame {
+    fd: OwnedFd,
+    names: Vec<CString>,
+    next: usize,
+    path_len: usize,
+}
+
+/// Writes the tree at `root` into `b`: its entries are named `prefix` and their path below
+/// `root` (`prefix` is empty or ends with `/`). With `root_entry`, `prefix` itself is written
+/// first as a directory with `root`'s metadata.
+pub fn write_tree<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    prefix: &[u8],
+    root_entry: bool,
+) -> Result<TreeStats> {
+    let mut w = TreeTar {
+        b,
+        root,
+        prefix_len: prefix.len(),
+        links: HashMap::new(),
+        names: vec![0; 64 * 1024],
+        value: vec![0; 64 * 1024],
+        stats: TreeStats::default(),
+    };
+    let root_fd = openat(
+        CWD,
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(root, e.into()))?;
+    let mut path = prefix.to_vec();
+    if root_entry {
+        let st = fstat(&root_fd).map_err(|e| io_error(root, e.into()))?;
+        let x = w.xattrs(Node::Fd(&root_fd), &path)?;
+        w.entry(
+            header(EntryType::Directory, &st, 0),
+            &path,
+            None,
+            &x,
+            io::empty(),
+        )?;
+    }
+    let mut stack = vec![Frame {
+        names: list(&root_fd).map_err(|e| w.err(&path, e))?,
+        fd: root_fd,
+        next: 0,
+        path_len: path.len(),
+    }];
+    while let Some(top) = stack.last_mut() {
+        let Some(name) = top.names.get(top.next).cloned() else {
+            stack.pop();
+            continue;
+        };
+        top.next += 1;
+        path.truncate(top.path_len);
+        path.extend_from_slice(name.to_bytes());
+        if let Some(child) = w.node(&top.fd, &name, &mut path)? {
+            stack.push(child);
+        }
+    }
+    Ok(w.stats)
+}
+
+struct TreeTar<'a, W: Write> {
+    b: &'a mut tar::Builder<W>,
+    root: &'a Path,
+    prefix_len: usize,
+    /// (device, inode) of files with several links → the archive path written first.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    names: Vec<u8>,
+    value: Vec<u8>,
+    stats: TreeStats,
+}
+
+impl<W: Write> TreeTar<'_, W> {
+    /// An error at archive path `path`, named as the file below the tree's root.
+    fn err(&self, path: &[u8], e: io::Error) -> Error {
+        let rel = path.get(self.prefix_len..).unwrap_or_default();
+        io_error(&self.root.join(OsStr::from_bytes(rel)), e)
+    }
+
+    /// Writes the node `name` of `dir` (archive path `path`); a directory is returned as the
+    /// frame to descend into.
+    fn node(&mut self, dir: &OwnedFd, name: &CStr, path: &mut Vec<u8>) -> Result<Option<Frame>> {
+        let st =
+            statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| self.err(path, e.into()))?;
+        let at = |d: &OwnedFd| proc_path(d, name);
+        match FileType::from_raw_mode(st.st_mode as _) {
+            FileType::Directory => {
+                let fd = open(dir, name, OFlags::DIRECTORY).map_err(|e| self.err(path, e))?;
+                path.push(b'/');
+                let x = self.xattrs(Node::Fd(&fd), path)?;
+                self.entry(
+                    header(EntryType::Directory, &st, 0),
+                    path,
+                    None,
+                    &x,
+                    io::empty(),
+                )?;
+                let names = list(&fd).map_err(|e| self.err(path, e))?;
+                Ok(Some(Frame {
+                    fd,
+                    names,
+                    next: 0,
+                    path_len: path.len(),
+                }))
+            }
+            FileType::RegularFile => {
+                let key = (st.st_dev as u64, st.st_ino as u64);
+                if st.st_nlink > 1 {
+                    if let Some(first) = self.links.get(&key).cloned() {
+                        let h = header(EntryType::Link, &st, 0);
+                        self.entry(h, path, Some(&first), &[], io::empty())?;
+                        return Ok(None);
+                    }
+                    self.links.insert(key, path.clone());
+                }
+                let fd = open(dir, name, OFlags::empty()).map_err(|e| self.err(path, e))?;
+                let now = fstat(&fd).map_err(|e| self.err(path, e.into()))?;
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(self.err(path, io::Error::other("replaced while exported")));
+                }
+                let x = self.xattrs(Node::Fd(&fd), path)?;
+                let size = st.st_size.max(0) as u64;
+                let data = Exact {
+                    inner: File::from(fd),
+                    left: size,
+                };
+                self.entry(header(EntryType::Regular, &st, size), path, None, &x, data)?;
+                self.stats.file_bytes += size;
+                Ok(None)
+            }
+            FileType::Symlink => {
+                let target =
+                    readlinkat(dir, name, Vec::new()).map_err(|e| self.err(path, e.into()))?;
+                let x = self.xattrs(Node::Path(at(dir)), path)?;
+                let h = header(EntryType::Symlink, &st, 0);
+                self.entry(h, path, Some(target.to_bytes()), &x, io::empty())?;
+                Ok(None)
+            }
+            t @ (FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo) => {
+                let kind = match t {
+                    FileType::CharacterDevice => EntryType::Char,
+                    FileType::BlockDevice => EntryType::Block,
+                    _ => EntryType::Fifo,
+                };
+                let mut h = header(kind, &st, 0);
+                if kind != EntryType::Fifo {
+                    let rdev = st.st_rdev as u64;
+                    h.set_device_major(rustix::fs::major(rdev))
+                        .and_then(|()| h.set_device_minor(rustix::fs::minor(rdev)))
+                        .map_err(|e| self.err(path, e))?;
+                }
+                let x = self.xattrs(Node::Path(at(dir)), path)?;
+                self.entry(h, path, None, &x, io::empty())?;
+                Ok(None)
+            }
+            _ => {
+                tracing::debug!("{}: a socket, not exported", String::from_utf8_lossy(path));
+                Ok(None)
+            }
+        }
+    }
+
+    /// The node's xattrs as PAX records.
+    fn xattrs(&mut self, node: Node<'_>, path: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+        let listed = match &node {
+            Node::Fd(fd) => flistxattr(fd, &mut self.names[..]),
+            Node::Path(p) => llistxattr(p.as_c_str(), &mut self.names[..]),
+        };
+        let n = match listed {
+            Ok(n) => n,
+            Err(Errno::NOTSUP) => 0,
+            Err(e) => return Err(self.err(path, io::Error::from(e))),
+        };
+        let mut out = Vec::new();
+        for name in self.names[..n].split(|&c| c == 0).filter(|n| !n.is_empty()) {
+            if skipped_xattr(name) {
+                continue;
+            }
+            let cname = CString::new(name).expect("split at NUL");
+            let got = match &node {
+                Node::Fd(fd) => fgetxattr(fd, cname.as_c_str(), &mut self.value[..]),
+                Node::Path(p) => lgetxattr(p.as_c_str(), cname.as_c_str(), &mut self.value[..]),
+            };
+            let len = match got {
+                Ok(len) => len,
+                Err(Errno::NODATA) => continue,
+                Err(e) => {
+                    let e = io::Error::other(format!("read xattr {cname:?}: {e}"));
+                    return Err(self.err(path, e));
+                }
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                tracing::warn!(
+                    "{cname:?} of {}: not UTF-8, not exported",
+                    self.root.display()
+                );
+                continue;
+            };
+            out.push((format!("SCHILY.xattr.{name}"), self.value[..len].to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Appends one entry: its xattrs' PAX header, long names, the header, the content.
+    fn entry(
+        &mut self,
+        mut h: Header,
+        path: &[u8],
+        link: Option<&[u8]>,
+        xattrs: &[(String, Vec<u8>)],
+        data: impl Read,
+    ) -> Result<()> {
+        let wrote = (|| -> io::Result<()> {
+            if !xattrs.is_empty() {
+                self.b.append_pax_extensions(
+                    xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                )?;
+            }
+            let gnu = h.as_gnu_mut().expect("a GNU header");
+            if path.len() >= gnu.name.len() {
+                long(self.b, EntryType::GNULongName, path)?;
+            }
+            let gnu = h.as_gnu_mut().expect("a GNU header");
+            let n = path.len().min(gnu.name.len());
+            gnu.name[..n].copy_from_slice(&path[..n]);
+            if let Some(link) = link {
+                if link.len() >= gnu.linkname.len() {
+                    long(self.b, EntryType::GNULongLink, link)?;
+                }
+                let gnu = h.as_gnu_mut().expect("a GNU header");
+                let n = link.len().min(gnu.linkname.len());
+                gnu.linkname[..n].copy_from_slice(&link[..n]);
+            }
+            h.set_cksum();
+            self.b.append(&h, data)
+        })();
+        wrote.map_err(|e| self.err(path, e))?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+}
+
+/// A header for a node with metadata `st` (GNU format: large ids in base 256).
+fn header(kind: EntryType, st: &Stat, size: u64) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(u64::from(st.st_uid));
+    h.set_gid(u64::from(st.st_gid));
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(size);
+    h
+}
+
+/// A GNU `././@LongLink` entry carrying a name or link target that does not fit the header.
+fn long<W: Write>(b: &mut tar::Builder<W>, kind: EntryType, bytes: &[u8]) -> io::Result<()> {
+    let mut h = Header::new_gnu();
+    let name = b"././@LongLink";
+    h.as_gnu_mut().expect("a GNU header").name[..name.len()].copy_from_slice(name);
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(bytes.len() as u64 + 1);
+    h.set_cksum();
+    b.append(&h, bytes.chain(&[0u8][..]))
+}
+
+fn open(dir: &OwnedFd, name: &CStr, extra: OFlags) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | extra;
+    Ok(openat(dir, name, flags, Mode::empty())?)
+}
+
+/// The names of a directory, sorted, without `.` and `..`.
+fn list(fd: &OwnedFd) -> io::Result<Vec<CString>> {
+    let mut names = Vec::new();
+    for e in Dir::read_from(fd.as_fd())? {
+        let e = e?;
+        let n = e.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            names.push(n.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// `/proc/self/fd/<dir>/<name>`: `name` reached through the open `dir`, without resolving the
+/// tree again.
+fn proc_path(dir: &OwnedFd, name: &CStr) -> CString {
+    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name.to_bytes());
+    CString::new(p).expect("a file name has no NUL")
+}
+
+fn io_error(path: &Path, source: io::Error) -> Error {
+    Error::Io {
+        path: PathBuf::from(path),
+        source,
+    }
+}
+
+/// A file's content as its header announced it: never more, and an error if it has shrunk
+/// (the archive would be corrupt).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was exported",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
