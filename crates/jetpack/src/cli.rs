@@ -207,6 +207,13 @@ pub enum Command {
     Config { keys: Vec<String> },
 }
 
+/// What `image export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Aci,
+    Oci,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Show an image: ID, name, labels, sizes, dependencies, app.
@@ -217,10 +224,26 @@ pub enum ImageCommand {
     },
     /// Print the image manifest exactly as stored in the image.
     CatManifest { image: String },
-    /// Write the original image file to FILE (or stdout).
+    /// Write an image to FILE (or stdout) as an ACI, or with --format oci as an OCI image.
+    ///
+    /// An imported ACI is written as its original file, byte for byte. An OCI or Docker image
+    /// has none: it is written as one flat ACI (gzip), its manifest the appc manifest
+    /// `cat-manifest` prints and rootfs/ its whole tree, which `jetpack import` and
+    /// `actool validate` accept.
+    ///
+    /// --format oci writes any image as an OCI image of one layer (its whole tree) to
+    /// oci:DIR[:TAG] (an OCI image layout, made if missing; its other images are kept) or
+    /// oci-archive:FILE[:TAG] (the same as a tar, replacing FILE). TAG defaults to the image's
+    /// version label, else latest. The configuration comes from the appc manifest: exec as
+    /// Entrypoint and Cmd, environment, working directory, user, ports, mount points as
+    /// volumes, annotations as labels, os and arch.
     Export {
+        /// aci (the default) or oci.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Aci)]
+        format: ExportFormat,
         image: String,
-        /// Output file; standard output if omitted.
+        /// Output file (standard output if omitted); with --format oci, oci:DIR[:TAG] or
+        /// oci-archive:FILE[:TAG].
         file: Option<PathBuf>,
     },
     /// Remove an image. Refuses images that others depend on unless --force.

@@ -1,12 +1,14 @@
 //! `jetpack image show|cat-manifest|export|rm`.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use jetpack_store::{Config, Pick, Store, short_id};
+use anyhow::{Context, Result, bail};
+use jetpack_oci::ImageRef;
+use jetpack_store::{Config, ImageRow, Pick, Store, short_id};
 
-use crate::cli::ImageCommand;
+use crate::cli::{ExportFormat, ImageCommand};
 use crate::fmt;
 
 pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
@@ -23,27 +25,16 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ImageCommand::Export { image, file } => {
+        ImageCommand::Export {
+            format,
+            image,
+            file,
+        } => {
             let store = Store::open(cfg)?;
             let row = store.lookup(&image, Pick::Newest)?;
-            match file {
-                Some(path) => {
-                    // Written atomically, so a failed export leaves no partial file.
-                    let mut failed = None;
-                    let written = jetpack_fs::AtomicWrite::new(&path).with(|f| {
-                        store.export(&row.id, f).map(drop).map_err(|e| {
-                            failed = Some(e);
-                            std::io::Error::other("export failed")
-                        })
-                    });
-                    if let Some(e) = failed {
-                        return Err(e.into());
-                    }
-                    written.with_context(|| format!("cannot write {}", path.display()))?;
-                }
-                None => {
-                    store.export(&row.id, &mut crate::stdout())?;
-                }
+            match format {
+                ExportFormat::Aci => export_aci(&store, &row.id, file.as_deref())?,
+                ExportFormat::Oci => export_oci(&store, &row, file.as_deref())?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -105,4 +96,65 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
         outln!("User:        {}:{}", app.user, app.group);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn export_aci(store: &Store, id: &str, file: Option<&Path>) -> Result<()> {
+    let Some(path) = file else {
+        store.export(id, &mut crate::stdout())?;
+        return Ok(());
+    };
+    if let Some(s) = path.to_str()
+        && (s.starts_with("oci:") || s.starts_with("oci-archive:"))
+    {
+        bail!("{s} names an OCI image: add --format oci to write one (or ./{s} for a file)");
+    }
+    // Written atomically, so a failed export leaves no partial file.
+    let mut failed = None;
+    let written = jetpack_fs::AtomicWrite::new(path).with(|f| {
+        store.export(id, f).map(drop).map_err(|e| {
+            failed = Some(e);
+            std::io::Error::other("export failed")
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn export_oci(store: &Store, row: &ImageRow, dest: Option<&Path>) -> Result<()> {
+    const USAGE: &str = "--format oci writes to oci:DIR[:TAG] or oci-archive:FILE[:TAG]";
+    let Some(dest) = dest else {
+        bail!("{USAGE}: give one");
+    };
+    let text = dest
+        .to_str()
+        .with_context(|| format!("{}: not UTF-8", dest.display()))?;
+    let default_tag = || {
+        row.labels
+            .iter()
+            .find(|(k, _)| k == "version")
+            .map_or("latest".to_string(), |(_, v)| v.clone())
+    };
+    let done = match ImageRef::parse(text)? {
+        Some(ImageRef::OciLayout { dir, tag }) => {
+            let tag = tag.unwrap_or_else(default_tag);
+            store
+                .export_oci_layout(&row.id, &dir, &tag)
+                .with_context(|| format!("cannot export to {text}"))?
+        }
+        Some(ImageRef::OciArchive { file, tag }) => {
+            let tag = tag.unwrap_or_else(default_tag);
+            store
+                .export_oci_archive(&row.id, &file, &tag)
+                .with_context(|| format!("cannot export to {text}"))?
+        }
+        _ => bail!("{text}: {USAGE}"),
+    };
+    for field in &done.left_out {
+        tracing::warn!("{field} of the appc manifest has no place in an OCI image: left out");
+    }
+    outln!("{}", done.digest);
+    Ok(())
 }
