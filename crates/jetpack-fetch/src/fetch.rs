@@ -95,9 +95,11 @@ impl<'a> Fetcher<'a> {
 
     /// An OCI or Docker image: pulled from its registry (`docker://`), or imported from disk.
     /// With the `new` policy a stored image of that name and tag is used as it is; `update`
-    /// asks the registry for the manifest and downloads only if the image is not stored.
+    /// asks the registry for the manifest and downloads only if the image is not stored. An
+    /// image named by digest cannot change, so a stored one is used under every policy.
     fn fetch_oci(&mut self, r: &jetpack_oci::ImageRef, what: &str) -> Result<Fetched> {
-        if self.opts.pull != PullPolicy::Update
+        let by_digest = matches!(r, jetpack_oci::ImageRef::Docker(d) if d.digest.is_some());
+        if (self.opts.pull != PullPolicy::Update || by_digest)
             && let Ok(row) = self.store.lookup(what, jetpack_store::Pick::Newest)
         {
             return Ok(Fetched {

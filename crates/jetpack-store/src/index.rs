@@ -40,12 +40,20 @@ CREATE TABLE IF NOT EXISTS http_cache (
     image_id      TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     fetched       INTEGER NOT NULL
 );
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS oci_origins (
+    image_id     TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    reference    TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    index_digest TEXT
+);
+CREATE INDEX IF NOT EXISTS oci_origins_digest ON oci_origins(digest);
+CREATE INDEX IF NOT EXISTS oci_origins_index_digest ON oci_origins(index_digest);
+PRAGMA user_version = 3;
 ";
 
 /// The schema version `SCHEMA` sets; older indexes are brought up to it (every statement of
 /// `SCHEMA` is idempotent).
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// One image as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -62,6 +70,20 @@ pub struct ImageRow {
     pub signer: Option<String>,
     /// Resolved dependency image IDs, in manifest order.
     pub deps: Vec<String>,
+}
+
+/// Where an OCI or Docker image came from: what finds it again by digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OciOrigin {
+    /// The reference it was imported or pulled by, with its transport
+    /// (`docker://docker.io/library/busybox:1.36`, `oci:/srv/app:v1`).
+    pub reference: String,
+    /// `sha256:…` of its platform manifest (a `docker save` archive, which has none: of its
+    /// configuration).
+    pub digest: String,
+    /// The digest of the index (manifest list) the platform manifest was chosen from, if any:
+    /// what `REPO@DIGEST` names for a multi-platform image.
+    pub index_digest: Option<String>,
 }
 
 impl ImageRow {
@@ -273,13 +295,7 @@ impl Index {
     /// Images whose ID starts with `prefix`, newest first.
     pub fn by_prefix(&self, prefix: &str) -> Result<Vec<ImageRow>> {
         // Escape LIKE wildcards: IDs are hex, but the prefix comes from the user.
-        let pattern = format!(
-            "{}%",
-            prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("{}%", escape_like(prefix));
         self.query("WHERE i.id LIKE ?1 ESCAPE '\\'", [pattern])
     }
 
@@ -337,6 +353,50 @@ impl Index {
         Ok(())
     }
 
+    /// Records where image `id` came from: the newest reference, and an index digest once
+    /// known is kept when the image is imported again without one (by its platform manifest).
+    pub fn set_origin(&mut self, id: &str, o: &OciOrigin) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO oci_origins (image_id, reference, digest, index_digest)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (image_id) DO UPDATE SET reference = excluded.reference,
+                 digest = excluded.digest,
+                 index_digest = coalesce(excluded.index_digest, index_digest)",
+            params![id, o.reference, o.digest, o.index_digest],
+        )?;
+        Ok(())
+    }
+
+    /// Where each OCI image came from, by image ID.
+    pub fn origins(&self) -> Result<std::collections::HashMap<String, OciOrigin>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT image_id, reference, digest, index_digest FROM oci_origins")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                OciOrigin {
+                    reference: r.get(1)?,
+                    digest: r.get(2)?,
+                    index_digest: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Images whose manifest or index digest starts with `prefix` (`sha256:` and hex digits),
+    /// newest first.
+    pub fn by_digest(&self, prefix: &str) -> Result<Vec<ImageRow>> {
+        // Digests are hex, but the prefix comes from the user: escape LIKE's wildcards.
+        let pattern = format!("{}%", escape_like(prefix));
+        self.query(
+            "WHERE i.id IN (SELECT image_id FROM oci_origins
+                            WHERE digest LIKE ?1 ESCAPE '\\' OR index_digest LIKE ?1 ESCAPE '\\')",
+            [pattern],
+        )
+    }
+
     fn query<P: rusqlite::Params>(&self, filter: &str, p: P) -> Result<Vec<ImageRow>> {
         let sql = format!(
             "SELECT i.id, i.name, i.aci_size, i.tree_size, i.compression, i.imported, i.last_used, i.signer,
@@ -374,6 +434,13 @@ impl Index {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// `s` with LIKE's wildcards and the escape character itself escaped (for `ESCAPE '\'`).
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 #[cfg(test)]
@@ -514,6 +581,95 @@ mod tests {
             None,
             "removed with its image"
         );
+    }
+
+    #[test]
+    fn oci_origins_find_images_by_digest_and_follow_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::open(&dir.path().join("i.db")).unwrap();
+        for (id, t) in [("sha512-aa11", 1), ("sha512-bb22", 2), ("sha512-cc33", 3)] {
+            ix.insert(&row(id, "example.com/app", t, &[])).unwrap();
+        }
+        let o = |d: &str, i: Option<&str>| OciOrigin {
+            reference: format!("docker://example.com/app@{d}"),
+            digest: d.into(),
+            index_digest: i.map(str::to_string),
+        };
+        ix.set_origin("sha512-aa11", &o("sha256:1234aa", Some("sha256:99ff")))
+            .unwrap();
+        ix.set_origin("sha512-bb22", &o("sha256:1234bb", None))
+            .unwrap();
+        let ids = |rows: Vec<ImageRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(ix.by_digest("sha256:1234").unwrap()),
+            ["sha512-bb22", "sha512-aa11"]
+        );
+        assert_eq!(ids(ix.by_digest("sha256:1234aa").unwrap()), ["sha512-aa11"]);
+        assert_eq!(
+            ids(ix.by_digest("sha256:99").unwrap()),
+            ["sha512-aa11"],
+            "the index digest finds it too"
+        );
+        assert!(
+            ix.by_digest("sha256:12_4").unwrap().is_empty(),
+            "wildcards are literal"
+        );
+        assert!(ix.by_digest("sha256:77").unwrap().is_empty());
+        // Imported again by its platform manifest: the index digest is kept, the reference
+        // is the newest.
+        let mut again = o("sha256:1234aa", None);
+        again.reference = "docker://example.com/app:v2".into();
+        ix.set_origin("sha512-aa11", &again).unwrap();
+        let all = ix.origins().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all["sha512-aa11"].reference, "docker://example.com/app:v2");
+        assert_eq!(
+            all["sha512-aa11"].index_digest.as_deref(),
+            Some("sha256:99ff")
+        );
+        assert!(
+            ix.set_origin("sha512-none", &o("sha256:55", None)).is_err(),
+            "only stored images have an origin"
+        );
+        ix.remove("sha512-aa11").unwrap();
+        assert!(ix.by_digest("sha256:1234aa").unwrap().is_empty());
+        assert!(
+            !ix.origins().unwrap().contains_key("sha512-aa11"),
+            "removed with its image"
+        );
+    }
+
+    #[test]
+    fn version_2_index_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let v2 = SCHEMA
+                .split("CREATE TABLE IF NOT EXISTS oci_origins")
+                .next()
+                .unwrap();
+            c.execute_batch(&format!("{v2} PRAGMA user_version = 2;"))
+                .unwrap();
+            c.execute(
+                "INSERT INTO images (id, name, aci_size, tree_size, compression, imported)
+                 VALUES ('sha512-aa11', 'example.com/old', 1, 1, 'oci', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut ix = Index::open(&path).unwrap();
+        assert_eq!(ix.all().unwrap().len(), 1, "rows survive the upgrade");
+        ix.set_origin(
+            "sha512-aa11",
+            &OciOrigin {
+                reference: "oci:/x:v1".into(),
+                digest: "sha256:ab".into(),
+                index_digest: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(ix.by_digest("sha256:ab").unwrap().len(), 1);
     }
 
     #[test]

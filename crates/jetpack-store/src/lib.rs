@@ -8,12 +8,13 @@ pub mod export;
 pub mod import;
 pub mod index;
 pub mod lookup;
+mod origin;
 mod root;
 pub mod store;
 
 pub use error::{Error, Result};
 pub use import::{ImportOptions, Imported, Source, validate_aci};
-pub use index::{CacheEntry, ImageRow};
+pub use index::{CacheEntry, ImageRow, OciOrigin};
 pub use jetpack_settings::{self as settings, Config, Layout, PodDir, Settings};
 pub use lookup::Pick;
 pub use root::root_problem;

@@ -1,5 +1,6 @@
-//! Finding images by what users type: an ID prefix (`sha512-8d3f…`) or an image reference
-//! `NAME[:VERSION][,LABEL=VALUE…]`.
+//! Finding images by what users type: an ID prefix (`sha512-8d3f…`), an OCI image's digest
+//! prefix (`sha256:4b1c…`), an OCI reference (`docker://REPO:TAG`, `docker://REPO@sha256:…`,
+//! `oci:DIR:TAG`) or an image reference `NAME[:VERSION][,LABEL=VALUE…]`.
 
 use crate::error::{Error, Result};
 use crate::index::ImageRow;
@@ -43,6 +44,22 @@ impl Store {
                 ))),
             };
         }
+        if let Some(hex) = reference.strip_prefix("sha256:") {
+            if hex.len() < MIN_HEX || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::NotFound(format!(
+                    "{reference:?} is not a digest prefix: give `sha256:` and at least {MIN_HEX} hex digits"
+                )));
+            }
+            let prefix = reference.to_ascii_lowercase();
+            let rows = self.by_digest(&prefix, None)?;
+            return pick_one(
+                rows,
+                pick,
+                reference,
+                "no image with digest",
+                "name one by ID",
+            );
+        }
         if let Ok(Some(oci)) = jetpack_oci::ImageRef::parse(reference) {
             return self.lookup_oci(reference, &oci, pick);
         }
@@ -59,19 +76,36 @@ impl Store {
                 row.has_labels(r.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
             })
             .collect();
-        match (rows.len(), pick) {
-            (0, _) => Err(Error::NotFound(format!(
-                "no image matching {reference} in the store (see `jetpack images`)"
-            ))),
-            (1, _) | (_, Pick::Newest) => Ok(rows.into_iter().next().expect("one row")),
-            (n, Pick::Unique) => Err(Error::Ambiguous(format!(
-                "{reference} matches {n} images ({}); name one by ID",
-                rows.iter()
-                    .map(|r| short_id(&r.id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+        pick_one(rows, pick, reference, "no image matching", "name one by ID")
+    }
+
+    /// Images whose manifest or index digest starts with `prefix`, named `name` if given,
+    /// newest first. A prefix that matches more than one digest is ambiguous.
+    fn by_digest(&self, prefix: &str, name: Option<&str>) -> Result<Vec<ImageRow>> {
+        let origins = self.origins()?;
+        let rows: Vec<ImageRow> = self
+            .index()?
+            .by_digest(prefix)?
+            .into_iter()
+            .filter(|r| name.is_none_or(|n| r.name == n))
+            .collect();
+        let mut digests: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| origins.get(&r.id))
+            .flat_map(|o| [Some(o.digest.as_str()), o.index_digest.as_deref()])
+            .flatten()
+            .filter(|d| d.starts_with(prefix))
+            .collect();
+        digests.sort_unstable();
+        digests.dedup();
+        if digests.len() > 1 {
+            return Err(Error::Ambiguous(format!(
+                "{prefix} matches {} digests ({}); give more digits",
+                digests.len(),
+                digests.join(", ")
+            )));
         }
+        Ok(rows)
     }
 
     /// A stored OCI or Docker image by its reference: the name and tag it was stored under.
@@ -84,15 +118,15 @@ impl Store {
         use jetpack_oci::ImageRef;
         let local = crate::import::layout::local_name;
         let (name, version) = match r {
-            ImageRef::Docker(d) => match &d.tag {
-                Some(t) => (d.appc_name(), Some(t.clone())),
-                None => {
-                    return Err(Error::NotFound(format!(
-                        "{reference}: stored images are found by name and tag, not by digest; \
-                         give the tag, or the image ID (see `jetpack images`)"
-                    )));
-                }
-            },
+            // A digest names the image whatever the tag (as in Docker and podman).
+            ImageRef::Docker(d) if d.digest.is_some() => {
+                let digest = d.digest.as_deref().expect("a digest");
+                let name = d.appc_name();
+                let rows = self.by_digest(digest, Some(name.as_str()))?;
+                let what = format!("no image {name} with digest");
+                return pick_one(rows, pick, digest, &what, "name one by ID");
+            }
+            ImageRef::Docker(d) => (d.appc_name(), d.tag.clone()),
             ImageRef::OciLayout { dir: p, tag } | ImageRef::OciArchive { file: p, tag } => (
                 local(p),
                 Some(tag.clone().unwrap_or_else(|| "latest".into())),
@@ -112,5 +146,29 @@ impl Store {
             )),
             e => e,
         })
+    }
+}
+
+/// The one image of `rows` (newest first) that `pick` asks for; `missing` and `hint` word the
+/// errors for `reference`.
+fn pick_one(
+    rows: Vec<ImageRow>,
+    pick: Pick,
+    reference: &str,
+    missing: &str,
+    hint: &str,
+) -> Result<ImageRow> {
+    match (rows.len(), pick) {
+        (0, _) => Err(Error::NotFound(format!(
+            "{missing} {reference} in the store (see `jetpack images`)"
+        ))),
+        (1, _) | (_, Pick::Newest) => Ok(rows.into_iter().next().expect("one row")),
+        (n, Pick::Unique) => Err(Error::Ambiguous(format!(
+            "{reference} matches {n} images ({}); {hint}",
+            rows.iter()
+                .map(|r| short_id(&r.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }

@@ -72,16 +72,21 @@ pub enum Command {
     /// Keys are stored one per file, named by fingerprint, under <root>/trust/prefix.d/<prefix
     /// with / written as ,>/ or <root>/trust/root.d/ (trusted for every image).
     Trust(crate::cmd::trust::TrustArgs),
-    /// List images.
+    /// List images; OCI images with the reference and manifest digest they came by.
     Images {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
-        /// Print full image IDs.
+        /// Print full image IDs and digests.
         #[arg(long)]
         no_trunc: bool,
+        /// Only OCI images whose manifest (or index) digest starts with this (sha256:HEX...).
+        #[arg(long, value_name = "DIGEST")]
+        digest: Option<String>,
     },
-    /// Inspect, export or remove one image (by ID prefix or NAME[:VERSION][,LABEL=VALUE...]).
+    /// Inspect, export or remove one image (by ID prefix, OCI digest prefix sha256:HEX..., OCI
+    /// reference such as docker://REPO:TAG or docker://REPO@sha256:..., or
+    /// NAME[:VERSION][,LABEL=VALUE...]).
     #[command(subcommand)]
     Image(ImageCommand),
     /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.

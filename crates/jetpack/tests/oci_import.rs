@@ -347,3 +347,89 @@ fn docker_images_are_pulled_from_a_registry_and_run() {
         "busybox and both v1s: {images}"
     );
 }
+
+#[root_test]
+fn stored_images_are_found_by_digest_without_the_network() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("app");
+    layout(&dir, "v1", &two_layers());
+    let image = format!("docker://{}/team/app:v1", reg.host);
+    // skopeo rewrites the manifest as it pushes: the registry's digest is what it reports.
+    let digest_file = t.path().join("digest");
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false", "--digestfile"])
+        .arg(&digest_file)
+        .arg(format!("oci:{}:v1", dir.display()))
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let digest = std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let e = Env::new("overlay");
+    let before = e.ok(&["images", "--json"]);
+    let id = e
+        .ok(&["fetch", "-q", "--insecure-options=http", &image])
+        .trim()
+        .to_string();
+    let by_digest = format!("docker://{}/team/app@{digest}", reg.host);
+    let host = reg.host.clone();
+    drop(reg);
+
+    // `images` shows the reference and the digest, and filters by digest.
+    let listed: serde_json::Value = serde_json::from_str(&e.ok(&["images", "--json"])).unwrap();
+    let row = &listed[0];
+    assert_eq!(row["id"], id.as_str(), "{listed}");
+    assert_eq!(row["digest"], digest.as_str(), "{row}");
+    assert_eq!(row["reference"], image.as_str(), "{row}");
+    let table = e.ok(&["images"]);
+    assert!(
+        table.contains(&digest[..19]) && table.contains(&image),
+        "{table}"
+    );
+    let short = &digest[..13];
+    assert!(e.ok(&["images", "--digest", short]).contains(&image));
+    let none = e.ok(&["images", "--digest", "sha256:0000", "--json"]);
+    assert_eq!(none.trim(), "[]");
+
+    // With the registry gone: run, fetch and show by digest use the store.
+    let out = e.ok(&[
+        "run", "--rm", "--net", "none", &by_digest, "--exec", "/bin/sh", "--", "-c", CHECK,
+    ]);
+    assert_layered(&out);
+    assert_eq!(
+        e.ok(&["fetch", "-q", "--insecure-options=http", &by_digest])
+            .trim(),
+        id
+    );
+    let shown = e.ok(&["image", "show", short]);
+    assert!(
+        shown.contains(&id) && shown.contains(&digest) && shown.contains(&image),
+        "{shown}"
+    );
+    // A tag is still asked of the registry by fetch (and fails now that it is gone).
+    let err = e.err(&["fetch", "--insecure-options=http", &image]);
+    assert!(err.contains(&host), "{err}");
+    // A digest the store lacks is not found.
+    let other = format!("docker://{host}/team/app@sha256:{}", "0".repeat(64));
+    let err = e.err(&["image", "show", &other]);
+    assert!(err.contains("no image"), "{err}");
+
+    // A layout's image is found by its manifest digest too, and removed by digest.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let layout_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let layout_ref = format!("oci:{}:v1", dir.display());
+    let id2 = e.ok(&["import", &layout_ref]).trim().to_string();
+    let shown = e.ok(&["image", "show", layout_digest]);
+    assert!(
+        shown.contains(&id2) && shown.contains(&layout_ref),
+        "{shown}"
+    );
+    e.ok(&["image", "rm", layout_digest]);
+    e.ok(&["image", "rm", &digest]);
+    assert_eq!(e.ok(&["images", "--json"]), before);
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use jetpack_oci::{DockerRef, Platform};
 use jetpack_store::import::oci::OciImage;
-use jetpack_store::{Imported, Store};
+use jetpack_store::{Imported, OciOrigin, Store};
 use oci_spec::image::Descriptor;
 
 use super::Registry;
@@ -50,6 +50,11 @@ pub fn pull(
         digest: resolved.manifest_bytes.digest.clone(),
         diff_ids,
         label,
+    };
+    let origin = OciOrigin {
+        reference: format!("docker://{r}"),
+        digest: resolved.manifest_bytes.digest.clone(),
+        index_digest: resolved.index_digest.clone(),
     };
     let needed = if store.contains(&image.id())? {
         Vec::new()
@@ -115,7 +120,7 @@ pub fn pull(
                 done.store(true, Ordering::SeqCst);
                 Ok((Box::new(f), done))
             };
-        let result = store.import_oci(&image, &mut open);
+        let result = store.import_oci_from(&image, &origin, &mut open);
         if let Some(d) = &downloads {
             d.cancel();
         }

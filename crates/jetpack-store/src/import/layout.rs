@@ -141,6 +141,8 @@ impl Layout {
 /// What a source gives for one image: its configuration and layers, resolved.
 struct Resolved {
     image: OciImage,
+    /// The reference it is imported by (recorded with its digest).
+    reference: String,
     /// The layers' files and descriptors (digest, size), bottom first.
     layers: Vec<(PathBuf, Option<Descriptor>)>,
 }
@@ -163,7 +165,12 @@ impl Resolved {
                 None => Ok((Box::new(f), Arc::new(AtomicBool::new(true)))),
             }
         };
-        store.import_oci(&self.image, &mut open)
+        let origin = crate::index::OciOrigin {
+            reference: self.reference,
+            digest: self.image.digest.clone(),
+            index_digest: None,
+        };
+        store.import_oci_from(&self.image, &origin, &mut open)
     }
 }
 
@@ -216,6 +223,20 @@ impl Store {
 
     /// Imports the image tagged `tag` (or the only one) of the OCI image layout at `dir`.
     pub fn import_oci_layout(&mut self, dir: &Path, tag: Option<&str>) -> Result<Imported> {
+        let reference = jetpack_oci::ImageRef::OciLayout {
+            dir: dir.into(),
+            tag: tag.map(str::to_string),
+        };
+        self.import_layout_as(dir, tag, reference.to_string())
+    }
+
+    /// Imports from the layout at `dir`, recording `reference` as where the image came from.
+    fn import_layout_as(
+        &mut self,
+        dir: &Path,
+        tag: Option<&str>,
+        reference: String,
+    ) -> Result<Imported> {
         let label = format!(
             "oci:{}{}",
             dir.display(),
@@ -248,6 +269,7 @@ impl Store {
                 diff_ids,
                 label,
             },
+            reference,
             layers,
         }
         .import(self)
@@ -257,7 +279,11 @@ impl Store {
     /// temporary area first (a layout's blobs come in any order), then read as a layout.
     pub fn import_oci_archive(&mut self, file: &Path, tag: Option<&str>) -> Result<Imported> {
         let dir = self.unpack_archive(file)?;
-        let r = self.import_oci_layout(dir.path(), tag);
+        let reference = jetpack_oci::ImageRef::OciArchive {
+            file: file.into(),
+            tag: tag.map(str::to_string),
+        };
+        let r = self.import_layout_as(dir.path(), tag, reference.to_string());
         r.map_err(|e| relabel(e, dir.path(), file))
     }
 
@@ -314,6 +340,11 @@ impl Store {
                 diff_ids,
                 label,
             },
+            reference: jetpack_oci::ImageRef::DockerArchive {
+                file: file.into(),
+                image: named.clone(),
+            }
+            .to_string(),
             layers: entry.layers.iter().map(|l| (root.join(l), None)).collect(),
         };
         resolved.import(self)

@@ -56,9 +56,11 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let row = store.lookup(image, Pick::Newest)?;
     let manifest = store.manifest(&row.id)?;
+    let origin = store.origin(&row.id)?;
     if json {
         let v = serde_json::json!({
             "image": row,
+            "origin": origin,
             "manifest": serde_json::from_str::<serde_json::Value>(&manifest.to_json_pretty())?,
             "rootfs": store.image_rootfs(&row.id),
             "layers": store.image_layer_chain_ids(&row.id)?,
@@ -70,6 +72,13 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
     outln!("ID:          {}", row.id);
     outln!("Name:        {}", row.name);
     outln!("Labels:      {}", labels.join(","));
+    if let Some(o) = &origin {
+        outln!("Reference:   {}", o.reference);
+        outln!("Digest:      {}", o.digest);
+        if let Some(i) = &o.index_digest {
+            outln!("Index:       {i}");
+        }
+    }
     outln!("Imported:    {}", fmt::time(row.imported));
     outln!(
         "Signer:      {}",

@@ -62,7 +62,11 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Import { file, quiet } => import(cfg, &file, quiet),
         Command::Fetch(a) => fetch::run(cfg, a),
         Command::Trust(a) => trust::run(cfg, a),
-        Command::Images { json, no_trunc } => images(cfg, json, no_trunc),
+        Command::Images {
+            json,
+            no_trunc,
+            digest,
+        } => images(cfg, json, no_trunc, digest.as_deref()),
         Command::Image(c) => image::run(cfg, c),
         Command::Gc { grace } => gc(cfg, &grace),
         Command::Prepare { args } => pod::prepare(cfg, &args),
@@ -206,12 +210,33 @@ fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
+fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
-    let rows = store.images()?;
+    let origins = store.origins()?;
+    let mut rows = store.images()?;
+    if let Some(d) = digest {
+        let d = d.to_ascii_lowercase();
+        rows.retain(|r| {
+            origins.get(&r.id).is_some_and(|o| {
+                o.digest.starts_with(&d)
+                    || o.index_digest.as_ref().is_some_and(|i| i.starts_with(&d))
+            })
+        });
+    }
     let mut out = crate::stdout();
     if json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
+        // Each row, with the reference and digests of OCI images (absent for ACIs).
+        let mut listed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut v = serde_json::to_value(row)?;
+            if let (Some(o), Some(m)) = (origins.get(&row.id), v.as_object_mut()) {
+                m.insert("reference".into(), o.reference.clone().into());
+                m.insert("digest".into(), o.digest.clone().into());
+                m.insert("index_digest".into(), o.index_digest.clone().into());
+            }
+            listed.push(v);
+        }
+        serde_json::to_writer_pretty(&mut out, &listed)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -222,9 +247,12 @@ fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
         "SIZE".into(),
         "IMPORTED".into(),
         "SIGNER".into(),
+        "DIGEST".into(),
+        "REFERENCE".into(),
     ]];
     for r in rows {
         let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let origin = origins.get(&r.id);
         table.push(vec![
             if no_trunc {
                 r.id.clone()
@@ -236,10 +264,20 @@ fn images(cfg: &Config, json: bool, no_trunc: bool) -> Result<ExitCode> {
             fmt::size(r.tree_size),
             fmt::time(r.imported),
             signer(r.signer.as_deref(), no_trunc),
+            origin.map_or("-".into(), |o| short_digest(&o.digest, no_trunc)),
+            origin.map_or("-".into(), |o| o.reference.clone()),
         ]);
     }
     write!(out, "{}", fmt::table(&table))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sha256:` and the digest's first 12 hex digits, unless `full`.
+pub(crate) fn short_digest(d: &str, full: bool) -> String {
+    match d.split_once(':') {
+        Some((alg, hex)) if !full && hex.len() > 12 => format!("{alg}:{}", &hex[..12]),
+        _ => d.to_string(),
+    }
 }
 
 /// The signing key's fingerprint (its last 16 digits unless `full`), or `unsigned`.
