@@ -233,8 +233,8 @@ pub enum ImageCommand {
     ///
     /// An imported ACI is written as its original file, byte for byte. An OCI or Docker image
     /// has none: it is written as one flat ACI (gzip), its manifest the appc manifest
-    /// `cat-manifest` prints and rootfs/ its whole tree, which `jetpack import` and
-    /// `actool validate` accept.
+    /// `cat-manifest` prints and rootfs/ its whole tree, which `jetpack validate` (like
+    /// `actool validate`) and `jetpack import` accept.
     ///
     /// --format oci writes any image as an OCI image of one layer (its whole tree) to
     /// oci:DIR[:TAG] (an OCI image layout, made if missing; its other images are kept) or

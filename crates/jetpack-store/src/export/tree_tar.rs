@@ -379,3 +379,118 @@ impl<R: Read> Read for Exact<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use rustix::fs::{XattrFlags, setxattr};
+
+    use super::*;
+
+    /// Each entry's path → type, mode, link target and PAX records.
+    fn listing(tar: &[u8]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for e in tar::Archive::new(tar).entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+            let mut pax: Vec<String> = Vec::new();
+            if let Some(x) = e.pax_extensions().unwrap() {
+                for r in x {
+                    let r = r.unwrap();
+                    pax.push(format!("{}={}", r.key().unwrap(), r.value().unwrap()));
+                }
+            }
+            let h = e.header();
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default();
+            let line = format!(
+                "{:?} {:o} {link} {}",
+                h.entry_type(),
+                h.mode().unwrap(),
+                pax.join(",")
+            );
+            out.insert(path, line.trim_end().to_string());
+        }
+        out
+    }
+
+    fn archive(root: &Path, prefix: &[u8], root_entry: bool) -> (Vec<u8>, TreeStats) {
+        let mut b = tar::Builder::new(Vec::new());
+        let stats = write_tree(&mut b, root, prefix, root_entry).unwrap();
+        (b.into_inner().unwrap(), stats)
+    }
+
+    #[test]
+    fn a_tree_is_written_with_its_metadata_and_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("tree");
+        let a = root.join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("f"), b"data").unwrap();
+        std::fs::set_permissions(a.join("f"), std::fs::Permissions::from_mode(0o4750)).unwrap();
+        std::fs::hard_link(a.join("f"), a.join("g")).unwrap();
+        symlink("../../outside/", a.join("s")).unwrap();
+        // A symlink to a directory is written as a link, not walked.
+        symlink("/", a.join("root")).unwrap();
+        rustix::fs::mknodat(
+            CWD,
+            a.join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let long = "l".repeat(200);
+        std::fs::write(a.join(&long), b"long").unwrap();
+        setxattr(a.join("f"), "user.k", b"v", XattrFlags::empty()).unwrap();
+        let root_user = rustix::process::geteuid().is_root();
+        if root_user {
+            setxattr(&a, "trusted.overlay.opaque", b"y", XattrFlags::empty()).unwrap();
+            setxattr(&a, "trusted.kept", b"1", XattrFlags::empty()).unwrap();
+        }
+
+        let (tar, stats) = archive(&root, b"rootfs/", true);
+        let l = listing(&tar);
+        assert_eq!(stats.entries, 8, "{l:#?}");
+        assert_eq!(stats.file_bytes, 8);
+        assert_eq!(l["rootfs/a/f"], "Regular 4750  SCHILY.xattr.user.k=v");
+        assert_eq!(l["rootfs/a/g"], "Link 4750 rootfs/a/f");
+        assert_eq!(l["rootfs/a/s"], "Symlink 777 ../../outside/");
+        assert_eq!(l["rootfs/a/root"], "Symlink 777 /");
+        assert_eq!(l["rootfs/a/fifo"], "Fifo 600");
+        assert!(l.contains_key(&format!("rootfs/a/{long}")), "{l:#?}");
+        assert!(l.contains_key("rootfs/"));
+        if root_user {
+            assert_eq!(l["rootfs/a/"], "Directory 755  SCHILY.xattr.trusted.kept=1");
+        }
+        // Sorted entries: the same tree gives the same bytes.
+        let order: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap())
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted);
+        assert_eq!(archive(&root, b"rootfs/", true).0, tar);
+
+        // A layer: names from the tree's root, no root entry.
+        let (layer, _) = archive(&root, b"", false);
+        let l = listing(&layer);
+        assert!(l.contains_key("a/") && l.contains_key("a/f"), "{l:#?}");
+        assert_eq!(l["a/g"], "Link 4750 a/f");
+        assert_eq!(l.len(), 7);
+    }
+
+    #[test]
+    fn a_missing_tree_is_named_in_the_error() {
+        let t = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let e = write_tree(&mut b, &t.path().join("nothing"), b"", false).unwrap_err();
+        assert!(e.to_string().contains("nothing"), "{e}");
+    }
+}
