@@ -2,8 +2,10 @@
 //! reverse of [`crate::mapping`], so an OCI image exported and imported again maps to the
 //! same appc manifest.
 //!
-//! - `exec` is `Entrypoint` (its program) and `Cmd` (its arguments): arguments given after the
-//!   image replace the image's arguments, in `jetpack run` (`--`) as in `podman run`.
+//! - `exec` is `Cmd` (and no `Entrypoint`): appc has one command, and the shape Docker
+//!   images mostly have keeps `podman run IMAGE` running it and `podman run IMAGE CMD…`
+//!   replacing it, as for the image it may have come from (`busybox`: `Cmd` `["sh"]`). An
+//!   image whose `Entrypoint` was split from its `Cmd` runs the same without arguments.
 //! - `environment` is `Env`; `workingDirectory` `WorkingDir`; `user:group` is `User` (left out
 //!   for `0:0`, the default).
 //! - `ports` are `ExposedPorts` `PORT/PROTO` (each port of a range); `mountPoints` `Volumes`.
@@ -12,8 +14,8 @@
 //! - The `os` and `arch` labels are `os`, `architecture` and `variant` (this host's when the
 //!   manifest has none).
 //!
-//! What OCI has no place for (isolators, event handlers, supplementary groups, the image's
-//! name and other labels) is listed in [`Exported::left_out`].
+//! What OCI has no place for (isolators, event handlers, supplementary groups, labels other
+//! than os, arch and version, which is the tag) is listed in [`Exported::left_out`].
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,11 +55,8 @@ pub fn image_config(m: &ImageManifest, diff_ids: &[String]) -> Result<Exported> 
         }
     }
     if let Some(app) = &m.app {
-        if let Some((program, args)) = app.exec.split_first() {
-            c = c.entrypoint(vec![program.clone()]);
-            if !args.is_empty() {
-                c = c.cmd(args.to_vec());
-            }
+        if !app.exec.is_empty() {
+            c = c.cmd(app.exec.clone());
         }
         if !app.environment.is_empty() {
             let env = app.environment.iter();
@@ -108,7 +107,8 @@ pub fn image_config(m: &ImageManifest, diff_ids: &[String]) -> Result<Exported> 
         c = c.labels(labels.into_iter().collect::<HashMap<_, _>>());
     }
     for l in &m.labels {
-        if !matches!(l.name.as_str(), "os" | "arch") {
+        // `version` is the tag the image is exported under (by default).
+        if !matches!(l.name.as_str(), "os" | "arch" | "version") {
             left_out.push(format!("label {}", l.name));
         }
     }
@@ -219,11 +219,11 @@ mod tests {
         let out = image_config(&m, &diff).unwrap();
         let c = &out.config;
         let cc = c.config().as_ref().unwrap();
+        assert_eq!(cc.entrypoint(), &None);
         assert_eq!(
-            cc.entrypoint().as_deref(),
-            Some(&["/docker-entrypoint.sh".to_string()][..])
+            cc.cmd().as_ref().unwrap(),
+            &["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]
         );
-        assert_eq!(cc.cmd().as_ref().unwrap(), &["nginx", "-g", "daemon off;"]);
         assert_eq!(cc.user().as_deref(), Some("nginx:www"));
         assert_eq!(cc.working_dir().as_deref(), Some("/srv"));
         assert_eq!(cc.stop_signal().as_deref(), Some("SIGQUIT"));
@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(c.os(), &Os::Linux);
         assert_eq!(c.architecture(), &Arch::Amd64);
         assert_eq!(c.rootfs().diff_ids(), &diff);
-        assert_eq!(out.left_out, ["label version"]);
+        assert!(out.left_out.is_empty(), "{:?}", out.left_out);
         let again = image_manifest(c, &name, Some("1.25")).unwrap();
         assert_eq!(again, m);
     }
@@ -261,8 +261,8 @@ mod tests {
         .unwrap();
         let out = image_config(&m, &[]).unwrap();
         let cc = out.config.config().as_ref().unwrap();
-        assert_eq!(cc.entrypoint().as_ref().unwrap(), &["/bin/app"]);
-        assert_eq!(cc.cmd(), &None);
+        assert_eq!(cc.cmd().as_ref().unwrap(), &["/bin/app"]);
+        assert_eq!(cc.entrypoint(), &None);
         assert_eq!(cc.user(), &None, "root is the default");
         let mut ports = cc.exposed_ports().clone().unwrap();
         ports.sort();

@@ -240,7 +240,7 @@ pub enum ImageCommand {
     /// oci:DIR[:TAG] (an OCI image layout, made if missing; its other images are kept) or
     /// oci-archive:FILE[:TAG] (the same as a tar, replacing FILE). TAG defaults to the image's
     /// version label, else latest. The configuration comes from the appc manifest: exec as
-    /// Entrypoint and Cmd, environment, working directory, user, ports, mount points as
+    /// Cmd, environment, working directory, user, ports, mount points as
     /// volumes, annotations as labels, os and arch.
     Export {
         /// aci (the default) or oci.

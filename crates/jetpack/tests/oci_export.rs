@@ -7,7 +7,8 @@
 //!   inspect` accepts, that `umoci unpack` unpacks to the same files, and that imports and
 //!   runs the same; a second image (an ACI) added to the layout keeps the first one's tag.
 //!
-//! On overlay (the image is a stack of layers, read through a mounted view) and btrfs.
+//! On overlay (the image is a stack of layers, read through a mounted view) and btrfs; and
+//! podman pulls an exported layout.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -326,10 +327,10 @@ fn oci_export(e: &Env, t: &Path, id: &str) {
     let c = &config["config"];
     assert_eq!(
         c["Cmd"],
-        serde_json::json!(["-c", "echo from-cmd"]),
+        serde_json::json!(["/bin/sh", "-c", "echo from-cmd"]),
         "{config}"
     );
-    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh"]), "{config}");
+    assert!(c["Entrypoint"].is_null(), "{config}");
     assert_eq!(c["Env"], serde_json::json!(["PATH=/bin"]), "{config}");
     assert!(c["ExposedPorts"]["80/tcp"].is_object(), "{config}");
 
@@ -505,4 +506,47 @@ fn export_refuses_bad_input() {
         2,
         "nothing else was made"
     );
+}
+
+/// podman loads an exported layout (its own store in the test's directory, vfs, no
+/// containers run) and sees the configuration.
+#[root_test]
+fn podman_loads_an_exported_layout() {
+    let e = Env::new("overlay");
+    // podman names an image pulled from a layout by its path, which must be lower case.
+    let t = tempfile::Builder::new()
+        .prefix(&format!("jp-export-{}", std::process::id()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
+    let src = t.path().join("src");
+    layout(&src, "1", &layers());
+    let id = e.ok(&["import", "-q", &format!("oci:{}:1", src.display())]);
+    let dir = t.path().join("out");
+    let dest = format!("oci:{}:v1", dir.display());
+    e.ok(&["image", "export", "--format", "oci", id.trim(), &dest]);
+    let conf = t.path().join("containers.conf");
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(t.path().join("podman-root"))
+            .arg("--runroot")
+            .arg(t.path().join("podman-run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        sh(&mut c)
+    };
+    let image = podman(&["pull", "-q", &dest]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&podman(&["image", "inspect", image.trim()])).unwrap();
+    let config = &inspect[0]["Config"];
+    assert_eq!(
+        config["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "echo from-cmd"]),
+        "{inspect}"
+    );
+    assert_eq!(config["Env"], serde_json::json!(["PATH=/bin"]), "{inspect}");
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().unwrap().len(), 1);
 }
