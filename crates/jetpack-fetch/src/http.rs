@@ -40,6 +40,9 @@ pub struct HttpSettings {
     pub ca_files: Vec<PathBuf>,
     pub resolve: Vec<ResolveRule>,
     pub timeout: Duration,
+    /// Registries (`HOST[:PORT]`) for which `allow_http` and `insecure_tls` hold whatever the
+    /// two say (`registries.insecure`).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -50,6 +53,7 @@ impl Default for HttpSettings {
             ca_files: Vec::new(),
             resolve: Vec::new(),
             timeout: Duration::from_secs(30),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -60,6 +64,7 @@ impl From<&jetpack_store::settings::FetchSettings> for HttpSettings {
         HttpSettings {
             ca_files: f.ca_files.clone(),
             timeout: f.timeout,
+            insecure_registries: f.insecure_registries.clone(),
             ..HttpSettings::default()
         }
     }

@@ -76,6 +76,21 @@ pub const KEYS: &[Key] = &[
         set: |s, v| put(&mut s.fetch.ca_files, Some(values::paths(v, ','))),
     },
     Key {
+        name: "registries.insecure",
+        default: "",
+        help: "registries (HOST[:PORT], comma-separated) pulled from over plain HTTP and without TLS verification, as --insecure-options=http,tls allows for one command",
+        form: values::TEXT,
+        set: |s, v| {
+            let list: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            put(&mut s.fetch.insecure_registries, Some(list))
+        },
+    },
+    Key {
         name: "fetch.timeout",
         default: "30",
         help: "seconds to wait for a connection, a response, or each read of a download",

@@ -119,6 +119,8 @@ pub struct FetchSettings {
     pub ca_files: Vec<PathBuf>,
     /// For a connection, a response, and each read of a download.
     pub timeout: Duration,
+    /// Registries (`HOST[:PORT]`) pulled from over plain HTTP and without TLS verification.
+    pub insecure_registries: Vec<String>,
 }
 
 /// Image builds (`build.*`); no key yet.

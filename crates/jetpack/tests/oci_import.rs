@@ -272,6 +272,9 @@ fn docker_images_are_pulled_from_a_registry_and_run() {
     // Fetched again: the registry is asked, nothing is downloaded.
     let again = e.ok(&["fetch", "--insecure-options=http", &image]);
     assert_eq!(again.trim(), id);
+    // A registry named in registries.insecure needs no flag.
+    let listed = format!("registries.insecure=other.example:5000, {}", reg.host);
+    assert_eq!(e.ok(&["-o", &listed, "fetch", "-q", &image]).trim(), id);
 
     // `run` of an image the store lacks pulls it first.
     let e2 = Env::new("dir");
