@@ -6,6 +6,10 @@
 //! `fsync`ed so that the rename itself is durable. A failed or panicking write removes its
 //! temporary file; a process killed half-way leaves one behind, which nothing reads (the name
 //! is hidden and unique, so it never collides with a later write).
+//!
+//! [`AtomicWrite::unsynced`] keeps the atomic replacement and drops both `fsync`s, for a file
+//! that records something only while what it belongs to lives (an app's exit record next to
+//! its pod's state, which is not synced either): a power cut may lose it, never half-write it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
@@ -21,12 +25,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     AtomicWrite::new(path).bytes(bytes)
 }
 
-/// An atomic write with options: an exact mode, or never replacing an existing file.
+/// An atomic write with options: an exact mode, never replacing an existing file, or not
+/// durable.
 #[derive(Debug, Clone, Copy)]
 pub struct AtomicWrite<'a> {
     path: &'a Path,
     mode: Option<u32>,
     replace: bool,
+    sync: bool,
 }
 
 impl<'a> AtomicWrite<'a> {
@@ -35,6 +41,7 @@ impl<'a> AtomicWrite<'a> {
             path,
             mode: None,
             replace: true,
+            sync: true,
         }
     }
 
@@ -51,6 +58,17 @@ impl<'a> AtomicWrite<'a> {
     pub fn no_replace(self) -> Self {
         AtomicWrite {
             replace: false,
+            ..self
+        }
+    }
+
+    /// Skips the `fsync` of the file and of its directory: a reader still sees the old file or
+    /// the new one, but a power cut may leave the old one (or none). Each `fsync` waits for
+    /// the disk, a millisecond or more; this is for files on a command's hot path whose loss
+    /// costs nothing that the next run does not redo.
+    pub fn unsynced(self) -> Self {
+        AtomicWrite {
+            sync: false,
             ..self
         }
     }
@@ -83,6 +101,9 @@ impl<'a> AtomicWrite<'a> {
         };
         placed.at(self.path)?;
         drop(tmp);
+        if !self.sync {
+            return Ok(());
+        }
         sync_dir(dir).at(dir)
     }
 
@@ -96,7 +117,7 @@ impl<'a> AtomicWrite<'a> {
             f.set_permissions(fs::Permissions::from_mode(mode))?;
         }
         write(&mut f)?;
-        f.sync_all()
+        if self.sync { f.sync_all() } else { Ok(()) }
     }
 }
 
@@ -208,6 +229,27 @@ mod tests {
         assert_eq!(e.source.kind(), ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&p).unwrap(), b"first");
         assert_eq!(names(d.path()), ["key"]);
+    }
+
+    #[test]
+    fn unsynced_writes_replace_atomically_too() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("exit");
+        AtomicWrite::new(&p).unsynced().bytes(b"one").unwrap();
+        AtomicWrite::new(&p)
+            .unsynced()
+            .mode(0o600)
+            .bytes(b"two")
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+        let e = AtomicWrite::new(&p)
+            .unsynced()
+            .with(|_| Err(io::Error::other("full")))
+            .unwrap_err();
+        assert!(e.to_string().contains("full"), "{e}");
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(names(d.path()), ["exit"]);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! descriptor of a host directory (a pod process able to act as the init could climb out of
 //! one), so it sends each app's exit record down a pipe instead, and a thread of the caller
 //! writes `<pod>/apps/<name>/exit` (atomically, see `jetpack_fs::atomic_write`) as each arrives.
+//! The record is not synced to disk: `jetpack run` waits for it before it reports the pod's end,
+//! and an `fsync` there costs every start a millisecond or more, for a file the pod's state
+//! (not synced either) outweighs after a power cut.
 //!
 //! A frame is the app's index (`u16`), the length (`u32`) and the file's contents. Only the init
 //! writes the pipe; the thread reads until every writer is gone, which the end of the init
@@ -62,6 +65,7 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf]) {
         let exit = dir.join("exit");
         if let Err(e) = jetpack_fs::AtomicWrite::new(&exit)
             .mode(0o600)
+            .unsynced()
             .bytes(&contents)
         {
             let e = e.source;
