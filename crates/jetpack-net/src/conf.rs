@@ -375,6 +375,18 @@ impl Network {
     /// A network of its own whose bridge, or subnet, another store's network uses on this
     /// host (a network directory of each, same bridge or subnet) is refused too.
     pub fn check_owner(&self, root: &Path) -> Result<()> {
+        self.check_file_owner(root)?;
+        let bridge = self.plugins().iter().find_map(|p| p["bridge"].as_str());
+        let subnet = self.subnet().and_then(|s| s.parse().ok());
+        match bridge {
+            Some(b) => crate::host::check_clash(b, subnet, root, &self.path),
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`Network::check_owner`]: only the store the file names, without
+    /// looking at the host's bridges and routes (for a pod that joins no bridge).
+    pub fn check_file_owner(&self, root: &Path) -> Result<()> {
         match self.owner() {
             Some(o) if !same_store(&o, root) && is_store(&o) => {
                 let bridge = self
@@ -398,14 +410,7 @@ impl Network {
                 );
                 Err(Error::Owned { owner: o, msg })
             }
-            _ => {
-                let bridge = self.plugins().iter().find_map(|p| p["bridge"].as_str());
-                let subnet = self.subnet().and_then(|s| s.parse().ok());
-                match bridge {
-                    Some(b) => crate::host::check_clash(b, subnet, root, &self.path),
-                    None => Ok(()),
-                }
-            }
+            _ => Ok(()),
         }
     }
 
@@ -501,6 +506,7 @@ mod tests {
             assert!(e.contains(want), "{want}: {e}");
         }
         assert_eq!(n.check_owner(&b).unwrap_err().to_string(), e);
+        assert_eq!(n.check_file_owner(&b).unwrap_err().to_string(), e);
         // Leases go where the running store keeps them.
         let run = n.for_store(&b.join("net/leases"));
         assert_eq!(

@@ -236,9 +236,14 @@ impl PodNetworks {
             // Only to know whether the service can run: a broken file is not this pod's.
             let default = jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK).ok();
             // The metadata service listens on the default network's host address, even
-            // for these pods: another store's network is refused here too.
+            // for these pods: another store's network is refused here too. A host pod uses
+            // no bridge, so the host's bridges and routes are not looked at for it (the
+            // service itself refuses to start on another store's bridge or subnet).
             if let Some(n) = &default {
-                n.check_owner(store.root())?;
+                match mode {
+                    NetMode::Host => n.check_file_owner(store.root())?,
+                    _ => n.check_owner(store.root())?,
+                }
             }
             let service_host = default.and_then(|n| n.host_address());
             return Ok(PodNetworks {
