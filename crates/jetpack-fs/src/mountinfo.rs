@@ -28,7 +28,7 @@ pub struct Mount {
 
 /// The mounts of this process's mount namespace, in mount order (a stack: later is upper).
 pub fn read() -> Result<Vec<Mount>, IoError> {
-    let text = std::fs::read_to_string(PATH).at(PATH)?;
+    let text = crate::read_proc(PATH).at(PATH)?;
     Ok(parse(&text))
 }
 

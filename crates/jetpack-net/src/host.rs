@@ -120,8 +120,7 @@ fn refusal(what: &str, owner: &Path, root: &Path, file: &Path) -> Error {
 /// The host's routes to prefixes: `(interface, destination)`, IPv4 and IPv6.
 fn routes(proc: &Path) -> Vec<(String, Cidr)> {
     let mut out = Vec::new();
-    let read =
-        |name: &str| std::fs::read_to_string(proc.join("net").join(name)).unwrap_or_default();
+    let read = |name: &str| jetpack_fs::read_proc(proc.join("net").join(name)).unwrap_or_default();
     // Iface Destination Gateway Flags RefCnt Use Metric Mask …, addresses in host byte order.
     for line in read("route").lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();

@@ -93,8 +93,7 @@ impl Host {
     pub fn detect() -> Host {
         static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
         HOST.get_or_init(|| {
-            let mountinfo =
-                std::fs::read_to_string(jetpack_fs::mountinfo::PATH).unwrap_or_default();
+            let mountinfo = jetpack_fs::read_proc(jetpack_fs::mountinfo::PATH).unwrap_or_default();
             Host::from_mountinfo(&mountinfo, |p| {
                 std::fs::read_to_string(p.join("cgroup.controllers")).ok()
             })
