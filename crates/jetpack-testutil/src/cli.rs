@@ -164,8 +164,10 @@ impl Env {
         self.wait_for(Some(child), name)
     }
 
+    /// Waits up to a minute: a loaded machine (CI, parallel tests) starts pods slowly.
     fn wait_for(&self, mut child: Option<&mut Child>, name: &str) -> serde_json::Value {
-        for _ in 0..500 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if let Some(c) = child.as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
