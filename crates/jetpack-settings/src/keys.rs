@@ -1,7 +1,7 @@
 //! The table of keys: name, default, meaning, form, and the field each one sets. Adding a
 //! setting is one entry here and one field in [`crate::settings`].
 
-use crate::settings::{Backend, Settings};
+use crate::settings::{Backend, BuildCompression, Settings};
 use crate::values::{self, Form};
 
 /// A known key. Anything else in a configuration is a typo and an error.
@@ -145,5 +145,12 @@ pub const KEYS: &[Key] = &[
         help: "user the metadata service runs as once its sockets are open (kept root if it does not exist)",
         form: values::TEXT,
         set: |s, v| put(&mut s.mds.user, Some(values::optional(v))),
+    },
+    Key {
+        name: "build.compression",
+        default: "gzip",
+        help: "compression of the ACIs `jetpack build` stores: gzip, xz, zstd or none",
+        form: values::COMPRESSION,
+        set: |s, v| put(&mut s.build.compression, BuildCompression::parse(v)),
     },
 ];

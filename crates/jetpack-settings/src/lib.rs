@@ -23,7 +23,8 @@ pub use config::{Config, DEFAULT_CONFIG_FILE};
 pub use keys::{KEYS, Key};
 pub use layout::{Layout, PodDir};
 pub use settings::{
-    Backend, BuildSettings, FetchSettings, MdsSettings, NetSettings, Settings, StoreSettings,
+    Backend, BuildCompression, BuildSettings, FetchSettings, MdsSettings, NetSettings, Settings,
+    StoreSettings,
 };
 
 /// A configuration that cannot be used; the message names the key, the value and its source.

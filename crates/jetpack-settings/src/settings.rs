@@ -123,9 +123,44 @@ pub struct FetchSettings {
     pub insecure_registries: Vec<String>,
 }
 
-/// Image builds (`build.*`); no key yet.
+/// Image builds (`build.*`).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct BuildSettings {}
+pub struct BuildSettings {
+    /// How `jetpack build` compresses the ACI it stores.
+    pub compression: BuildCompression,
+}
+
+/// The compression of a built ACI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildCompression {
+    #[default]
+    Gzip,
+    Xz,
+    Zstd,
+    None,
+}
+
+impl BuildCompression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildCompression::Gzip => "gzip",
+            BuildCompression::Xz => "xz",
+            BuildCompression::Zstd => "zstd",
+            BuildCompression::None => "none",
+        }
+    }
+
+    pub(crate) fn parse(v: &str) -> Option<BuildCompression> {
+        [
+            BuildCompression::Gzip,
+            BuildCompression::Xz,
+            BuildCompression::Zstd,
+            BuildCompression::None,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == v)
+    }
+}
 
 impl Default for Settings {
     /// The built-in defaults of [`crate::KEYS`].

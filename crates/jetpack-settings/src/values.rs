@@ -36,6 +36,7 @@ pub const SIZE: Form = form(
     "a number of bytes, at least 1, optionally with a K, M, G or T suffix, or nothing",
     "20G",
 );
+pub const COMPRESSION: Form = form("gzip, xz, zstd or none", "zstd");
 pub const TEXT: Form = form("a value", "VALUE");
 
 pub fn flag(v: &str) -> Option<bool> {
