@@ -62,6 +62,19 @@ pub fn write_tree<W: Write>(
     prefix: &[u8],
     root_entry: bool,
 ) -> Result<TreeStats> {
+    write_tree_filtered(b, root, prefix, root_entry, &|_| true)
+}
+
+/// [`write_tree`] of the entries `keep` accepts, given their path below `root` (no leading or
+/// trailing `/`). A directory `keep` refuses is neither written nor entered, so the walk costs
+/// what is kept (an image built as a change of its parent).
+pub fn write_tree_filtered<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    prefix: &[u8],
+    root_entry: bool,
+    keep: &dyn Fn(&[u8]) -> bool,
+) -> Result<TreeStats> {
     let mut w = TreeTar {
         b,
         root,
@@ -104,6 +117,9 @@ pub fn write_tree<W: Write>(
         top.next += 1;
         path.truncate(top.path_len);
         path.extend_from_slice(name.to_bytes());
+        if !keep(&path[prefix.len()..]) {
+            continue;
+        }
         if let Some(child) = w.node(&top.fd, &name, &mut path)? {
             stack.push(child);
         }
