@@ -138,6 +138,50 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    /// Build an image: run CMD in a pod made from PARENT, store what it changed as a new image.
+    ///
+    /// jetpack build [--dir DIR] [--name NAME] [-l LABEL=VALUE]... [--save-id FILE] [--net NET]
+    ///               [--keep] PARENT [--] CMD [ARG...]
+    ///
+    /// PARENT is a stored image (ID, or NAME[:VERSION][,LABEL=VALUE...]), fetched first if the
+    /// store lacks it. DIR (default .) is mounted read-write at /.jetpack.build, where CMD runs
+    /// as root (uid 0, gid 0) with the pod's network (--net, default `default`); its output is
+    /// shown live. A failing CMD fails the build with its exit status and stores nothing.
+    ///
+    /// The new image holds what CMD added or modified in the pod's rootfs (not /.jetpack.build,
+    /// nor the /etc/hosts and /etc/resolv.conf the runtime wrote where the parent has none),
+    /// depends on PARENT, and, if CMD deleted anything, lists every path it keeps in its
+    /// pathWhitelist. Its manifest is DIR/manifest.json if CMD wrote one, else the parent's;
+    /// then --name and -l apply (an empty value removes a label), the parent's os and arch
+    /// labels are added where missing, with a `created` annotation and the parent as first
+    /// dependency. The ACI is compressed as build.compression says (gzip, xz, zstd, none) and
+    /// imported; its ID is printed (and written to --save-id FILE). The build pod is destroyed
+    /// unless --keep.
+    Build {
+        /// The build directory, mounted at /.jetpack.build.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The new image's name (default: the parent's, or manifest.json's).
+        #[arg(long)]
+        name: Option<String>,
+        /// A label of the new image (repeatable); an empty value removes the label.
+        #[arg(short = 'l', long = "label", value_name = "LABEL=VALUE")]
+        labels: Vec<String>,
+        /// Write the new image's ID to FILE.
+        #[arg(long, value_name = "FILE")]
+        save_id: Option<PathBuf>,
+        /// The build pod's networks: default, host, none or NET[,NET...].
+        #[arg(long, default_value = "default")]
+        net: String,
+        /// Keep the build pod (for debugging) instead of destroying it.
+        #[arg(long)]
+        keep: bool,
+        /// The parent image.
+        parent: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// List pods: UUID, name, state, networks and addresses, apps, images, created, exit statuses.
     List {
         #[arg(long)]

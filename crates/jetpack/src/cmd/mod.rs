@@ -1,5 +1,6 @@
 //! One function per command.
 
+mod build;
 pub(crate) mod fetch;
 mod image;
 mod pod;
@@ -71,6 +72,28 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Gc { grace } => gc(cfg, &grace),
         Command::Prepare { args } => pod::prepare(cfg, &args),
         Command::Run { args } => pod::run(cfg, &args),
+        Command::Build {
+            dir,
+            name,
+            labels,
+            save_id,
+            net,
+            keep,
+            parent,
+            command,
+        } => build::run(
+            cfg,
+            &build::Args {
+                dir,
+                name,
+                labels,
+                save_id,
+                net,
+                keep,
+                parent,
+                command,
+            },
+        ),
         Command::List { json } => pod::list(cfg, json),
         Command::Status { pod, json } => pod::status(cfg, &pod, json),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),

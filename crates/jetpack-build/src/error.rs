@@ -1,0 +1,34 @@
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] jetpack_store::Error),
+    #[error(transparent)]
+    Storage(#[from] jetpack_storage::Error),
+    #[error(transparent)]
+    Pod(#[from] jetpack_pod::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Manifest(String),
+    /// The build command ended with this status; nothing was stored.
+    #[error("the build command failed with exit status {0}; no image was stored")]
+    Failed(i32),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

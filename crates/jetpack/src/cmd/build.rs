@@ -1,0 +1,64 @@
+//! `jetpack build`: parses the options, fetches a missing parent, prints the new image's ID.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jetpack_build::{BuildRequest, ManifestEdits};
+use jetpack_store::{Config, Store};
+
+pub struct Args {
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub labels: Vec<String>,
+    pub save_id: Option<PathBuf>,
+    pub net: String,
+    pub keep: bool,
+    pub parent: String,
+    pub command: Vec<String>,
+}
+
+pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
+    let edits = ManifestEdits::parse(a.name.as_deref(), &a.labels)?;
+    let (command, args) = a.command.split_first().context("no build command given")?;
+    if !a.dir.is_dir() {
+        anyhow::bail!("--dir {}: not a directory", a.dir.display());
+    }
+    let mut store = Store::open(cfg)?;
+    let wanted = jetpack_pod::PodRequest {
+        apps: vec![jetpack_pod::AppRequest {
+            image: a.parent.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    super::fetch::ensure_images(cfg, &store, &wanted, Default::default(), Default::default())?;
+    let req = BuildRequest {
+        parent: a.parent.clone(),
+        dir: a.dir.clone(),
+        edits,
+        net: a.net.clone(),
+        keep: a.keep,
+        command: command.clone(),
+        args: args.to_vec(),
+    };
+    let built = match jetpack_build::build(&mut store, &req) {
+        Ok(b) => b,
+        Err(jetpack_build::Error::Failed(code)) => {
+            eprintln!(
+                "jetpack: the build command failed with exit status {code}; no image was stored"
+            );
+            return Ok(ExitCode::from(code.clamp(1, 255) as u8));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(pod) = &built.kept_pod {
+        eprintln!("build pod kept: {pod}");
+    }
+    if let Some(f) = &a.save_id {
+        jetpack_fs::atomic_write(f, format!("{}\n", built.id).as_bytes())
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    outln!("{}", built.id);
+    Ok(ExitCode::SUCCESS)
+}
