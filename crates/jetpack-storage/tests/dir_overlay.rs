@@ -81,3 +81,24 @@ fn overlay_lifecycle() {
         (Kind::Overlay, None)
     );
 }
+
+/// `collect` removes the views of processes that are gone, never one a live process reads.
+#[jetpack_testutil::root_test]
+fn overlay_collect_keeps_live_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let _mounts = MountGuard::new(dir.path());
+    let s = OverlayStorage::new(&dir.path().join("storage"));
+    s.init().unwrap();
+    let views = s.root().join("views");
+    std::fs::create_dir_all(&views).unwrap();
+    let live = views.join(format!("{}-1-0", std::process::id()));
+    // Above the kernel's largest pid_max: no process has it.
+    let dead = views.join("4194305-1-0");
+    for v in [&live, &dead] {
+        std::fs::create_dir(v).unwrap();
+        std::fs::write(v.join("f"), "x").unwrap();
+    }
+    s.collect().unwrap();
+    assert!(live.join("f").exists());
+    assert!(!dead.exists());
+}

@@ -206,6 +206,15 @@ fn view_name() -> String {
     format!("{}-{t}-{n}", std::process::id())
 }
 
+/// Whether the process that made view `name` ([`view_name`]) is running. A reused pid only
+/// keeps a leftover view until that process ends.
+fn view_owner_lives(name: &str) -> bool {
+    name.split('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// Unmounts the overlay of pod tree `pod` and whatever else is mounted in it (what a killed
 /// run left: its overlay, idmapped layers). Not mounted is fine.
 fn unmount_pod(pod: &Path) -> Result<()> {
@@ -380,9 +389,13 @@ impl Storage for OverlayStorage {
 
     fn collect(&self) -> Result<()> {
         self.records().collect()?;
-        // Views a killed process left mounted.
+        // Views a killed process left mounted. A live process's view (its pid leads the
+        // name) is in use: an export or import is reading the image through it.
         let views = self.root.join(VIEWS);
         for name in area::list(&views)? {
+            if view_owner_lives(&name) {
+                continue;
+            }
             area::remove_plain(&views.join(name))?;
         }
         Ok(())
