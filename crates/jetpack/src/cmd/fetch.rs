@@ -104,10 +104,14 @@ pub fn ensure_images(
     let mut fetcher = Fetcher::new(&mut store, opts, &reporter)?;
     for image in wanted {
         let f = fetcher.fetch(image).with_context(|| {
-            format!(
-                "fetching {image} failed (fetch it with `jetpack fetch`, or import it; \
-                 --pull-policy=never runs what the store has)"
-            )
+            if pull == PullPolicy::Update {
+                format!("fetching {image} failed (--pull-policy=never runs what the store has)")
+            } else {
+                format!(
+                    "{image} is not in the store and fetching it failed (fetch it with \
+                     `jetpack fetch`, or import it)"
+                )
+            }
         })?;
         if matches!(f.how, How::Downloaded { existed: false, .. }) {
             eprintln!("fetched {} ({})", f.name, short_id(&f.id));
