@@ -13,11 +13,43 @@ use crate::error::{Error, IoContext, Result};
 /// Writes `value` as JSON to `path` atomically: a reader sees the old file or the new one,
 /// never a part (temp file next to it, then rename).
 pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    replace(path, &text)
+}
+
+/// [`write_json`], unless `path` already holds exactly that text (mode 0600). A rename over an
+/// existing file makes ext4 start writing the new one out at once (`auto_da_alloc`), so a file
+/// that every run rewrites with what it already holds is only read and compared.
+pub(crate) fn write_json_if_changed(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    if holds(path, &text) {
+        return Ok(());
+    }
+    replace(path, &text)
+}
+
+/// Whether `path` is a private (0600) regular file holding exactly `text`.
+fn holds(path: &Path, text: &[u8]) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = f.metadata() else {
+        return false;
+    };
+    if !meta.is_file() || meta.mode() & 0o7777 != 0o600 || meta.len() != text.len() as u64 {
+        return false;
+    }
+    let mut old = Vec::with_capacity(text.len() + 1);
+    f.take(text.len() as u64 + 1).read_to_end(&mut old).is_ok() && old == text
+}
+
+fn replace(path: &Path, text: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_private(&tmp, &text)?;
+    write_private(&tmp, text)?;
     fs::rename(&tmp, path).at(path)
 }
 
@@ -56,4 +88,29 @@ pub(crate) fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn an_unchanged_file_is_left_alone_and_a_changed_or_loose_one_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("isolators.json");
+        write_json_if_changed(&p, &["a"]).unwrap();
+        let ino = fs::metadata(&p).unwrap().ino();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+        // The same text: not replaced (a replacement is a new inode).
+        write_json_if_changed(&p, &["a"]).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
+        // Other text, or the same text with a looser mode: replaced.
+        write_json_if_changed(&p, &["b"]).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "[\n  \"b\"\n]");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        write_json_if_changed(&p, &["b"]).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+        assert!(!d.path().join("isolators.json.tmp").exists());
+    }
 }

@@ -63,7 +63,7 @@ impl Report {
     }
 
     pub fn write(&self, pod_dir: &Path) -> Result<()> {
-        crate::state::write_json(&jetpack_store::PodDir::new(pod_dir).isolators(), self)
+        crate::state::write_json_if_changed(&jetpack_store::PodDir::new(pod_dir).isolators(), self)
     }
 
     pub fn read(pod_dir: &Path) -> Option<Report> {
