@@ -17,9 +17,10 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Manifest(String),
-    /// The build command ended with this status; nothing was stored.
-    #[error("the build command failed with exit status {0}; no image was stored")]
-    Failed(i32),
+    /// The build command ended with status `code`; nothing was stored. `kept` is the build
+    /// pod when `--keep` kept it.
+    #[error("the build command failed with exit status {code}; no image was stored")]
+    Failed { code: i32, kept: Option<String> },
 }
 
 impl Error {

@@ -71,7 +71,14 @@ pub fn build(store: &mut Store, req: &BuildRequest) -> Result<Built> {
             uuid: rec.uuid.clone(),
             keep: req.keep,
         };
-        (stage(store, &rec, &parent.id, &dir, req)?, pod.finish())
+        let staged = match stage(store, &rec, &parent.id, &dir, req) {
+            Err(Error::Failed { code, .. }) => {
+                let kept = pod.finish();
+                return Err(Error::Failed { code, kept });
+            }
+            r => r?,
+        };
+        (staged, pod.finish())
     };
     let (_scratch, aci, whitelisted) = staged;
     let imported = store.import(Source::File(aci))?;
@@ -138,7 +145,7 @@ fn stage(
     }
     let code = jetpack_pod::run(store, rec, false)?;
     if code != 0 {
-        return Err(Error::Failed(code));
+        return Err(Error::Failed { code, kept: None });
     }
     let _mounted = Mounted::new(store, &app.image, &app.tree)?;
     let view = store.view_image(parent)?;

@@ -127,6 +127,8 @@ fn builds(kind: &str) {
     assert!(listing.contains("rootfs/added"), "{listing}");
     assert!(!listing.contains("rootfs/bin/busybox"), "{listing}");
     assert!(!listing.contains(".jetpack.build"), "{listing}");
+    // busybox has no /etc/hosts: the runtime wrote the build pod's, which is not the image's.
+    assert!(!listing.contains("rootfs/etc/hosts"), "{listing}");
 
     // A second build on the first: deletes what the first added, adds its own.
     let out = env.ok(&[
@@ -204,6 +206,24 @@ fn failures_and_manifest(kind: &str) {
     );
     assert_eq!(image_count(&env), before);
     no_leftovers(&env);
+    // --keep keeps the failed build's pod for a look inside.
+    let o = env.out(&[
+        "build",
+        "--keep",
+        "--dir",
+        s(&dir),
+        "--net",
+        "none",
+        BB,
+        "--",
+        "/bin/false",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let pod = env.only_pod();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains(&format!("build pod kept: {pod}")), "{said}");
+    env.ok(&["destroy", &pod]);
+    no_leftovers(&env);
 
     // manifest.json written by the build.
     std::fs::write(
@@ -270,4 +290,14 @@ fn build_failures_overlay() {
 #[root_test]
 fn build_failures_dir() {
     failures_and_manifest("dir");
+}
+
+#[root_test]
+fn build_failures_btrfs() {
+    failures_and_manifest("btrfs");
+}
+
+#[root_test]
+fn build_failures_zfs() {
+    failures_and_manifest("zfs");
 }

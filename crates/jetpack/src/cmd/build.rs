@@ -44,7 +44,10 @@ pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
     };
     let built = match jetpack_build::build(&mut store, &req) {
         Ok(b) => b,
-        Err(jetpack_build::Error::Failed(code)) => {
+        Err(jetpack_build::Error::Failed { code, kept }) => {
+            if let Some(pod) = kept {
+                eprintln!("build pod kept: {pod}");
+            }
             eprintln!(
                 "jetpack: the build command failed with exit status {code}; no image was stored"
             );
