@@ -176,6 +176,8 @@ skopeo_umoci() {
         umoci unpack --image $others/sk/layout:1 $others/sk/bundle"
 }
 
+# Other work on the machine skews every contender; the load says how quiet it was.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 jt=(); pt=(); st=(); ju=(); pu=()
 for r in $(seq "$runs"); do
     fresh_store; sync; jt+=("$(ms jp_fetch 1)")
@@ -192,7 +194,7 @@ jm=$(printf '%s\n' "${jt[@]}" | median); pmed=$(printf '%s\n' "${pt[@]}" | media
 sm=$(printf '%s\n' "${st[@]}" | median); jum=$(printf '%s\n' "${ju[@]}" | median)
 pum=$(printf '%s\n' "${pu[@]}" | median)
 ratio() { echo "$1 / $2" | bc -l; }
-printf '%s, %d runs, medians:\n' "$backend" "$runs"
+printf '%s, %d runs (load average after: %s), medians:\n' "$backend" "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  first pull    jetpack %7.0f ms   podman %7.0f ms   skopeo+umoci %7.0f ms\n' "$jm" "$pmed" "$sm"
 printf '  update (tag 2) jetpack %6.0f ms   podman %7.0f ms\n' "$jum" "$pum"
 printf '  jetpack/podman %.2f (goal <= 0.5)   jetpack/skopeo+umoci %.2f\n' "$(ratio "$jm" "$pmed")" "$(ratio "$jm" "$sm")"
