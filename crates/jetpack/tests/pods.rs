@@ -231,7 +231,10 @@ fn bad_input_fails_before_running() {
         .unwrap();
     assert!(!o.status.success());
     let msg = String::from_utf8_lossy(&o.stderr);
-    assert!(msg.contains("fetching nothing.invalid/app failed"), "{msg}");
+    assert!(
+        msg.contains("nothing.invalid/app is not in the store"),
+        "{msg}"
+    );
     assert!(
         e.err(&["run", BB, "--exec", "/bin/nope"])
             .contains("/bin/nope")
