@@ -32,15 +32,18 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) trait IoContext<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
+impl From<jetpack_fs::IoError> for Error {
+    fn from(e: jetpack_fs::IoError) -> Self {
+        match e.path {
+            Some(path) => Error::Io {
+                path,
+                source: e.source,
+            },
+            None => Error::Invalid(e.to_string()),
+        }
     }
 }
+
+/// `.at(path)` on an I/O result: the one definition of the low-level toolkit, whose error
+/// converts into this crate's.
+pub(crate) use jetpack_fs::IoContext;

@@ -304,7 +304,7 @@ pub fn detach(engine: &dyn Engine, pods: &Pods, uuid: &str) -> Result<bool> {
         Ok(b) => serde_json::from_slice(&b)
             .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).at(&p),
+        Err(e) => return Err(e).at(&p).map_err(crate::error::Error::from),
     };
     // After a reboot the namespace file is an empty file: the namespace, its veths and the
     // rules are gone, and only the leases remain. Plugins given that file would fail for
@@ -330,7 +330,9 @@ pub fn detach(engine: &dyn Engine, pods: &Pods, uuid: &str) -> Result<bool> {
     }
     match fs::remove_file(&p) {
         // Another process (a `destroy` next to the pod's own `run`) got there first.
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&p),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).at(&p).map_err(crate::error::Error::from)
+        }
         _ => Ok(true),
     }
 }

@@ -149,7 +149,7 @@ fn lock_in(dir: &Path) -> Result<Option<PodLock>> {
     match f.try_lock() {
         Ok(()) => Ok(Some(PodLock(f))),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
-        Err(fs::TryLockError::Error(e)) => Err(e).at(p),
+        Err(fs::TryLockError::Error(e)) => Err(e).at(p).map_err(crate::error::Error::from),
     }
 }
 
@@ -275,9 +275,11 @@ impl Pods {
     /// The entries of `pods/` (none before the first pod).
     fn entries(&self) -> Result<Vec<fs::DirEntry>> {
         match fs::read_dir(&self.dir) {
-            Ok(rd) => rd.map(|e| e.at(&self.dir)).collect(),
+            Ok(rd) => rd
+                .map(|e| e.at(&self.dir).map_err(crate::error::Error::from))
+                .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e).at(&self.dir),
+            Err(e) => Err(e).at(&self.dir).map_err(crate::error::Error::from),
         }
     }
 

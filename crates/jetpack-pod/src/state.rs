@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -46,11 +46,12 @@ fn holds(path: &Path, text: &[u8]) -> bool {
 }
 
 fn replace(path: &Path, text: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    write_private(&tmp, text)?;
-    fs::rename(&tmp, path).at(path)
+    // Not synced: a pod's state is on the start path, and a power cut ends the pod it
+    // describes anyway (the exit records beside it are written the same way).
+    Ok(jetpack_fs::AtomicWrite::new(path)
+        .mode(0o600)
+        .unsynced()
+        .bytes(text)?)
 }
 
 /// Opens `path` for writing (created or truncated) with mode 0600 whatever the umask, also
@@ -70,7 +71,10 @@ pub(crate) fn create_private(path: &Path) -> Result<File> {
 
 /// Writes `bytes` to `path` (mode 0600, see [`create_private`]).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    create_private(path)?.write_all(bytes).at(path)
+    create_private(path)?
+        .write_all(bytes)
+        .at(path)
+        .map_err(crate::error::Error::from)
 }
 
 /// Creates `dir` with mode 0700 if it is missing, and gives it 0700 if it has another mode.
@@ -78,7 +82,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).at(dir),
+        Err(e) => return Err(e).at(dir).map_err(crate::error::Error::from),
     }
     Ok(jetpack_storage::make_private(dir)?)
 }

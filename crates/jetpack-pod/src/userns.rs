@@ -45,7 +45,7 @@ pub fn allocate(root: &Path, uuid: &str) -> Result<IdMap> {
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).at(&claim),
+            Err(e) => return Err(e).at(&claim).map_err(crate::error::Error::from),
         }
     }
     Err(Error::Invalid(format!(

@@ -146,7 +146,9 @@ impl Engine for FakeEngine {
 
     fn create_netns(&self, path: &Path) -> Result<()> {
         self.record(Call::CreateNetns(path.to_path_buf()));
-        std::fs::write(path, b"").at(path)
+        std::fs::write(path, b"")
+            .at(path)
+            .map_err(crate::error::Error::from)
     }
 
     fn netns_bound(&self, _path: &Path) -> bool {
@@ -156,7 +158,9 @@ impl Engine for FakeEngine {
     fn remove_netns(&self, path: &Path) -> Result<()> {
         self.record(Call::RemoveNetns(path.to_path_buf()));
         match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).at(path).map_err(crate::error::Error::from)
+            }
             _ => Ok(()),
         }
     }
