@@ -33,19 +33,7 @@ pub fn write(
         BuildCompression::None => Enc::Plain(file),
     };
     let mut b = tar::Builder::new(enc);
-    let wrote = (|| -> io::Result<()> {
-        let mut h = tar::Header::new_gnu();
-        h.set_path("manifest")?;
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(mtime);
-        h.set_size(manifest.len() as u64);
-        h.set_cksum();
-        b.append(&h, manifest)
-    })();
-    wrote.map_err(|e| Error::io(out, e))?;
+    tree_tar::append_manifest(&mut b, manifest, mtime).map_err(|e| Error::io(out, e))?;
     let keep = |rel: &[u8]| changes.contains(rel);
     let stats = tree_tar::write_tree_filtered(&mut b, rootfs, b"rootfs/", true, &keep)?;
     let enc = b.into_inner().map_err(|e| Error::io(out, e))?;

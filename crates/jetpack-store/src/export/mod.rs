@@ -75,19 +75,7 @@ impl Store {
         };
         let gz = flate2::write::GzEncoder::new(&mut counted, flate2::Compression::default());
         let mut b = tar::Builder::new(gz);
-        let wrote = (|| -> io::Result<()> {
-            let mut h = tar::Header::new_gnu();
-            h.set_path("manifest")?;
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(mtime);
-            h.set_size(manifest.len() as u64);
-            h.set_cksum();
-            b.append(&h, manifest.as_slice())
-        })();
-        wrote.map_err(|e| Error::Io {
+        tree_tar::append_manifest(&mut b, &manifest, mtime).map_err(|e| Error::Io {
             path: "manifest".into(),
             source: e,
         })?;

@@ -53,6 +53,24 @@ struct Frame {
     path_len: usize,
 }
 
+/// Appends an ACI's `manifest` entry (`bytes`, a root-owned 0644 file with `mtime`).
+pub fn append_manifest<W: Write>(
+    b: &mut tar::Builder<W>,
+    bytes: &[u8],
+    mtime: u64,
+) -> io::Result<()> {
+    let mut h = Header::new_gnu();
+    h.set_path("manifest")?;
+    h.set_entry_type(EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(bytes.len() as u64);
+    h.set_cksum();
+    b.append(&h, bytes)
+}
+
 /// Writes the tree at `root` into `b`: its entries are named `prefix` and their path below
 /// `root` (`prefix` is empty or ends with `/`). With `root_entry`, `prefix` itself is written
 /// first as a directory with `root`'s metadata.
