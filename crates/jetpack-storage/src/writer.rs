@@ -145,19 +145,7 @@ impl TreeWriter {
     /// Creates (or, if it already exists as a directory, updates) a directory. An empty path
     /// means the root itself.
     pub fn dir(&mut self, path: &[&OsStr], meta: &Meta) -> io::Result<()> {
-        let fd = if path.is_empty() {
-            self.root_fd.try_clone()?
-        } else {
-            let (parents, name) = Self::split(path)?;
-            self.enter(parents)?;
-            let parent = self.parent_fd();
-            match mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(ctx(path, "create directory", e.into())),
-            }
-            openat(parent, name, dir_flags(), Mode::empty())
-                .map_err(|e| ctx(path, "open directory", e.into()))?
-        };
+        let fd = self.open_dir(path, 0o700)?;
         self.apply_fd(&fd, path, meta)?;
         self.dir_times
             .push((path.iter().map(|c| c.to_os_string()).collect(), meta.mtime));
@@ -309,21 +297,25 @@ impl TreeWriter {
     /// Marks directory `path` (created if the layer did not list it) opaque for overlayfs: the
     /// layers below contribute nothing to it.
     pub fn opaque(&mut self, path: &[&OsStr]) -> io::Result<()> {
-        let fd = if path.is_empty() {
-            self.root_fd.try_clone()?
-        } else {
-            let (parents, name) = Self::split(path)?;
-            self.enter(parents)?;
-            let parent = self.parent_fd();
-            match mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(ctx(path, "create directory", e.into())),
-            }
-            openat(parent, name, dir_flags(), Mode::empty())
-                .map_err(|e| ctx(path, "open directory", e.into()))?
-        };
+        let fd = self.open_dir(path, 0o755)?;
         fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
             .map_err(|e| ctx(path, "mark opaque", e.into()))
+    }
+
+    /// Opens directory `path` (the root if empty), creating it with `mode` if it is missing.
+    fn open_dir(&mut self, path: &[&OsStr], mode: u32) -> io::Result<OwnedFd> {
+        if path.is_empty() {
+            return self.root_fd.try_clone();
+        }
+        let (parents, name) = Self::split(path)?;
+        self.enter(parents)?;
+        let parent = self.parent_fd();
+        match mkdirat(parent, name, Mode::from_raw_mode(mode)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(ctx(path, "create directory", e.into())),
+        }
+        openat(parent, name, dir_flags(), Mode::empty())
+            .map_err(|e| ctx(path, "open directory", e.into()))
     }
 
     /// Opens the directory `parents` without creating anything (for hard-link targets).
