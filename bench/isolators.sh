@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$here/scripts/busybox-aci.sh" "$work/busybox.aci"
+"$here/images/busybox/aci.sh" "$work/busybox.aci"
 "${J[@]}" init >/dev/null
 "${J[@]}" import -q "$work/busybox.aci" >/dev/null
 plain=$("${J[@]}" prepare --net host example.com/busybox --exec /bin/true)

@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 truncate -s 1G "$work/fs.img"; loop=$(losetup -f --show "$work/fs.img")
 mkfs.ext4 -q -F "$loop"; mkdir "$work/fs"; mount "$loop" "$work/fs"
-"$here/scripts/busybox-aci.sh" "$work/busybox.aci"
+"$here/images/busybox/aci.sh" "$work/busybox.aci"
 "${J[@]}" init >/dev/null
 "${J[@]}" import -q "$work/busybox.aci" >/dev/null
 declare -A pod

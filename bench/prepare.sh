@@ -42,7 +42,7 @@ mk() { # NAME MB
     tar --numeric-owner -C "$l" -czf "$work/$1.aci" rootfs manifest
     rm -rf "$l"
 }
-"$here/scripts/busybox-aci.sh" "$work/busybox.aci"
+"$here/images/busybox/aci.sh" "$work/busybox.aci"
 mk small 20; mk large 200
 echo "images: small $(gzip -dc "$work/small.aci" | wc -c | awk '{printf "%d", $1/1048576}') MB, large $(gzip -dc "$work/large.aci" | wc -c | awk '{printf "%d", $1/1048576}') MB (uncompressed)"
 

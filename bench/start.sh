@@ -46,7 +46,7 @@ mkfs.ext4 -q -F "$loop"; mkdir "$work/fs"; mount "$loop" "$work/fs"
 
 # The image, imported and prepared once; `jetpack run POD` then starts it again each time
 # (each run from a fresh clone, as the pod semantics require).
-"$here/scripts/busybox-aci.sh" "$work/busybox.aci"
+"$here/images/busybox/aci.sh" "$work/busybox.aci"
 J=("$jp" --config /dev/null -o "root=$work/fs/store" -o "storage=$storage" "${NET[@]}")
 "${J[@]}" init >/dev/null
 "${J[@]}" import -q "$work/busybox.aci" >/dev/null

@@ -30,6 +30,14 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// A value's text as `jetpack config` shows it: a computed default stands for an empty one.
+fn shown(key: &str, value: &str) -> String {
+    match value {
+        "" => keys::computed(key).unwrap_or_default(),
+        v => v.to_string(),
+    }
+}
+
 /// The effective configuration: defaults, then the file, then overrides; parsed as each value
 /// is set.
 #[derive(Debug, Clone)]
@@ -47,7 +55,7 @@ impl Default for Config {
             settings: Settings::default(),
             values: KEYS
                 .iter()
-                .map(|k| (k.name, k.default.to_string()))
+                .map(|k| (k.name, shown(k.name, k.default)))
                 .collect(),
             origins: BTreeMap::new(),
         }
@@ -121,7 +129,7 @@ impl Config {
                 k.form.expected, k.form.example
             ))
         })?;
-        self.values.insert(k.name, value.to_string());
+        self.values.insert(k.name, shown(k.name, value));
         self.origins.insert(k.name, origin.to_string());
         Ok(())
     }

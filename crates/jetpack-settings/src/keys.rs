@@ -32,6 +32,15 @@ pub(crate) fn find(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
 }
 
+/// The value an empty value of `key` stands for, when it is computed as the configuration is
+/// read rather than fixed (a default that depends on where the binary is).
+pub(crate) fn computed(key: &str) -> Option<String> {
+    match key {
+        "path.share" => Some(values::default_share()),
+        _ => None,
+    }
+}
+
 pub const KEYS: &[Key] = &[
     Key {
         name: "root",
@@ -152,5 +161,12 @@ pub const KEYS: &[Key] = &[
         help: "compression of the ACIs `jetpack build` stores: gzip, xz, zstd or none",
         form: values::COMPRESSION,
         set: |s, v| put(&mut s.build.compression, BuildCompression::parse(v)),
+    },
+    Key {
+        name: "path.share",
+        default: "",
+        help: "shared files such as jetpack.image.mk (`jetpack config path.share` prints it); empty: share/jetpack beside the binary's directory if it exists, else /usr/local/share/jetpack",
+        form: values::DIR,
+        set: |s, v| put(&mut s.paths.share, Some(values::share(v))),
     },
 ];

@@ -2,7 +2,7 @@
 //!
 //! `jetpack.conf` (`KEY = VALUE` lines) and `-o KEY=VALUE` overrides are parsed once, key by key
 //! through one table ([`KEYS`]), into [`Settings`]: one typed part per area (store, net, mds,
-//! fetch, build). Nothing reads a setting by its name afterwards. [`Config`] keeps, besides the
+//! fetch, build, paths). Nothing reads a setting by its name afterwards. [`Config`] keeps, besides the
 //! typed values, each value's text and where it came from, for `jetpack config` and for passing
 //! the same configuration to a child process.
 //!
@@ -23,8 +23,8 @@ pub use config::{Config, DEFAULT_CONFIG_FILE};
 pub use keys::{KEYS, Key};
 pub use layout::{Layout, PodDir};
 pub use settings::{
-    Backend, BuildCompression, BuildSettings, FetchSettings, MdsSettings, NetSettings, Settings,
-    StoreSettings,
+    Backend, BuildCompression, BuildSettings, FetchSettings, MdsSettings, NetSettings,
+    PathSettings, Settings, StoreSettings,
 };
 
 /// A configuration that cannot be used; the message names the key, the value and its source.

@@ -17,6 +17,7 @@ pub struct Settings {
     pub mds: MdsSettings,
     pub fetch: FetchSettings,
     pub build: BuildSettings,
+    pub paths: PathSettings,
 }
 
 /// The store (`root`, `storage`, `zfs.dataset`, `import.max-size`), pods (`pods.*`) and
@@ -123,6 +124,13 @@ pub struct FetchSettings {
     pub insecure_registries: Vec<String>,
 }
 
+/// Where Jetpack's own files are (`path.*`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PathSettings {
+    /// Shared files: `jetpack.image.mk`, the make helper for image builds.
+    pub share: PathBuf,
+}
+
 /// Image builds (`build.*`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BuildSettings {
@@ -182,6 +190,7 @@ impl Default for Settings {
             },
             fetch: FetchSettings::default(),
             build: BuildSettings::default(),
+            paths: PathSettings::default(),
         };
         for k in crate::KEYS {
             (k.set)(&mut s, k.default).unwrap_or_else(|| panic!("default of {}", k.name));

@@ -195,3 +195,26 @@ fn layout_names_every_path() {
     assert_eq!(p.volume("v"), Path::new("/s/pods/u/volumes/v"));
     assert_eq!(p.net_state(), Path::new("/s/pods/u/net.json"));
 }
+
+#[test]
+fn share_path_is_computed_when_empty() {
+    // The unit test binary lies in target/debug/deps: no share/jetpack beside it, no checkout
+    // three levels up, so the fixed fallback.
+    let c = Config::default();
+    let computed = crate::values::default_share();
+    assert_eq!(c.settings().paths.share, PathBuf::from(&computed));
+    assert!(
+        c.entries()
+            .contains(&("path.share", computed.as_str(), "default"))
+    );
+    let c = with(&["path.share=/opt/jp/share"]).unwrap();
+    assert_eq!(c.settings().paths.share, PathBuf::from("/opt/jp/share"));
+    assert!(c.entries().contains(&("path.share", "/opt/jp/share", "-o")));
+    // Set empty, it is the computed default again, and shown as such.
+    let c = with(&["path.share="]).unwrap();
+    assert_eq!(c.settings().paths.share, PathBuf::from(&computed));
+    assert!(
+        c.entries()
+            .contains(&("path.share", computed.as_str(), "-o"))
+    );
+}

@@ -62,6 +62,40 @@ pub fn dir(v: &str) -> Option<PathBuf> {
     Some(PathBuf::from(v)).filter(|_| !v.is_empty())
 }
 
+/// `path.share`: empty means [`default_share`].
+pub fn share(v: &str) -> PathBuf {
+    if v.is_empty() {
+        PathBuf::from(default_share())
+    } else {
+        PathBuf::from(v)
+    }
+}
+
+/// Where an installed binary's shared files are: `share/jetpack` beside the binary's directory
+/// (`/usr/local/bin/jetpack` → `/usr/local/share/jetpack`) if it exists; for a binary run from
+/// a cargo build directory of a checkout (`target/PROFILE/jetpack`), the checkout's `share`;
+/// else `/usr/local/share/jetpack`, where `scripts/install.sh` puts them by default.
+pub fn default_share() -> String {
+    const FALLBACK: &str = "/usr/local/share/jetpack";
+    let Ok(exe) = std::env::current_exe() else {
+        return FALLBACK.to_string();
+    };
+    let installed = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|p| p.join("share/jetpack"));
+    let checkout = exe
+        .ancestors()
+        .nth(3)
+        .map(|p| p.join("share"))
+        .filter(|s| s.join("jetpack.image.mk").is_file());
+    match (installed, checkout) {
+        (Some(d), _) if d.is_dir() => d.display().to_string(),
+        (_, Some(s)) => s.display().to_string(),
+        _ => FALLBACK.to_string(),
+    }
+}
+
 /// Empty text is "not set".
 pub fn optional(v: &str) -> Option<String> {
     Some(v.to_string()).filter(|s| !s.is_empty())

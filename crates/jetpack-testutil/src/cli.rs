@@ -78,13 +78,25 @@ impl Env {
         v[0]["uuid"].as_str().unwrap().to_string()
     }
 
+    /// The options that point `jetpack` at this store: no configuration file, `-o` settings.
+    pub fn flags(&self) -> Vec<String> {
+        let mut f = vec!["--config".to_string(), "/dev/null".to_string()];
+        for s in self.backend.sets.iter().chain(&self.sets) {
+            f.push("-o".into());
+            f.push(s.clone());
+        }
+        f
+    }
+
+    /// The `jetpack` binary.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// `jetpack` on this store, with no configuration file and no host overrides.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--config").arg("/dev/null");
-        for s in self.backend.sets.iter().chain(&self.sets) {
-            c.arg("-o").arg(s);
-        }
+        c.args(self.flags());
         c.env_remove("JETPACK_RESOLVE");
         c.stdin(Stdio::null());
         c

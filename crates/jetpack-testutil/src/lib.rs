@@ -28,7 +28,7 @@ pub use jetpack_testutil_macros::root_test;
 
 pub use aci::{Aci, simple_aci};
 pub use backend::Backend;
-pub use busybox::{BB, busybox_aci, repo};
+pub use busybox::{BB, busybox_aci, image_make, repo};
 pub use cli::{Env, wait_file};
 pub use gpg::Gpg;
 pub use loopfs::LoopFs;

@@ -101,11 +101,7 @@ fn gc_loop(
 
 fn busybox_aci(e: &Env, file: &str, name: &str, version: &str) -> String {
     let p = e.backend.dir.path().join(file);
-    let st = std::process::Command::new(common::repo().join("scripts/busybox-aci.sh"))
-        .args([p.to_str().unwrap(), name, version])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    jetpack_testutil::busybox_aci(&p, name, version);
     p.to_str().unwrap().to_string()
 }
 

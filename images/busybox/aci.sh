@@ -1,14 +1,16 @@
 #!/bin/sh
-# Builds an ACI from Debian's busybox-static: a real, runnable image with no network needed.
-# Usage: scripts/busybox-aci.sh OUT.aci [NAME] [VERSION]
+# Writes an ACI from Debian's busybox-static: a real, runnable image with no network needed.
+# The same busybox, name and version give the same tar, so the same image ID.
+# Usage: aci.sh OUT.aci [NAME] [VERSION] (the Makefile beside it runs it for `make aci`)
 set -eu
-out=${1:?usage: busybox-aci.sh OUT.aci [NAME] [VERSION]}
+umask 022
+out=${1:?usage: aci.sh OUT.aci [NAME] [VERSION]}
 name=${2:-example.com/busybox}
 version=${3:-1.0.0}
 bb=/bin/busybox
-[ -x "$bb" ] || { echo "busybox-aci.sh: $bb not found: apt-get install busybox-static" >&2; exit 1; }
+[ -x "$bb" ] || { echo "aci.sh: $bb not found: apt-get install busybox-static" >&2; exit 1; }
 if ! LC_ALL=C ldd "$bb" 2>&1 | grep -q 'not a dynamic'; then
-    echo "busybox-aci.sh: $bb is not statically linked: apt-get install busybox-static" >&2; exit 1
+    echo "aci.sh: $bb is not statically linked: apt-get install busybox-static" >&2; exit 1
 fi
 case $(uname -m) in x86_64) arch=amd64;; aarch64) arch=aarch64;; i?86) arch=i386;; *) arch=$(uname -m);; esac
 work=$(mktemp -d)
@@ -47,6 +49,8 @@ cat > "$work/manifest" <<JSON
     ]
 }
 JSON
-# rootfs first, manifest last, as actool writes them; numeric owners, gzip.
-tar --numeric-owner --owner=0 --group=0 -C "$work" -czf "$out.tmp" rootfs manifest
+# rootfs first, manifest last, as actool writes them; numeric owners, names sorted, every
+# time the busybox binary's, gzip.
+tar --numeric-owner --owner=0 --group=0 --sort=name --mtime="@$(stat -c %Y "$bb")" \
+    -C "$work" -czf "$out.tmp" rootfs manifest
 mv "$out.tmp" "$out"
