@@ -19,7 +19,15 @@ impl Store {
         }
         let dependents = self.index()?.dependents(id)?;
         if !dependents.is_empty() && !force {
-            let list: Vec<String> = dependents.iter().map(|d| short_id(d)).collect();
+            // Named as `images` shows them, so the one to remove first is plain.
+            let index = self.index()?;
+            let mut list = Vec::new();
+            for d in &dependents {
+                list.push(match index.get(d)? {
+                    Some(row) => format!("{} ({})", row.name, short_id(d)),
+                    None => short_id(d),
+                });
+            }
             return Err(Error::InUse(format!(
                 "image {} is a dependency of {}: remove those first, or use --force",
                 short_id(id),
