@@ -4,7 +4,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    build-essential pkg-config ca-certificates \
+    build-essential make pkg-config ca-certificates \
     tar gzip bzip2 xz-utils zstd e2fsprogs util-linux attr \
     zfs-fuse btrfs-progs busybox-static \
     strace \
