@@ -3,8 +3,10 @@
 //! JETPACK_FLAGS), in order busybox (a base: its ACI imported), example.showenv (run on the
 //! store's network, it prints its pod's UUID from the metadata service) and two-step (a
 //! build on a built image that deletes files of it); a second `make` builds nothing; `make
-//! clean` leaves the directories as they were. And `scripts/install.sh` puts the helper
-//! where the installed binary looks for it.
+//! clean` leaves the directories as they were. A Makefile of the test's own checks the rest of
+//! the convention (prepare, JETPACK_IN_POD, BUILD_VARS, LABELS, `$(MAKE)` in the pod, a
+//! rebuild when an input changes). And `scripts/install.sh` puts the helper where the
+//! installed binary looks for it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -177,6 +179,73 @@ fn images_build_with_make() {
     }
     assert_eq!(listing(&src), pristine);
     assert_eq!(env.ok(&["list", "--json"]).trim(), "[]");
+}
+
+/// A Makefile of a test's own: `prepare` runs on the host first, `build` in the pod with
+/// `JETPACK_IN_POD` set and `BUILD_VARS` given, `$(MAKE)` works in the pod, LABELS are
+/// labels; a change of a file in `BUILD_DEPS` builds again.
+const FEATURES: &str = "PARENT = example.com/busybox
+NAME = example.com/features
+LABELS = channel=test
+BUILD_VARS = GREETING=hi
+BUILD_DEPS = input.txt
+JETPACK ?= jetpack
+JETPACK_SHARE ?= $(shell $(JETPACK) $(JETPACK_FLAGS) config path.share)
+include $(JETPACK_SHARE)/jetpack.image.mk
+ifdef JETPACK_IN_POD
+WHERE = pod
+else
+WHERE = host
+endif
+prepare::
+\techo prepared on the $(WHERE) > prepared.txt
+build::
+\tcat prepared.txt input.txt > /etc/prepared
+\techo built in the $(WHERE): $(GREETING) > /etc/where
+\t$(MAKE) -f $(JETPACK_MAKEFILE) inner
+inner:
+\techo made by a sub-make > /etc/inner
+";
+
+#[root_test]
+fn helper_runs_the_makefile_in_the_pod() {
+    let env = Env::new("overlay");
+    let dir = env.dir().join("features");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Makefile"), FEATURES).unwrap();
+    std::fs::write(dir.join("input.txt"), "one\n").unwrap();
+    make(&env, &dir, &["BUILD_NET=none"]);
+    let id = saved_id(&dir);
+    let show = |image: &str| {
+        env.ok(&[
+            "run",
+            "--rm",
+            "--net=none",
+            image,
+            "--",
+            "-c",
+            "cat /etc/prepared /etc/where /etc/inner",
+        ])
+    };
+    assert_eq!(
+        show(&id),
+        "prepared on the host\none\nbuilt in the pod: hi\nmade by a sub-make\n"
+    );
+    let labels = manifest(&env, &id)["labels"].to_string();
+    assert!(
+        labels.contains("channel") && labels.contains("test"),
+        "{labels}"
+    );
+    assert!(!dir.join(".jetpack.make").exists());
+
+    // A changed input builds again; the name finds the newer image.
+    std::fs::write(dir.join("input.txt"), "two\n").unwrap();
+    make(&env, &dir, &["BUILD_NET=none"]);
+    let again = saved_id(&dir);
+    assert_ne!(again, id);
+    assert!(show("example.com/features").contains("two\n"));
+    make(&env, &dir, &["clean"]);
+    assert!(!dir.join(".image.id").exists());
 }
 
 /// `scripts/install.sh` with PREFIX and DESTDIR: the binary finds the helper installed beside
