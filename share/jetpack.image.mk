@@ -83,7 +83,8 @@ $(IMAGE_ID): $(BUILD_DEPS) $(MAKEFILE_LIST) | prepare
 	    --save-id $(IMAGE_ID) $(BUILD_FLAGS) $(PARENT) -- \
 	    $(if $(BUILD_MAKE),$(BUILD_MAKE),/bin/sh $(JETPACK_POD_STAGE)/make) \
 	    -f $(JETPACK_POD_STAGE)/Makefile JETPACK_IN_POD=1 \
-	    JETPACK_SHARE=$(JETPACK_POD_STAGE) $(BUILD_VARS) build
+	    JETPACK_SHARE=$(JETPACK_POD_STAGE) $(BUILD_VARS) build \
+	    || { status=$$?; rm -rf $(JETPACK_STAGE); exit $$status; }
 	rm -rf $(JETPACK_STAGE)
 
 aci: $(IMAGE_ID)

@@ -200,6 +200,7 @@ endif
 prepare::
 \techo prepared on the $(WHERE) > prepared.txt
 build::
+\ttest -z '$(FAIL)'
 \tcat prepared.txt input.txt > /etc/prepared
 \techo built in the $(WHERE): $(GREETING) > /etc/where
 \t$(MAKE) -f $(JETPACK_MAKEFILE) inner
@@ -237,6 +238,20 @@ fn helper_runs_the_makefile_in_the_pod() {
         "{labels}"
     );
     assert!(!dir.join(".jetpack.make").exists());
+
+    // A failing build fails make, stores nothing and leaves no staged make behind.
+    let before = images(&env).len();
+    std::fs::write(dir.join("input.txt"), "two\n").unwrap();
+    let o = image_make(&dir)
+        .arg(format!("JETPACK={}", env.bin().display()))
+        .arg(format!("JETPACK_FLAGS={}", env.flags().join(" ")))
+        .args(["BUILD_NET=none", "BUILD_VARS=FAIL=1"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{o:?}");
+    assert_eq!(images(&env).len(), before);
+    assert!(!dir.join(".jetpack.make").exists());
+    assert_eq!(saved_id(&dir), id);
 
     // A changed input builds again; the name finds the newer image.
     std::fs::write(dir.join("input.txt"), "two\n").unwrap();
