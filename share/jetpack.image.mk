@@ -49,6 +49,9 @@ BUILD_DEPS ?=
 BUILD_VARS ?=
 # The make to run inside the build pod if the parent has one (e.g. /usr/bin/make).
 BUILD_MAKE ?=
+# A rebuild gives an image of the same name and labels, which jetpack build refuses unless told
+# to replace the one stored: --replace, where this jetpack build has it.
+BUILD_REPLACE ?= $(shell $(JP) build --help 2>/dev/null | grep -q -e --replace && echo --replace)
 IMAGE_ID ?= .image.id
 ACI ?= image.aci
 CLEAN_FILES ?=
@@ -80,7 +83,7 @@ $(IMAGE_ID): $(BUILD_DEPS) $(MAKEFILE_LIST) | prepare
 	@$(jetpack_stage_make)
 	$(JP) build --dir $(BUILD_DIR) --net $(BUILD_NET) $(if $(NAME),--name $(NAME)) \
 	    $(if $(VERSION),-l version=$(VERSION)) $(foreach l,$(LABELS),-l $(l)) \
-	    --save-id $(IMAGE_ID) $(BUILD_FLAGS) $(PARENT) -- \
+	    --save-id $(IMAGE_ID) $(BUILD_REPLACE) $(BUILD_FLAGS) $(PARENT) -- \
 	    $(if $(BUILD_MAKE),$(BUILD_MAKE),/bin/sh $(JETPACK_POD_STAGE)/make) \
 	    -f $(JETPACK_POD_STAGE)/Makefile JETPACK_IN_POD=1 \
 	    JETPACK_SHARE=$(JETPACK_POD_STAGE) $(BUILD_VARS) build \
