@@ -56,11 +56,13 @@ impl Store {
     }
 
     /// Writes image `id` as one flat ACI, gzip-compressed (as `actool build` and docker2aci
-    /// write ACIs): `manifest` (the stored image manifest) and `rootfs/` (the image's whole
-    /// tree). The same image always gives the same archive, so importing it again gives the
-    /// same image ID.
+    /// write ACIs): `manifest` and `rootfs/`, the image's whole tree as a pod sees it (its
+    /// dependencies rendered, its layers merged). The manifest is the stored one without
+    /// `dependencies` and `pathWhitelist`, which the tree has already applied (byte for byte
+    /// the stored one when it has neither). The same image always gives the same archive, so
+    /// importing it again gives the same image ID. The tree is streamed, never held in memory.
     pub fn export_flat_aci(&self, id: &str, out: &mut dyn Write) -> Result<u64> {
-        let manifest = self.manifest_bytes(id)?;
+        let manifest = flat_manifest(self.manifest_bytes(id)?)?;
         let manifest_path = self.layout().image_manifest(id);
         let mtime = std::fs::metadata(&manifest_path)
             .at(&manifest_path)?
@@ -87,4 +89,15 @@ impl Store {
         })?;
         Ok(counted.count)
     }
+}
+
+/// The manifest of a flat ACI: `bytes` without dependencies and path whitelist.
+fn flat_manifest(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let mut m = appc::ImageManifest::from_slice(&bytes)?;
+    if m.dependencies.is_empty() && m.path_whitelist.is_empty() {
+        return Ok(bytes);
+    }
+    m.dependencies.clear();
+    m.path_whitelist.clear();
+    Ok(m.to_json_pretty().into_bytes())
 }

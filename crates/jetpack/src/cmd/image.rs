@@ -27,13 +27,17 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
         }
         ImageCommand::Export {
             format,
+            flat,
             image,
             file,
         } => {
+            if flat && format == ExportFormat::Oci {
+                bail!("--flat writes an ACI; --format oci writes one layer, flat already");
+            }
             let store = Store::open(cfg)?;
             let row = store.lookup(&image, Pick::Newest)?;
             match format {
-                ExportFormat::Aci => export_aci(&store, &row.id, file.as_deref())?,
+                ExportFormat::Aci => export_aci(&store, &row.id, flat, file.as_deref())?,
                 ExportFormat::Oci => export_oci(&store, &row, file.as_deref())?,
             }
             Ok(ExitCode::SUCCESS)
@@ -107,9 +111,16 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn export_aci(store: &Store, id: &str, file: Option<&Path>) -> Result<()> {
+fn export_aci(store: &Store, id: &str, flat: bool, file: Option<&Path>) -> Result<()> {
+    let export = |out: &mut dyn Write| {
+        if flat {
+            store.export_flat_aci(id, out)
+        } else {
+            store.export(id, out)
+        }
+    };
     let Some(path) = file else {
-        store.export(id, &mut crate::stdout())?;
+        export(&mut crate::stdout())?;
         return Ok(());
     };
     if let Some(s) = path.to_str()
@@ -120,7 +131,7 @@ fn export_aci(store: &Store, id: &str, file: Option<&Path>) -> Result<()> {
     // Written atomically, so a failed export leaves no partial file.
     let mut failed = None;
     let written = jetpack_fs::AtomicWrite::new(path).with(|f| {
-        store.export(id, f).map(drop).map_err(|e| {
+        export(f).map(drop).map_err(|e| {
             failed = Some(e);
             std::io::Error::other("export failed")
         })
