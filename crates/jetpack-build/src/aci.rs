@@ -20,6 +20,19 @@ pub fn write(
     compression: BuildCompression,
     mtime: u64,
 ) -> Result<u64> {
+    let keep = |rel: &[u8]| changes.contains(rel);
+    write_with(out, manifest, rootfs, &keep, compression, mtime)
+}
+
+/// [`write`] of the entries of `rootfs` that `keep` accepts (paths without leading `/`).
+pub fn write_with(
+    out: &Path,
+    manifest: &[u8],
+    rootfs: &Path,
+    keep: &dyn Fn(&[u8]) -> bool,
+    compression: BuildCompression,
+    mtime: u64,
+) -> Result<u64> {
     let file = BufWriter::new(File::create(out).map_err(|e| Error::io(out, e))?);
     let enc = match compression {
         BuildCompression::Gzip => Enc::Gz(flate2::write::GzEncoder::new(
@@ -34,8 +47,7 @@ pub fn write(
     };
     let mut b = tar::Builder::new(enc);
     tree_tar::append_manifest(&mut b, manifest, mtime).map_err(|e| Error::io(out, e))?;
-    let keep = |rel: &[u8]| changes.contains(rel);
-    let stats = tree_tar::write_tree_filtered(&mut b, rootfs, b"rootfs/", true, &keep)?;
+    let stats = tree_tar::write_tree_filtered(&mut b, rootfs, b"rootfs/", true, keep)?;
     let enc = b.into_inner().map_err(|e| Error::io(out, e))?;
     enc.finish().map_err(|e| Error::io(out, e))?;
     Ok(stats.entries)

@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod aci;
+pub mod cp;
 pub mod diff;
 pub mod error;
+pub mod flat;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +39,10 @@ pub struct BuildRequest {
     pub keep: bool,
     pub command: String,
     pub args: Vec<String>,
+    /// Store the whole tree as a flat ACI, with no dependency on the parent.
+    pub flat: bool,
+    /// Host paths copied into the build directory for the build's time ([`cp::Copies`]).
+    pub cp: Vec<PathBuf>,
 }
 
 /// A stored build result.
@@ -63,6 +69,7 @@ pub fn build(store: &mut Store, req: &BuildRequest) -> Result<Built> {
         )));
     }
     let parent = store.lookup(&req.parent, Pick::Newest)?;
+    let _copies = cp::Copies::new(&dir, &req.cp)?;
     let (staged, pod) = {
         let store: &Store = store;
         let rec = prepare_pod(store, &parent.id, &dir, req)?;
@@ -157,6 +164,10 @@ fn stage(
         .collect();
     let build_dir = Path::new(BUILD_DIR.trim_start_matches('/'));
     let skip = |rel: &Path| rel.starts_with(build_dir) || runtime.iter().any(|r| r == rel);
+    if req.flat {
+        drop(view);
+        return flat::stage(store, &app.rootfs, parent, dir, req, &skip);
+    }
     let changes = match storage.kind() {
         Kind::Overlay => {
             let upper = app.rootfs.with_file_name("upper");
