@@ -140,8 +140,8 @@ pub enum Command {
     },
     /// Build an image: run CMD in a pod made from PARENT, store what it changed as a new image.
     ///
-    /// jetpack build [--dir DIR] [--name NAME] [-l LABEL=VALUE]... [--save-id FILE] [--net NET]
-    ///               [--keep] PARENT [--] CMD [ARG...]
+    /// jetpack build [--dir DIR] [--cp PATH]... [--name NAME] [-l LABEL=VALUE]... [--save-id FILE]
+    ///               [--net NET] [--flat] [--keep] PARENT [--] CMD [ARG...]
     ///
     /// PARENT is a stored image (ID, or NAME[:VERSION][,LABEL=VALUE...]), fetched first if the
     /// store lacks it. DIR (default .) is mounted read-write at /.jetpack.build, where CMD runs
@@ -157,10 +157,29 @@ pub enum Command {
     /// dependency. The ACI is compressed as build.compression says (gzip, xz, zstd, none) and
     /// imported; its ID is printed (and written to --save-id FILE). The build pod is destroyed
     /// unless --keep.
+    ///
+    /// --flat stores the pod's whole tree instead (the same paths left out) as an image with
+    /// no dependency and no pathWhitelist, its manifest made by the same rules otherwise.
+    ///
+    /// --cp PATH (repeatable) copies PATH into DIR as DIR/NAME (NAME its last component) before
+    /// CMD runs, so CMD finds it at /.jetpack.build/NAME, and removes the copy when the build
+    /// ends, so DIR is left as it was (a build killed half-way may leave copies: remove them).
+    /// A NAME DIR already has is refused, never replaced. Symlinks are copied as symlinks,
+    /// never followed (a symlink to a host file gives a symlink, which the pod resolves in its
+    /// own tree); owners, modes and mtimes are kept; devices, FIFOs and sockets are refused.
+    ///
+    /// Symlinks in DIR are resolved inside the pod, never on the host: a command writing
+    /// through DIR/link -> /etc writes the pod's /etc.
     Build {
         /// The build directory, mounted at /.jetpack.build.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Copy PATH into the build directory for the build (repeatable).
+        #[arg(long = "cp", value_name = "PATH")]
+        cp: Vec<PathBuf>,
+        /// Store a flat image: the whole tree, with no dependency on the parent.
+        #[arg(long)]
+        flat: bool,
         /// The new image's name (default: the parent's, or manifest.json's).
         #[arg(long)]
         name: Option<String>,
@@ -286,10 +305,18 @@ pub enum ImageCommand {
     /// version label, else latest. The configuration comes from the appc manifest: exec as
     /// Cmd, environment, working directory, user, ports, mount points as
     /// volumes, annotations as labels, os and arch.
+    ///
+    /// --flat writes any image as one ACI with no dependencies (gzip): rootfs/ is the image's
+    /// whole tree as a pod sees it (dependencies rendered and their path whitelists applied,
+    /// OCI layers merged), with owners, modes, mtimes, xattrs, symlinks, hard links and
+    /// devices; the manifest is the image's own without dependencies and pathWhitelist.
     Export {
         /// aci (the default) or oci.
         #[arg(long, value_enum, default_value_t = ExportFormat::Aci)]
         format: ExportFormat,
+        /// One ACI of the whole tree, with no dependencies (an OCI export is always flat).
+        #[arg(long)]
+        flat: bool,
         image: String,
         /// Output file (standard output if omitted); with --format oci, oci:DIR[:TAG] or
         /// oci-archive:FILE[:TAG].

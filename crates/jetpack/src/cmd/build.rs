@@ -9,6 +9,8 @@ use jetpack_store::{Config, Store};
 
 pub struct Args {
     pub dir: PathBuf,
+    pub cp: Vec<PathBuf>,
+    pub flat: bool,
     pub name: Option<String>,
     pub labels: Vec<String>,
     pub save_id: Option<PathBuf>,
@@ -41,6 +43,8 @@ pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
         keep: a.keep,
         command: command.clone(),
         args: args.to_vec(),
+        flat: a.flat,
+        cp: a.cp.clone(),
     };
     let built = match jetpack_build::build(&mut store, &req) {
         Ok(b) => b,

@@ -74,6 +74,8 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Run { args } => pod::run(cfg, &args),
         Command::Build {
             dir,
+            cp,
+            flat,
             name,
             labels,
             save_id,
@@ -85,6 +87,8 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             cfg,
             &build::Args {
                 dir,
+                cp,
+                flat,
                 name,
                 labels,
                 save_id,
