@@ -322,6 +322,7 @@ impl<'a> Fetcher<'a> {
             Source::File(aci.clone()),
             &ImportOptions {
                 signer: signer.as_ref().map(|s| s.fingerprint.clone()),
+                ..ImportOptions::default()
             },
         )?;
         if !ep.aci.starts_with("file://") {

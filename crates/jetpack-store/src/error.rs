@@ -23,6 +23,11 @@ pub enum Error {
     Ambiguous(String),
     #[error("{0}")]
     InUse(String),
+    #[error("{0}")]
+    InvalidTag(String),
+    /// An image of the same name and labels is stored (a build without `--replace`).
+    #[error("{0}")]
+    Duplicate(String),
     #[error("store index: {0}")]
     Index(#[from] rusqlite::Error),
     #[error(transparent)]

@@ -8,6 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
+mod tags;
+pub use tags::TagSet;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
     id          TEXT PRIMARY KEY,
@@ -48,12 +51,19 @@ CREATE TABLE IF NOT EXISTS oci_origins (
 );
 CREATE INDEX IF NOT EXISTS oci_origins_digest ON oci_origins(digest);
 CREATE INDEX IF NOT EXISTS oci_origins_index_digest ON oci_origins(index_digest);
-PRAGMA user_version = 3;
+CREATE TABLE IF NOT EXISTS tags (
+    name     TEXT NOT NULL,
+    tag      TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, tag)
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+PRAGMA user_version = 4;
 ";
 
 /// The schema version `SCHEMA` sets; older indexes are brought up to it (every statement of
 /// `SCHEMA` is idempotent).
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 /// One image as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +80,8 @@ pub struct ImageRow {
     pub signer: Option<String>,
     /// Resolved dependency image IDs, in manifest order.
     pub deps: Vec<String>,
+    /// The movable tags that name this image (`NAME@TAG`), sorted.
+    pub tags: Vec<String>,
 }
 
 /// Where an OCI or Docker image came from: what finds it again by digest.
@@ -200,6 +212,19 @@ impl Index {
                 | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
+        // An index from before tags, which cannot be upgraded here: an empty table in memory
+        // stands in, so listings and lookups work as they did.
+        let has_tags: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tags'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_tags {
+            conn.execute_batch(
+                "PRAGMA temp_store = MEMORY;
+                 CREATE TEMP TABLE tags (name TEXT, tag TEXT, image_id TEXT);",
+            )?;
+        }
         Ok(Index { conn, _copy: None })
     }
 
@@ -233,32 +258,7 @@ impl Index {
 
     pub fn insert(&mut self, row: &ImageRow) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO images (id, name, aci_size, tree_size, compression, imported, last_used, signer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                row.id,
-                row.name,
-                row.aci_size as i64,
-                row.tree_size as i64,
-                row.compression,
-                row.imported,
-                row.last_used,
-                row.signer
-            ],
-        )?;
-        for (n, v) in &row.labels {
-            tx.execute(
-                "INSERT INTO labels (image_id, name, value) VALUES (?1, ?2, ?3)",
-                params![row.id, n, v],
-            )?;
-        }
-        for (i, d) in row.deps.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO deps (image_id, position, dep_id) VALUES (?1, ?2, ?3)",
-                params![row.id, i as i64, d],
-            )?;
-        }
+        tags::insert_row(&tx, row)?;
         tx.commit()?;
         Ok(())
     }
@@ -403,13 +403,16 @@ impl Index {
                     (SELECT group_concat(name || char(0) || value, char(1)) FROM
                         (SELECT name, value FROM labels WHERE image_id = i.id ORDER BY rowid)),
                     (SELECT group_concat(dep_id, char(1)) FROM
-                        (SELECT dep_id FROM deps WHERE image_id = i.id ORDER BY position))
+                        (SELECT dep_id FROM deps WHERE image_id = i.id ORDER BY position)),
+                    (SELECT group_concat(tag, char(1)) FROM
+                        (SELECT tag FROM tags WHERE image_id = i.id ORDER BY tag))
              FROM images i {filter} ORDER BY i.imported DESC, i.rowid DESC"
         );
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(p, |r| {
             let labels: Option<String> = r.get(8)?;
             let deps: Option<String> = r.get(9)?;
+            let tags: Option<String> = r.get(10)?;
             Ok(ImageRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -428,6 +431,9 @@ impl Index {
                     })
                     .unwrap_or_default(),
                 deps: deps
+                    .map(|s| s.split('\u{1}').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                tags: tags
                     .map(|s| s.split('\u{1}').map(str::to_string).collect())
                     .unwrap_or_default(),
             })
@@ -462,6 +468,7 @@ mod tests {
             last_used: None,
             signer: None,
             deps: deps.iter().map(|s| s.to_string()).collect(),
+            tags: Vec::new(),
         }
     }
 

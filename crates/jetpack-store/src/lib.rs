@@ -11,11 +11,13 @@ pub mod lookup;
 mod origin;
 mod root;
 pub mod store;
+pub mod tags;
 
 pub use error::{Error, Result};
-pub use import::{ImportOptions, Imported, Source, validate_aci};
-pub use index::{CacheEntry, ImageRow, OciOrigin};
+pub use import::{ImportOptions, Imported, OnDuplicate, Source, validate_aci};
+pub use index::{CacheEntry, ImageRow, OciOrigin, TagSet};
 pub use jetpack_settings::{self as settings, Config, Layout, PodDir, Settings};
 pub use lookup::Pick;
 pub use root::root_problem;
 pub use store::{GcReport, Scratch, Store, short_id};
+pub use tags::check_tag;

@@ -1,6 +1,7 @@
 //! Finding images by what users type: an ID prefix (`sha512-8d3f…`), an OCI image's digest
 //! prefix (`sha256:4b1c…`), an OCI reference (`docker://REPO:TAG`, `docker://REPO@sha256:…`,
-//! `oci:DIR:TAG`) or an image reference `NAME[:VERSION][,LABEL=VALUE…]`.
+//! `oci:DIR:TAG`), a movable tag `NAME@TAG`, or an image reference
+//! `NAME[:VERSION][,LABEL=VALUE…]`.
 
 use crate::error::{Error, Result};
 use crate::index::ImageRow;
@@ -60,8 +61,15 @@ impl Store {
                 "name one by ID",
             );
         }
-        if let Ok(Some(oci)) = jetpack_oci::ImageRef::parse(reference) {
-            return self.lookup_oci(reference, &oci, pick);
+        match jetpack_oci::ImageRef::parse(reference) {
+            Ok(Some(oci)) => return self.lookup_oci(reference, &oci, pick),
+            // `@` in a reference with no transport is a tag (`docker://…@sha256:` is not).
+            Ok(None) => {
+                if let Some(found) = self.lookup_tag(reference) {
+                    return found;
+                }
+            }
+            Err(_) => {}
         }
         let r: appc::ImageRef = reference.parse().map_err(|e| {
             Error::NotFound(format!(

@@ -44,6 +44,22 @@ pub struct ImportOptions {
     /// Fingerprint of the OpenPGP key whose signature was verified; `None` records the image
     /// as unsigned.
     pub signer: Option<String>,
+    /// What to do when another stored image has the same name and labels.
+    pub on_duplicate: OnDuplicate,
+}
+
+/// What an import does when the store holds other images of the same name and the same
+/// labels (another content: an image with the same ID is the same image).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnDuplicate {
+    /// Store it too: it is the newest, which a plain name finds; tags stay where they are.
+    /// What `import` and `fetch` do (a newer image under the same name is an update).
+    #[default]
+    Keep,
+    /// Refuse it, storing nothing: what `build` does without `--replace`.
+    Refuse,
+    /// Store it and move the others' tags to it (`--replace`); they stay stored.
+    Replace,
 }
 
 /// The result of an import.
@@ -55,6 +71,19 @@ pub struct Imported {
     pub existed: bool,
     pub stats: Streamed,
     pub entries: u64,
+    /// The other stored images with the same name and labels (for `Replace`: those whose
+    /// tags moved to this one).
+    pub duplicates: Vec<String>,
+    /// The tags moved to this image (`Replace`), sorted.
+    pub moved_tags: Vec<String>,
+}
+
+/// What [`Store::seal_and_index`] did.
+pub(crate) struct Sealed {
+    /// Another import stored the image meanwhile; nothing changed.
+    pub existed: bool,
+    pub duplicates: Vec<String>,
+    pub moved_tags: Vec<String>,
 }
 
 /// Checks an ACI without writing anything: archive layout, entry names, manifest.
@@ -181,6 +210,8 @@ impl Store {
                 existed: true,
                 stats,
                 entries: walked.entries,
+                duplicates: Vec::new(),
+                moved_tags: Vec::new(),
             });
         }
 
@@ -235,43 +266,53 @@ impl Store {
             last_used: None,
             signer: opts.signer.clone(),
             deps: deps.clone(),
+            tags: Vec::new(),
         };
-        if self.seal_and_index(&rendered, meta, &row, temps)? {
-            if let Some(signer) = &opts.signer {
-                self.index_mut()?.set_signer(&id, signer)?;
-            }
-            return Ok(Imported {
-                id,
-                name: row.name,
-                existed: true,
-                stats,
-                entries: walked.entries,
-            });
+        let sealed = self.seal_and_index(&rendered, meta, &row, temps, opts.on_duplicate)?;
+        if sealed.existed
+            && let Some(signer) = &opts.signer
+        {
+            self.index_mut()?.set_signer(&id, signer)?;
         }
         Ok(Imported {
             id,
             name: row.name,
-            existed: false,
+            existed: sealed.existed,
             stats,
             entries: walked.entries,
+            duplicates: sealed.duplicates,
+            moved_tags: sealed.moved_tags,
         })
     }
 
     /// Seals the temporary tree `rendered` as image `row.id`, moves `meta` to its metadata
-    /// directory and commits `row` to the index, under the writers' lock. Returns true (and
-    /// changes nothing) if another import stored the image meanwhile.
+    /// directory and commits `row` to the index, under the writers' lock, as `on_duplicate`
+    /// says for other images of the same name and labels. Changes nothing if another import
+    /// stored the image meanwhile (`existed`).
     pub(crate) fn seal_and_index(
         &mut self,
         rendered: &str,
         meta: &Path,
         row: &ImageRow,
         temps: &mut Vec<String>,
-    ) -> Result<bool> {
+        on_duplicate: OnDuplicate,
+    ) -> Result<Sealed> {
         let id = &row.id;
         let _w = self.write_lock()?;
         if self.index()?.contains(id)? {
-            return Ok(true);
+            return Ok(Sealed {
+                existed: true,
+                duplicates: Vec::new(),
+                moved_tags: Vec::new(),
+            });
         }
+        let same = self.same_name_and_labels(row)?;
+        if on_duplicate == OnDuplicate::Refuse
+            && let Some(other) = same.first()
+        {
+            return Err(duplicate_error(row, other));
+        }
+        let duplicates: Vec<String> = same.into_iter().map(|r| r.id).collect();
         // Leftovers of an interrupted import of the same image are not visible; replace them.
         if self.storage.images()?.contains(id) {
             self.storage.remove_image(id)?;
@@ -289,8 +330,35 @@ impl Store {
                 jetpack_storage::sync_dir(parent)?;
             }
         }
-        self.index_mut()?.insert(row)?;
-        Ok(false)
+        let moved_tags = match on_duplicate {
+            OnDuplicate::Replace => self.index_mut()?.insert_replacing(row, &duplicates)?,
+            _ => {
+                self.index_mut()?.insert(row)?;
+                Vec::new()
+            }
+        };
+        Ok(Sealed {
+            existed: false,
+            duplicates,
+            moved_tags,
+        })
+    }
+
+    /// The stored images other than `row` with its name and exactly its labels, newest first.
+    fn same_name_and_labels(&self, row: &ImageRow) -> Result<Vec<ImageRow>> {
+        let mut want = row.labels.clone();
+        want.sort();
+        Ok(self
+            .index()?
+            .by_name(&row.name)?
+            .into_iter()
+            .filter(|r| r.id != row.id)
+            .filter(|r| {
+                let mut l = r.labels.clone();
+                l.sort();
+                l == want
+            })
+            .collect())
     }
 
     /// Resolves each dependency to an image in the store: by ID when given (which then must
@@ -396,6 +464,23 @@ fn nothing_kept(e: Error, w: &Written) -> Error {
         )),
         e => e,
     }
+}
+
+/// The refusal of an image whose name and labels `other` has.
+fn duplicate_error(row: &ImageRow, other: &ImageRow) -> Error {
+    let mut what = row.name.clone();
+    for (k, v) in &row.labels {
+        what.push_str(&format!(",{k}={v}"));
+    }
+    let tags = if other.tags.is_empty() {
+        String::new()
+    } else {
+        format!(" (tags: {})", other.tags.join(", "))
+    };
+    Error::Duplicate(format!(
+        "{what} is already stored as image {}{tags}: use --replace to store the new image          and move that image's tags to it (it stays stored until `jetpack image rm`), or give          the new one another version (-l version=...)",
+        short_id(&other.id)
+    ))
 }
 
 pub(crate) fn in_file(label: &str, e: Error) -> Error {

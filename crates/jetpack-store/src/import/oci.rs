@@ -67,6 +67,8 @@ impl Store {
                 existed: true,
                 stats: pipeline::Streamed::empty(),
                 entries: 0,
+                duplicates: Vec::new(),
+                moved_tags: Vec::new(),
             });
         }
         self.staged_import(|store, name, meta, temps, written| {
@@ -176,17 +178,20 @@ impl Store {
             last_used: None,
             signer: None,
             deps: Vec::new(),
+            tags: Vec::new(),
         };
-        let existed = self.seal_and_index(name, meta, &row, temps)?;
+        let sealed = self.seal_and_index(name, meta, &row, temps, super::OnDuplicate::Keep)?;
         let mut stats = pipeline::Streamed::empty();
         stats.raw_bytes = counts.raw_bytes;
         stats.tar_bytes = counts.tar_bytes;
         Ok(Imported {
             id: id.to_string(),
             name: row.name,
-            existed,
+            existed: sealed.existed,
             stats,
             entries: counts.entries,
+            duplicates: sealed.duplicates,
+            moved_tags: sealed.moved_tags,
         })
     }
 
