@@ -16,7 +16,7 @@ use std::str::FromStr;
 use appc::{AcName, Volume, VolumeKind};
 use jetpack_pod::{AppRequest, PodOptions, PodRecord, PodRequest};
 use jetpack_storage::Kind;
-use jetpack_store::{Pick, Scratch, Source, Store};
+use jetpack_store::{ImportOptions, OnDuplicate, Pick, Scratch, Source, Store};
 
 pub use error::{Error, Result};
 pub use manifest::ManifestEdits;
@@ -37,6 +37,9 @@ pub struct BuildRequest {
     pub net: String,
     /// Keep the build pod (for debugging) instead of destroying it.
     pub keep: bool,
+    /// Store the result even if an image of the same name and labels is stored, and move
+    /// that image's tags to it; without it such a result is refused.
+    pub replace: bool,
     pub command: String,
     pub args: Vec<String>,
     /// Store the whole tree as a flat ACI, with no dependency on the parent.
@@ -56,6 +59,10 @@ pub struct Built {
     pub whitelisted: bool,
     /// The build pod, when it was kept.
     pub kept_pod: Option<String>,
+    /// The images of the same name and labels it replaced (`replace`), and the tags it took
+    /// from them.
+    pub replaced: Vec<String>,
+    pub moved_tags: Vec<String>,
 }
 
 /// Runs the build and stores its result. A failing command gives [`Error::Failed`] and
@@ -88,13 +95,23 @@ pub fn build(store: &mut Store, req: &BuildRequest) -> Result<Built> {
         (staged, pod.finish())
     };
     let (_scratch, aci, whitelisted) = staged;
-    let imported = store.import(Source::File(aci))?;
+    let opts = ImportOptions {
+        on_duplicate: if req.replace {
+            OnDuplicate::Replace
+        } else {
+            OnDuplicate::Refuse
+        },
+        ..ImportOptions::default()
+    };
+    let imported = store.import_with(Source::File(aci), &opts)?;
     Ok(Built {
         id: imported.id,
         name: imported.name,
         entries: imported.entries,
         whitelisted,
         kept_pod: pod,
+        replaced: imported.duplicates,
+        moved_tags: imported.moved_tags,
     })
 }
 

@@ -86,6 +86,13 @@ impl Store {
         }
     }
 
+    /// Moves the tags of the images `from` to image `to`, of the same name (what an import
+    /// with [`crate::OnDuplicate::Replace`] does as it stores an image). Returns them, sorted.
+    pub fn move_tags(&mut self, from: &[String], to: &str) -> Result<Vec<String>> {
+        let _w = self.write_lock()?;
+        self.index_mut()?.move_tags(from, to)
+    }
+
     /// The tags of `name` with the image each names, by tag.
     pub fn tags_of(&self, name: &str) -> Result<Vec<(String, String)>> {
         self.index()?.tags_of_name(name)

@@ -1,4 +1,4 @@
-//! Movable tags on a store (dir backend): set, move, untag, lookup by `NAME@TAG`, removal of
+//! Movable tags on a store (dir backend, as root like every store test): set, move, untag, lookup by `NAME@TAG`, removal of
 //! a tagged image, and imports of an image with the name and labels of a stored one.
 
 mod common;
@@ -44,7 +44,7 @@ fn tags(t: &TestStore, id: &str) -> Vec<String> {
     t.store.get(id).unwrap().unwrap().tags
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn a_tag_names_one_image_per_name_and_moves() {
     let mut t = TestStore::new("dir");
     let a1 = image(&t, "example.com/a", "1", "a1");
@@ -94,7 +94,7 @@ fn a_tag_names_one_image_per_name_and_moves() {
     ));
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn untag_and_unknown_tags() {
     let mut t = TestStore::new("dir");
     let a1 = image(&t, "example.com/a", "1", "a1");
@@ -140,7 +140,7 @@ fn untag_and_unknown_tags() {
     assert!(matches!(e, Error::InvalidTag(_)), "{e}");
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn removing_an_image_removes_its_tags() {
     let mut t = TestStore::new("dir");
     let a1 = image(&t, "example.com/a", "1", "a1");
@@ -161,7 +161,7 @@ fn removing_an_image_removes_its_tags() {
     assert_eq!(t.store.tag(&a2, "stable").unwrap(), TagSet::Added);
 }
 
-#[test]
+#[jetpack_testutil::root_test]
 fn same_name_and_labels_kept_refused_or_replaced() {
     let mut t = TestStore::new("dir");
     let old = image(&t, "example.com/a", "1", "old");
@@ -182,7 +182,7 @@ fn same_name_and_labels_kept_refused_or_replaced() {
 
     // Kept (import): stored beside it, newest for the plain name, tags stay.
     let kept = import(&t, "example.com/a", "1", "kept", OnDuplicate::Keep).unwrap();
-    assert_eq!(kept.duplicates, [old.clone()]);
+    assert_eq!(kept.duplicates, std::slice::from_ref(&old));
     assert!(kept.moved_tags.is_empty());
     assert_eq!(
         t.store

@@ -55,6 +55,10 @@ pub enum Command {
         /// Print nothing but the image ID.
         #[arg(short, long)]
         quiet: bool,
+        /// If another stored image has the same name and labels, move its tags to this one
+        /// (without it, both are kept and the tags stay).
+        #[arg(long)]
+        replace: bool,
     },
     /// Fetch images by name (appc meta discovery), or https://, http:// or file:// URL, verify
     /// their signatures, import them with their dependencies, and print their IDs.
@@ -84,9 +88,13 @@ pub enum Command {
         #[arg(long, value_name = "DIGEST")]
         digest: Option<String>,
     },
-    /// Inspect, export or remove one image (by ID prefix, OCI digest prefix sha256:HEX..., OCI
-    /// reference such as docker://REPO:TAG or docker://REPO@sha256:..., or
-    /// NAME[:VERSION][,LABEL=VALUE...]).
+    /// Inspect, tag, export or remove one image (by ID prefix, OCI digest prefix
+    /// sha256:HEX..., OCI reference such as docker://REPO:TAG or docker://REPO@sha256:...,
+    /// NAME@TAG, or NAME[:VERSION][,LABEL=VALUE...]).
+    ///
+    /// Tags are movable names kept in the store, not in the image: NAME@TAG names exactly one
+    /// image of that name, and moves when `image tag` sets it on another. Every command that
+    /// takes an image takes NAME@TAG (run, prepare, build's parent, image show, ...).
     #[command(subcommand)]
     Image(ImageCommand),
     /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.
@@ -141,12 +149,13 @@ pub enum Command {
     /// Build an image: run CMD in a pod made from PARENT, store what it changed as a new image.
     ///
     /// jetpack build [--dir DIR] [--cp PATH]... [--name NAME] [-l LABEL=VALUE]... [--save-id FILE]
-    ///               [--net NET] [--flat] [--keep] PARENT [--] CMD [ARG...]
+    ///               [--net NET] [--flat] [--keep] [--replace] [-t TAG]...
+    ///               PARENT [--] CMD [ARG...]
     ///
-    /// PARENT is a stored image (ID, or NAME[:VERSION][,LABEL=VALUE...]), fetched first if the
-    /// store lacks it. DIR (default .) is mounted read-write at /.jetpack.build, where CMD runs
-    /// as root (uid 0, gid 0) with the pod's network (--net, default `default`); its output is
-    /// shown live. A failing CMD fails the build with its exit status and stores nothing.
+    /// PARENT is a stored image (ID, NAME@TAG, or NAME[:VERSION][,LABEL=VALUE...]), fetched
+    /// first if the store lacks it. DIR (default .) is mounted read-write at /.jetpack.build,
+    /// where CMD runs as root (uid 0, gid 0) with the pod's network (--net, default
+    /// `default`); its output is shown live. A failing CMD fails the build with its exit status and stores nothing.
     ///
     /// The new image holds what CMD added or modified in the pod's rootfs (not /.jetpack.build,
     /// nor the /etc/hosts and /etc/resolv.conf the runtime wrote where the parent has none),
@@ -170,6 +179,10 @@ pub enum Command {
     ///
     /// Symlinks in DIR are resolved inside the pod, never on the host: a command writing
     /// through DIR/link -> /etc writes the pod's /etc.
+    ///
+    /// A result with the name and labels of a stored image is refused (bump its version, or
+    /// give --replace: the new image takes that image's tags, which stays stored, untagged,
+    /// until `image rm`). -t TAG sets NAME@TAG on the new image, moving it from another.
     Build {
         /// The build directory, mounted at /.jetpack.build.
         #[arg(long, default_value = ".")]
@@ -195,6 +208,13 @@ pub enum Command {
         /// Keep the build pod (for debugging) instead of destroying it.
         #[arg(long)]
         keep: bool,
+        /// Store the result even if an image of the same name and labels is stored, and move
+        /// that image's tags to it.
+        #[arg(long)]
+        replace: bool,
+        /// Tag the new image NAME@TAG (repeatable); the tag moves from another image.
+        #[arg(short = 't', long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
         /// The parent image.
         parent: String,
         /// The command and its arguments.
@@ -322,7 +342,20 @@ pub enum ImageCommand {
         /// oci-archive:FILE[:TAG].
         file: Option<PathBuf>,
     },
-    /// Remove an image. Refuses images that others depend on unless --force.
+    /// Set tags on an image: IMAGE's NAME@TAG then names it. A tag another image of the same
+    /// name had moves here (it is said so); the other image stays stored.
+    ///
+    /// A tag is [a-z0-9][a-z0-9._-]*, at most 128 characters, and not sha512-... or the like.
+    Tag {
+        image: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from an image's name: `untag IMAGE TAG...` removes NAME@TAG for the name
+    /// of IMAGE, whichever image of that name it names; `untag NAME@TAG` removes that one.
+    /// Images are never removed by untagging.
+    Untag { image: String, tags: Vec<String> },
+    /// Remove an image, and its tags. Refuses images that others depend on unless --force.
     Rm {
         #[arg(required = true)]
         images: Vec<String>,

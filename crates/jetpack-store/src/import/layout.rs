@@ -221,6 +221,26 @@ impl Store {
         }
     }
 
+    /// [`Store::import_local`] as `opts` says for other images of the same name and labels
+    /// (`Refuse` is not offered here: those imports keep them or replace them). With
+    /// `Replace` the tags move right after the image is stored.
+    pub fn import_local_with(
+        &mut self,
+        r: &jetpack_oci::ImageRef,
+        opts: &crate::ImportOptions,
+    ) -> Result<Imported> {
+        if opts.on_duplicate == crate::OnDuplicate::Refuse {
+            return Err(Error::Other(
+                "OCI and Docker imports keep or replace images of the same name and labels".into(),
+            ));
+        }
+        let mut imported = self.import_local(r)?;
+        if opts.on_duplicate == crate::OnDuplicate::Replace && !imported.duplicates.is_empty() {
+            imported.moved_tags = self.move_tags(&imported.duplicates, &imported.id)?;
+        }
+        Ok(imported)
+    }
+
     /// Imports the image tagged `tag` (or the only one) of the OCI image layout at `dir`.
     pub fn import_oci_layout(&mut self, dir: &Path, tag: Option<&str>) -> Result<Imported> {
         let reference = jetpack_oci::ImageRef::OciLayout {

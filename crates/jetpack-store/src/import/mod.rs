@@ -478,7 +478,9 @@ fn duplicate_error(row: &ImageRow, other: &ImageRow) -> Error {
         format!(" (tags: {})", other.tags.join(", "))
     };
     Error::Duplicate(format!(
-        "{what} is already stored as image {}{tags}: use --replace to store the new image          and move that image's tags to it (it stays stored until `jetpack image rm`), or give          the new one another version (-l version=...)",
+        "{what} is already stored as image {}{tags}: use --replace to store the new image \
+         and move that image's tags to it (it stays stored until `jetpack image rm`), or give \
+         the new one another version (-l version=...)",
         short_id(&other.id)
     ))
 }

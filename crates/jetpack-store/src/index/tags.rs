@@ -83,20 +83,35 @@ impl Index {
     pub fn insert_replacing(&mut self, row: &ImageRow, replaced: &[String]) -> Result<Vec<String>> {
         let tx = self.conn.transaction()?;
         insert_row(&tx, row)?;
-        let mut moved = Vec::new();
-        for old in replaced {
-            let mut st = tx.prepare(
-                "UPDATE tags SET image_id = ?2 WHERE image_id = ?1 AND name = ?3 RETURNING tag",
-            )?;
-            let tags = st.query_map(params![old, row.id, row.name], |r| r.get::<_, String>(0))?;
-            for t in tags {
-                moved.push(t?);
-            }
-        }
+        let moved = move_tags(&tx, replaced, &row.id)?;
         tx.commit()?;
-        moved.sort();
         Ok(moved)
     }
+
+    /// Moves every tag of the images `from` to image `to` (of the same name), in one
+    /// transaction. Returns the tags moved, sorted.
+    pub fn move_tags(&mut self, from: &[String], to: &str) -> Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let moved = move_tags(&tx, from, to)?;
+        tx.commit()?;
+        Ok(moved)
+    }
+}
+
+fn move_tags(tx: &Transaction<'_>, from: &[String], to: &str) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
+    let mut st = tx.prepare(
+        "UPDATE tags SET image_id = ?2
+         WHERE image_id = ?1 AND name = (SELECT name FROM images WHERE id = ?2) RETURNING tag",
+    )?;
+    for old in from {
+        let tags = st.query_map(params![old, to], |r| r.get::<_, String>(0))?;
+        for t in tags {
+            moved.push(t?);
+        }
+    }
+    moved.sort();
+    Ok(moved)
 }
 
 /// The statements that store one image row, inside `tx`.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jetpack_build::{BuildRequest, ManifestEdits};
-use jetpack_store::{Config, Store};
+use jetpack_store::{Config, Store, TagSet, short_id};
 
 pub struct Args {
     pub dir: PathBuf,
@@ -16,12 +16,17 @@ pub struct Args {
     pub save_id: Option<PathBuf>,
     pub net: String,
     pub keep: bool,
+    pub replace: bool,
+    pub tags: Vec<String>,
     pub parent: String,
     pub command: Vec<String>,
 }
 
 pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
     let edits = ManifestEdits::parse(a.name.as_deref(), &a.labels)?;
+    for t in &a.tags {
+        jetpack_store::check_tag(t)?;
+    }
     let (command, args) = a.command.split_first().context("no build command given")?;
     if !a.dir.is_dir() {
         anyhow::bail!("--dir {}: not a directory", a.dir.display());
@@ -41,6 +46,7 @@ pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
         edits,
         net: a.net.clone(),
         keep: a.keep,
+        replace: a.replace,
         command: command.clone(),
         args: args.to_vec(),
         flat: a.flat,
@@ -61,6 +67,36 @@ pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
     };
     if let Some(pod) = &built.kept_pod {
         eprintln!("build pod kept: {pod}");
+    }
+    if !built.replaced.is_empty() {
+        let old: Vec<String> = built.replaced.iter().map(|r| short_id(r)).collect();
+        let tags = if built.moved_tags.is_empty() {
+            "no tags to move".to_string()
+        } else {
+            format!(
+                "moved tags {} to the new image",
+                built.moved_tags.join(", ")
+            )
+        };
+        eprintln!(
+            "replaced {} ({tags}; still stored until `jetpack image rm`)",
+            old.join(", ")
+        );
+    }
+    if !a.tags.is_empty() {
+        let row = store
+            .get(&built.id)?
+            .context("the built image vanished from the store")?;
+        // Tag messages go to stderr: stdout is the ID alone, for scripts.
+        for t in &a.tags {
+            let what = format!("{}@{t}", row.name);
+            match store.tag(&row.id, t)? {
+                TagSet::Moved { from } => {
+                    eprintln!("moved {what} from {} to the new image", short_id(&from))
+                }
+                _ => eprintln!("tagged {what}"),
+            }
+        }
     }
     if let Some(f) = &a.save_id {
         jetpack_fs::atomic_write(f, format!("{}\n", built.id).as_bytes())

@@ -1,4 +1,4 @@
-//! `jetpack image show|cat-manifest|export|rm`.
+//! `jetpack image show|cat-manifest|export|tag|untag|rm`.
 
 use std::io::Write;
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use jetpack_oci::ImageRef;
-use jetpack_store::{Config, ImageRow, Pick, Store, short_id};
+use jetpack_store::{Config, ImageRow, Imported, Pick, Store, TagSet, short_id};
 
 use crate::cli::{ExportFormat, ImageCommand};
 use crate::fmt;
@@ -42,6 +42,17 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ImageCommand::Tag { image, tags } => {
+            let mut store = Store::open(cfg)?;
+            // Every tag is checked before any is set.
+            for t in &tags {
+                jetpack_store::check_tag(t)?;
+            }
+            let row = store.lookup(&image, Pick::Newest)?;
+            tag(&mut store, &row, &tags)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ImageCommand::Untag { image, tags } => untag(cfg, &image, &tags),
         ImageCommand::Rm { images, force } => {
             let mut store = Store::open(cfg)?;
             for image in images {
@@ -49,10 +60,81 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
                 store
                     .remove(&row.id, force)
                     .with_context(|| format!("cannot remove {image}"))?;
-                outln!("removed {} ({})", short_id(&row.id), row.name);
+                let tags = if row.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and its tags {}", row.tags.join(", "))
+                };
+                outln!("removed {} ({}){tags}", short_id(&row.id), row.name);
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Sets `tags` on `row`, saying where each was and what moved.
+pub(crate) fn tag(store: &mut Store, row: &ImageRow, tags: &[String]) -> Result<()> {
+    for t in tags {
+        let what = format!("{}@{t}", row.name);
+        match store.tag(&row.id, t)? {
+            TagSet::Added => outln!("tagged {} as {what}", short_id(&row.id)),
+            TagSet::Already => outln!("{what} already names {}", short_id(&row.id)),
+            TagSet::Moved { from } => outln!(
+                "moved {what} from {} to {} (the other image stays stored)",
+                short_id(&from),
+                short_id(&row.id)
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `untag IMAGE TAG...` (the tags of IMAGE's name) or `untag NAME@TAG`.
+fn untag(cfg: &Config, image: &str, tags: &[String]) -> Result<ExitCode> {
+    let mut store = Store::open(cfg)?;
+    let (name, tags): (String, Vec<String>) = match (image.split_once('@'), tags) {
+        (Some((name, t)), []) if !image.contains("://") => (name.to_string(), vec![t.to_string()]),
+        (_, []) => bail!(
+            "give the tags to remove: `jetpack image untag IMAGE TAG...` or `jetpack image \
+             untag NAME@TAG`"
+        ),
+        _ => (store.lookup(image, Pick::Newest)?.name, tags.to_vec()),
+    };
+    for t in &tags {
+        jetpack_store::check_tag(t)?;
+    }
+    for t in &tags {
+        let id = store.untag(&name, t)?;
+        outln!("removed tag {name}@{t} (it named {})", short_id(&id));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an import did with other stored images of the same name and labels.
+pub(crate) fn report_duplicates(imported: &Imported, replace: bool) {
+    if imported.existed || imported.duplicates.is_empty() {
+        return;
+    }
+    let others: Vec<String> = imported.duplicates.iter().map(|d| short_id(d)).collect();
+    if !replace {
+        eprintln!(
+            "note: {} with the same labels is also stored as {}: a plain name finds the \
+             newest; tags stay where they are (--replace moves them)",
+            imported.name,
+            others.join(", ")
+        );
+    } else if imported.moved_tags.is_empty() {
+        eprintln!(
+            "replaced {} (no tags to move; still stored until `jetpack image rm`)",
+            others.join(", ")
+        );
+    } else {
+        eprintln!(
+            "moved tags {} from {} to {} (the old image stays stored until `jetpack image rm`)",
+            imported.moved_tags.join(", "),
+            others.join(", "),
+            short_id(&imported.id)
+        );
     }
 }
 
@@ -76,6 +158,14 @@ fn show(cfg: &Config, image: &str, json: bool) -> Result<ExitCode> {
     outln!("ID:          {}", row.id);
     outln!("Name:        {}", row.name);
     outln!("Labels:      {}", labels.join(","));
+    if !row.tags.is_empty() {
+        let tags: Vec<String> = row
+            .tags
+            .iter()
+            .map(|t| format!("{}@{t}", row.name))
+            .collect();
+        outln!("Tags:        {}", tags.join(", "));
+    }
     if let Some(o) = &origin {
         outln!("Reference:   {}", o.reference);
         outln!("Digest:      {}", o.digest);

@@ -2,7 +2,7 @@
 
 mod build;
 pub(crate) mod fetch;
-mod image;
+pub(crate) mod image;
 mod pod;
 pub(crate) mod trust;
 mod validate;
@@ -60,7 +60,11 @@ fn from_the_system(e: &anyhow::Error) -> bool {
 fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
     match command {
         Command::Init => init(cfg),
-        Command::Import { file, quiet } => import(cfg, &file, quiet),
+        Command::Import {
+            file,
+            quiet,
+            replace,
+        } => import(cfg, &file, quiet, replace),
         Command::Fetch(a) => fetch::run(cfg, a),
         Command::Trust(a) => trust::run(cfg, a),
         Command::Images {
@@ -81,6 +85,8 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             save_id,
             net,
             keep,
+            replace,
+            tags,
             parent,
             command,
         } => build::run(
@@ -94,6 +100,8 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
                 save_id,
                 net,
                 keep,
+                replace,
+                tags,
                 parent,
                 command,
             },
@@ -200,7 +208,7 @@ fn init(cfg: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
+fn import(cfg: &Config, file: &str, quiet: bool, replace: bool) -> Result<ExitCode> {
     let mut store = Store::open(cfg)?;
     let source = if file == "-" {
         Source::Reader {
@@ -212,11 +220,20 @@ fn import(cfg: &Config, file: &str, quiet: bool) -> Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     let oci = jetpack_oci::ImageRef::parse(file)?;
+    let opts = jetpack_store::ImportOptions {
+        on_duplicate: if replace {
+            jetpack_store::OnDuplicate::Replace
+        } else {
+            jetpack_store::OnDuplicate::Keep
+        },
+        ..Default::default()
+    };
     let imported = match &oci {
-        Some(r) => store.import_local(r),
-        None => store.import(source),
+        Some(r) => store.import_local_with(r, &opts),
+        None => store.import_with(source, &opts),
     }
     .with_context(|| format!("cannot import {file}"))?;
+    image::report_duplicates(&imported, replace);
     if !quiet {
         let verb = if imported.existed {
             "already in the store"
@@ -271,6 +288,7 @@ fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Res
         "ID".into(),
         "NAME".into(),
         "LABELS".into(),
+        "TAGS".into(),
         "SIZE".into(),
         "IMPORTED".into(),
         "SIGNER".into(),
@@ -288,6 +306,11 @@ fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Res
             },
             r.name,
             labels.join(","),
+            if r.tags.is_empty() {
+                "-".into()
+            } else {
+                r.tags.join(",")
+            },
             fmt::size(r.tree_size),
             fmt::time(r.imported),
             signer(r.signer.as_deref(), no_trunc),
