@@ -2,8 +2,9 @@
 //! their parent directories, which the archive needs), and whether anything was deleted.
 //!
 //! One small function per way of finding it: [`overlay_upper`] reads the overlay's upper
-//! directory (cost: the change); [`compare_trees`] walks both trees (zfs, btrfs, dir; `zfs
-//! diff` and `btrfs send --no-data` can replace it there). Symlinks are entries, never
+//! directory (cost: the change); [`crate::native::from_delta`] compares only where the
+//! backend says the tree changed (btrfs: `btrfs send --no-data`); [`compare_trees`] walks both
+//! trees (zfs, dir, and the reference the others are tested against). Symlinks are entries, never
 //! followed: every path is reached through directories checked with `lstat`, and the build pod
 //! has ended, so nothing moves them meanwhile.
 
@@ -25,7 +26,7 @@ pub struct Changes {
 }
 
 impl Changes {
-    fn add(&mut self, rel: &Path) {
+    pub(crate) fn add(&mut self, rel: &Path) {
         let mut p = rel;
         while !p.as_os_str().is_empty() && self.paths.insert(p.to_path_buf()) {
             p = p.parent().unwrap_or(Path::new(""));
@@ -81,8 +82,22 @@ pub fn overlay_upper(upper: &Path, skip: Skip) -> io::Result<Option<Changes>> {
 /// mtime, symlink target, device numbers and xattrs (contents are not read).
 pub fn compare_trees(new: &Path, old: &Path, skip: Skip) -> io::Result<Changes> {
     let mut c = Changes::default();
+    compare_below(new, old, PathBuf::new(), true, skip, &mut c)?;
+    Ok(c)
+}
+
+/// [`compare_trees`] of what lies below directory `top` of `new` (`in_old`: the parent has
+/// `top` as a directory), into `c`.
+pub(crate) fn compare_below(
+    new: &Path,
+    old: &Path,
+    top: PathBuf,
+    in_old: bool,
+    skip: Skip,
+    c: &mut Changes,
+) -> io::Result<()> {
     // (relative directory, whether the parent has it as a directory)
-    let mut stack = vec![(PathBuf::new(), true)];
+    let mut stack = vec![(top, in_old)];
     while let Some((rel, in_old)) = stack.pop() {
         let news = entries(&new.join(&rel))?;
         let olds = if in_old {
@@ -127,7 +142,7 @@ pub fn compare_trees(new: &Path, old: &Path, skip: Skip) -> io::Result<Changes> 
             }
         }
     }
-    Ok(c)
+    Ok(())
 }
 
 /// Every path of the tree at `root` (absolute, as a `pathWhitelist` lists them), sorted.
@@ -157,7 +172,7 @@ pub fn all_paths(root: &Path, skip: Skip) -> io::Result<Vec<String>> {
 }
 
 /// A directory's entries with their `lstat`.
-fn entries(dir: &Path) -> io::Result<Vec<(OsString, Metadata)>> {
+pub(crate) fn entries(dir: &Path) -> io::Result<Vec<(OsString, Metadata)>> {
     let err = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
     let mut out = Vec::new();
     for e in fs::read_dir(dir).map_err(err)? {
@@ -168,7 +183,12 @@ fn entries(dir: &Path) -> io::Result<Vec<(OsString, Metadata)>> {
     Ok(out)
 }
 
-fn same_entry(a_path: &Path, a: &Metadata, b_path: &Path, b: &Metadata) -> io::Result<bool> {
+pub(crate) fn same_entry(
+    a_path: &Path,
+    a: &Metadata,
+    b_path: &Path,
+    b: &Metadata,
+) -> io::Result<bool> {
     let (ta, tb) = (a.file_type(), b.file_type());
     let same_kind = ta.is_dir() == tb.is_dir()
         && ta.is_file() == tb.is_file()

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod error;
 pub mod flat;
 pub mod manifest;
+pub mod native;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -185,12 +186,19 @@ fn stage(
         drop(view);
         return flat::stage(store, &app.rootfs, parent, dir, req, &skip);
     }
+    let scratch = store.scratch()?;
     let changes = match storage.kind() {
         Kind::Overlay => {
             let upper = app.rootfs.with_file_name("upper");
             diff::overlay_upper(&upper, &skip).map_err(|e| Error::io(&upper, e))?
         }
-        _ => None,
+        _ => {
+            match storage.tree_delta(&app.image, &app.tree, &format!("{}.send", scratch.name()))? {
+                Some(delta) => native::from_delta(&app.rootfs, view.path(), &delta, &skip)
+                    .map_err(|e| Error::io(&app.rootfs, e))?,
+                None => None,
+            }
+        }
     };
     let changes = match changes {
         Some(c) => c,
@@ -218,7 +226,6 @@ fn stage(
         &created,
         whitelist,
     )?;
-    let scratch = store.scratch()?;
     let out = scratch.path().join("image.aci");
     aci::write(
         &out,

@@ -12,6 +12,7 @@
 //! so their exact argument lists are unit-tested.
 
 pub mod btrfs;
+pub mod delta;
 pub mod dir;
 pub mod error;
 pub mod overlay;
@@ -23,6 +24,7 @@ pub mod zfs;
 use std::path::{Path, PathBuf};
 
 pub use area::make_private;
+pub use delta::TreeDelta;
 pub use error::{Error, Result};
 pub use runner::{CommandRunner, RecordingRunner, SystemRunner};
 
@@ -215,6 +217,16 @@ pub trait Storage: Send + Sync {
     /// Names of the pod trees present.
     fn pod_trees(&self) -> Result<Vec<String>> {
         self.trees(Area::Pods)
+    }
+
+    /// What changed in pod tree `tree` since it was cloned from sealed image `image`, found
+    /// without walking the trees (btrfs: `btrfs send --no-data`); `None` where the backend
+    /// cannot tell (compare the trees then). The pod must have ended. `scratch` is a temporary
+    /// tree name (`tmp/<scratch>`, and names starting with it) the backend may use; it removes
+    /// them before returning, and `gc` removes what a killed process left.
+    fn tree_delta(&self, image: &str, tree: &str, scratch: &str) -> Result<Option<TreeDelta>> {
+        let _ = (image, tree, scratch);
+        Ok(None)
     }
 
     /// Backend-specific garbage collection (retired zfs datasets, stale mounts). Idempotent.

@@ -49,6 +49,7 @@ pub use jetpack_fs::Lock;
 /// on drop; if the process dies, its free lock marks it as a leftover for `gc` and the next
 /// import.
 pub struct Scratch {
+    name: String,
     dir: PathBuf,
     lock_path: PathBuf,
     _lock: Lock,
@@ -57,6 +58,12 @@ pub struct Scratch {
 impl Scratch {
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// The name whose lock this scratch holds: storage trees named `<name>.…` are its own
+    /// (`gc` removes them once the lock is free).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -230,6 +237,7 @@ impl Store {
             .create(&dir)
             .at(&dir)?;
         Ok(Scratch {
+            name,
             dir,
             lock_path,
             _lock: lock,
