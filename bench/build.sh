@@ -86,6 +86,8 @@ for b in "${backends[@]}"; do
         "${J[@]}" import -q "$work/parent$n.aci" >/dev/null
         "${J[@]}" image export --format oci "example.com/parent$n" "oci-archive:$work/parent$n.tar:latest" >/dev/null
         "${B[@]}" pull -q "oci-archive:$work/parent$n.tar" > "$work/bah$n.id"
+        # Named, or `rmi` of a built image would remove it as its dangling parent.
+        "${B[@]}" tag "$(cat "$work/bah$n.id")" "localhost/parent$n"
         rm -f "$work/parent$n.tar"
     done
     declare -A t=()
