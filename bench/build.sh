@@ -46,7 +46,7 @@ trap cleanup EXIT
 # The parents: busybox plus SIZE MB of random data in files of BENCH_FILE_KB, 50 a directory,
 # as uncompressed ACIs (import time is not measured here).
 kb=${BENCH_FILE_KB:-100}
-"$here/scripts/busybox-aci.sh" "$work/busybox.aci" example.com/bb 1.0.0 >/dev/null
+"$here/images/busybox/aci.sh" "$work/busybox.aci" example.com/bb 1.0.0 >/dev/null
 parent() { # MB
     local d=$work/p$1; mkdir -p "$d"; tar -xzf "$work/busybox.aci" -C "$d"
     sed -i "s|example.com/bb|example.com/parent$1|" "$d/manifest"

@@ -17,9 +17,10 @@
 #            the Makefile or $(BUILD_DEPS) changed. Without PARENT the Makefile makes a base
 #            image: its own `aci` rule writes $(ACI), which `image` imports.
 #   aci      export the image to $(ACI)
+#   flat-aci export the image with its dependencies as one ACI, $(FLAT_ACI)
 #   prepare  run on the host before the build pod starts
 #   build    run inside the build pod, in the build directory (/.jetpack.build)
-#   clean    remove $(IMAGE_ID), $(ACI), the staged make and $(CLEAN_FILES)
+#   clean    remove $(IMAGE_ID), $(ACI), $(FLAT_ACI), the staged make and $(CLEAN_FILES)
 #
 # Inside the build pod JETPACK_IN_POD is 1 (test it with ifdef). The pod has only what PARENT
 # has: unless BUILD_MAKE names a make of the parent's, the host's own make is carried into the
@@ -49,11 +50,16 @@ BUILD_DEPS ?=
 BUILD_VARS ?=
 # The make to run inside the build pod if the parent has one (e.g. /usr/bin/make).
 BUILD_MAKE ?=
-# A rebuild gives an image of the same name and labels, which jetpack build refuses unless told
-# to replace the one stored: --replace, where this jetpack build has it.
-BUILD_REPLACE ?= $(shell $(JP) build --help 2>/dev/null | grep -q -e --replace && echo --replace)
+# A rebuild gives an image of the same name and labels as the one it rebuilds, which jetpack
+# build refuses unless told to replace it (the new one takes its tags); empty: refuse.
+BUILD_REPLACE ?= --replace
+# Host paths copied into the build directory for the build (jetpack build --cp).
+BUILD_CP ?=
+# Tags the new image gets (NAME@TAG finds it), moved from the image that had them.
+TAGS ?=
 IMAGE_ID ?= .image.id
 ACI ?= image.aci
+FLAT_ACI ?= image.flat.aci
 CLEAN_FILES ?=
 
 JP = $(JETPACK) $(JETPACK_FLAGS)
@@ -61,7 +67,7 @@ JP = $(JETPACK) $(JETPACK_FLAGS)
 JETPACK_STAGE = $(BUILD_DIR)/.jetpack.make
 JETPACK_POD_STAGE = /.jetpack.build/.jetpack.make
 
-.PHONY: image aci prepare build clean
+.PHONY: image aci flat-aci prepare build clean
 prepare:: ;
 build:: ;
 
@@ -83,6 +89,7 @@ $(IMAGE_ID): $(BUILD_DEPS) $(MAKEFILE_LIST) | prepare
 	@$(jetpack_stage_make)
 	$(JP) build --dir $(BUILD_DIR) --net $(BUILD_NET) $(if $(NAME),--name $(NAME)) \
 	    $(if $(VERSION),-l version=$(VERSION)) $(foreach l,$(LABELS),-l $(l)) \
+	    $(foreach t,$(TAGS),-t $(t)) $(foreach p,$(BUILD_CP),--cp $(p)) \
 	    --save-id $(IMAGE_ID) $(BUILD_REPLACE) $(BUILD_FLAGS) $(PARENT) -- \
 	    $(if $(BUILD_MAKE),$(BUILD_MAKE),/bin/sh $(JETPACK_POD_STAGE)/make) \
 	    -f $(JETPACK_POD_STAGE)/Makefile JETPACK_IN_POD=1 \
@@ -95,8 +102,13 @@ aci: $(IMAGE_ID)
 	$(JP) image export $$(cat $(IMAGE_ID)) $(ACI)
 endif
 
+# The image and its dependencies in one ACI.
+flat-aci: $(if $(strip $(PARENT)),$(IMAGE_ID),image)
+	rm -f $(FLAT_ACI)
+	$(JP) image export --flat $$(cat $(IMAGE_ID)) $(FLAT_ACI)
+
 clean::
-	rm -rf $(IMAGE_ID) $(IMAGE_ID).tmp $(ACI) $(JETPACK_STAGE) $(CLEAN_FILES)
+	rm -rf $(IMAGE_ID) $(IMAGE_ID).tmp $(ACI) $(FLAT_ACI) $(JETPACK_STAGE) $(CLEAN_FILES)
 
 # Stages the Makefile, this file and (unless BUILD_MAKE) the running make with its loader
 # and libraries in $(JETPACK_STAGE), and a `make` script there that runs them by the loader.

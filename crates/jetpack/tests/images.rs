@@ -183,10 +183,13 @@ fn images_build_with_make() {
 
 /// A Makefile of a test's own: `prepare` runs on the host first, `build` in the pod with
 /// `JETPACK_IN_POD` set and `BUILD_VARS` given, `$(MAKE)` works in the pod, LABELS are
-/// labels; a change of a file in `BUILD_DEPS` builds again.
+/// labels, TAGS tags, BUILD_CP copies in; a change of a file in `BUILD_DEPS` builds again,
+/// replacing the image (the tag moves); `aci` and `flat-aci` export it.
 const FEATURES: &str = "PARENT = example.com/busybox
 NAME = example.com/features
 LABELS = channel=test
+TAGS = latest
+BUILD_CP = ../extra.txt
 BUILD_VARS = GREETING=hi
 BUILD_DEPS = input.txt
 JETPACK ?= jetpack
@@ -204,6 +207,7 @@ build::
 \tcat prepared.txt input.txt > /etc/prepared
 \techo built in the $(WHERE): $(GREETING) > /etc/where
 \t$(MAKE) -f $(JETPACK_MAKEFILE) inner
+\tcp extra.txt /etc/extra
 inner:
 \techo made by a sub-make > /etc/inner
 ";
@@ -215,6 +219,7 @@ fn helper_runs_the_makefile_in_the_pod() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("Makefile"), FEATURES).unwrap();
     std::fs::write(dir.join("input.txt"), "one\n").unwrap();
+    std::fs::write(env.dir().join("extra.txt"), "copied in\n").unwrap();
     make(&env, &dir, &["BUILD_NET=none"]);
     let id = saved_id(&dir);
     let show = |image: &str| {
@@ -225,13 +230,16 @@ fn helper_runs_the_makefile_in_the_pod() {
             image,
             "--",
             "-c",
-            "cat /etc/prepared /etc/where /etc/inner",
+            "cat /etc/prepared /etc/where /etc/inner /etc/extra",
         ])
     };
     assert_eq!(
         show(&id),
-        "prepared on the host\none\nbuilt in the pod: hi\nmade by a sub-make\n"
+        "prepared on the host\none\nbuilt in the pod: hi\nmade by a sub-make\ncopied in\n"
     );
+    assert_eq!(show("example.com/features@latest"), show(&id));
+    // The copy is gone from the build directory.
+    assert!(!dir.join("extra.txt").exists());
     let labels = manifest(&env, &id)["labels"].to_string();
     assert!(
         labels.contains("channel") && labels.contains("test"),
@@ -259,8 +267,29 @@ fn helper_runs_the_makefile_in_the_pod() {
     let again = saved_id(&dir);
     assert_ne!(again, id);
     assert!(show("example.com/features").contains("two\n"));
+    assert!(show("example.com/features@latest").contains("two\n"));
+
+    // The incremental ACI depends on busybox; the flat one holds everything, and both are valid.
+    make(&env, &dir, &["aci", "flat-aci"]);
+    let member = |aci: &str, name: &str| {
+        let o = Command::new("tar")
+            .args(["-xzOf", aci, name])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(member("image.aci", "manifest").contains("dependencies"));
+    assert!(!member("image.flat.aci", "manifest").contains("dependencies"));
+    assert_eq!(member("image.flat.aci", "rootfs/etc/extra"), "copied in\n");
+    assert!(!member("image.flat.aci", "rootfs/bin/busybox").is_empty());
+    for aci in ["image.aci", "image.flat.aci"] {
+        env.ok(&["validate", dir.join(aci).to_str().unwrap()]);
+    }
     make(&env, &dir, &["clean"]);
-    assert!(!dir.join(".image.id").exists());
+    for gone in [".image.id", "image.aci", "image.flat.aci", ".jetpack.make"] {
+        assert!(!dir.join(gone).exists(), "{gone}");
+    }
 }
 
 /// `scripts/install.sh` with PREFIX and DESTDIR: the binary finds the helper installed beside
