@@ -102,6 +102,21 @@ fn killed_build(kind: &str) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
+    // The pod's processes die with the build (asynchronously): wait until it is not running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
+        let state = v[0]["state"].as_str().unwrap_or_default().to_string();
+        if state != "running" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed build's pod still runs: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // No image, whatever is left of the pod.
     assert_eq!(image_ids(&env), images_before);
     let e = env.err(&["image", "show", "example.com/killed"]);
