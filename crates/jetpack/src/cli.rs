@@ -172,10 +172,12 @@ pub enum Command {
     ///
     /// --cp PATH (repeatable) copies PATH into DIR as DIR/NAME (NAME its last component) before
     /// CMD runs, so CMD finds it at /.jetpack.build/NAME, and removes the copy when the build
-    /// ends, so DIR is left as it was (a build killed half-way may leave copies: remove them).
-    /// A NAME DIR already has is refused, never replaced. Symlinks are copied as symlinks,
-    /// never followed (a symlink to a host file gives a symlink, which the pod resolves in its
-    /// own tree); owners, modes and mtimes are kept; devices, FIFOs and sockets are refused.
+    /// ends, also with --keep, so DIR is left as it was (a build killed half-way may leave
+    /// copies: remove them). A NAME DIR already has is refused, never replaced. Symlinks are
+    /// copied as symlinks, never followed (a symlink to a host file gives a symlink, which the
+    /// pod resolves in its own tree); owners, modes and mtimes are kept, hard links become
+    /// separate files, xattrs are not copied; devices, FIFOs and sockets are refused. A PATH
+    /// that does not exist fails the build before anything is fetched or run.
     ///
     /// Symlinks in DIR are resolved inside the pod, never on the host: a command writing
     /// through DIR/link -> /etc writes the pod's /etc.

@@ -225,6 +225,7 @@ fn export_flat_oci(kind: &str) {
         ("d/from-mid", Ok(Some(b"mid\n"))),
     ]);
     let top = layer(&[("etc/top", Ok(Some(b"top\n")))]);
+    let special = special_layer();
     let oci = env.dir().join("oci");
     layout(
         &oci,
@@ -233,6 +234,7 @@ fn export_flat_oci(kind: &str) {
             (base.clone(), base.clone(), TAR),
             (mid.clone(), gzip(&mid), TGZ),
             (top.clone(), top.clone(), TAR),
+            (special.clone(), special.clone(), TAR),
         ],
     );
     let id = env
@@ -256,9 +258,26 @@ fn export_flat_oci(kind: &str) {
     ] {
         assert!(!files.contains(&format!("{gone} ")), "{gone} in {files}");
     }
-    // No overlay bookkeeping leaks into the archive.
+    // Xattrs, hard links and FIFOs are kept; no overlay bookkeeping leaks into the archive.
     let aci = env.dir().join("flat.aci");
     let (_, entries) = aci_entries(&aci);
+    let attr = &entries["rootfs/x/attr"];
+    assert!(attr.starts_with("Regular 640 5:6 "), "{attr}");
+    // zfs-fuse stores no xattrs (import warns that it leaves them out).
+    assert_eq!(
+        attr.contains("SCHILY.xattr.user.flat="),
+        kind != "zfs",
+        "{attr}"
+    );
+    assert!(
+        entries["rootfs/x/hard"].contains("Link")
+            && entries["rootfs/x/hard"].contains("rootfs/x/attr"),
+        "{entries:#?}"
+    );
+    assert!(
+        entries["rootfs/x/fifo"].starts_with("Fifo 600"),
+        "{entries:#?}"
+    );
     let all = format!("{entries:?}");
     assert!(
         !all.contains("trusted.overlay") && !all.contains(".wh."),
@@ -266,6 +285,37 @@ fn export_flat_oci(kind: &str) {
     );
     let e = env.err(&["image", "export", "--flat", "--format", "oci", &id, "oci:x"]);
     assert!(e.contains("--flat"), "{e}");
+}
+
+/// A layer with what `layer` cannot write: an xattr, a hard link, a FIFO.
+fn special_layer() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h.clone(), "x", &[][..]).unwrap();
+    b.append_pax_extensions([("SCHILY.xattr.user.flat", &b"yes"[..])])
+        .unwrap();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o640);
+    h.set_uid(5);
+    h.set_gid(6);
+    h.set_size(5);
+    b.append_data(&mut h.clone(), "x/attr", &b"attr\n"[..])
+        .unwrap();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    b.append_link(&mut h.clone(), "x/hard", "x/attr").unwrap();
+    h.set_entry_type(tar::EntryType::Fifo);
+    h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, "x/fifo", &[][..]).unwrap();
+    b.into_inner().unwrap()
 }
 
 #[root_test]

@@ -31,6 +31,10 @@ pub fn run(cfg: &Config, a: &Args) -> Result<ExitCode> {
     if !a.dir.is_dir() {
         anyhow::bail!("--dir {}: not a directory", a.dir.display());
     }
+    // Before a missing parent is fetched: a bad --cp stores nothing.
+    for p in &a.cp {
+        std::fs::symlink_metadata(p).with_context(|| format!("--cp {}", p.display()))?;
+    }
     let mut store = Store::open(cfg)?;
     let wanted = jetpack_pod::PodRequest {
         apps: vec![jetpack_pod::AppRequest {
