@@ -25,9 +25,9 @@ pub struct Copies {
 }
 
 impl Copies {
-    /// Copies each of `paths` into `dir` under its last name. Every path is checked before
-    /// anything is copied: it must exist, have a name, and that name must be new in `dir`
-    /// (and among `paths`). On an error, what was copied is removed.
+    /// Copies each of `paths` into `dir` (canonical) under its last name. Every path is
+    /// checked before anything is copied: it must exist, have a name, not hold `dir`, and its
+    /// name must be new in `dir` (and among `paths`). On an error, what was copied is removed.
     pub fn new(dir: &Path, paths: &[PathBuf]) -> Result<Copies> {
         let mut planned: Vec<(&Path, OsString, Metadata)> = Vec::new();
         for p in paths {
@@ -43,6 +43,14 @@ impl Copies {
                         p.display()
                     ))
                 })?;
+            // A copy of DIR (or of a directory above it) into DIR would never end.
+            if md.is_dir() && fs::canonicalize(p).is_ok_and(|c| dir.starts_with(c)) {
+                return Err(Error::Invalid(format!(
+                    "--cp {}: holds the build directory {}, which cannot be copied into itself",
+                    p.display(),
+                    dir.display()
+                )));
+            }
             let exists = fs::symlink_metadata(dir.join(name)).is_ok();
             if exists || planned.iter().any(|(_, n, _)| n == name) {
                 return Err(Error::Invalid(format!(

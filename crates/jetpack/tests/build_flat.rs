@@ -558,6 +558,19 @@ fn symlinks_and_cp(kind: &str) {
         "/bin/true",
     ]);
     assert!(e.contains("--cp") && e.contains("no-such-path"), "{e}");
+    let e = env.err(&[
+        "build",
+        "--dir",
+        s(&dir),
+        "--cp",
+        s(t),
+        "--net",
+        "none",
+        BB,
+        "--",
+        "/bin/true",
+    ]);
+    assert!(e.contains("holds the build directory"), "{e}");
     std::fs::write(dir.join("src"), "mine\n").unwrap();
     let e = env.err(&[
         "build",
