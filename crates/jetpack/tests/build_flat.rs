@@ -496,6 +496,8 @@ fn symlinks_and_cp(kind: &str) {
         s(&src),
         "--cp",
         s(&toplink),
+        "--name",
+        "example.com/escape",
         "--net",
         "none",
         BB,
