@@ -344,18 +344,20 @@ pub enum ImageCommand {
         /// oci-archive:FILE[:TAG].
         file: Option<PathBuf>,
     },
-    /// Set tags on an image: IMAGE's NAME@TAG then names it. A tag another image of the same
-    /// name had moves here (it is said so); the other image stays stored.
+    /// Set movable tags on an image: NAME@TAG then names IMAGE.
     ///
-    /// A tag is [a-z0-9][a-z0-9._-]*, at most 128 characters, and not sha512-... or the like.
+    /// A tag names exactly one image per name: one another image of the same name had moves
+    /// here (it is said so); the other image stays stored. A tag is [a-z0-9][a-z0-9._-]*, at
+    /// most 128 characters, and not sha512-... or the like.
     Tag {
         image: String,
         #[arg(required = true)]
         tags: Vec<String>,
     },
-    /// Remove tags from an image's name: `untag IMAGE TAG...` removes NAME@TAG for the name
-    /// of IMAGE, whichever image of that name it names; `untag NAME@TAG` removes that one.
-    /// Images are never removed by untagging.
+    /// Remove tags (never an image): `untag IMAGE TAG...` or `untag NAME@TAG`.
+    ///
+    /// `untag IMAGE TAG...` removes NAME@TAG for the name of IMAGE, whichever image of that
+    /// name it names; `untag NAME@TAG` removes that one.
     Untag { image: String, tags: Vec<String> },
     /// Remove an image, and its tags. Refuses images that others depend on unless --force.
     Rm {
