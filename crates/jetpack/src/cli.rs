@@ -77,10 +77,23 @@ pub enum Command {
     /// with / written as ,>/ or <root>/trust/root.d/ (trusted for every image).
     Trust(crate::cmd::trust::TrustArgs),
     /// List images; OCI images with the reference and manifest digest they came by.
+    ///
+    /// --format picks the columns, comma-separated, from: id, name, labels, tags, size,
+    /// imported, signer, digest, reference, aci_size, compression, last_used, deps,
+    /// index_digest (the first nine are the default).
     Images {
-        /// Machine-readable output.
-        #[arg(long)]
+        /// Machine-readable output (every field).
+        #[arg(long, conflicts_with_all = ["quiet", "format", "no_legend"])]
         json: bool,
+        /// Print only full image IDs, one per line.
+        #[arg(short, long, conflicts_with = "format")]
+        quiet: bool,
+        /// Print no header line.
+        #[arg(long)]
+        no_legend: bool,
+        /// The columns to print, e.g. id,name,tags (see above).
+        #[arg(long, value_name = "FIELD,...")]
+        format: Option<String>,
         /// Print full image IDs and digests.
         #[arg(long)]
         no_trunc: bool,
@@ -224,9 +237,22 @@ pub enum Command {
         command: Vec<String>,
     },
     /// List pods: UUID, name, state, networks and addresses, apps, images, created, exit statuses.
+    ///
+    /// --format picks the columns, comma-separated, from: uuid, name, state, networks, apps,
+    /// images, created, exit (the default), net, started, exited, pid.
     List {
-        #[arg(long)]
+        /// Machine-readable output (every field).
+        #[arg(long, conflicts_with_all = ["quiet", "format", "no_legend"])]
         json: bool,
+        /// Print only full pod UUIDs, one per line.
+        #[arg(short, long, conflicts_with = "format")]
+        quiet: bool,
+        /// Print no header line.
+        #[arg(long)]
+        no_legend: bool,
+        /// The columns to print, e.g. uuid,name,state (see above).
+        #[arg(long, value_name = "FIELD,...")]
+        format: Option<String>,
     },
     /// Show one pod (by UUID prefix or name).
     Status {

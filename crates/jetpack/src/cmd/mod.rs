@@ -11,10 +11,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use jetpack_store::{Config, Source, Store};
+use jetpack_store::{Config, Source, Store, short_id};
 
 use crate::cli::{Cli, Command};
-use crate::fmt;
+use crate::fmt::{self, View};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut cfg = Config::load(cli.config.as_deref(), &cli.set)?;
@@ -69,9 +69,15 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Trust(a) => trust::run(cfg, a),
         Command::Images {
             json,
+            quiet,
+            no_legend,
+            format,
             no_trunc,
             digest,
-        } => images(cfg, json, no_trunc, digest.as_deref()),
+        } => {
+            let view = View::new(json, quiet, no_legend, format);
+            images(cfg, &view, no_trunc, digest.as_deref())
+        }
         Command::Image(c) => image::run(cfg, c),
         Command::Gc { grace } => gc(cfg, &grace),
         Command::Prepare { args } => pod::prepare(cfg, &args),
@@ -106,7 +112,12 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
                 command,
             },
         ),
-        Command::List { json } => pod::list(cfg, json),
+        Command::List {
+            json,
+            quiet,
+            no_legend,
+            format,
+        } => pod::list(cfg, &View::new(json, quiet, no_legend, format)),
         Command::Status { pod, json } => pod::status(cfg, &pod, json),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
@@ -254,7 +265,26 @@ fn import(cfg: &Config, file: &str, quiet: bool, replace: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Result<ExitCode> {
+/// Every field of `images --format`, and the default columns (the first nine).
+const IMAGE_FIELDS: [&str; 14] = [
+    "id",
+    "name",
+    "labels",
+    "tags",
+    "size",
+    "imported",
+    "signer",
+    "digest",
+    "reference",
+    "aci_size",
+    "compression",
+    "last_used",
+    "deps",
+    "index_digest",
+];
+
+fn images(cfg: &Config, view: &View, no_trunc: bool, digest: Option<&str>) -> Result<ExitCode> {
+    let cols = view.columns(&IMAGE_FIELDS, &IMAGE_FIELDS[..9], "id")?;
     let store = Store::open(cfg)?;
     let origins = store.origins()?;
     let mut rows = store.images()?;
@@ -268,7 +298,7 @@ fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Res
         });
     }
     let mut out = crate::stdout();
-    if json {
+    if view.json {
         // Each row, with the reference and digests of OCI images (absent for ACIs).
         let mut listed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -284,41 +314,44 @@ fn images(cfg: &Config, json: bool, no_trunc: bool, digest: Option<&str>) -> Res
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = vec![vec![
-        "ID".into(),
-        "NAME".into(),
-        "LABELS".into(),
-        "TAGS".into(),
-        "SIZE".into(),
-        "IMPORTED".into(),
-        "SIGNER".into(),
-        "DIGEST".into(),
-        "REFERENCE".into(),
-    ]];
-    for r in rows {
-        let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let origin = origins.get(&r.id);
-        table.push(vec![
-            if no_trunc {
-                r.id.clone()
-            } else {
-                jetpack_store::short_id(&r.id)
-            },
-            r.name,
-            labels.join(","),
-            if r.tags.is_empty() {
-                "-".into()
-            } else {
-                r.tags.join(",")
-            },
-            fmt::size(r.tree_size),
-            fmt::time(r.imported),
-            signer(r.signer.as_deref(), no_trunc),
-            origin.map_or("-".into(), |o| short_digest(&o.digest, no_trunc)),
-            origin.map_or("-".into(), |o| o.reference.clone()),
-        ]);
-    }
-    write!(out, "{}", fmt::table(&table))?;
+    // `-q` prints IDs for scripts: always whole.
+    let full = no_trunc || view.quiet;
+    let dash = |s: String| if s.is_empty() { "-".into() } else { s };
+    let table: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| {
+            let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let origin = origins.get(&r.id);
+            let deps: Vec<String> = r
+                .deps
+                .iter()
+                .map(|d| if full { d.clone() } else { short_id(d) })
+                .collect();
+            vec![
+                if full { r.id.clone() } else { short_id(&r.id) },
+                r.name,
+                dash(labels.join(",")),
+                dash(r.tags.join(",")),
+                fmt::size(r.tree_size),
+                fmt::time(r.imported),
+                signer(r.signer.as_deref(), full),
+                origin.map_or("-".into(), |o| short_digest(&o.digest, full)),
+                origin.map_or("-".into(), |o| o.reference.clone()),
+                fmt::size(r.aci_size),
+                r.compression,
+                r.last_used.map_or("-".into(), fmt::time),
+                dash(deps.join(",")),
+                origin
+                    .and_then(|o| o.index_digest.as_deref())
+                    .map_or("-".into(), |d| short_digest(d, full)),
+            ]
+        })
+        .collect();
+    write!(
+        out,
+        "{}",
+        fmt::columns(&IMAGE_FIELDS, &cols, table, view.legend)
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

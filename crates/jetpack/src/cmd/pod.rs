@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use jetpack_pod::{PodOptions, PodRecord, Pods, Status};
 use jetpack_store::{Config, Store};
 
-use crate::fmt;
+use crate::fmt::{self, View};
 use crate::podargs::{self, PodArgs};
 
 /// `30s`, `15m`, `2h`, `1d`, or plain seconds.
@@ -220,7 +220,14 @@ fn row(pods: &Pods, rec: &PodRecord, status: Status) -> serde_json::Value {
     })
 }
 
-pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
+/// Every field of `list --format`, and the default columns (the first eight).
+const POD_FIELDS: [&str; 12] = [
+    "uuid", "name", "state", "networks", "apps", "images", "created", "exit", "net", "started",
+    "exited", "pid",
+];
+
+pub fn list(cfg: &Config, view: &View) -> Result<ExitCode> {
+    let cols = view.columns(&POD_FIELDS, &POD_FIELDS[..8], "uuid")?;
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let recs: Vec<PodRecord> = pods.all()?.into_iter().filter_map(|(_, r)| r).collect();
@@ -232,59 +239,68 @@ pub fn list(cfg: &Config, json: bool) -> Result<ExitCode> {
             s => Some(s.map(|s| (r, s))),
         })
         .collect::<std::result::Result<_, _>>()?;
-    if json {
+    if view.json {
         let rows: Vec<serde_json::Value> = recs.iter().map(|(r, s)| row(&pods, r, *s)).collect();
         outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = vec![
-        [
-            "UUID", "NAME", "STATE", "NETWORKS", "APPS", "IMAGES", "CREATED", "EXIT",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for (r, status) in &recs {
-        let status = *status;
-        let apps: Vec<String> = r.apps.iter().map(|a| a.name.clone()).collect();
-        let images: Vec<String> = r.apps.iter().map(|a| a.image_name.clone()).collect();
-        let exits: Vec<String> = r
-            .apps
-            .iter()
-            .filter_map(|a| {
-                pods.app_exit(&r.uuid, &a.name)
-                    .map(|c| format!("{}={c}", a.name))
-            })
-            .collect();
-        let nets: Vec<String> = r
-            .networks
-            .iter()
-            .filter(|_| status == Status::Running)
-            .map(|n| {
-                let ips: Vec<&str> = n
-                    .addresses
-                    .iter()
-                    .map(|a| a.split('/').next().unwrap_or(a))
-                    .collect();
-                format!("{}:{}", n.name, ips.join("+"))
-            })
-            .collect();
-        table.push(vec![
-            r.uuid.clone(),
-            r.name.clone().unwrap_or_else(|| "-".into()),
-            status.to_string(),
-            if nets.is_empty() {
-                r.net.clone()
-            } else {
-                nets.join(",")
-            },
-            apps.join(","),
-            images.join(","),
-            fmt::time(r.created),
-            exits.join(","),
-        ]);
-    }
-    out!("{}", fmt::table(&table));
+    let time = |t: Option<i64>| t.map_or("-".into(), fmt::time);
+    let table: Vec<Vec<String>> = recs
+        .iter()
+        .map(|(r, status)| {
+            let running = *status == Status::Running;
+            let apps: Vec<String> = r.apps.iter().map(|a| a.name.clone()).collect();
+            let images: Vec<String> = r.apps.iter().map(|a| a.image_name.clone()).collect();
+            let exits: Vec<String> = r
+                .apps
+                .iter()
+                .filter_map(|a| {
+                    pods.app_exit(&r.uuid, &a.name)
+                        .map(|c| format!("{}={c}", a.name))
+                })
+                .collect();
+            // Addresses belong to a running pod only; an exited one has given them back.
+            let nets: Vec<String> = r
+                .networks
+                .iter()
+                .filter(|_| running)
+                .map(|n| {
+                    let ips: Vec<&str> = n
+                        .addresses
+                        .iter()
+                        .map(|a| a.split('/').next().unwrap_or(a))
+                        .collect();
+                    format!("{}:{}", n.name, ips.join("+"))
+                })
+                .collect();
+            vec![
+                r.uuid.clone(),
+                r.name.clone().unwrap_or_else(|| "-".into()),
+                status.to_string(),
+                if nets.is_empty() {
+                    r.net.clone()
+                } else {
+                    nets.join(",")
+                },
+                apps.join(","),
+                images.join(","),
+                fmt::time(r.created),
+                // Every cell holds something, so that `awk` finds the same columns in each row.
+                if exits.is_empty() {
+                    "-".into()
+                } else {
+                    exits.join(",")
+                },
+                r.net.clone(),
+                time(r.started),
+                time(r.exited),
+                r.pid
+                    .filter(|_| running)
+                    .map_or("-".into(), |p| p.to_string()),
+            ]
+        })
+        .collect();
+    out!("{}", fmt::columns(&POD_FIELDS, &cols, table, view.legend));
     Ok(ExitCode::SUCCESS)
 }
 
