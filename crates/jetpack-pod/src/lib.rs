@@ -20,7 +20,8 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use lifecycle::{
     EnterOptions, PodOptions, build_spec, destroy, destroy_with, enter, enter_with, gc, gc_with,
-    kill, kill_with, prepare, prepare_with, run, run_with, stop, stop_with,
+    kill, kill_with, manifest_text, prepare, prepare_with, run, run_with, stop, stop_with,
+    with_ports,
 };
 pub use pods::{PodRecord, Pods, State, Status};
 pub use reify::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume, reify};

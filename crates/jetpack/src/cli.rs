@@ -115,8 +115,13 @@ pub enum Command {
     /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
     ///                 [--dns IP[,IP...]] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
     ///                 [--insecure-options image-privileges|http|tls|signature|all,...]
-    ///                 [--pull-policy new|update|never]
+    ///                 [--pull-policy new|update|never] [--uuid-file-save FILE] [-n|--dry-run]
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
+    ///
+    /// --uuid-file-save FILE writes the new pod's UUID to FILE (atomically; a pod whose UUID
+    /// cannot be written is removed). -n/--dry-run prints the pod manifest that would be
+    /// prepared and prepares nothing: it uses stored images only (a missing one is an error
+    /// naming it, nothing is fetched) and does not check the host's networks or isolators.
     ///
     /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
     /// `default` (the default), `host` (the host's network) or `none` (loopback only). --port
@@ -150,7 +155,7 @@ pub enum Command {
     /// jetpack run [--rm] [-t] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS] [IMAGE ...]
     /// jetpack run [-t] POD
     ///
-    /// Takes the options of `prepare`, plus --rm (destroy the pod when it exits) and -t (attach
+    /// Takes the options of `prepare` (but -n), plus --rm (destroy the pod when it exits) and -t (attach
     /// the terminal to the single app). Output of each app is shown live and kept in per-app
     /// logs (`jetpack logs`). A one-app pod exits with the app's status. A pod that ran before
     /// runs again from fresh clones of its images.
@@ -260,6 +265,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a pod's manifest (by UUID prefix or name): the pod manifest it was prepared with,
+    /// images resolved to IDs (as rkt's cat-manifest).
+    Manifest { pod: String },
     /// Print an app's output (all apps if none is named).
     Logs { pod: String, app: Option<String> },
     /// Run a command (default /bin/sh) inside a running pod's app, as the app runs (its user,

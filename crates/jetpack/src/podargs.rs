@@ -33,6 +33,10 @@ pub struct PodArgs {
     pub pod_manifest: Option<String>,
     pub rm: bool,
     pub tty: bool,
+    /// `--uuid-file-save FILE`: where to write the new pod's UUID.
+    pub uuid_file: Option<std::path::PathBuf>,
+    /// `prepare -n/--dry-run`: print the pod manifest, prepare nothing.
+    pub dry_run: bool,
     /// The fetch checks of `--insecure-options` (for images the store lacks); its
     /// `image-privileges` is in `request.image_privileges`.
     pub insecure: Insecure,
@@ -95,7 +99,8 @@ fn pod_name(n: &str) -> Result<String> {
     Ok(n.to_string())
 }
 
-/// Parses the raw arguments after the command name. `run_flags` enables `--rm` and `-t`.
+/// Parses the raw arguments after the command name. `run_flags` enables `--rm` and `-t`, and
+/// disables `prepare`'s `-n`.
 pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
     let mut out = PodArgs::default();
     let mut i = 0;
@@ -115,6 +120,10 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
         match (key, app.as_mut()) {
             ("--rm", _) if run_flags => out.rm = true,
             ("-t" | "--tty", _) if run_flags => out.tty = true,
+            ("-n" | "--dry-run", _) if !run_flags => out.dry_run = true,
+            ("--uuid-file-save", None) => {
+                out.uuid_file = Some(value("--uuid-file-save")?.into());
+            }
             ("--name", None) => out.name = Some(pod_name(&value("--name")?)?),
             ("--net", None) => out.net = Some(value("--net")?),
             ("--private-users", None) => {

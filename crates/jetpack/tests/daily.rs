@@ -125,3 +125,146 @@ fn unknown_format_field() {
     }
     assert!(!e.root().exists(), "nothing was created");
 }
+
+/// Pod UUIDs `list -q` shows.
+fn uuids(e: &Env) -> Vec<String> {
+    e.ok(&["list", "-q"]).lines().map(String::from).collect()
+}
+
+#[jetpack_testutil::root_test]
+fn manifest_and_dry_run() {
+    let e = Env::new("dir");
+    let args = [
+        "--net",
+        "none",
+        "-a",
+        "k=v",
+        BB,
+        "--exec",
+        "/bin/echo",
+        "--set-env",
+        "X=1",
+        "--",
+        "hi",
+    ];
+    let mut dry = vec!["prepare", "-n"];
+    dry.extend(args);
+    let printed = e.ok(&dry);
+    assert!(uuids(&e).is_empty(), "a dry run prepares nothing");
+    assert_eq!(std::fs::read_dir(e.root().join("pods")).unwrap().count(), 0);
+    let m: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(m["acKind"], "PodManifest");
+    let id: serde_json::Value = serde_json::from_str(&e.ok(&["images", "--json"])).unwrap();
+    assert_eq!(m["apps"][0]["image"]["id"], id[0]["id"]);
+    assert_eq!(
+        m["apps"][0]["app"]["exec"],
+        serde_json::json!(["/bin/echo", "hi"])
+    );
+
+    // The pod prepared from the same arguments has that manifest, printed pretty.
+    let mut real = vec!["prepare", "--name", "web"];
+    real.extend(args);
+    let uuid = e.ok(&real).trim().to_string();
+    let shown = e.ok(&["manifest", "web"]);
+    assert!(shown.contains("\n  \"acKind\""), "pretty JSON: {shown}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&shown).unwrap(),
+        m
+    );
+    assert_eq!(e.ok(&["manifest", &uuid[..8]]), shown);
+    // Still there once the pod has run.
+    e.ok(&["run", &uuid]);
+    assert_eq!(e.ok(&["manifest", &uuid]), shown);
+
+    // --port is part of the manifest a dry run prints, as of the pod.
+    let ported = e.ok(&["prepare", "--dry-run", "--port", "http:8080", BB]);
+    let ports = &serde_json::from_str::<serde_json::Value>(&ported).unwrap()["ports"];
+    assert_eq!(ports[0]["name"], "http");
+    assert_eq!(ports[0]["hostPort"], 8080);
+
+    // Bad input: clear errors, nothing made.
+    let err = e.err(&["manifest", "nosuchpod"]);
+    assert!(err.contains("no pod"), "{err}");
+    let err = e.err(&["prepare", "-n", "--net", "none", "example.com/missing"]);
+    assert!(
+        err.contains(
+            "--dry-run uses stored images only (fetch or import example.com/missing first)"
+        ),
+        "{err}"
+    );
+    let err = e.err(&["run", "-n", BB]);
+    assert!(err.contains("unknown option -n"), "{err}");
+    assert_eq!(uuids(&e), vec![uuid.clone()]);
+    e.ok(&["destroy", &uuid]);
+}
+
+#[jetpack_testutil::root_test]
+fn uuid_file_save() {
+    let e = Env::new("dir");
+    let f = e.dir().join("prepared.uuid");
+    let fs = f.to_str().unwrap();
+    let uuid = e.ok(&["prepare", "--uuid-file-save", fs, "--net", "none", BB]);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), uuid);
+
+    // run writes it too, and still exits with the app's status.
+    let g = e.dir().join("run.uuid");
+    let gs = g.to_str().unwrap();
+    let script = "echo started; exit 3";
+    let o = e.out(&[
+        "run",
+        "--uuid-file-save",
+        gs,
+        "--net",
+        "none",
+        BB,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        script,
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let ran = std::fs::read_to_string(&g).unwrap();
+    let ran = ran.trim();
+    assert!(uuids(&e).contains(&ran.to_string()), "{ran}");
+    assert_eq!(
+        e.ok(&["list", "--no-legend", "--format", "state"])
+            .matches("exited")
+            .count(),
+        1
+    );
+
+    let before = uuids(&e);
+    // A file in a directory that does not exist, a directory, or a place where no file can be
+    // made (procfs): refused, and no pod is left behind.
+    let missing = e.dir().join("no/such/dir/uuid");
+    for (cmd, target, want) in [
+        ("prepare", missing.to_str().unwrap(), "cannot use"),
+        ("run", missing.to_str().unwrap(), "cannot use"),
+        (
+            "prepare",
+            e.dir().to_str().unwrap(),
+            "a directory, not a file",
+        ),
+        (
+            "prepare",
+            "/proc/jetpack-test-uuid",
+            "cannot write /proc/jetpack-test-uuid",
+        ),
+        (
+            "run",
+            "/proc/jetpack-test-uuid",
+            "cannot write /proc/jetpack-test-uuid",
+        ),
+    ] {
+        let err = e.err(&[cmd, "--uuid-file-save", target, "--net", "none", BB]);
+        assert!(err.contains(want), "{cmd} {target}: {err}");
+        assert_eq!(uuids(&e), before, "{cmd} {target}");
+    }
+    let err = e.err(&["prepare", "-n", "--uuid-file-save", fs, BB]);
+    assert!(err.contains("--dry-run prepares no pod"), "{err}");
+    for u in &before {
+        e.ok(&["destroy", u]);
+    }
+    assert!(uuids(&e).is_empty());
+}

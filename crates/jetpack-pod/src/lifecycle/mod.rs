@@ -19,9 +19,9 @@ use jetpack_store::Store;
 
 pub use destroy::{destroy_with, gc_with};
 pub use enter::{EnterOptions, enter_with};
-pub use prepare::{PodOptions, prepare_with};
+pub use prepare::{PodOptions, prepare_with, with_ports};
 pub use run::{lock_for_run, run_with};
-pub use spec::{DEFAULT_PATH, build_spec, load_manifest};
+pub use spec::{DEFAULT_PATH, build_spec, load_manifest, manifest_text};
 pub use stop::{kill_with, stop_with};
 
 use crate::engine::Engine;

@@ -43,18 +43,11 @@ fn tree_name(uuid: &str, app: &str) -> String {
     format!("{}-{app}", uuid.replace('-', ""))
 }
 
-/// Prepares a pod: records it, writes the manifest, clones each app's rootfs, creates `empty`
-/// volumes. Returns the record; the pod is `prepared` (or, if this fails half-way, `aborted`,
-/// which `destroy` and `gc` remove).
-pub fn prepare_with(
-    engine: &dyn Engine,
-    store: &Store,
-    manifest: &PodManifest,
-    opts: &PodOptions,
-) -> Result<PodRecord> {
-    let pods = Pods::new(store.root());
+/// The manifest a pod is prepared with: `manifest` with the host ports of `ports` (`--port
+/// NAME:HOSTPORT`) in its `ports`, replacing any of the same name.
+pub fn with_ports(manifest: &PodManifest, ports: &[(String, u16)]) -> Result<PodManifest> {
     let mut manifest = manifest.clone();
-    for (name, host_port) in &opts.ports {
+    for (name, host_port) in ports {
         let name = <appc::AcName as std::str::FromStr>::from_str(name)
             .map_err(|e| Error::Invalid(format!("port {name:?}: {e}")))?;
         manifest.ports.retain(|p| p.name != name);
@@ -65,7 +58,20 @@ pub fn prepare_with(
             pod_port: None,
         });
     }
-    let manifest = &manifest;
+    Ok(manifest)
+}
+
+/// Prepares a pod: records it, writes the manifest, clones each app's rootfs, creates `empty`
+/// volumes. Returns the record; the pod is `prepared` (or, if this fails half-way, `aborted`,
+/// which `destroy` and `gc` remove).
+pub fn prepare_with(
+    engine: &dyn Engine,
+    store: &Store,
+    manifest: &PodManifest,
+    opts: &PodOptions,
+) -> Result<PodRecord> {
+    let pods = Pods::new(store.root());
+    let manifest = &with_ports(manifest, &opts.ports)?;
     // Networks, ports and isolators that cannot work fail here, before any work.
     let nets = PodNetworks::load(store, &opts.net)?;
     let ports = network::port_mappings(manifest)?;

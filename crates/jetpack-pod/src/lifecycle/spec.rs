@@ -10,7 +10,7 @@ use jetpack_store::PodDir;
 
 use crate::error::{Error, IoContext, Result};
 use crate::isolators::{self, Resolved};
-use crate::pods::{PodRecord, Pods};
+use crate::pods::{PodRecord, Pods, Status};
 use crate::rootfs;
 
 /// The PATH an app gets when its image does not set one.
@@ -144,6 +144,18 @@ pub fn build_spec(
 
 pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {
     Ok(read_manifest(pods, uuid)?.1)
+}
+
+/// The pod's reified manifest as stored, pretty JSON (what `jetpack manifest` prints). A pod
+/// whose prepare did not finish has none.
+pub fn manifest_text(pods: &Pods, rec: &PodRecord) -> Result<String> {
+    match pods.status(rec)? {
+        s @ (Status::Preparing | Status::Aborted) => Err(Error::Invalid(format!(
+            "pod {} is {s}: it has no manifest (`jetpack destroy` removes it)",
+            rec.uuid
+        ))),
+        _ => Ok(read_manifest(pods, &rec.uuid)?.0),
+    }
 }
 
 /// The pod's manifest as stored (the metadata service serves these exact bytes) and parsed.

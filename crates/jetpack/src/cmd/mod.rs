@@ -119,6 +119,7 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             format,
         } => pod::list(cfg, &View::new(json, quiet, no_legend, format)),
         Command::Status { pod, json } => pod::status(cfg, &pod, json),
+        Command::Manifest { pod } => pod::manifest(cfg, &pod),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
             user,

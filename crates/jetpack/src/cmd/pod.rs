@@ -1,6 +1,7 @@
 //! Pod commands: prepare, run, list, status, logs, enter, stop, kill, destroy.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,8 +38,9 @@ fn help_requested(args: &[String], cmd: &str) -> Option<ExitCode> {
     None
 }
 
-fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
-    let manifest = match &a.pod_manifest {
+/// The pod manifest of `--pod-manifest FILE` or of the images, resolved against the store.
+fn reified(store: &Store, a: &PodArgs) -> Result<appc::PodManifest> {
+    Ok(match &a.pod_manifest {
         Some(f) => {
             let bytes = super::read_capped(f.as_ref(), super::MANIFEST_LIMIT, "a pod manifest")?;
             let mut m = appc::PodManifest::from_slice(&bytes)
@@ -48,7 +50,11 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             m
         }
         None => jetpack_pod::reify(store, &a.request)?.0,
-    };
+    })
+}
+
+fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
+    let manifest = reified(store, a)?;
     let net = a
         .net
         .clone()
@@ -137,12 +143,73 @@ pub fn prepare(cfg: &Config, args: &[String]) -> Result<ExitCode> {
         return Ok(c);
     }
     let a = podargs::parse(args, false)?;
+    if a.dry_run && a.uuid_file.is_some() {
+        bail!("--dry-run prepares no pod: there is no UUID for --uuid-file-save");
+    }
+    if let Some(f) = &a.uuid_file {
+        check_uuid_file(f)?;
+    }
     let store = Store::open(cfg)?;
     refuse_pod_as_image(&Pods::new(store.root()), &a, args, "prepare")?;
+    if a.dry_run {
+        return dry_run(&store, &a);
+    }
     super::fetch::ensure_images(cfg, &store, &a.request, a.insecure, a.pull)?;
     let rec = prepare_from(&store, &a)?;
+    save_uuid(&store, &rec, a.uuid_file.as_deref())?;
     outln!("{}", rec.uuid);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `prepare --dry-run`: the pod manifest `prepare` would write, from stored images only.
+fn dry_run(store: &Store, a: &PodArgs) -> Result<ExitCode> {
+    // Fetching would store images: a dry run names the ones missing instead.
+    for app in &a.request.apps {
+        store
+            .lookup(&app.image, jetpack_store::Pick::Newest)
+            .with_context(|| {
+                format!(
+                    "--dry-run uses stored images only (fetch or import {} first)",
+                    app.image
+                )
+            })?;
+    }
+    let manifest = jetpack_pod::with_ports(&reified(store, a)?, &a.ports)?;
+    outln!("{}", manifest.to_json_pretty());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, before any work, a `--uuid-file-save` path that cannot be a file: a directory, or
+/// one in a directory that does not exist.
+fn check_uuid_file(f: &Path) -> Result<()> {
+    let what = || format!("--uuid-file-save {}", f.display());
+    if f.is_dir() {
+        bail!("{}: a directory, not a file", what());
+    }
+    let dir = f
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("{}: {} is not a directory", what(), dir.display()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot use {}", what(), dir.display())),
+    }
+}
+
+/// Writes the new pod's UUID to `file` (atomically: a reader sees all of it or nothing). A pod
+/// whose UUID cannot be saved is destroyed, since the caller would not know it.
+fn save_uuid(store: &Store, rec: &PodRecord, file: Option<&Path>) -> Result<()> {
+    let Some(f) = file else {
+        return Ok(());
+    };
+    if let Err(e) = jetpack_fs::atomic_write(f, format!("{}\n", rec.uuid).as_bytes()) {
+        if let Err(d) = jetpack_pod::destroy(store, &rec.uuid) {
+            eprintln!("jetpack: cannot remove pod {}: {d:#}", rec.uuid);
+        }
+        return Err(e).with_context(|| format!("cannot write {}", f.display()));
+    }
+    Ok(())
 }
 
 pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
@@ -161,10 +228,22 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
         _ => None,
     };
     let rec = match existing {
+        Some(_) if a.uuid_file.is_some() => {
+            bail!(
+                "--uuid-file-save saves the UUID of a new pod; {} exists",
+                args.join(" ")
+            )
+        }
         Some(r) => r,
         None => {
+            if let Some(f) = &a.uuid_file {
+                check_uuid_file(f)?;
+            }
             super::fetch::ensure_images(cfg, &store, &a.request, a.insecure, a.pull)?;
-            prepare_from(&store, &a)?
+            let rec = prepare_from(&store, &a)?;
+            // Saved before the pod starts, so that another process can follow it.
+            save_uuid(&store, &rec, a.uuid_file.as_deref())?;
+            rec
         }
     };
     let tty = a.tty;
@@ -301,6 +380,18 @@ pub fn list(cfg: &Config, view: &View) -> Result<ExitCode> {
         })
         .collect();
     out!("{}", fmt::columns(&POD_FIELDS, &cols, table, view.legend));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn manifest(cfg: &Config, pod: &str) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let text = jetpack_pod::manifest_text(&pods, &rec)?;
+    out!("{text}");
+    if !text.ends_with('\n') {
+        outln!();
+    }
     Ok(ExitCode::SUCCESS)
 }
 
