@@ -329,6 +329,25 @@ pub enum Command {
     },
     /// Print the effective configuration (or the values of the given keys).
     Config { keys: Vec<String> },
+    /// Print a completion script for bash, zsh or fish.
+    ///
+    /// scripts/install.sh installs all three under PREFIX/share: bash-completion/completions/
+    /// jetpack, zsh/site-functions/_jetpack, fish/vendor_completions.d/jetpack.fish.
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Write the man pages of jetpack and of each command (jetpack.1, jetpack-run.1,
+    /// jetpack-image-show.1, ...) into DIR (default ., made if missing); print their paths.
+    Man { dir: Option<PathBuf> },
+}
+
+/// The shells `completion` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// What `image export` writes.

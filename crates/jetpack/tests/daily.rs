@@ -268,3 +268,102 @@ fn uuid_file_save() {
     }
     assert!(uuids(&e).is_empty());
 }
+
+/// `completion`: a script per shell, bash's valid for `bash -n`; an unknown shell is refused.
+#[test]
+fn completion_scripts() {
+    let e = Env::bare("dir");
+    let bash = e.ok(&["completion", "bash"]);
+    assert!(
+        bash.contains("complete -F _jetpack") && bash.contains("manifest"),
+        "{bash}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("jetpack.bash");
+    std::fs::write(&f, &bash).unwrap();
+    let st = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(st.success(), "bash -n refuses the completion script");
+    // Options of the commands are offered, --format among them.
+    assert!(
+        bash.contains("--no-legend") && bash.contains("--format"),
+        "{bash}"
+    );
+    assert!(e.ok(&["completion", "zsh"]).starts_with("#compdef jetpack"));
+    assert!(
+        e.ok(&["completion", "fish"])
+            .contains("complete -c jetpack")
+    );
+    let err = e.err(&["completion", "tcsh"]);
+    assert!(err.contains("possible values: bash, zsh, fish"), "{err}");
+    assert!(!e.root().exists(), "no store is touched");
+}
+
+/// `man DIR`: a page for jetpack and for each command, made from the same help text.
+#[test]
+fn man_pages() {
+    let e = Env::bare("dir");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let listed = e.ok(&["man", out.to_str().unwrap()]);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(listed.lines().count(), names.len());
+    for page in [
+        "jetpack.1",
+        "jetpack-list.1",
+        "jetpack-manifest.1",
+        "jetpack-image-show.1",
+    ] {
+        assert!(names.iter().any(|n| n == page), "{page} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n == "jetpack-help.1"), "{names:?}");
+    let list = std::fs::read_to_string(out.join("jetpack-list.1")).unwrap();
+    assert!(list.contains(".TH jetpack-list 1 "), "{list}");
+    assert!(
+        list.contains(concat!("\"jetpack ", env!("CARGO_PKG_VERSION"))),
+        "{list}"
+    );
+    assert!(
+        list.contains("no\\-legend") && list.contains("Print only full pod UUIDs"),
+        "{list}"
+    );
+
+    // A file where the directory should be: refused, nothing written.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let err = e.err(&["man", file.to_str().unwrap()]);
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+/// scripts/install.sh installs the man pages and the completions beside the binary.
+#[test]
+fn install_puts_man_pages_and_completions() {
+    let dest = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new(common::repo().join("scripts/install.sh"))
+        .env("DESTDIR", dest.path())
+        .env("PREFIX", "/opt/jp")
+        .env("JETPACK_BIN", env!("CARGO_BIN_EXE_jetpack"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let share = dest.path().join("opt/jp/share");
+    for f in [
+        "man/man1/jetpack.1",
+        "man/man1/jetpack-run.1",
+        "bash-completion/completions/jetpack",
+        "zsh/site-functions/_jetpack",
+        "fish/vendor_completions.d/jetpack.fish",
+    ] {
+        let m = std::fs::metadata(share.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(m.len() > 100, "{f}");
+    }
+}

@@ -1,6 +1,7 @@
 //! One function per command.
 
 mod build;
+mod docs;
 pub(crate) mod fetch;
 pub(crate) mod image;
 mod pod;
@@ -23,7 +24,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let uses_store = !matches!(
         cli.command,
-        Command::Validate { .. } | Command::Config { .. } | Command::Mds { .. }
+        Command::Validate { .. }
+            | Command::Config { .. }
+            | Command::Mds { .. }
+            | Command::Completion { .. }
+            | Command::Man { .. }
     );
     let result = command(&cfg, cli.command);
     match result {
@@ -137,6 +142,8 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Validate { files } => validate::run(&files),
         Command::Mds { idle_exit } => mds(cfg, idle_exit.as_deref()),
         Command::Config { keys } => config(cfg, &keys),
+        Command::Completion { shell } => docs::completion(shell),
+        Command::Man { dir } => docs::man(dir.as_deref().unwrap_or(std::path::Path::new("."))),
     }
 }
 
