@@ -24,9 +24,12 @@ jp=${JETPACK_BIN:-$here/target/release/jetpack}
 command -v buildah >/dev/null || { echo "install buildah (apt-get install buildah)" >&2; exit 1; }
 work=$(mktemp -d /tmp/jpbuild.XXXXXX)
 loops=(); mounts=(); pool=""
-# A network configuration, bridge, subnet and metadata port of its own: nothing of the host's.
-NET=(-o "net.dir=$work/net.d" -o "net.default-bridge=jpbb$(( $$ % 10000 ))"
-     -o "net.default-subnet=10.252.$(( $$ % 250 )).0/24" -o "mds.port=$(( 20000 + $$ % 10000 ))")
+# Each store has a network configuration, bridge, subnet and metadata port of its own
+# (nothing of the host's; stores may not share them): see `net_for`.
+net_for() { # INDEX
+    NET=(-o "net.dir=$work/net$1.d" -o "net.default-bridge=jpbb$(( $$ % 1000 ))x$1"
+         -o "net.default-subnet=10.252.$(( ($$ + $1) % 250 )).0/24" -o "mds.port=$(( 20000 + ($$ + $1) % 10000 ))")
+}
 cleanup() {
     set +e
     for b in "${backends[@]}"; do
@@ -38,7 +41,7 @@ cleanup() {
     done
     if [ -n "$pool" ]; then for _ in $(seq 30); do zpool destroy -f "$pool" 2>/dev/null && break; sleep 1; done; fi
     for l in "${loops[@]}"; do losetup -d "$l"; done
-    ip link del "jpbb$(( $$ % 10000 ))" 2>/dev/null
+    for i in 0 1 2 3; do ip link del "jpbb$(( $$ % 1000 ))x$i" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,8 +70,10 @@ loopfs() { # TYPE SIZE MOUNTPOINT
     mkdir -p "$3"; mount "$dev" "$3"; mounts+=("$3")
 }
 
+bi=0
 for b in "${backends[@]}"; do
     fs=$work/fs-$b
+    net_for $bi; bi=$((bi + 1))
     J=("$jp" --config /dev/null -o "root=$fs/store" -o "storage=$b" "${NET[@]}")
     driver=overlay
     case $b in

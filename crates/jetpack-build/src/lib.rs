@@ -202,8 +202,11 @@ fn stage(
     };
     let changes = match changes {
         Some(c) => c,
-        None => diff::compare_trees(&app.rootfs, view.path(), &skip)
-            .map_err(|e| Error::io(&app.rootfs, e))?,
+        None => {
+            tracing::debug!(backend = %storage.kind(), "comparing the trees for the change");
+            diff::compare_trees(&app.rootfs, view.path(), &skip)
+                .map_err(|e| Error::io(&app.rootfs, e))?
+        }
     };
     drop(view);
     let whitelist = if changes.deleted {

@@ -393,3 +393,29 @@ fn bad_names_run_nothing() {
         r.lines()
     );
 }
+
+#[test]
+fn tree_delta_reads_zfs_diff_and_gives_up_without_it() {
+    let (r, s) = setup(RecordingRunner::new());
+    r.push_reply(Ok(format!(
+        "M\t/\t{ROOT}/pods/p1/etc\n+\tF\t{ROOT}/pods/p1/etc/new\\0040file\n"
+    )));
+    let d = s.tree_delta("img", "p1", "x.send").unwrap().unwrap();
+    assert_eq!(
+        r.lines(),
+        ["zfs diff -H -F tank/jp/images/img@seal tank/jp/pods/p1"]
+    );
+    let touched: Vec<_> = d.touched.iter().map(|p| p.to_str().unwrap()).collect();
+    assert_eq!(touched, ["etc", "etc/new file"]);
+
+    // zfs-fuse: no `zfs diff`, so the caller compares the trees.
+    let (_, s) = setup(fail(
+        "unrecognized command 'diff'\nusage: zfs command args ...",
+    ));
+    assert!(s.tree_delta("img", "p1", "x.send").unwrap().is_none());
+    // Any other failure is an error.
+    let (_, s) = setup(fail(
+        "cannot open 'tank/jp/pods/p1': dataset does not exist",
+    ));
+    assert!(s.tree_delta("img", "p1", "x.send").is_err());
+}
