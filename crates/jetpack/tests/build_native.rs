@@ -82,3 +82,65 @@ fn btrfs_send_leaves_nothing_and_gc_cleans_a_killed_build() {
     assert!(gc.contains("0123abcd.send"), "{gc}");
     assert_eq!(tmp_entries(&env), Vec::<String>::new());
 }
+
+/// On overlay a built image is stacked on its parent (nothing of the parent copied): the
+/// parent cannot be removed while the child is stored, even with `--force`; the child runs
+/// and exports whole; once the child is gone the parent goes too and nothing is left.
+#[root_test]
+fn overlay_build_is_stacked_on_its_parent() {
+    let env = Env::new("overlay");
+    let dir = env.dir().join("ctx");
+    std::fs::create_dir(&dir).unwrap();
+    let out = env.ok(&[
+        "build",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--name",
+        "example.com/stacked",
+        "--net",
+        "none",
+        BB,
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo x > /added",
+    ]);
+    let id = out.lines().last().unwrap().to_string();
+    let own = env.root().join("storage/images").join(&id);
+    assert!(own.join("added").exists());
+    assert!(
+        !own.join("bin/busybox").exists(),
+        "the parent's files were copied"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["images", "--json"])).unwrap();
+    let parent = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_str().unwrap().to_string())
+        .find(|i| *i != id)
+        .unwrap();
+    let err = env.err(&["image", "rm", "--force", &parent]);
+    assert!(err.contains("stacked on it"), "{err}");
+    let shown = env.ok(&[
+        "run",
+        "--rm",
+        "--net=none",
+        &id,
+        "--",
+        "-c",
+        "cat /added; ls /bin/busybox",
+    ]);
+    assert_eq!(shown, "x\n/bin/busybox\n");
+    let aci = env.dir().join("flat.aci");
+    env.ok(&["image", "export", "--flat", &id, aci.to_str().unwrap()]);
+    env.ok(&["image", "rm", &id]);
+    env.ok(&["image", "rm", &parent]);
+    assert_eq!(env.ok(&["gc", "--grace", "0s"]).trim(), "nothing to remove");
+    assert_eq!(
+        std::fs::read_dir(env.root().join("storage/below"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

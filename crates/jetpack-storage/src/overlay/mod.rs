@@ -414,6 +414,13 @@ impl Storage for OverlayStorage {
                 users: users.join(", "),
             });
         }
+        let above = self.records().above(image)?;
+        if !above.is_empty() {
+            return Err(Error::Busy {
+                what: format!("image {image}"),
+                users: format!("the images stacked on it: {}", above.join(", ")),
+            });
+        }
         Ok(())
     }
 

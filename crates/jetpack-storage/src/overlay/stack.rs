@@ -83,6 +83,20 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// The sealed trees stacked right on `tree` (what removing it would break).
+    pub(super) fn above(&self, tree: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for name in area::list(&self.dir())? {
+            if name.starts_with('.') || !self.root.join(IMAGES).join(&name).exists() {
+                continue;
+            }
+            if self.below(&name)?.as_deref() == Some(tree) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     /// The names of `image` and of the trees it is stacked on, top first.
     pub(super) fn chain(&self, image: &str) -> Result<Vec<String>> {
         let mut chain = vec![image.to_string()];

@@ -224,7 +224,14 @@ impl Store {
             (name.clone(), layer.clone())
         } else {
             let base_name = format!("{name}.base");
-            let base = self.storage.clone_to_temp(&deps[0], &base_name)?;
+            // One dependency and no whitelist: the image's own files go over the
+            // dependency's tree as it is (on overlay stacked on it, nothing copied; a clone
+            // elsewhere). Otherwise a clone the others and the whitelist are applied to.
+            let base = if deps.len() == 1 && whitelist.is_empty() {
+                self.storage.temp_over(&deps[0], &base_name)?
+            } else {
+                self.storage.clone_to_temp(&deps[0], &base_name)?
+            };
             temps.push(base_name.clone());
             for d in &deps[1..] {
                 jetpack_storage::tree::merge_copy(&self.storage.image_path(d), &base).at(&base)?;
