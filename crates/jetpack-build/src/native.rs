@@ -89,7 +89,14 @@ fn parent(p: &Path) -> &Path {
 fn lstat(p: &Path) -> io::Result<Option<Metadata>> {
     match fs::symlink_metadata(p) {
         Ok(md) => Ok(Some(md)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
     }
 }
