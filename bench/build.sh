@@ -33,6 +33,9 @@ net_for() { # INDEX
 cleanup() {
     set +e
     for b in "${backends[@]}"; do
+        # A build starts the store's on-demand metadata service, which would keep the file
+        # system busy.
+        pid=$(cat "$work/fs-$b/store/mds/lock" 2>/dev/null) && kill "$pid" 2>/dev/null && sleep 0.5
         [ -d "$work/fs-$b/bah" ] && buildah --root "$work/fs-$b/bah/root" --runroot "$work/fs-$b/bah/run" \
             rm --all >/dev/null 2>&1
     done
