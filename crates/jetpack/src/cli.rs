@@ -244,7 +244,7 @@ pub enum Command {
     /// List pods: UUID, name, state, networks and addresses, apps, images, created, exit statuses.
     ///
     /// --format picks the columns, comma-separated, from: uuid, name, state, networks, apps,
-    /// images, created, exit (the default), net, started, exited, pid.
+    /// images, created and exit (the default columns), and net, started, exited, pid.
     List {
         /// Machine-readable output (every field).
         #[arg(long, conflicts_with_all = ["quiet", "format", "no_legend"])]

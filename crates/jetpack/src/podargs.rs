@@ -6,7 +6,7 @@
 //!             [--private-users[=false]]
 //!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
 //!             [--insecure-options image-privileges|http|tls|signature|all-fetch|all,...]
-//!             [--pull-policy new|update|never]
+//!             [--pull-policy new|update|never] [--uuid-file-save FILE]
 //!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
 //!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
@@ -14,6 +14,8 @@
 //!                   [-- ARG... [---]]
 //!             [IMAGE ...]
 //! ```
+//!
+//! `prepare` takes the same without `--rm` and `-t`, and `-n/--dry-run`.
 
 use anyhow::{Result, bail};
 use jetpack_fetch::{Insecure, PullPolicy};
