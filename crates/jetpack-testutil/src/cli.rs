@@ -200,7 +200,17 @@ impl Env {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        panic!("pod {name} did not start: {}", self.ok(&["list"]));
+        let list = self.ok(&["list"]);
+        // A `jetpack run` still going after a minute is stuck: what it said before is the clue.
+        let mut said = String::new();
+        if let Some(c) = child {
+            let _ = c.kill();
+            let _ = c.wait();
+            if let Some(mut err) = c.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut err, &mut said);
+            }
+        }
+        panic!("pod {name} did not start in 60 s: {list}\n`jetpack run` said: {said}");
     }
 
     /// The metadata service started for this store, if it runs: its pid.

@@ -145,7 +145,11 @@ fn addresses_are_never_shared_and_a_killed_run_is_cleaned_by_gc() {
         .iter()
         .map(|n| e.spawn(&["run", "--name", n, BB, "--exec", "/bin/sleep", "--", "60"]))
         .collect();
-    let rows: Vec<_> = names.iter().map(|n| e.wait_running(n)).collect();
+    let rows: Vec<_> = names
+        .iter()
+        .zip(children.iter_mut())
+        .map(|(n, c)| e.wait_running_or(c, n))
+        .collect();
     let mut ips: Vec<String> = rows.iter().map(ip_of).collect();
     ips.sort();
     ips.dedup();
