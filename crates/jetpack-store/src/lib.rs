@@ -19,5 +19,5 @@ pub use index::{CacheEntry, ImageRow, OciOrigin, TagSet};
 pub use jetpack_settings::{self as settings, Config, Layout, PodDir, Settings};
 pub use lookup::Pick;
 pub use root::root_problem;
-pub use store::{GcReport, Scratch, Store, short_id};
+pub use store::{GcReport, PruneOptions, Scratch, Store, short_id};
 pub use tags::check_tag;

@@ -24,7 +24,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::index::{CacheEntry, ImageRow, Index};
 
 mod gc;
+mod prune;
 pub use gc::GcReport;
+pub use prune::PruneOptions;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoreInfo {

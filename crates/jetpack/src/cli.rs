@@ -419,4 +419,26 @@ pub enum ImageCommand {
         #[arg(short, long)]
         force: bool,
     },
+    /// Remove the images nothing needs: not named by any pod (prepared, running or exited),
+    /// not tagged, not used within --older-than, not among the newest --keep of their name,
+    /// and no dependency of an image that stays.
+    ///
+    /// Used means a pod was prepared from it (`images --format id,last_used` shows when); an
+    /// image never used counts from its import, so one just fetched is not removed before it
+    /// runs. The default of 24h (rkt's grace period) keeps what was used today; --older-than
+    /// 0s removes every unused image. Tags are a user's explicit pin: a tagged image is never
+    /// removed (untag it first). Images that depend on others go first, so a chain nobody
+    /// needs goes whole. Prints each removed image and the space reclaimed (file and rendered
+    /// tree, as `images` counts them; OCI layers no other image shares go too).
+    Gc {
+        /// Keep images used (or, never used, imported) within this long, e.g. 0s, 30m, 7d.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        older_than: String,
+        /// Keep the newest N images (by import time) of each name, whatever their age.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep: usize,
+        /// List what would be removed, and remove nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
 }

@@ -149,6 +149,12 @@ pub fn prepare_with(
     }
     let _lock = pods.create(&rec)?;
     drop(writers);
+    // Last use is what `image gc` keeps recent images by; a failure to record it costs the
+    // image only its reprieve, never the pod.
+    let used: Vec<&str> = rec.apps.iter().map(|a| a.image.as_str()).collect();
+    if let Err(e) = store.record_use(&used) {
+        tracing::warn!("cannot record the use of the pod's images: {e}");
+    }
     pods.write_manifest(&uuid, manifest.to_json_pretty().as_bytes())?;
     for i in 0..rec.apps.len() {
         let (name, image, tree) = {

@@ -14,6 +14,11 @@ impl Store {
     /// Removes an image. Refuses when other images name it as a dependency, unless `force`.
     pub fn remove(&mut self, id: &str, force: bool) -> Result<()> {
         let _w = self.write_lock()?;
+        self.remove_locked(id, force)
+    }
+
+    /// [`Store::remove`] for callers that hold the writers' lock.
+    pub(crate) fn remove_locked(&mut self, id: &str, force: bool) -> Result<()> {
         if !self.index()?.contains(id)? {
             return Err(Error::NotFound(format!("image {id} is not in the store")));
         }
@@ -71,6 +76,19 @@ impl Store {
     /// The UUIDs of the pods whose state (`pods/<uuid>/pod.json`) names image `id` for one of
     /// their apps: a prepared or exited pod clones its images again at its next run.
     fn pods_using(&self, id: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .pod_images()?
+            .into_iter()
+            .filter(|(_, images)| images.iter().any(|i| i == id))
+            .map(|(uuid, _)| uuid)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every pod (prepared, running or exited) with the images its apps name, read from its
+    /// state (`pods/<uuid>/pod.json`); a pod whose state cannot be read names none.
+    pub(crate) fn pod_images(&self) -> Result<Vec<(String, Vec<String>)>> {
         let dir = self.layout.pods();
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
@@ -90,14 +108,13 @@ impl Store {
             let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 continue;
             };
-            let uses = state["apps"]
-                .as_array()
-                .is_some_and(|apps| apps.iter().any(|a| a["image"].as_str() == Some(id)));
-            if uses {
-                out.push(name);
-            }
+            let images = state["apps"].as_array().map_or_else(Vec::new, |apps| {
+                apps.iter()
+                    .filter_map(|a| a["image"].as_str().map(str::to_string))
+                    .collect()
+            });
+            out.push((name, images));
         }
-        out.sort();
         Ok(out)
     }
 

@@ -69,7 +69,38 @@ pub fn run(cfg: &Config, c: ImageCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ImageCommand::Gc {
+            older_than,
+            keep,
+            dry_run,
+        } => prune(cfg, &older_than, keep, dry_run),
     }
+}
+
+/// `image gc`: what goes, one line each, then the space reclaimed.
+fn prune(cfg: &Config, older_than: &str, keep: usize, dry_run: bool) -> Result<ExitCode> {
+    let opts = jetpack_store::PruneOptions {
+        older_than: super::pod::parse_duration(older_than)?.as_secs(),
+        keep,
+    };
+    let mut store = Store::open(cfg)?;
+    let rows = if dry_run {
+        store.prunable(&opts)?
+    } else {
+        store.prune_images(&opts)?
+    };
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for r in &rows {
+        outln!("{verb} {} ({})", short_id(&r.id), r.name);
+    }
+    let bytes: u64 = rows.iter().map(|r| r.aci_size + r.tree_size).sum();
+    let what = if dry_run {
+        "would reclaim"
+    } else {
+        "reclaimed"
+    };
+    outln!("{} images, {what} {}", rows.len(), fmt::size(bytes));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Sets `tags` on `row`, saying where each was and what moved.
