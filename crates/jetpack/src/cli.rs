@@ -110,6 +110,9 @@ pub enum Command {
     /// takes an image takes NAME@TAG (run, prepare, build's parent, image show, ...).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// The store as a whole: `system df`.
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.
     ///
     /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
@@ -355,6 +358,19 @@ pub enum Shell {
 pub enum ExportFormat {
     Aci,
     Oci,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Disk use: images (count, rendered size as `images` shows it, what `image gc` with its
+    /// defaults would reclaim), OCI layers (stored once however many images share them:
+    /// count, measured size), pods (count by state, the size of their directories: logs,
+    /// volumes, state; their rootfs clones live in the storage backend and are not counted)
+    /// and volumes (the store keeps none outside its pods).
+    Df {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -130,6 +130,8 @@ fn image_gc_keeps_used_recent_tagged_and_depended_on_images() {
         "a dependent goes first: {dry}"
     );
     assert!(dry.contains("6 images, would reclaim"), "{dry}");
+    let df = df(&env);
+    assert_eq!(df["images"]["reclaimable_count"], 6, "{df}");
     // A longer --older-than keeps them all.
     let none = env.ok(&["image", "gc", "--older-than", "3d"]);
     assert!(none.contains("0 images, reclaimed 0 B"), "{none}");
@@ -161,4 +163,34 @@ fn image_gc_keeps_used_recent_tagged_and_depended_on_images() {
     env.ok(&["image", "show", &lib]);
     let bad = env.err(&["image", "gc", "--older-than", "soon"]);
     assert!(bad.contains("bad duration"), "{bad}");
+}
+
+fn df(env: &Env) -> serde_json::Value {
+    serde_json::from_str(&env.ok(&["system", "df", "--json"])).unwrap()
+}
+
+#[root_test]
+fn system_df_agrees_with_images_and_list() {
+    let env = Env::new("overlay");
+    small(&env, "example.com/one", "1", "");
+    env.ok(&["prepare", "--net=none", jetpack_testutil::BB]);
+    let rows: serde_json::Value = serde_json::from_str(&env.ok(&["images", "--json"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    let sum = |f: &str| rows.iter().map(|r| r[f].as_u64().unwrap()).sum::<u64>();
+    let v = df(&env);
+    assert_eq!(v["images"]["count"], rows.len(), "{v}");
+    assert_eq!(v["images"]["size"], sum("tree_size"), "{v}");
+    assert_eq!(v["images"]["files"], sum("aci_size"), "{v}");
+    // Just imported: `image gc` with its defaults keeps them all.
+    assert_eq!(v["images"]["reclaimable"], 0, "{v}");
+    assert_eq!(v["layers"]["count"], 0, "ACIs have no OCI layers: {v}");
+    assert_eq!(v["pods"]["count"], 1, "{v}");
+    assert_eq!(v["pods"]["states"]["prepared"], 1, "{v}");
+    assert!(
+        v["pods"]["size"].as_u64().unwrap() > 0,
+        "the pod's state and manifest: {v}"
+    );
+    let table = env.ok(&["system", "df"]);
+    assert!(table.starts_with("TYPE"), "{table}");
+    assert!(table.contains("(1 prepared)"), "{table}");
 }

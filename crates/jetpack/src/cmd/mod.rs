@@ -5,6 +5,7 @@ mod docs;
 pub(crate) mod fetch;
 pub(crate) mod image;
 mod pod;
+mod system;
 pub(crate) mod trust;
 mod validate;
 
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use jetpack_store::{Config, Source, Store, short_id};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SystemCommand};
 use crate::fmt::{self, View};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -84,6 +85,7 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             images(cfg, &view, no_trunc, digest.as_deref())
         }
         Command::Image(c) => image::run(cfg, c),
+        Command::System(SystemCommand::Df { json }) => system::df(cfg, json),
         Command::Gc { grace } => gc(cfg, &grace),
         Command::Prepare { args } => pod::prepare(cfg, &args),
         Command::Run { args } => pod::run(cfg, &args),
