@@ -268,6 +268,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A running pod's processes as the host sees them: host PID, the app each belongs to
+    /// (`-` for the pod's init), host user id and command line.
+    ///
+    /// They are the pod's init and its descendants; a child of the init belongs to the app its
+    /// environment names (AC_APP_NAME), and its own children to the same app. A pod that is
+    /// not running is an error.
+    Ps {
+        pod: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a pod's manifest (by UUID prefix or name): the pod manifest it was prepared with,
     /// images resolved to IDs (as rkt's cat-manifest).
     Manifest { pod: String },

@@ -194,3 +194,60 @@ fn system_df_agrees_with_images_and_list() {
     assert!(table.starts_with("TYPE"), "{table}");
     assert!(table.contains("(1 prepared)"), "{table}");
 }
+
+#[root_test]
+fn ps_lists_a_running_pods_processes_with_their_app() {
+    let env = Env::new("overlay");
+    let bb = jetpack_testutil::BB;
+    let mut child = env.spawn(&[
+        "run",
+        "--net=none",
+        "--name",
+        "sleeper",
+        bb,
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "1000",
+    ]);
+    let row = env.wait_running_or(&mut child, "sleeper");
+    let uuid = row["uuid"].as_str().unwrap().to_string();
+    let app = row["apps"][0]["name"].as_str().unwrap().to_string();
+    // The app may still be between the init's fork and its exec: wait for the sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let procs = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["ps", "--json", "sleeper"])).unwrap();
+        let found = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["command"] == "/bin/sleep 1000");
+        if found || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let list = procs.as_array().unwrap();
+    assert_eq!(list[0]["pid"], row["pid"], "the init first: {procs}");
+    assert!(list[0]["app"].is_null(), "{procs}");
+    let sleep = list
+        .iter()
+        .find(|p| p["command"] == "/bin/sleep 1000")
+        .unwrap_or_else(|| panic!("no sleep in {procs}"));
+    assert_eq!(sleep["app"], app.as_str(), "{procs}");
+    assert_eq!(sleep["uid"], 0, "{procs}");
+    let table = env.ok(&["ps", &uuid]);
+    let line = table
+        .lines()
+        .find(|l| l.ends_with("/bin/sleep 1000"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains(&format!(" {app} ")), "{table}");
+
+    env.ok(&["kill", "sleeper"]);
+    child.wait().unwrap();
+    let err = env.err(&["ps", "sleeper"]);
+    assert!(err.contains("is not running (exited)"), "{err}");
+    let err = env.err(&["ps", "no-such-pod"]);
+    assert!(err.contains("no-such-pod"), "{err}");
+}

@@ -8,6 +8,7 @@
 pub mod destroy;
 pub mod enter;
 pub mod prepare;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod stop;

@@ -5,6 +5,7 @@ mod docs;
 pub(crate) mod fetch;
 pub(crate) mod image;
 mod pod;
+mod ps;
 mod system;
 pub(crate) mod trust;
 mod validate;
@@ -126,6 +127,7 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             format,
         } => pod::list(cfg, &View::new(json, quiet, no_legend, format)),
         Command::Status { pod, json } => pod::status(cfg, &pod, json),
+        Command::Ps { pod, json } => ps::run(cfg, &pod, json),
         Command::Manifest { pod } => pod::manifest(cfg, &pod),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
