@@ -276,6 +276,7 @@ pub enum Command {
     /// not running is an error.
     Ps {
         pod: String,
+        /// Machine-readable output: pid, ppid, app (null for the init), uid, command.
         #[arg(long)]
         json: bool,
     },
@@ -379,6 +380,7 @@ pub enum SystemCommand {
     /// volumes, state; their rootfs clones live in the storage backend and are not counted)
     /// and volumes (the store keeps none outside its pods).
     Df {
+        /// Machine-readable output, sizes in bytes.
         #[arg(long)]
         json: bool,
     },
