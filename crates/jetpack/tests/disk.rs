@@ -193,6 +193,21 @@ fn system_df_agrees_with_images_and_list() {
     let table = env.ok(&["system", "df"]);
     assert!(table.starts_with("TYPE"), "{table}");
     assert!(table.contains("(1 prepared)"), "{table}");
+
+    // Two OCI images sharing their first layer: three layers in the images, two stored.
+    use jetpack_testutil::oci;
+    const MT: &str = "application/vnd.oci.image.layer.v1.tar";
+    let a = oci::layer(&[("a", Ok(Some(&[7u8; 1000][..])))]);
+    let b = oci::layer(&[("b", Ok(Some(&[8u8; 500][..])))]);
+    for (tag, layers) in [("one", vec![a.clone()]), ("two", vec![a, b])] {
+        let dir = env.dir().join(format!("oci-{tag}"));
+        let layers: Vec<_> = layers.into_iter().map(|l| (l.clone(), l, MT)).collect();
+        oci::layout(&dir, tag, &layers);
+        env.ok(&["import", &format!("oci:{}:{tag}", dir.display())]);
+    }
+    let v = df(&env);
+    assert_eq!(v["layers"]["count"], 2, "{v}");
+    assert_eq!(v["layers"]["size"], 1500, "the layers' files: {v}");
 }
 
 #[root_test]
