@@ -12,7 +12,7 @@ use jetpack_store::{Scratch, Store};
 
 use crate::diff::Skip;
 use crate::error::{Error, Result};
-use crate::{BuildRequest, aci, manifest};
+use crate::{BuildRequest, aci};
 
 /// Writes the flat ACI of the ended build pod's tree `rootfs` into a scratch directory.
 pub(crate) fn stage(
@@ -23,20 +23,7 @@ pub(crate) fn stage(
     req: &BuildRequest,
     skip: Skip,
 ) -> Result<(Scratch, PathBuf, bool)> {
-    let now = time::OffsetDateTime::now_utc();
-    let created = now
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::Invalid(format!("cannot format the time: {e}")))?;
-    let parent_manifest = store.manifest(parent)?;
-    let own = manifest::read_build_manifest(dir)?;
-    let m = manifest::compose(
-        own,
-        &parent_manifest,
-        parent,
-        &req.edits,
-        &created,
-        Vec::new(),
-    )?;
+    let (m, now) = crate::new_manifest(store, parent, dir, req, Vec::new())?;
     let m = flatten(m)?;
     let scratch = store.scratch()?;
     let out = scratch.path().join("image.aci");

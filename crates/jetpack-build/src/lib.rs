@@ -215,6 +215,27 @@ fn stage(
         Vec::new()
     };
     let whitelisted = !whitelist.is_empty();
+    let (m, now) = new_manifest(store, parent, dir, req, whitelist)?;
+    let out = scratch.path().join("image.aci");
+    aci::write(
+        &out,
+        m.to_json_pretty().as_bytes(),
+        &app.rootfs,
+        &changes,
+        store.settings().build.compression,
+        now.unix_timestamp().max(0) as u64,
+    )?;
+    Ok((scratch, out, whitelisted))
+}
+
+/// The new image's manifest (see [`manifest::compose`]), created now, and that time.
+pub(crate) fn new_manifest(
+    store: &Store,
+    parent: &str,
+    dir: &Path,
+    req: &BuildRequest,
+    whitelist: Vec<String>,
+) -> Result<(appc::ImageManifest, time::OffsetDateTime)> {
     let now = time::OffsetDateTime::now_utc();
     let created = now
         .format(&time::format_description::well_known::Rfc3339)
@@ -229,16 +250,7 @@ fn stage(
         &created,
         whitelist,
     )?;
-    let out = scratch.path().join("image.aci");
-    aci::write(
-        &out,
-        m.to_json_pretty().as_bytes(),
-        &app.rootfs,
-        &changes,
-        store.settings().build.compression,
-        now.unix_timestamp().max(0) as u64,
-    )?;
-    Ok((scratch, out, whitelisted))
+    Ok((m, now))
 }
 
 /// Makes `/.jetpack.build` in the pod's rootfs; one the parent has must be a directory.
