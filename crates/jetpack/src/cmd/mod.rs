@@ -5,6 +5,7 @@ mod docs;
 pub(crate) mod fetch;
 pub(crate) mod image;
 mod pod;
+mod pod_view;
 mod ps;
 mod system;
 pub(crate) mod trust;
@@ -125,10 +126,10 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             quiet,
             no_legend,
             format,
-        } => pod::list(cfg, &View::new(json, quiet, no_legend, format)),
-        Command::Status { pod, json } => pod::status(cfg, &pod, json),
+        } => pod_view::list(cfg, &View::new(json, quiet, no_legend, format)),
+        Command::Status { pod, json } => pod_view::status(cfg, &pod, json),
         Command::Ps { pod, json } => ps::run(cfg, &pod, json),
-        Command::Manifest { pod } => pod::manifest(cfg, &pod),
+        Command::Manifest { pod } => pod_view::manifest(cfg, &pod),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
             user,
