@@ -280,6 +280,37 @@ fn register(
     }
 }
 
+/// The running pod's metadata URL in its directory (`PodDir::metadata_url`, 0600), for the
+/// commands `exec` runs in it: the token exists only in the pod's `jetpack run`. Removed on
+/// drop, when the pod ends; one a killed run left is replaced by the next run and never read
+/// while the pod is not running.
+pub struct UrlFile(PathBuf);
+
+impl UrlFile {
+    pub fn write(pods: &crate::pods::Pods, uuid: &str, url: &str) -> Result<UrlFile> {
+        let path = pods.files(uuid).metadata_url();
+        crate::state::write_private(&path, url.as_bytes())?;
+        Ok(UrlFile(path))
+    }
+
+    /// The URL recorded for the running pod `uuid`; `None` when it has none (no metadata
+    /// service: its apps got an empty `AC_METADATA_URL`).
+    pub fn read(pods: &crate::pods::Pods, uuid: &str) -> Result<Option<String>> {
+        let path = pods.files(uuid).metadata_url();
+        match std::fs::read_to_string(&path) {
+            Ok(url) => Ok(Some(url)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).at(&path).map_err(Error::from),
+        }
+    }
+}
+
+impl Drop for UrlFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Ends the registration (and its watcher) on drop.
 pub struct Watch {
     stop: Arc<AtomicBool>,

@@ -20,6 +20,11 @@ pub fn user_gid(rootfs: &Path, uid: u32) -> Option<u32> {
         .map(|e| e.gid)
 }
 
+/// The entry of `uid` in the rootfs's `/etc/passwd`, if it has one (and the file is sound).
+pub fn passwd_entry(rootfs: &Path, uid: u32) -> Option<resolve::PasswdEntry> {
+    resolve::passwd_entry(rootfs, uid).ok().flatten()
+}
+
 pub fn resolve_group(rootfs: &Path, group: &str) -> std::result::Result<u32, String> {
     resolve::resolve_group(rootfs, group).map_err(|e| e.to_string())
 }

@@ -452,6 +452,8 @@ fn enter_runs_a_command_in_the_app() {
         gid: uid,
         groups: Vec::new(),
         working_dir: "/nonexistent".into(),
+        working_dir_required: false,
+        program: None,
         security: Some(jetpack_runtime::Security {
             no_new_privileges: true,
             ..jetpack_runtime::Security::default()
@@ -540,6 +542,8 @@ fn signal_pod_refuses_what_is_not_a_pod_init() {
                 gid: 0,
                 groups: Vec::new(),
                 working_dir: "/".into(),
+                working_dir_required: false,
+                program: None,
                 security: None,
                 userns: false,
             }

@@ -225,6 +225,12 @@ impl PodDir {
         self.0.join("net.json")
     }
 
+    /// The running pod's metadata URL (with its token; root only, 0600), for `exec`: written
+    /// before the apps start, removed when the pod ends.
+    pub fn metadata_url(&self) -> PathBuf {
+        self.0.join("metadata-url")
+    }
+
     /// The bind mount holding the pod's network namespace.
     pub fn netns(&self) -> PathBuf {
         self.0.join("netns")

@@ -285,9 +285,50 @@ pub enum Command {
     Manifest { pod: String },
     /// Print an app's output (all apps if none is named).
     Logs { pod: String, app: Option<String> },
-    /// Run a command (default /bin/sh) inside a running pod's app, as the app runs (its user,
-    /// capabilities, seccomp filter, cgroups), with a terminal if stdin is one.
-    #[command(alias = "console")]
+    /// Run a command in a running pod's app, as the app runs: its user and group, environment
+    /// (AC_METADATA_URL included), working directory, capabilities, no-new-privileges,
+    /// seccomp filter, cgroups and namespaces. Exits with the command's status.
+    ///
+    /// jetpack exec POD[:APP] [-u USER] [-w DIR] [-e K=V]... [-t] -- CMD [ARG...]
+    ///
+    /// APP is needed when the pod has several. -u runs as another user of the image (name or
+    /// number; its group is the user's in the image's /etc/passwd); -w in another directory
+    /// of the app (it must exist); -e sets variables over the app's; -t gives the command a
+    /// terminal. A pod that is not running (prepared, exited) is an error.
+    Exec {
+        /// The pod (name or UUID prefix) and, after a colon, the app.
+        #[arg(value_name = "POD[:APP]")]
+        target: String,
+        /// Run as this user of the app's image (name or number) instead of the app's user.
+        #[arg(short, long)]
+        user: Option<String>,
+        /// The working directory (absolute, in the app) instead of the app's.
+        #[arg(short, long = "working-dir", value_name = "DIR")]
+        working_dir: Option<String>,
+        /// Set this variable over the app's environment (repeatable).
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Give the command a terminal (relayed in raw mode when stdin is one).
+        #[arg(short, long)]
+        tty: bool,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// A login shell in a running pod's app (`exec` with the user's shell as a login shell).
+    ///
+    /// The shell is the user's in the image's /etc/passwd (else /bin/sh), started as `-sh` in
+    /// the user's home with HOME, USER, LOGNAME and SHELL from that entry, in the app's
+    /// security context, with a terminal when stdin is one.
+    Console {
+        /// The pod (name or UUID prefix) and, after a colon, the app.
+        #[arg(value_name = "POD[:APP]")]
+        target: String,
+        /// Log in as this user of the app's image (name or number) instead of the app's user.
+        #[arg(short, long)]
+        user: Option<String>,
+    },
+    /// `exec`'s older form: a command (default /bin/sh) in a running pod's app, with a
+    /// terminal if stdin is one.
     Enter {
         /// Run as this user of the app's image (name or number) instead of the app's user.
         #[arg(long)]

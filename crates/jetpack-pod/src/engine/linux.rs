@@ -99,6 +99,8 @@ impl Engine for LinuxEngine {
             gid: spec.gid,
             groups: spec.groups.clone(),
             working_dir: spec.working_dir.clone(),
+            working_dir_required: spec.working_dir_required,
+            program: spec.program.map(str::to_string),
             security: spec.security.clone(),
             userns: spec.userns,
         };

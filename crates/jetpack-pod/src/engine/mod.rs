@@ -45,8 +45,11 @@ pub struct EnterSpec<'a> {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
-    /// Absolute, inside the app's rootfs.
+    /// Absolute, inside the app's rootfs; `/` when missing, unless `working_dir_required`.
     pub working_dir: String,
+    pub working_dir_required: bool,
+    /// The program to run when it is not `argv[0]` (a login shell's `argv[0]` is `-sh`).
+    pub program: Option<&'a str>,
     /// The app's capabilities, no_new_privs and seccomp filter; `None` for every capability
     /// and no filter (`enter --privileged`).
     pub security: Option<Security>,

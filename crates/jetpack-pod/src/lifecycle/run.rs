@@ -298,6 +298,11 @@ impl Start<'_> {
             )?),
             None => None,
         };
+        // `exec` gives its commands the URL the apps get, until the pod ends.
+        let _url_file = session
+            .as_ref()
+            .map(|s| metadata::UrlFile::write(self.pods, &rec.uuid, &s.url))
+            .transpose()?;
         if let Some(s) = session.as_mut() {
             for app in &mut spec.apps {
                 for (k, v) in &mut app.env {

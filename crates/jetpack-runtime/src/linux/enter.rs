@@ -29,8 +29,13 @@ pub struct EnterContext {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
-    /// Absolute, inside the app's rootfs; `/` if it does not exist there.
+    /// Absolute, inside the app's rootfs; `/` if it does not exist there, unless
+    /// `working_dir_required`.
     pub working_dir: String,
+    /// A missing working directory is an error (asked for with `exec -w`).
+    pub working_dir_required: bool,
+    /// The program to run when it is not `argv[0]` (a login shell's `argv[0]` is `-sh`).
+    pub program: Option<String>,
     /// The app's capabilities, no_new_privs and seccomp filter; `None` for every capability
     /// and no filter (`enter --privileged`).
     pub security: Option<Security>,
@@ -64,6 +69,7 @@ pub fn enter(
         gid: ctx.gid,
         groups: ctx.groups.clone(),
         working_dir: cstring("working directory", &ctx.working_dir)?,
+        working_dir_required: ctx.working_dir_required,
         security,
         cgroups: cgroups::join_files(&ctx.uuid, app)?,
         userns: ctx.userns,
@@ -94,7 +100,8 @@ pub fn enter(
         "command",
         if argv.is_empty() { &default_argv } else { argv },
         &path_dirs,
-    )?;
+    )?
+    .with_program(ctx.program.as_deref())?;
     // SAFETY: fd 0 is the caller's stdin, open for the duration of the call.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let pty = tty.then(|| tty::Pty::open(stdin)).transpose()?;
@@ -142,6 +149,7 @@ struct Identity {
     gid: u32,
     groups: Vec<libc::gid_t>,
     working_dir: std::ffi::CString,
+    working_dir_required: bool,
     security: Option<SecurityPlan>,
     /// The files to write `0` to, to join the app's cgroups.
     cgroups: Vec<OwnedFd>,
@@ -218,7 +226,17 @@ fn join_and_run(
         if let Err(f) = identity {
             fail(f.message, f.code);
         }
-        if sys::chdir(&who.working_dir).is_err() {
+        if let Err(e) = sys::chdir(&who.working_dir) {
+            if who.working_dir_required {
+                fail(
+                    format!(
+                        "working directory {}: {}",
+                        who.working_dir.to_string_lossy(),
+                        errno_text(&e)
+                    ),
+                    app::EXIT_SETUP,
+                );
+            }
             let _ = sys::chdir(c"/");
         }
         if let Some(sec) = &who.security

@@ -68,6 +68,25 @@ impl Command {
         Ok(Command { argv, candidates })
     }
 
+    /// Runs `program` (absolute, or searched like `argv[0]`) instead of `argv[0]`, which the
+    /// program still sees.
+    pub fn with_program(self, program: Option<&str>) -> Result<Command> {
+        let Some(p) = program else {
+            return Ok(self);
+        };
+        let candidates = if p.contains('/') {
+            vec![cstring("program", p)?]
+        } else {
+            return Err(Error::Spec(format!(
+                "program {p:?}: an absolute path is needed"
+            )));
+        };
+        Ok(Command {
+            argv: self.argv,
+            candidates,
+        })
+    }
+
     pub fn display(&self) -> String {
         self.argv.display()
     }

@@ -2,6 +2,7 @@
 
 mod build;
 mod docs;
+mod exec;
 pub(crate) mod fetch;
 pub(crate) mod image;
 mod pod;
@@ -138,9 +139,32 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             app,
             command,
         } => {
-            let opts = jetpack_pod::EnterOptions { user, privileged };
-            pod::enter(cfg, &pod, app.as_deref(), &command, &opts)
+            let opts = jetpack_pod::EnterOptions {
+                user,
+                privileged,
+                ..Default::default()
+            };
+            exec::enter(cfg, &pod, app.as_deref(), &command, &opts)
         }
+        Command::Exec {
+            target,
+            user,
+            working_dir,
+            env,
+            tty,
+            command,
+        } => exec::exec(
+            cfg,
+            &exec::ExecArgs {
+                target: &target,
+                user,
+                working_dir,
+                env: &env,
+                tty,
+                command: &command,
+            },
+        ),
+        Command::Console { target, user } => exec::console(cfg, &target, user),
         Command::Stop { pods, timeout } => pod::stop(cfg, &pods, timeout),
         Command::Kill { pods } => pod::kill(cfg, &pods),
         Command::Destroy { pods } => pod::destroy(cfg, &pods),

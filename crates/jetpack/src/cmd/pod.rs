@@ -1,4 +1,4 @@
-//! Pod commands: prepare, run, logs, enter, stop, kill, destroy (the views are in `pod_view`).
+//! Pod commands: prepare, run, logs, stop, kill, destroy (the views are in `pod_view`).
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -285,26 +285,6 @@ pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn enter(
-    cfg: &Config,
-    pod: &str,
-    app: Option<&str>,
-    command: &[String],
-    opts: &jetpack_pod::EnterOptions,
-) -> Result<ExitCode> {
-    let store = Store::open(cfg)?;
-    let pods = Pods::new(store.root());
-    let rec = pods.find(pod)?;
-    let app = match (app, rec.apps.as_slice()) {
-        (Some(a), _) => a.to_string(),
-        (None, [one]) => one.name.clone(),
-        (None, _) => bail!("pod {} has several apps: name one", rec.uuid),
-    };
-    let tty = std::io::stdin().is_terminal();
-    let code = jetpack_pod::enter(&store, &rec, &app, command, tty, opts)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 pub fn stop(cfg: &Config, list: &[String], timeout: u64) -> Result<ExitCode> {
