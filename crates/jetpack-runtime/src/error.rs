@@ -61,6 +61,10 @@ pub enum Error {
     /// `enter` could not start the command in the pod.
     #[error("enter app {app}: {problem}")]
     Enter { app: String, problem: String },
+
+    /// `cp` between the host and an app's rootfs refused or failed.
+    #[error("{0}")]
+    Copy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,8 +7,11 @@
 //! - [`linux`]: the engine: [`linux::run`], [`linux::enter`], [`linux::signal_pod`].
 //! - [`exit`]: how apps and pods end, and the per-app exit file.
 //! - [`caps`]: capability names and the appc default set.
+//! - [`copy`]: `cp` between the host and an app's rootfs, never led out of it.
 
 pub mod caps;
+#[cfg(target_os = "linux")]
+pub mod copy;
 mod error;
 pub mod exit;
 #[cfg(target_os = "linux")]

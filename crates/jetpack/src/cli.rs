@@ -343,6 +343,21 @@ pub enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Copy files and directories between the host and a pod's app: exactly one of SRC and
+    /// DST is POD[:APP]:PATH.
+    ///
+    /// Directories are copied recursively with their modes; into a pod, owners are kept
+    /// (out of a pod, the files belong to the caller). Paths in the pod resolve inside the
+    /// app's rootfs: `..` and symlinks never lead out of it, and one that tries is refused.
+    /// The host side is never written or read through a symlink the pod planted. Works on
+    /// running pods and, on dir, btrfs and zfs, on prepared and exited ones; an overlay
+    /// pod's rootfs exists only while it runs. A host path with a colon is written ./NAME.
+    Cp {
+        #[arg(value_name = "SRC")]
+        src: String,
+        #[arg(value_name = "DST")]
+        dst: String,
+    },
     /// Stop pods: SIGTERM, then SIGKILL after --timeout seconds.
     Stop {
         #[arg(required = true)]

@@ -1,10 +1,11 @@
 //! Pod lifecycle in stage0, one module per verb: [`prepare`] (reified manifest, constant-time
 //! clones), [`spec`] (the pod resolved to what the engine runs), [`run`], [`stop`] (stop,
-//! kill), [`destroy`] (destroy, gc) and [`enter`].
+//! kill), [`destroy`] (destroy, gc), [`enter`] (exec, console), [`cp`] and [`ps`] (ps, top).
 //!
 //! Each verb takes the [`Engine`] it works through (`*_with`); the functions of the verb's
 //! name use this host's engine.
 
+pub mod cp;
 pub mod destroy;
 pub mod enter;
 pub mod prepare;

@@ -1,6 +1,7 @@
 //! One function per command.
 
 mod build;
+mod cp;
 mod docs;
 mod exec;
 pub(crate) mod fetch;
@@ -165,6 +166,7 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
             },
         ),
         Command::Console { target, user } => exec::console(cfg, &target, user),
+        Command::Cp { src, dst } => cp::run(cfg, &src, &dst),
         Command::Stop { pods, timeout } => pod::stop(cfg, &pods, timeout),
         Command::Kill { pods } => pod::kill(cfg, &pods),
         Command::Destroy { pods } => pod::destroy(cfg, &pods),
