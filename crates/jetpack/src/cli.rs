@@ -280,6 +280,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A running pod's processes with their CPU use and memory, sampled over an interval:
+    /// host PID, app, CPU% (of one core, over the interval), RSS, command line.
+    ///
+    /// Prints one table per interval, -n times (on a terminal, until interrupted unless -n
+    /// is given).
+    Top {
+        pod: String,
+        /// Seconds between samples (fractions allowed).
+        #[arg(short, long = "delay", default_value = "1", value_name = "SECONDS")]
+        delay: f64,
+        /// Number of tables to print (default 1 when stdout is not a terminal).
+        #[arg(short = 'n', long = "iterations", value_name = "N")]
+        iterations: Option<u64>,
+        /// Machine-readable output: pid, ppid, app, uid, command, cpu_percent, rss_bytes;
+        /// one JSON array per sample (one line each when there are several).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a pod's manifest (by UUID prefix or name): the pod manifest it was prepared with,
     /// images resolved to IDs (as rkt's cat-manifest).
     Manifest { pod: String },

@@ -248,3 +248,48 @@ fn console_is_a_login_shell_of_the_images_user() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!text(&o).contains("reached"), "{}", text(&o));
 }
+
+#[jetpack_testutil::root_test]
+fn top_shows_the_apps_processes_and_what_they_use() {
+    let e = Env::new("dir");
+    let out = tempfile::tempdir().unwrap();
+    let script = "(while :; do :; done) & touch /out/ready; exec sleep 1000";
+    let mut c = e.spawn_reporting(&["--name", "busy"], out.path(), &[], script);
+    wait_file(&out.path().join("ready"), &mut c);
+    e.wait_running_or(&mut c, "busy");
+    let _pod = Running(c);
+    let table = e.ok(&["top", "busy", "-d", "0.3"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("PID") && header.contains("CPU%") && header.contains("RSS"));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" busybox ") && l.ends_with("sleep 1000")),
+        "{table}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["top", "busy", "-d", "0.3", "--json"])).unwrap();
+    let procs = v.as_array().unwrap();
+    assert!(procs.iter().any(|p| p["app"].is_null()), "the init: {v}");
+    let sleep = procs
+        .iter()
+        .find(|p| p["command"] == "sleep 1000")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(sleep["app"], "busybox");
+    assert!(sleep["rss_bytes"].as_u64().unwrap() > 0, "{v}");
+    assert!(sleep["cpu_percent"].as_f64().unwrap() < 5.0, "{v}");
+    // The loop, a subshell of the app's shell: busy.
+    let busiest = procs
+        .iter()
+        .map(|p| p["cpu_percent"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(busiest > 30.0, "{v}");
+    let two = e.ok(&["top", "busy", "-d", "0.1", "-n", "2", "--json"]);
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let err = e.err(&["top", "busy", "-d", "0"]);
+    assert!(err.contains("above 0"), "{err}");
+    e.ok(&["stop", "busy"]);
+    let err = e.err(&["top", "busy"]);
+    assert!(err.contains("not running"), "{err}");
+}

@@ -131,6 +131,12 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         } => pod_view::list(cfg, &View::new(json, quiet, no_legend, format)),
         Command::Status { pod, json } => pod_view::status(cfg, &pod, json),
         Command::Ps { pod, json } => ps::run(cfg, &pod, json),
+        Command::Top {
+            pod,
+            delay,
+            iterations,
+            json,
+        } => ps::top(cfg, &pod, delay, iterations, json),
         Command::Manifest { pod } => pod_view::manifest(cfg, &pod),
         Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
         Command::Enter {
