@@ -10,6 +10,7 @@ pub mod isolators;
 pub mod lifecycle;
 pub mod metadata;
 pub mod network;
+pub mod notify;
 pub mod pods;
 pub mod reify;
 pub mod rootfs;

@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::metadata;
 use crate::network::{self, Attached, NetMode, PodNetworks};
+use crate::notify;
 use crate::pods::{PodLock, PodRecord, Pods, State, now};
 
 /// Takes the pod's lock for a start, or says who holds it.
@@ -330,7 +331,10 @@ impl Start<'_> {
             let _ = self.pods.save(&running);
             // Threads only now: the init has been forked.
             watch = session.take().map(metadata::Session::watch);
+            // A service manager waiting for the pod (sd_notify) may go on.
+            notify::ready();
         });
+        notify::stopping();
         drop(watch);
         code
     }
