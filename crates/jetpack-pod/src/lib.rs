@@ -14,6 +14,7 @@ pub mod notify;
 pub mod pods;
 pub mod reify;
 pub mod rootfs;
+pub mod service;
 pub mod state;
 pub mod userns;
 

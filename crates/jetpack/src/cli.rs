@@ -408,6 +408,17 @@ pub enum Command {
         #[arg(long)]
         idle_exit: Option<String>,
     },
+    /// Write a boot service for a pod: a systemd unit or a FreeBSD rc.d script.
+    ///
+    /// `generate systemd|rc.d [OPTIONS] POD` runs an existing pod as prepared at every start
+    /// (`gc` removes an exited pod once its grace has passed, and the service with it).
+    /// `generate systemd|rc.d [OPTIONS] --name NAME [POD-OPTIONS] IMAGE [APP-OPTIONS] ...`
+    /// makes a pod named NAME from the images at every start, with the options of `run`, and
+    /// destroys it at every stop: nothing of it outlives the service, so it survives reboots
+    /// and `gc`. The commands call this binary by its absolute path, with the --config and -o
+    /// options given here.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
     /// Check image manifests, pod manifests and ACI files against the appc spec.
     ///
     /// Prints `FILE: valid` for each good file. Stops at the first bad one with the reason and
@@ -429,6 +440,64 @@ pub enum Command {
     /// Write the man pages of jetpack and of each command (jetpack.1, jetpack-run.1,
     /// jetpack-image-show.1, ...) into DIR (default ., made if missing); print their paths.
     Man { dir: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// A systemd unit, jetpack-<NAME>.service, that runs the pod in the foreground.
+    ///
+    /// The unit is Type=notify: `jetpack run` tells systemd when the pod runs (READY=1) and
+    /// when it ends. ExecStop is `jetpack stop` (SIGTERM to the apps, SIGKILL after
+    /// --stop-timeout); KillMode=mixed. A unit for a new pod destroys a pod of its name left
+    /// by a host that went down before it starts (ExecStartPre), and its pod when it stops
+    /// (ExecStopPost). --restart maps to Restart= (no, on-failure, always; on-failure:MAX to
+    /// StartLimitBurst=MAX+1 with no interval: the first start and MAX restarts). The unit
+    /// wants jetpack-mds.service (contrib/), so that the metadata service does not run in
+    /// the unit's cgroup.
+    ///
+    /// Printed, or with --files written to DIR/jetpack-<NAME>.service (default
+    /// /etc/systemd/system; then `systemctl daemon-reload` and `systemctl enable --now
+    /// jetpack-<NAME>`).
+    Systemd(GenerateArgs),
+    /// A FreeBSD rc.d script, jetpack_<NAME>, that starts the pod detached (`run -d`).
+    ///
+    /// PROVIDE: jetpack_<NAME> (the pod's name or UUID with every character outside
+    /// [a-z0-9_] made _), REQUIRE: LOGIN jetpack_mds, rcvar jetpack_<NAME>_enable; start,
+    /// stop and status call `jetpack run -d`, `stop` and `status` (a new pod is destroyed at
+    /// stop). rc.conf's jetpack_<NAME>_bin and jetpack_<NAME>_options override the binary and
+    /// add global options. --restart is the pod's own policy (`run --restart`).
+    ///
+    /// Printed, or with --files written to DIR/jetpack_<NAME> (default
+    /// /usr/local/etc/rc.d), executable.
+    #[command(name = "rc.d")]
+    RcD(GenerateArgs),
+}
+
+/// The options of `generate systemd` and `generate rc.d`: given before the pod or the images.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Write the file into --dir and print its path (instead of printing the file).
+    #[arg(long)]
+    pub files: bool,
+    /// Where --files writes (default /etc/systemd/system, or /usr/local/etc/rc.d).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// When to start the pod again: no (the default), on-failure[:MAX] or always.
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// Seconds `stop` waits after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: u64,
+    /// POD, or --name NAME [POD-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS [---]] [IMAGE ...] as
+    /// for `run`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 1..,
+        value_name = "POD|--name NAME IMAGE"
+    )]
+    pub pod: Vec<String>,
 }
 
 /// The shells `completion` writes for.

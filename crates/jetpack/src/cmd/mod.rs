@@ -5,6 +5,7 @@ mod cp;
 mod docs;
 mod exec;
 pub(crate) mod fetch;
+mod generate;
 pub(crate) mod image;
 mod pod;
 mod pod_view;
@@ -35,7 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             | Command::Completion { .. }
             | Command::Man { .. }
     );
-    let result = command(&cfg, cli.command);
+    let result = command(&cfg, (cli.config.as_deref(), &cli.set), cli.command);
     match result {
         Err(e) if uses_store && from_the_system(&e) && !crate::broken_pipe(&e) => {
             match jetpack_store::root_problem(&cfg.layout()) {
@@ -67,7 +68,12 @@ fn from_the_system(e: &anyhow::Error) -> bool {
         })
 }
 
-fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
+/// `global`: the `--config` and `-o` options as given, which a generated service repeats.
+fn command(
+    cfg: &Config,
+    global: (Option<&std::path::Path>, &[String]),
+    command: Command,
+) -> Result<ExitCode> {
     match command {
         Command::Init => init(cfg),
         Command::Import {
@@ -181,6 +187,9 @@ fn command(cfg: &Config, command: Command) -> Result<ExitCode> {
         Command::Config { keys } => config(cfg, &keys),
         Command::Completion { shell } => docs::completion(shell),
         Command::Man { dir } => docs::man(dir.as_deref().unwrap_or(std::path::Path::new("."))),
+        Command::Generate(g) => {
+            generate::run(cfg, generate::global_options(global.0, global.1)?, g)
+        }
     }
 }
 
