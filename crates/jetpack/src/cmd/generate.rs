@@ -144,11 +144,9 @@ fn pod(cfg: &Config, args: &[String]) -> Result<ServicePod> {
             name: rec.name,
         });
     }
-    let prefix: Vec<&String> = args.iter().take_while(|a| a.starts_with('-')).collect();
-    if prefix
-        .iter()
-        .any(|a| matches!(a.as_str(), "-d" | "--detach"))
-    {
+    // `run` options end at the apps' arguments.
+    let mut options = args.iter().take_while(|a| *a != "--");
+    if options.any(|a| matches!(a.as_str(), "-d" | "--detach")) {
         bail!("the service decides how the pod runs: leave out -d/--detach");
     }
     let p = podargs::parse(args, true)?;
