@@ -23,7 +23,7 @@ pub use conf::{
     load_network, write_default,
 };
 pub use error::{Error, Result};
-pub use etc::{hosts_file, resolv_conf};
+pub use etc::{hosts_file, resolv_conf, resolver_settings};
 
 /// Where CNI plugins are looked for when the configuration does not say.
 pub const DEFAULT_PLUGIN_PATH: &str = "/usr/lib/cni:/usr/libexec/cni:/opt/cni/bin";

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod network;
 pub mod notify;
+pub mod podopts;
 pub mod pods;
 pub mod reify;
 pub mod rootfs;
@@ -25,5 +26,6 @@ pub use lifecycle::{
     kill, kill_with, manifest_text, prepare, prepare_with, run, run_with, stop, stop_with,
     with_ports,
 };
+pub use podopts::EtcOptions;
 pub use pods::{PodRecord, Pods, State, Status};
 pub use reify::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume, reify};

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use crate::host::Host;
+use crate::podopts::EtcOptions;
 pub use crate::pods::NetInfo;
 use crate::pods::Pods;
 use crate::rootfs;
@@ -337,17 +338,24 @@ pub fn detach(engine: &dyn Engine, pods: &Pods, uuid: &str) -> Result<bool> {
     }
 }
 
-/// Writes `/etc/hosts` and `/etc/resolv.conf` into each app's rootfs where its image has none.
+/// Writes `/etc/hosts` and `/etc/resolv.conf` into each app's rootfs where its image has none,
+/// with the pod's `--hosts-entry`, `--dns-search` and `--dns-opt` (an image's own file is
+/// kept, with a warning when those options were given for it).
 pub fn provide_etc_files(
     rootfs: &[PathBuf],
     hostname: &str,
     mode: &NetMode,
     ips: &[IpAddr],
     dns: &[IpAddr],
+    etc: &EtcOptions,
 ) -> Result<()> {
-    let hosts = jetpack_net::hosts_file(hostname, ips);
+    let base = etc
+        .host_hosts
+        .then(|| fs::read_to_string("/etc/hosts").unwrap_or_default());
+    let hosts = jetpack_net::hosts_file(hostname, ips, base.as_deref(), &etc.hosts_entries);
     let resolv = match mode {
-        NetMode::None if dns.is_empty() => None,
+        NetMode::None if dns.is_empty() && !etc.has_resolver_settings() => None,
+        NetMode::None if dns.is_empty() => Some(String::new()),
         // The host's own resolver (even a local stub) is reachable on the host network.
         NetMode::Host if dns.is_empty() => {
             Some(fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
@@ -356,11 +364,26 @@ pub fn provide_etc_files(
             dns,
             &["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"],
         )),
+    }
+    .map(|text| jetpack_net::resolver_settings(&text, &etc.dns_search, &etc.dns_options));
+    let own = |r: &PathBuf, name: &str, asked: bool| {
+        if asked {
+            tracing::warn!(
+                "{}: the image has its own /etc/{name}, which is kept: the pod's settings for it \
+                 do not apply",
+                r.display()
+            );
+        }
     };
+    let hosts_asked = etc.host_hosts || !etc.hosts_entries.is_empty();
     for r in rootfs {
-        rootfs::provide_etc_file(r, "hosts", hosts.as_bytes())?;
-        if let Some(text) = &resolv {
-            rootfs::provide_etc_file(r, "resolv.conf", text.as_bytes())?;
+        if !rootfs::provide_etc_file(r, "hosts", hosts.as_bytes())? {
+            own(r, "hosts", hosts_asked);
+        }
+        if let Some(text) = &resolv
+            && !rootfs::provide_etc_file(r, "resolv.conf", text.as_bytes())?
+        {
+            own(r, "resolv.conf", etc.has_resolver_settings());
         }
     }
     Ok(())

@@ -105,6 +105,9 @@ pub struct PodRecord {
     /// DNS servers for the pod's /etc/resolv.conf (the host's when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<std::net::IpAddr>,
+    /// `--hostname`, `--hosts-entry`, `--dns-search`, `--dns-opt`.
+    #[serde(default, skip_serializing_if = "crate::podopts::EtcOptions::is_empty")]
+    pub etc: crate::podopts::EtcOptions,
     /// The pod's networks and addresses while it runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetInfo>,
@@ -380,6 +383,7 @@ impl Pods {
                     exited: None,
                     net: String::new(),
                     dns: Vec::new(),
+                    etc: Default::default(),
                     networks: Vec::new(),
                     apps: Vec::new(),
                     pid: None,
@@ -472,6 +476,7 @@ mod tests {
             exited: None,
             net: "none".into(),
             dns: Vec::new(),
+            etc: Default::default(),
             networks: Vec::new(),
             apps: Vec::new(),
             pid: None,

@@ -34,6 +34,8 @@ pub struct AppRequest {
     /// Isolators from `--memory`, `--cpu`, `--caps-retain`, `--caps-remove`, `--seccomp`
     /// ([`parse_isolator`]); each replaces the image's isolators of its kind.
     pub isolators: Vec<Isolator>,
+    /// `--supplementary-gids` after the image: replaces the pod's and the image's.
+    pub supplementary_gids: Option<Vec<u32>>,
 }
 
 /// A pod as the command line asks for it.
@@ -45,6 +47,39 @@ pub struct PodRequest {
     /// `--insecure-options=image-privileges`: accept the capabilities and seccomp sets images
     /// ask for beyond the defaults (see [`crate::isolators::image_privileges`]).
     pub image_privileges: bool,
+    /// `--set-env`/`--set-env-file` before the first image: every app's, over the image's,
+    /// under the app's own.
+    pub env: Vec<(String, String)>,
+    /// `--inherit-env`: the caller's environment, under everything else.
+    pub inherited_env: Vec<(String, String)>,
+    /// `--supplementary-gids` before the first image: every app's groups, unless the app has
+    /// its own.
+    pub supplementary_gids: Option<Vec<u32>>,
+    /// `--mount` before the first image: (volume, target) in every app, unless the app mounts
+    /// something else at that target.
+    pub mounts: Vec<(String, String)>,
+}
+
+impl PodRequest {
+    /// Whether options that change every app's `app` were given (they need images: a
+    /// `--pod-manifest` says each app's own).
+    pub fn has_app_wide_options(&self) -> bool {
+        !self.env.is_empty()
+            || !self.inherited_env.is_empty()
+            || self.supplementary_gids.is_some()
+            || !self.mounts.is_empty()
+    }
+}
+
+/// Sets `name` to `value` in `env`, in place when it is there.
+fn set_env(env: &mut Vec<EnvVar>, name: &str, value: &str) {
+    match env.iter_mut().find(|e| e.name == name) {
+        Some(e) => e.value = value.to_string(),
+        None => env.push(EnvVar {
+            name: name.to_string(),
+            value: value.to_string(),
+        }),
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -245,11 +280,8 @@ fn annotations(list: &[(String, String)], what: &str) -> Result<appc::Annotation
 }
 
 /// The effective `app` of one request: the image's, with the request's overrides applied.
-fn effective_app(
-    req: &AppRequest,
-    image: &appc::ImageManifest,
-    image_privileges: bool,
-) -> Result<App> {
+fn effective_app(req: &AppRequest, pod: &PodRequest, image: &appc::ImageManifest) -> Result<App> {
+    let image_privileges = pod.image_privileges;
     let mut app = match (&image.app, &req.exec) {
         (Some(a), _) => a.clone(),
         (None, Some(_)) => App {
@@ -277,14 +309,21 @@ fn effective_app(
             image.name
         )));
     }
-    for (k, v) in &req.env {
-        match app.environment.iter_mut().find(|e| &e.name == k) {
-            Some(e) => e.value = v.clone(),
-            None => app.environment.push(EnvVar {
-                name: k.clone(),
-                value: v.clone(),
-            }),
+    // The caller's environment under the image's, the pod's over it, the app's over all.
+    for (k, v) in &pod.inherited_env {
+        if !app.environment.iter().any(|e| &e.name == k) {
+            set_env(&mut app.environment, k, v);
         }
+    }
+    for (k, v) in pod.env.iter().chain(&req.env) {
+        set_env(&mut app.environment, k, v);
+    }
+    if let Some(g) = req
+        .supplementary_gids
+        .as_ref()
+        .or(pod.supplementary_gids.as_ref())
+    {
+        app.supplementary_gids.clone_from(g);
     }
     if let Some(u) = &req.user {
         app.user = u.clone();
@@ -346,10 +385,14 @@ pub fn reify(store: &Store, req: &PodRequest) -> Result<(PodManifest, Vec<appc::
                 "two apps are named \"{name}\": give one of them another name with --app-name"
             )));
         }
-        let app = effective_app(r, &manifest, req.image_privileges)?;
-        let mounts = r
+        let app = effective_app(r, req, &manifest)?;
+        // The pod's mounts first, but not at a target the app mounts something else at.
+        let pod_wide = req
             .mounts
             .iter()
+            .filter(|(_, t)| !r.mounts.iter().any(|m| &m.1 == t));
+        let mounts = pod_wide
+            .chain(&r.mounts)
             .map(|(v, t)| {
                 let volume = AcName::from_str(v)
                     .map_err(|e| invalid(format!("--mount volume {v:?}: {e}")))?;
@@ -602,7 +645,7 @@ mod tests {
             ],
             ..AppRequest::default()
         };
-        let app = effective_app(&req, &image, false).unwrap();
+        let app = effective_app(&req, &PodRequest::default(), &image).unwrap();
         let names: Vec<&str> = app.isolators.iter().map(|i| i.name()).collect();
         assert_eq!(
             names,
@@ -618,6 +661,63 @@ mod tests {
         );
     }
 
+    fn privileged() -> PodRequest {
+        PodRequest {
+            image_privileges: true,
+            ..PodRequest::default()
+        }
+    }
+
+    #[test]
+    fn pod_wide_env_and_groups() {
+        let image: appc::ImageManifest = serde_json::from_value(serde_json::json!({
+            "acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/x",
+            "app": {"exec": ["/bin/sh"], "user": "0", "group": "0", "supplementaryGIDs": [7],
+                    "environment": [{"name": "IMG", "value": "image"},
+                                    {"name": "BOTH", "value": "image"}]}
+        }))
+        .unwrap();
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let pod = PodRequest {
+            inherited_env: vec![kv("IMG", "caller"), kv("HOME", "/caller")],
+            env: vec![kv("BOTH", "pod"), kv("POD", "pod")],
+            supplementary_gids: Some(vec![10, 20]),
+            ..PodRequest::default()
+        };
+        let req = AppRequest {
+            env: vec![kv("POD", "app")],
+            ..AppRequest::default()
+        };
+        let app = effective_app(&req, &pod, &image).unwrap();
+        let env: Vec<(&str, &str)> = app
+            .environment
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            vec![
+                ("IMG", "image"),
+                ("BOTH", "pod"),
+                ("HOME", "/caller"),
+                ("POD", "app")
+            ]
+        );
+        assert_eq!(app.supplementary_gids, vec![10, 20]);
+        let own = AppRequest {
+            supplementary_gids: Some(vec![30]),
+            ..AppRequest::default()
+        };
+        assert_eq!(
+            effective_app(&own, &pod, &image)
+                .unwrap()
+                .supplementary_gids,
+            vec![30]
+        );
+        let none = effective_app(&AppRequest::default(), &PodRequest::default(), &image).unwrap();
+        assert_eq!(none.supplementary_gids, vec![7]);
+    }
+
     #[test]
     fn image_privileges_need_the_operator() {
         let image: appc::ImageManifest = serde_json::from_value(serde_json::json!({
@@ -628,7 +728,7 @@ mod tests {
             ]}
         }))
         .unwrap();
-        let e = effective_app(&AppRequest::default(), &image, false)
+        let e = effective_app(&AppRequest::default(), &PodRequest::default(), &image)
             .unwrap_err()
             .to_string();
         assert!(e.contains("image example.com/admin asks for"), "{e}");
@@ -636,13 +736,13 @@ mod tests {
         assert!(e.contains("--caps-retain=CAP_CHOWN,CAP_SYS_ADMIN"), "{e}");
         assert!(e.contains("--insecure-options=image-privileges"), "{e}");
         // Accepted by the operator, or replaced by the operator's own set.
-        let app = effective_app(&AppRequest::default(), &image, true).unwrap();
+        let app = effective_app(&AppRequest::default(), &privileged(), &image).unwrap();
         assert_eq!(app.isolators.len(), 1);
         let own = AppRequest {
             isolators: vec![parse_isolator("--caps-retain", "CAP_SYS_ADMIN").unwrap()],
             ..AppRequest::default()
         };
-        effective_app(&own, &image, false).unwrap();
+        effective_app(&own, &PodRequest::default(), &image).unwrap();
         // A seccomp set of the image weaker than the default.
         let mut weak = image.clone();
         weak.app.as_mut().unwrap().isolators = vec![
@@ -650,7 +750,7 @@ mod tests {
                 {"name": "os/linux/seccomp-retain-set", "value": {"set": ["@appc.io/all"]}}))
             .unwrap(),
         ];
-        let e = effective_app(&AppRequest::default(), &weak, false)
+        let e = effective_app(&AppRequest::default(), &PodRequest::default(), &weak)
             .unwrap_err()
             .to_string();
         assert!(e.contains("keyctl") && e.contains("unshare"), "{e}");
@@ -658,6 +758,6 @@ mod tests {
             isolators: vec![parse_isolator("--seccomp", "@appc.io/all").unwrap()],
             ..AppRequest::default()
         };
-        effective_app(&own, &weak, false).unwrap();
+        effective_app(&own, &PodRequest::default(), &weak).unwrap();
     }
 }

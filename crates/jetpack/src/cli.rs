@@ -116,7 +116,11 @@ pub enum Command {
     /// Prepare a pod from images (or --pod-manifest FILE) and print its UUID.
     ///
     /// jetpack prepare [--name NAME] [--net default|host|none|NET[,NET...]] [--port NAME:HOSTPORT]...
-    ///                 [--dns IP[,IP...]] [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
+    ///                 [--dns IP[,IP...]] [--dns-search DOMAIN,...]... [--dns-opt OPT,...]...
+    ///                 [--hostname NAME] [--hosts-entry IP=HOST|host]...
+    ///                 [--set-env K=V]... [--set-env-file FILE]... [--inherit-env]
+    ///                 [--supplementary-gids GID,...] [--mount volume=NAME,target=PATH]...
+    ///                 [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
     ///                 [--insecure-options image-privileges|http|tls|signature|all,...]
     ///                 [--pull-policy new|update|never] [--uuid-file-save FILE] [-n|--dry-run]
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
@@ -129,11 +133,23 @@ pub enum Command {
     /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
     /// `default` (the default), `host` (the host's network) or `none` (loopback only). --port
     /// forwards a host port to the app port of that name (the image's app.ports). --dns sets the
-    /// pod's /etc/resolv.conf where the image has none (otherwise the host's servers). Pods on a
-    /// network get AC_METADATA_URL for the metadata service.
+    /// pod's /etc/resolv.conf where the image has none (otherwise the host's servers);
+    /// --dns-search and --dns-opt replace its search and options lines. Pods on a network get
+    /// AC_METADATA_URL for the metadata service.
     ///
-    /// Per-app options, after their image: --exec CMD, --set-env K=V, --user U, --group G,
-    /// --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
+    /// --hostname NAME: the pod's hostname (default: --name, else jetpack- and the first UUID
+    /// digits). --hosts-entry IP=HOST (repeatable) adds a line to the pod's /etc/hosts;
+    /// --hosts-entry host starts it from the host's /etc/hosts. Like --dns, these are recorded
+    /// with the pod and apply at every run, to apps whose image has no such file of its own.
+    ///
+    /// Before the first image, --set-env K=V, --set-env-file FILE (K=V lines, # comments),
+    /// --supplementary-gids GID,... and --mount volume=NAME,target=PATH apply to every app; the
+    /// same after an image apply to that app and win over the pod's. --inherit-env gives every
+    /// app the environment of this command, below the image's and the options' variables.
+    /// These are written into the pod manifest (not with --pod-manifest).
+    ///
+    /// Per-app options, after their image: --exec CMD, --set-env K=V, --set-env-file FILE,
+    /// --user U, --group G, --supplementary-gids GID,..., --working-dir DIR, --mount volume=NAME,target=PATH, -a/--annotation K=V, --app-name NAME,
     /// --readonly-rootfs. Isolators, replacing the image's of the same kind: --memory Q (limit,
     /// e.g. 512M), --cpu Q (limit, e.g. 500m), --caps-retain CAP,..., --caps-remove CAP,...,
     /// --seccomp mode=retain|remove[,errno=EPERM],SYSCALL,... (an app without one gets

@@ -3,11 +3,15 @@
 //!
 //! ```text
 //! jetpack run [--rm] [-t] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
-//!             [--private-users[=false]]
+//!             [--private-users[=false]] [--hostname NAME] [--hosts-entry IP=HOST|host]...
+//!             [--dns-search DOMAIN,...]... [--dns-opt OPT,...]... [--set-env K=V]...
+//!             [--set-env-file FILE]... [--inherit-env] [--supplementary-gids GID,...]
+//!             [--mount volume=N,target=PATH]...
 //!             [--port NAME:HOSTPORT]... [--volume SPEC]... [-a K=V]...
 //!             [--insecure-options image-privileges|http|tls|signature|all-fetch|all,...]
 //!             [--pull-policy new|update|never] [--uuid-file-save FILE]
-//!             IMAGE [--exec CMD] [--set-env K=V]... [--user U] [--group G] [--working-dir DIR]
+//!             IMAGE [--exec CMD] [--set-env K=V]... [--set-env-file FILE]... [--user U]
+//!                   [--group G] [--supplementary-gids GID,...] [--working-dir DIR]
 //!                   [--mount volume=N,target=PATH]... [-a K=V]... [--app-name NAME]
 //!                   [--readonly-rootfs] [--memory Q] [--cpu Q] [--caps-retain CAP,...]
 //!                   [--caps-remove CAP,...] [--seccomp mode=retain|remove[,errno=E],CALL,...]
@@ -15,11 +19,16 @@
 //!             [IMAGE ...]
 //! ```
 //!
-//! `prepare` takes the same without `--rm` and `-t`, and `-n/--dry-run`.
+//! `prepare` takes the same without `--rm` and `-t`, and `-n/--dry-run`. Pod options that
+//! name app settings (`--set-env`, `--set-env-file`, `--supplementary-gids`, `--mount`) apply
+//! to every app before the first image, to the app they follow after it (the app's win).
 
 use anyhow::{Result, bail};
 use jetpack_fetch::{Insecure, PullPolicy};
-use jetpack_pod::{AppRequest, PodRequest, parse_isolator, parse_mount, parse_volume};
+use jetpack_pod::podopts::{
+    self, check_hostname, parse_dns_list, parse_env, parse_env_file, parse_gids, parse_hosts_entry,
+};
+use jetpack_pod::{AppRequest, EtcOptions, PodRequest, parse_isolator, parse_mount, parse_volume};
 
 /// Everything `prepare` and `run` accept.
 #[derive(Debug, Default)]
@@ -44,6 +53,24 @@ pub struct PodArgs {
     pub insecure: Insecure,
     /// `--pull-policy`: when to fetch the images named (not given by ID).
     pub pull: PullPolicy,
+    /// `--hostname`, `--hosts-entry`, `--dns-search`, `--dns-opt`.
+    pub etc: EtcOptions,
+}
+
+/// The most a `--set-env-file` may hold.
+const ENV_FILE_MAX: u64 = 1 << 20;
+
+/// The variables of a `--set-env-file`.
+fn env_file(f: &str) -> Result<Vec<(String, String)>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(f)
+        .and_then(|file| file.take(ENV_FILE_MAX + 1).read_to_string(&mut text))
+        .map_err(|e| anyhow::anyhow!("--set-env-file {f}: {e}"))?;
+    if text.len() as u64 > ENV_FILE_MAX {
+        bail!("--set-env-file {f}: larger than {ENV_FILE_MAX} bytes");
+    }
+    Ok(parse_env_file(f, &text)?)
 }
 
 fn split(arg: &str) -> (&str, Option<&str>) {
@@ -175,14 +202,48 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
                     None => out.request.annotations.push(kv),
                 }
             }
-            ("--exec", Some(a)) => a.exec = Some(value("--exec")?),
-            ("--set-env", Some(a)) => {
-                let v = value("--set-env")?;
-                let Some((k, val)) = v.split_once('=') else {
-                    bail!("--set-env {v:?}: expected NAME=VALUE")
-                };
-                a.env.push((k.to_string(), val.to_string()));
+            ("--hostname", None) => {
+                let h = value("--hostname")?;
+                check_hostname("--hostname", &h)?;
+                out.etc.hostname = Some(h);
             }
+            ("--hosts-entry", None) => match parse_hosts_entry(&value("--hosts-entry")?)? {
+                None => out.etc.host_hosts = true,
+                Some(e) => out.etc.hosts_entries.push(e),
+            },
+            (opt @ ("--dns-search" | "--dns-opt"), None) => {
+                let list = parse_dns_list(opt, &value(opt)?)?;
+                match opt {
+                    "--dns-search" => out.etc.dns_search.extend(list),
+                    _ => out.etc.dns_options.extend(list),
+                }
+            }
+            ("--inherit-env", None) => {
+                out.request.inherited_env = podopts::inheritable_env(std::env::vars_os());
+            }
+            ("--set-env", target) => {
+                let kv = parse_env(&value("--set-env")?)?;
+                match target {
+                    Some(a) => a.env.push(kv),
+                    None => out.request.env.push(kv),
+                }
+            }
+            ("--set-env-file", target) => {
+                let vars = env_file(&value("--set-env-file")?)?;
+                match target {
+                    Some(a) => a.env.extend(vars),
+                    None => out.request.env.extend(vars),
+                }
+            }
+            ("--supplementary-gids", target) => {
+                let gids = Some(parse_gids(&value("--supplementary-gids")?)?);
+                match target {
+                    Some(a) => a.supplementary_gids = gids,
+                    None => out.request.supplementary_gids = gids,
+                }
+            }
+            ("--mount", None) => out.request.mounts.push(parse_mount(&value("--mount")?)?),
+            ("--exec", Some(a)) => a.exec = Some(value("--exec")?),
             ("--user", Some(a)) => a.user = Some(value("--user")?),
             ("--group", Some(a)) => a.group = Some(value("--group")?),
             ("--working-dir", Some(a)) => a.working_dir = Some(value("--working-dir")?),
@@ -228,6 +289,13 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
     }
     if out.pod_manifest.is_some() && !out.request.apps.is_empty() {
         bail!("give either --pod-manifest or images, not both");
+    }
+    if out.pod_manifest.is_some() && out.request.has_app_wide_options() {
+        bail!(
+            "--set-env, --set-env-file, --inherit-env, --supplementary-gids and --mount apply \
+             to the apps of images given on the command line; with --pod-manifest, give each \
+             app's environment, supplementaryGIDs and mounts in the manifest"
+        );
     }
     if out.pod_manifest.is_none() && out.request.apps.is_empty() {
         bail!("no image given (see `jetpack help prepare`)");

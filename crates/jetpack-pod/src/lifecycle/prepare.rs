@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use crate::isolators;
 use crate::network::{self, NetMode, PodNetworks};
+use crate::podopts::EtcOptions;
 use crate::pods::{AppRecord, PodRecord, Pods, State, now};
 
 /// Pod-level choices made at prepare time.
@@ -25,6 +26,8 @@ pub struct PodOptions {
     pub ports: Vec<(String, u16)>,
     /// A user namespace: the pod's root is an unprivileged host uid of a range of its own.
     pub private_users: bool,
+    /// Hostname, `/etc/hosts` entries and resolver settings.
+    pub etc: EtcOptions,
 }
 
 impl Default for PodOptions {
@@ -35,6 +38,7 @@ impl Default for PodOptions {
             dns: Vec::new(),
             ports: Vec::new(),
             private_users: false,
+            etc: EtcOptions::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ pub fn prepare_with(
         _ => {}
     }
     isolators::resolve(manifest, &nets.isolator_host(manifest, engine))?;
+    opts.etc.check()?;
     // Isolators that must not run (unknown system calls, ...) fail here, before any work.
     // (networks are checked below, before the isolators that depend on them)
     if let Some(n) = &opts.name {
@@ -119,6 +124,7 @@ pub fn prepare_with(
         exited: None,
         net: opts.net.clone(),
         dns: opts.dns.clone(),
+        etc: opts.etc.clone(),
         networks: Vec::new(),
         apps: Vec::new(),
         pid: None,

@@ -276,8 +276,9 @@ impl Start<'_> {
         let ips = self.attached.map(|a| a.ips()).unwrap_or_default();
         spec.netns = self.attached.map(|a| a.netns.clone());
         let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
+        let (mode, etc) = (&self.nets.mode, &rec.etc);
         let provide =
-            || network::provide_etc_files(&rootfs, &spec.hostname, &self.nets.mode, &ips, &rec.dns);
+            || network::provide_etc_files(&rootfs, &spec.hostname, mode, &ips, &rec.dns, etc);
         match rec
             .userns
             .filter(|_| rec.apps.iter().any(|a| a.rootfs_mapped))

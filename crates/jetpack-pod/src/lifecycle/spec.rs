@@ -52,6 +52,8 @@ pub fn build_spec(
                 None => env.push((e.name.clone(), e.value.clone())),
             }
         }
+        // The runtime's own variables win over any of the same name.
+        env.retain(|(k, _)| !matches!(k.as_str(), "AC_APP_NAME" | "AC_METADATA_URL" | "container"));
         env.push(("AC_APP_NAME".into(), name.to_string()));
         env.push(("AC_METADATA_URL".into(), String::new()));
         env.push(("container".into(), "jetpack".into()));
@@ -124,8 +126,10 @@ pub fn build_spec(
     let spec = PodSpec {
         uuid: rec.uuid.clone(),
         hostname: rec
-            .name
+            .etc
+            .hostname
             .clone()
+            .or_else(|| rec.name.clone())
             .unwrap_or_else(|| format!("jetpack-{}", &rec.uuid[..8])),
         net: if rec.net == "host" {
             jetpack_runtime::NetMode::Host

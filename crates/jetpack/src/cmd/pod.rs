@@ -69,6 +69,7 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
             private_users: a
                 .private_users
                 .unwrap_or(store.settings().store.private_users),
+            etc: a.etc.clone(),
         },
     )?)
 }
@@ -175,7 +176,38 @@ fn dry_run(store: &Store, a: &PodArgs) -> Result<ExitCode> {
     }
     let manifest = jetpack_pod::with_ports(&reified(store, a)?, &a.ports)?;
     outln!("{}", manifest.to_json_pretty());
+    // What the pod's state gets besides the manifest (stdout stays the manifest alone).
+    for line in etc_summary(&a.etc) {
+        eprintln!("jetpack: {line}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pod-wide settings kept in the pod's state rather than its manifest, one per line.
+fn etc_summary(etc: &jetpack_pod::EtcOptions) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(h) = &etc.hostname {
+        out.push(format!("hostname {h}"));
+    }
+    if etc.host_hosts {
+        out.push("/etc/hosts: the host's".into());
+    }
+    for (ip, host) in &etc.hosts_entries {
+        out.push(format!("/etc/hosts: {ip} {host}"));
+    }
+    if !etc.dns_search.is_empty() {
+        out.push(format!(
+            "/etc/resolv.conf: search {}",
+            etc.dns_search.join(" ")
+        ));
+    }
+    if !etc.dns_options.is_empty() {
+        out.push(format!(
+            "/etc/resolv.conf: options {}",
+            etc.dns_options.join(" ")
+        ));
+    }
+    out
 }
 
 /// Refuses, before any work, a `--uuid-file-save` path that cannot be a file: a directory, or

@@ -1,0 +1,219 @@
+//! Pod-wide options (`--hostname`, `--hosts-entry`, `--dns-search`, `--dns-opt`, `--set-env`
+//! and `--set-env-file` for every app, `--inherit-env`, `--supplementary-gids`, `--mount` for
+//! every app) seen from inside real pods, and the caller's stdin given to an app (`-i`).
+
+mod common;
+
+use common::{BB, Env};
+
+/// The lines `app` printed, without its prefix.
+fn lines_of<'a>(out: &'a str, app: &str) -> Vec<&'a str> {
+    let prefix = format!("{app}: ");
+    out.lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .collect()
+}
+
+const REPORT: &str = "echo host=$(hostname); grep -E 'db|web' /etc/hosts; \
+    sed 's/^/resolv: /' /etc/resolv.conf; \
+    echo env=$POD,$APP,$FROMFILE,$PODOPTS_INHERITED,$HOME_IS_SET; echo groups=$(id -G)";
+
+#[jetpack_testutil::root_test]
+fn pod_wide_options_reach_every_app_at_every_run() {
+    let e = Env::new("dir");
+    let envfile = e.dir().join("env");
+    std::fs::write(&envfile, "# pod-wide\nFROMFILE=file\n\nPOD=from-file\n").unwrap();
+    let one = format!("{REPORT}; echo shared > /data/x");
+    let two = format!(
+        "{REPORT}; i=0; while [ ! -e /data/x ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo data=$(cat /data/x)"
+    );
+    let prepare = [
+        "prepare",
+        "--net",
+        "none",
+        "--hostname",
+        "web-1.example",
+        "--hosts-entry",
+        "10.0.0.5=db",
+        "--hosts-entry=10.0.0.5=db.example",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "a.example,b.example",
+        "--dns-opt",
+        "ndots:2",
+        "--dns-opt=rotate",
+        "--set-env-file",
+        envfile.to_str().unwrap(),
+        "--set-env",
+        "POD=pod",
+        "--inherit-env",
+        "--supplementary-gids",
+        "10,20",
+        "--volume",
+        "data,kind=empty",
+        "--mount",
+        "volume=data,target=/data",
+        BB,
+        "--app-name",
+        "one",
+        "--set-env",
+        "APP=one",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        &one,
+        "---",
+        BB,
+        "--app-name",
+        "two",
+        "--supplementary-gids",
+        "30",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        &two,
+    ];
+    let o = e
+        .cmd()
+        .args(prepare)
+        .env("PODOPTS_INHERITED", "inherited")
+        .env("HOME_IS_SET", "yes")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let uuid = String::from_utf8(o.stdout).unwrap().trim().to_string();
+
+    // Recorded at prepare: every run applies them (here two, from fresh clones).
+    for _ in 0..2 {
+        let out = e.ok(&["run", &uuid]);
+        for app in ["one", "two"] {
+            let l = lines_of(&out, app);
+            assert!(l.contains(&"host=web-1.example"), "{app}: {out}");
+            assert!(l.contains(&"10.0.0.5\tdb db.example"), "{app}: {out}");
+            assert!(l.contains(&"127.0.1.1\tweb-1.example"), "{app}: {out}");
+            assert!(l.contains(&"resolv: nameserver 192.0.2.53"), "{app}: {out}");
+            assert!(
+                l.contains(&"resolv: search a.example b.example"),
+                "{app}: {out}"
+            );
+            assert!(
+                l.contains(&"resolv: options ndots:2 rotate"),
+                "{app}: {out}"
+            );
+        }
+        let (l1, l2) = (lines_of(&out, "one"), lines_of(&out, "two"));
+        // The pod's --set-env over its file, the app's over the pod's; the caller's under all.
+        assert!(l1.contains(&"env=pod,one,file,inherited,yes"), "{out}");
+        assert!(l2.contains(&"env=pod,,file,inherited,yes"), "{out}");
+        assert!(l1.contains(&"groups=0 10 20"), "{out}");
+        assert!(l2.contains(&"groups=0 30"), "{out}");
+        assert!(l2.contains(&"data=shared"), "{out}");
+    }
+
+    // The manifest has what applies to apps; the state what applies to the pod.
+    let m: serde_json::Value = serde_json::from_str(&e.ok(&["manifest", &uuid])).unwrap();
+    let app = &m["apps"][0]["app"];
+    assert_eq!(app["supplementaryGIDs"], serde_json::json!([10, 20]));
+    assert_eq!(m["apps"][1]["mounts"][0]["path"], "/data");
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.pod_dir(&uuid).join("pod.json")).unwrap()).unwrap();
+    assert_eq!(st["etc"]["hostname"], "web-1.example");
+}
+
+#[jetpack_testutil::root_test]
+fn dry_run_shows_pod_wide_options() {
+    let e = Env::new("dir");
+    let o = e.out(&[
+        "prepare",
+        "-n",
+        "--hostname",
+        "h1",
+        "--hosts-entry",
+        "host",
+        "--dns-search",
+        "x.example",
+        "--set-env",
+        "A=1",
+        "--supplementary-gids",
+        "5",
+        BB,
+        "--exec",
+        "/bin/true",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let app = &m["apps"][0]["app"];
+    assert!(
+        app["environment"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"name": "A", "value": "1"})),
+        "{app}"
+    );
+    assert_eq!(app["supplementaryGIDs"], serde_json::json!([5]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("hostname h1"), "{err}");
+    assert!(err.contains("/etc/hosts: the host's"), "{err}");
+    assert!(err.contains("search x.example"), "{err}");
+    assert_eq!(e.ok(&["list", "-q"]), "");
+}
+
+#[jetpack_testutil::root_test]
+fn bad_pod_wide_values_are_refused_and_leave_no_pod() {
+    let e = Env::new("dir");
+    let missing = e.dir().join("no-such-env-file");
+    let badfile = e.dir().join("bad-env");
+    std::fs::write(&badfile, "OK=1\nnot a variable\n").unwrap();
+    let manifest = e.dir().join("pod.json");
+    std::fs::write(
+        &manifest,
+        r#"{"acKind": "PodManifest", "acVersion": "0.8.11", "apps": []}"#,
+    )
+    .unwrap();
+    let long = "a".repeat(65);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--hostname", "web_1"], "a hostname is made of"),
+        (vec!["--hostname", &long], "at most 64"),
+        (vec!["--hosts-entry", "10.0.0.5"], "expected IP=HOSTNAME"),
+        (vec!["--hosts-entry", "ten=db"], "expected IP=HOSTNAME"),
+        (
+            vec!["--hosts-entry", "10.0.0.5=-db"],
+            "a hostname is made of",
+        ),
+        (vec!["--dns-search", "a b"], "not a domain name"),
+        (vec!["--dns-opt", "ndots:x"], "resolver option"),
+        (vec!["--set-env", "NOVALUE"], "expected NAME=VALUE"),
+        (vec!["--set-env", "1X=y"], "not a variable name"),
+        (
+            vec!["--set-env-file", missing.to_str().unwrap()],
+            "no-such-env-file",
+        ),
+        (vec!["--set-env-file", badfile.to_str().unwrap()], "line 2"),
+        (vec!["--supplementary-gids", "10,x"], "numeric group IDs"),
+        (
+            vec!["--mount", "volume=nope,target=/x"],
+            "no such volume: add --volume nope",
+        ),
+        (vec!["--mount", "volume=v,target=rel"], "ABSOLUTE"),
+    ];
+    for (opts, want) in &cases {
+        let mut args = vec!["run", "--net", "none"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&[BB, "--exec", "/bin/true"]);
+        let err = e.err(&args);
+        assert!(err.contains(want), "{opts:?}: {err}");
+    }
+    let err = e.err(&[
+        "prepare",
+        "--set-env",
+        "A=1",
+        "--pod-manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(err.contains("with --pod-manifest"), "{err}");
+    assert_eq!(e.ok(&["list", "-q"]), "", "no pod left");
+}
