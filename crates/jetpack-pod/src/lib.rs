@@ -22,9 +22,9 @@ pub mod userns;
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use lifecycle::{
-    EnterOptions, PodOptions, build_spec, destroy, destroy_with, enter, enter_with, gc, gc_with,
-    kill, kill_with, manifest_text, prepare, prepare_with, run, run_with, stop, stop_with,
-    with_ports,
+    Attach, EnterOptions, PodOptions, build_spec, destroy, destroy_with, enter, enter_with, gc,
+    gc_with, kill, kill_with, manifest_text, prepare, prepare_with, run, run_attached,
+    run_attached_with, run_with, stop, stop_with, with_ports,
 };
 pub use podopts::EtcOptions;
 pub use pods::{PodRecord, Pods, State, Status};

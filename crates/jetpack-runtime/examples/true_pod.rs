@@ -57,6 +57,8 @@ fn main() {
             rootfs_mapped: false,
         }],
         tty: false,
+        interactive: false,
+        attached_app: 0,
         resources: Resources::default(),
         userns: None,
     };

@@ -76,8 +76,16 @@ pub struct PodSpec {
     /// Host directory of the pod: `apps/<name>/log` and `apps/<name>/exit` are written here.
     pub dir: PathBuf,
     pub apps: Vec<AppSpec>,
-    /// Attach the caller's terminal to the single app (`run -t`).
+    /// Attach the caller's terminal to the app at `attached_app` (`run -t`).
     pub tty: bool,
+    /// Without `tty`: the app at `attached_app` reads the caller's stdin, through a pipe the
+    /// init feeds (`run -i`); EOF on the caller's stdin is EOF for the app. Other apps, and
+    /// every app without this, read /dev/null.
+    #[serde(default)]
+    pub interactive: bool,
+    /// The app (index in `apps`) that `tty` or `interactive` is for.
+    #[serde(default)]
+    pub attached_app: usize,
     /// The pod's cgroup limits, which bound every app's.
     #[serde(default)]
     pub resources: Resources,

@@ -171,11 +171,16 @@ pub enum Command {
     },
     /// Run a pod: prepare it from images and start it, or start a prepared or exited POD.
     ///
-    /// jetpack run [--rm] [-t] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS] [IMAGE ...]
-    /// jetpack run [-t] POD
+    /// jetpack run [--rm] [-t|-i] [--app NAME] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS]
+    ///             [IMAGE ...]
+    /// jetpack run [-t|-i] [--app NAME] POD
     ///
-    /// Takes the options of `prepare` (but -n), plus --rm (destroy the pod when it exits) and -t (attach
-    /// the terminal to the single app). Output of each app is shown live and kept in per-app
+    /// Takes the options of `prepare` (but -n), plus --rm (destroy the pod when it exits), -t
+    /// (attach the terminal to an app) and -i (give an app this command's stdin, a pipe or a
+    /// file: `echo x | jetpack run -i IMAGE --exec /bin/cat`; EOF closes the app's stdin). In a
+    /// pod of several apps, --app NAME says which app gets the terminal or stdin; the others
+    /// read /dev/null and their output is shown with their name. Without -t or -i every app
+    /// reads /dev/null. Output of each app is shown live and kept in per-app
     /// logs (`jetpack logs`). A one-app pod exits with the app's status. A pod that ran before
     /// runs again from fresh clones of its images.
     #[command(disable_help_flag = true)]

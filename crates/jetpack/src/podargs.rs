@@ -2,7 +2,7 @@
 //! options that apply to it, and its arguments after `--` (ended by `---` or the end).
 //!
 //! ```text
-//! jetpack run [--rm] [-t] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
+//! jetpack run [--rm] [-t|-i] [--app NAME] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
 //!             [--private-users[=false]] [--hostname NAME] [--hosts-entry IP=HOST|host]...
 //!             [--dns-search DOMAIN,...]... [--dns-opt OPT,...]... [--set-env K=V]...
 //!             [--set-env-file FILE]... [--inherit-env] [--supplementary-gids GID,...]
@@ -19,7 +19,7 @@
 //!             [IMAGE ...]
 //! ```
 //!
-//! `prepare` takes the same without `--rm` and `-t`, and `-n/--dry-run`. Pod options that
+//! `prepare` takes the same without `--rm`, `-t`, `-i` and `--app`, and `-n/--dry-run`. Pod options that
 //! name app settings (`--set-env`, `--set-env-file`, `--supplementary-gids`, `--mount`) apply
 //! to every app before the first image, to the app they follow after it (the app's win).
 
@@ -44,6 +44,10 @@ pub struct PodArgs {
     pub pod_manifest: Option<String>,
     pub rm: bool,
     pub tty: bool,
+    /// `-i/--interactive`: an app reads this command's stdin.
+    pub interactive: bool,
+    /// `--app NAME`: the app `-t` or `-i` is for.
+    pub app: Option<String>,
     /// `--uuid-file-save FILE`: where to write the new pod's UUID.
     pub uuid_file: Option<std::path::PathBuf>,
     /// `prepare -n/--dry-run`: print the pod manifest, prepare nothing.
@@ -149,6 +153,8 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
         match (key, app.as_mut()) {
             ("--rm", _) if run_flags => out.rm = true,
             ("-t" | "--tty", _) if run_flags => out.tty = true,
+            ("-i" | "--interactive", _) if run_flags => out.interactive = true,
+            ("--app", _) if run_flags => out.app = Some(value("--app")?),
             ("-n" | "--dry-run", _) if !run_flags => out.dry_run = true,
             ("--uuid-file-save", None) => {
                 out.uuid_file = Some(value("--uuid-file-save")?.into());
@@ -266,6 +272,8 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
                 }
                 a.args = Some(rest);
             }
+            // Ends an app's options where no arguments (`--`) were given.
+            ("---", Some(_)) => {}
             (k, None) if k.starts_with('-') && k.len() > 1 => {
                 bail!("unknown option {k} before the first image (see `jetpack help prepare`)")
             }
@@ -440,6 +448,47 @@ mod tests {
                 .to_string();
             assert!(e.contains("a-z, 0-9"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn attach_and_pod_wide_options() {
+        let p = parse(
+            &args(&[
+                "-i",
+                "--app",
+                "b",
+                "--hostname",
+                "h",
+                "--hosts-entry",
+                "host",
+                "--hosts-entry=10.0.0.1=db",
+                "--set-env",
+                "A=1",
+                "--supplementary-gids",
+                "5",
+                "--mount",
+                "volume=v,target=/v",
+                "img",
+                "--app-name",
+                "a",
+                "---",
+                "img2",
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(p.interactive && !p.tty);
+        assert_eq!(p.app.as_deref(), Some("b"));
+        assert_eq!(p.etc.hostname.as_deref(), Some("h"));
+        assert!(p.etc.host_hosts && p.etc.hosts_entries.len() == 1);
+        assert_eq!(p.request.env, vec![("A".into(), "1".into())]);
+        assert_eq!(p.request.supplementary_gids, Some(vec![5]));
+        assert_eq!(p.request.mounts, vec![("v".into(), "/v".into())]);
+        assert_eq!(p.request.apps.len(), 2);
+        assert!(
+            parse(&args(&["-i", "img"]), false).is_err(),
+            "-i is for run only"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn pod_wide_options_reach_every_app_at_every_run() {
     let e = Env::new("dir");
     let envfile = e.dir().join("env");
     std::fs::write(&envfile, "# pod-wide\nFROMFILE=file\n\nPOD=from-file\n").unwrap();
-    let one = format!("{REPORT}; echo shared > /data/x");
+    let one = format!("{REPORT}; echo shared > /data/x.new && mv /data/x.new /data/x");
     let two = format!(
         "{REPORT}; i=0; while [ ! -e /data/x ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
          echo data=$(cat /data/x)"
@@ -216,4 +216,204 @@ fn bad_pod_wide_values_are_refused_and_leave_no_pod() {
     ]);
     assert!(err.contains("with --pod-manifest"), "{err}");
     assert_eq!(e.ok(&["list", "-q"]), "", "no pod left");
+}
+
+/// `jetpack ARGS` with `input` on its stdin (a pipe closed after it); its output.
+fn with_stdin(e: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut c = e
+        .cmd()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let o = c.wait_with_output().unwrap();
+    writer.join().unwrap();
+    o
+}
+
+#[jetpack_testutil::root_test]
+fn interactive_gives_the_callers_stdin_to_an_app() {
+    let e = Env::new("dir");
+    let run = [
+        "run", "--rm", "--net", "none", "-i", BB, "--exec", "/bin/cat",
+    ];
+    let o = with_stdin(&e, &run, b"x\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "x\n");
+    // Without -i the app reads /dev/null, as before.
+    let o = with_stdin(
+        &e,
+        &["run", "--rm", "--net", "none", BB, "--exec", "/bin/cat"],
+        b"x\n",
+    );
+    assert!(o.status.success());
+    assert_eq!(o.stdout, b"");
+
+    // Two apps: the one --app names reads stdin, the other /dev/null.
+    let two = [
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-i",
+        "--app",
+        "b",
+        BB,
+        "--app-name",
+        "a",
+        "--exec",
+        "/bin/cat",
+        "---",
+        BB,
+        "--app-name",
+        "b",
+        "--exec",
+        "/bin/cat",
+    ];
+    let o = with_stdin(&e, &two, b"for b\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "b: for b\n");
+    let mut unnamed: Vec<&str> = two.to_vec();
+    unnamed.drain(5..7);
+    let o = with_stdin(&e, &unnamed, b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--app NAME (a, b)"),
+        "{err}"
+    );
+    let mut wrong: Vec<&str> = two.to_vec();
+    wrong[6] = "c";
+    let o = with_stdin(&e, &wrong, b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no such app (a, b)"),
+        "{err}"
+    );
+    assert_eq!(e.ok(&["list", "-q"]), "", "--rm removed them all");
+}
+
+#[jetpack_testutil::root_test]
+fn interactive_input_is_paced_by_a_slow_reader() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let e = Env::new("dir");
+    const SIZE: usize = 2 << 20;
+    let mut c = e
+        .cmd()
+        .args([
+            "run", "--rm", "--net", "none", "-i", BB, "--exec", "/bin/sh", "--",
+        ])
+        .args(["-c", "sleep 3; wc -c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'y'; 16 << 10];
+        for _ in 0..SIZE / chunk.len() {
+            stdin.write_all(&chunk).unwrap();
+            w.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    // While the app does not read, the init holds one buffer at most: the writer is held up
+    // once the pipes (caller's, the app's) and that buffer are full.
+    let early = written.load(Ordering::SeqCst);
+    eprintln!("taken while the app slept: {early} bytes");
+    assert!(
+        early < 512 << 10,
+        "{early} bytes taken before the app read any"
+    );
+    writer.join().unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), SIZE.to_string());
+}
+
+#[jetpack_testutil::root_test]
+fn interactive_pod_ends_with_its_app_while_stdin_stays_open() {
+    let e = Env::new("dir");
+    let mut c = e
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-i",
+            BB,
+            "--exec",
+            "/bin/true",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _open = c.stdin.take();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "the pod waited for stdin");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[jetpack_testutil::root_test]
+fn tty_goes_to_the_app_named_in_a_pod_of_several() {
+    let e = Env::new("dir");
+    // `script` gives the command a terminal; the app with it reports that it has one.
+    let mut cmd = vec![e.bin().display().to_string()];
+    cmd.extend(e.flags());
+    let quote = |s: &str| format!("'{s}'");
+    let args = [
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-t",
+        "--app",
+        "term",
+        BB,
+        "--app-name",
+        "term",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "tty -s && echo term-has-tty",
+        "---",
+        BB,
+        "--app-name",
+        "other",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "tty -s || echo other-has-none",
+    ];
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    let line: Vec<String> = cmd.iter().map(|a| quote(a)).collect();
+    let o = std::process::Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("term-has-tty"), "{out}");
+    // The other app's lines, through the raw terminal, end in "\r\n".
+    assert!(out.contains("other: other-has-none\r\n"), "{out:?}");
 }

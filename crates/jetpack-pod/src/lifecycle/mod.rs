@@ -22,8 +22,8 @@ use jetpack_store::Store;
 pub use destroy::{destroy_with, gc_with};
 pub use enter::{EnterOptions, enter_with};
 pub use prepare::{PodOptions, prepare_with, with_ports};
-pub use run::{lock_for_run, run_with};
-pub use spec::{DEFAULT_PATH, build_spec, load_manifest, manifest_text};
+pub use run::{lock_for_run, run_attached_with, run_with};
+pub use spec::{Attach, DEFAULT_PATH, build_spec, load_manifest, manifest_text};
 pub use stop::{kill_with, stop_with};
 
 use crate::engine::Engine;
@@ -44,6 +44,11 @@ pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Resu
 /// See [`run_with`].
 pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
     run_with(native(), store, rec, tty)
+}
+
+/// See [`run_attached_with`].
+pub fn run_attached(store: &Store, rec: &PodRecord, attach: &Attach) -> Result<i32> {
+    run_attached_with(native(), store, rec, attach)
 }
 
 /// See [`stop_with`].

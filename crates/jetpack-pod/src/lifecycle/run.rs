@@ -13,7 +13,7 @@ use jetpack_runtime::PodSpec;
 use jetpack_storage::Storage;
 use jetpack_store::Store;
 
-use super::spec::{build_spec, read_manifest};
+use super::spec::{Attach, build_spec, read_manifest};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::metadata;
@@ -126,6 +126,20 @@ impl Drop for PodState<'_> {
 /// Starts a prepared or exited pod and waits for it. Returns the pod's exit status (the app's
 /// for a one-app pod). An exited pod runs again from fresh clones of its images.
 pub fn run_with(engine: &dyn Engine, store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
+    let attach = Attach {
+        tty,
+        ..Attach::default()
+    };
+    run_attached_with(engine, store, rec, &attach)
+}
+
+/// [`run_with`], with the caller's terminal or stdin given to the app `attach` names.
+pub fn run_attached_with(
+    engine: &dyn Engine,
+    store: &Store,
+    rec: &PodRecord,
+    attach: &Attach,
+) -> Result<i32> {
     let pods = Pods::new(store.root());
     let lock = lock_for_run(&pods, rec)?;
     let mut rec = pods.load(&rec.uuid)?;
@@ -154,7 +168,8 @@ pub fn run_with(engine: &dyn Engine, store: &Store, rec: &PodRecord, tty: bool) 
     let nets = PodNetworks::load(store, &rec.net)?;
     let (manifest_text, manifest) = read_manifest(&pods, &rec.uuid)?;
     let host = nets.isolator_host(&manifest, engine);
-    let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, tty, &host)?;
+    let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, false, &host)?;
+    attach.apply(&mut spec)?;
     let ports = network::port_mappings(&manifest)?;
     // The spec requires telling the user which isolators were enforced, modified or ignored.
     resolved.report.log();

@@ -140,10 +140,61 @@ pub fn build_spec(
         dir,
         apps,
         tty,
+        interactive: false,
+        attached_app: 0,
         resources: isolators.pod,
         userns: rec.userns,
     };
     Ok((spec, resolved))
+}
+
+/// What `run` gives the caller's terminal (`-t`) or stdin (`-i`) to, and which app gets it
+/// (`--app NAME`; a one-app pod's app when absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attach {
+    pub tty: bool,
+    pub interactive: bool,
+    pub app: Option<String>,
+}
+
+impl Attach {
+    /// Sets the spec's terminal or stdin, and the app it is for.
+    pub fn apply(&self, spec: &mut PodSpec) -> Result<()> {
+        let names = || {
+            spec.apps
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let what = if self.tty { "-t" } else { "-i" };
+        let index = match (&self.app, spec.apps.len()) {
+            (Some(n), _) => spec.apps.iter().position(|a| &a.name == n).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--app {n:?}: the pod has no such app ({})",
+                    names()
+                ))
+            })?,
+            (None, _) if !self.tty && !self.interactive => 0,
+            (None, 1) => 0,
+            (None, _) => {
+                return Err(Error::Invalid(format!(
+                    "{what} gives the terminal or stdin to one app; this pod has several: \
+                     name it with --app NAME ({})",
+                    names()
+                )));
+            }
+        };
+        if self.app.is_some() && !self.tty && !self.interactive {
+            return Err(Error::Invalid(
+                "--app names the app that gets the terminal (-t) or stdin (-i): give one".into(),
+            ));
+        }
+        spec.tty = self.tty;
+        spec.interactive = self.interactive && !self.tty;
+        spec.attached_app = index;
+        Ok(())
+    }
 }
 
 pub fn load_manifest(pods: &Pods, uuid: &str) -> Result<PodManifest> {

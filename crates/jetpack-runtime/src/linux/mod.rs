@@ -49,6 +49,7 @@ mod relay;
 mod report;
 pub mod seccomp;
 mod signals;
+mod stdin;
 mod sys;
 mod tty;
 pub mod userns;
@@ -108,7 +109,7 @@ impl<'a> RunHooks<'a> {
         self
     }
 
-    /// The terminal input relayed to a pod with `tty` (default: fd 0). Without `tty`, apps
+    /// The input relayed to a pod with `tty` or `interactive` (default: fd 0). Otherwise apps
     /// read /dev/null.
     pub fn stdin(mut self, stdin: BorrowedFd<'a>) -> Self {
         self.stdin = Some(stdin);
@@ -200,6 +201,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
                 stderr: fd_or(hooks.stderr, 2),
                 keep: hooks.keep.iter().map(|f| f.as_raw_fd()).collect(),
                 tty: pty.map(|p| p.slave),
+                stdin: plan.interactive.then_some(stdin),
             })
         });
     }
@@ -237,7 +239,7 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     let status = match &master {
         Some(master) => {
             let pidfd = sys::pidfd_open(pid).map_err(|e| Error::os("pidfd_open", e))?;
-            let log = plan.apps[0].log.as_raw_fd();
+            let log = plan.apps[plan.attached].log.as_raw_fd();
             tty::relay(master, stdin_fd, stdout, Some(log), &pidfd);
             init.wait()?
         }

@@ -178,6 +178,10 @@ pub(crate) struct PodPlan {
     /// The network namespace to join, open.
     pub netns: Option<OwnedFd>,
     pub tty: bool,
+    /// The caller's stdin goes to the attached app through a pipe (`PodSpec::interactive`).
+    pub interactive: bool,
+    /// The app `tty` or `interactive` is for.
+    pub attached: usize,
     pub apps: Vec<AppPlan>,
     /// With `tty`: the path of the pod terminal's slave, bound on the app's /dev/console.
     pub console: Option<CString>,
@@ -266,6 +270,8 @@ pub(crate) fn build(spec: &PodSpec) -> Result<PodPlan> {
         net: spec.net,
         netns,
         tty: spec.tty,
+        interactive: spec.interactive && !spec.tty,
+        attached: spec.attached_app,
         apps,
         console: None,
         cgroups,
@@ -278,8 +284,12 @@ fn validate(spec: &PodSpec) -> Result<()> {
     if spec.apps.is_empty() {
         return bad("the pod has no apps".into());
     }
-    if spec.tty && spec.apps.len() != 1 {
-        return bad("a terminal can be attached only to a pod with a single app".into());
+    if (spec.tty || spec.interactive) && spec.attached_app >= spec.apps.len() {
+        return bad(format!(
+            "the attached app {} is not one of the pod's {} apps",
+            spec.attached_app,
+            spec.apps.len()
+        ));
     }
     if spec.hostname.is_empty() || spec.hostname.len() > 64 {
         return bad(format!(

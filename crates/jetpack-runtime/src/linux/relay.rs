@@ -17,6 +17,9 @@ pub(super) struct Relay {
     prefix: Option<Vec<u8>>,
     pending: Vec<u8>,
     log_ok: bool,
+    /// The caller's stream is a terminal in raw mode (another app has the pod terminal): lines
+    /// end with "\r\n" there.
+    crlf: bool,
 }
 
 impl Relay {
@@ -28,7 +31,13 @@ impl Relay {
             prefix: prefix.map(|p| format!("{p}: ").into_bytes()),
             pending: Vec::new(),
             log_ok: true,
+            crlf: false,
         }
+    }
+
+    pub fn crlf(mut self, yes: bool) -> Relay {
+        self.crlf = yes;
+        self
     }
 
     pub fn fd(&self) -> &OwnedFd {
@@ -54,7 +63,7 @@ impl Relay {
             self.log_ok = false;
         }
         let Some(prefix) = &self.prefix else {
-            write_out(&mut self.out, data);
+            write_out(&mut self.out, self.crlf, data);
             return;
         };
         let mut rest = data;
@@ -63,7 +72,7 @@ impl Relay {
             line.extend_from_slice(prefix);
             line.append(&mut self.pending);
             line.extend_from_slice(&rest[..=i]);
-            write_out(&mut self.out, &line);
+            write_out(&mut self.out, self.crlf, &line);
             rest = &rest[i + 1..];
         }
         self.pending.extend_from_slice(rest);
@@ -80,11 +89,24 @@ impl Relay {
         let mut line = self.prefix.clone().unwrap_or_default();
         line.append(&mut self.pending);
         line.push(b'\n');
-        write_out(&mut self.out, &line);
+        write_out(&mut self.out, self.crlf, &line);
     }
 }
 
-fn write_out(out: &mut Option<RawFd>, data: &[u8]) {
+fn write_out(out: &mut Option<RawFd>, crlf: bool, data: &[u8]) {
+    let converted;
+    let data = if crlf && data.contains(&b'\n') {
+        converted = data
+            .split_inclusive(|&b| b == b'\n')
+            .flat_map(|l| match l.strip_suffix(b"\n") {
+                Some(body) => [body, b"\r\n"].concat(),
+                None => l.to_vec(),
+            })
+            .collect::<Vec<u8>>();
+        &converted[..]
+    } else {
+        data
+    };
     if let Some(fd) = *out
         && sys::write_all(fd, data).is_err()
     {
@@ -124,6 +146,22 @@ mod tests {
         let (log, out) = run(None, &[b"hel", b"lo\nwor", b"ld"]);
         assert_eq!(log, "hello\nworld");
         assert_eq!(out, "hello\nworld");
+    }
+
+    #[test]
+    fn crlf_for_a_raw_terminal() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK).unwrap();
+        let log = tempfile::tempfile().unwrap();
+        let mut out = tempfile::tempfile().unwrap();
+        let mut relay = Relay::new(r, log.as_raw_fd(), out.as_raw_fd(), Some("a")).crlf(true);
+        sys::write_all(w.as_raw_fd(), b"one\ntwo\n").unwrap();
+        relay.pump(&mut [0u8; 64]);
+        use std::io::Seek;
+        out.rewind().unwrap();
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a: one\r\na: two\r\n");
     }
 
     #[test]

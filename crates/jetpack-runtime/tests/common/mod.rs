@@ -46,6 +46,8 @@ impl TestPod {
             dir: dir.path().join("pod"),
             apps: Vec::new(),
             tty: false,
+            interactive: false,
+            attached_app: 0,
             resources: Resources::default(),
             userns: None,
         };

@@ -100,10 +100,22 @@ fn refuse_pod_as_image(pods: &Pods, a: &PodArgs, args: &[String], cmd: &str) -> 
     }
     let pos = args.iter().position(|x| x == uuid).unwrap_or(args.len());
     let options = |from: &[String]| -> Vec<String> {
-        from.iter()
-            .filter(|x| x.starts_with('-') && !matches!(x.as_str(), "--rm" | "-t" | "--tty"))
-            .map(|x| x.split('=').next().unwrap_or(x).to_string())
-            .collect()
+        let mut out = Vec::new();
+        let mut it = from.iter();
+        while let Some(x) = it.next() {
+            let key = x.split('=').next().unwrap_or(x);
+            match key {
+                // `run`'s own: how to attach, not how to make a pod.
+                "--rm" | "-t" | "--tty" | "-i" | "--interactive" => {}
+                "--app" if !x.contains('=') => {
+                    it.next();
+                }
+                "--app" => {}
+                k if k.starts_with('-') => out.push(k.to_string()),
+                _ => {}
+            }
+        }
+        out
     };
     if cmd == "prepare" {
         bail!(
@@ -279,9 +291,14 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     };
     let tty = a.tty;
     if tty && !std::io::stdin().is_terminal() {
-        bail!("-t needs a terminal on standard input");
+        bail!("-t needs a terminal on standard input (give -i to pass a pipe or a file)");
     }
-    let result = jetpack_pod::run(&store, &rec, tty);
+    let attach = jetpack_pod::Attach {
+        tty,
+        interactive: a.interactive,
+        app: a.app.clone(),
+    };
+    let result = jetpack_pod::run_attached(&store, &rec, &attach);
     if a.rm {
         let removed = jetpack_pod::destroy(&store, &rec.uuid)
             .with_context(|| format!("cannot remove pod {}", rec.uuid));

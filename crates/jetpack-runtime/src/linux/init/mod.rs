@@ -25,6 +25,7 @@ use super::app::{self, EXIT_SETUP, Stdio};
 use super::plan::PodPlan;
 use super::relay::Relay;
 use super::report::{self, Kind};
+use super::stdin::StdinRelay;
 use super::{exits, sys};
 use crate::errno_text;
 use crate::exit::{AppExit, decode_wait_status, pod_code};
@@ -47,6 +48,8 @@ pub(super) struct InitArgs<'a> {
     /// More descriptors to keep open for the pod's life (the pod lock).
     pub keep: Vec<RawFd>,
     pub tty: Option<OwnedFd>,
+    /// The caller's stdin, for the attached app of an interactive pod (`run -i`).
+    pub stdin: Option<RawFd>,
 }
 
 /// The init's body; never returns.
@@ -106,6 +109,10 @@ struct Init<'a> {
     post_stop_started: bool,
     /// The pod terminal's slave, in terminal mode.
     tty: Option<RawFd>,
+    /// `run -i`: the caller's stdin to the attached app's stdin pipe, and that pipe's read
+    /// end until the app is forked.
+    stdin: Option<StdinRelay>,
+    stdin_r: Option<OwnedFd>,
     exits: RawFd,
     /// The host's `/` (device, inode), seen before the init left it: an app whose mount
     /// namespace still has it as root never got its filesystem.
@@ -124,8 +131,8 @@ impl Init<'_> {
     /// Forks every app, each in a new mount namespace, to build its filesystem; they wait for
     /// [`Init::release_apps`].
     fn start_apps(&mut self) {
-        let tty = self.tty;
         for (i, app) in self.plan.apps.iter().enumerate() {
+            let tty = self.tty.filter(|_| i == self.plan.attached);
             let stdio = self.stdio(i, tty);
             let reporter = self.reporter(i);
             let release = self.release_r.as_raw_fd();
@@ -151,6 +158,8 @@ impl Init<'_> {
                 }
             }
         }
+        // The app has its copy: the pipe ends when it (and its children) close it.
+        self.stdin_r = None;
     }
 
     /// The loop; returns the pod's exit code.
@@ -169,6 +178,10 @@ impl Init<'_> {
             for r in &self.relays {
                 fds.push(PollFd::new(r.fd(), PollFlags::IN));
             }
+            if let Some(s) = &self.stdin {
+                let (fd, flags) = s.poll_on();
+                fds.push(PollFd::from_borrowed_fd(fd, flags));
+            }
             if rustix::event::poll(&mut fds, None).is_err() {
                 continue;
             }
@@ -179,6 +192,12 @@ impl Init<'_> {
             }
             for (r, _) in self.relays.iter_mut().zip(&ready[2..]).filter(|(_, y)| **y) {
                 r.pump(&mut buf);
+            }
+            if ready.get(2 + self.relays.len()) == Some(&true)
+                && let Some(s) = &mut self.stdin
+                && !s.pump(&mut buf)
+            {
+                self.stdin = None;
             }
             if ready[0] {
                 while let Some(sig) = sys::read_signal(self.signals.as_raw_fd()) {
@@ -245,6 +264,10 @@ impl Init<'_> {
     }
 
     fn app_ended(&mut self, i: usize, status: c_int) {
+        if i == self.plan.attached {
+            // The caller's further input is no one's.
+            self.stdin = None;
+        }
         let mut exit = AppExit::from_wait_status(status);
         exit.error = self.apps[i].error.take();
         self.codes.push(exit.code);
@@ -274,7 +297,7 @@ impl Init<'_> {
             }
             // With a terminal, the handler uses it like the app did (without taking it as its
             // controlling terminal: the app's session is over).
-            let stdio = match self.tty {
+            let stdio = match self.tty.filter(|_| i == self.plan.attached) {
                 Some(t) => Stdio {
                     stdin: t,
                     stdout: t,

@@ -16,6 +16,7 @@ use crate::linux::app::{EXIT_SETUP, Stdio};
 use crate::linux::relay::Relay;
 use crate::linux::report::Reporter;
 use crate::linux::signals::FORWARDED_SIGNALS;
+use crate::linux::stdin::StdinRelay;
 use crate::linux::{mounts, sys};
 use crate::spec::NetMode;
 
@@ -50,10 +51,17 @@ impl<'a> Init<'a> {
         .chain([args.stdout, args.stderr])
         .chain(args.keep.iter().copied())
         .chain(args.tty.iter().map(|t| t.as_raw_fd()))
+        .chain(args.stdin)
         .chain(plan.fds())
         .collect();
         // Descriptors of the caller (its database, locks, other pods' pipes) are not the pod's.
         sys::close_fds_except(&mut keep);
+        // The apps get a pipe of the pod's for stdin, never the caller's descriptor.
+        if let Some(fd) = args.stdin {
+            // SAFETY: the caller's stdin, kept open above.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+        }
         // Out of the caller's session: terminal signals reach the pod only through the caller.
         sys::setsid().map_err(|e| err("setsid", e))?;
         sys::ignore_signal(libc::SIGPIPE);
@@ -80,7 +88,7 @@ impl<'a> Init<'a> {
         let several = plan.apps.len() > 1;
         let mut apps = Vec::with_capacity(plan.apps.len());
         let mut relays = Vec::new();
-        for a in &plan.apps {
+        for (i, a) in plan.apps.iter().enumerate() {
             let mut st = AppState {
                 pid: None,
                 exit: None,
@@ -91,19 +99,32 @@ impl<'a> Init<'a> {
                 out_w: None,
                 err_w: None,
             };
-            if !plan.tty {
+            // The terminal's app is relayed by the caller; the others' lines reach a terminal in
+            // raw mode, which needs "\r\n".
+            if !(plan.tty && i == plan.attached) {
                 let prefix = several.then_some(a.name.as_str());
                 let (r, w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
-                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stdout, prefix));
+                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stdout, prefix).crlf(plan.tty));
                 st.out_w = Some(w);
                 let (r, w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
-                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stderr, prefix));
+                relays.push(Relay::new(r, a.log.as_raw_fd(), args.stderr, prefix).crlf(plan.tty));
                 st.err_w = Some(w);
             }
             apps.push(st);
         }
+        let (stdin, stdin_r) = match args.stdin.filter(|_| plan.interactive) {
+            Some(from) => {
+                let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                    .map_err(|e| err("pipe", e.into()))?;
+                rustix::fs::fcntl_setfl(&w, OFlags::NONBLOCK).map_err(|e| err("pipe", e.into()))?;
+                (Some(StdinRelay::new(from, w)), Some(r))
+            }
+            None => (None, None),
+        };
         Ok(Init {
             plan,
+            stdin,
+            stdin_r,
             apps,
             relays,
             signals,
@@ -124,8 +145,9 @@ impl<'a> Init<'a> {
     pub(super) fn stdio(&self, i: usize, tty: Option<RawFd>) -> Stdio {
         let st = &self.apps[i];
         let fd = |w: &Option<OwnedFd>| w.as_ref().map_or(self.null.as_raw_fd(), |w| w.as_raw_fd());
+        let stdin = self.stdin_r.as_ref().filter(|_| i == self.plan.attached);
         Stdio {
-            stdin: self.null.as_raw_fd(),
+            stdin: stdin.map_or(self.null.as_raw_fd(), |r| r.as_raw_fd()),
             stdout: fd(&st.out_w),
             stderr: fd(&st.err_w),
             tty,
