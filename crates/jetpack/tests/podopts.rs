@@ -297,7 +297,19 @@ fn interactive_gives_the_callers_stdin_to_an_app() {
         !o.status.success() && err.contains("no such app (a, b)"),
         "{err}"
     );
-    assert_eq!(e.ok(&["list", "-q"]), "", "--rm removed them all");
+    // Refused before the pod runs: none is left, even without --rm.
+    let o = with_stdin(
+        &e,
+        &wrong[..1]
+            .iter()
+            .chain(&wrong[2..])
+            .copied()
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no such app"), "{err}");
+    assert_eq!(e.ok(&["list", "-q"]), "", "no pod left");
 }
 
 #[jetpack_testutil::root_test]

@@ -158,41 +158,39 @@ pub struct Attach {
 }
 
 impl Attach {
-    /// Sets the spec's terminal or stdin, and the app it is for.
-    pub fn apply(&self, spec: &mut PodSpec) -> Result<()> {
-        let names = || {
-            spec.apps
-                .iter()
-                .map(|a| a.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let what = if self.tty { "-t" } else { "-i" };
-        let index = match (&self.app, spec.apps.len()) {
-            (Some(n), _) => spec.apps.iter().position(|a| &a.name == n).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "--app {n:?}: the pod has no such app ({})",
-                    names()
-                ))
-            })?,
-            (None, _) if !self.tty && !self.interactive => 0,
-            (None, 1) => 0,
-            (None, _) => {
-                return Err(Error::Invalid(format!(
-                    "{what} gives the terminal or stdin to one app; this pod has several: \
-                     name it with --app NAME ({})",
-                    names()
-                )));
-            }
-        };
+    /// The index of the app that gets the terminal or stdin among the pod's `apps` (by name);
+    /// an error that says what to give when there is no telling.
+    pub fn app_index(&self, apps: &[&str]) -> Result<usize> {
+        let names = || apps.join(", ");
         if self.app.is_some() && !self.tty && !self.interactive {
             return Err(Error::Invalid(
                 "--app names the app that gets the terminal (-t) or stdin (-i): give one".into(),
             ));
         }
+        match (&self.app, apps.len()) {
+            (Some(n), _) => apps.iter().position(|a| a == n).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--app {n:?}: the pod has no such app ({})",
+                    names()
+                ))
+            }),
+            (None, _) if !self.tty && !self.interactive => Ok(0),
+            (None, 1) => Ok(0),
+            (None, _) => Err(Error::Invalid(format!(
+                "{} gives the terminal or stdin to one app; this pod has several: name it with \
+                 --app NAME ({})",
+                if self.tty { "-t" } else { "-i" },
+                names()
+            ))),
+        }
+    }
+
+    /// Sets the spec's terminal or stdin, and the app it is for.
+    pub fn apply(&self, spec: &mut PodSpec) -> Result<()> {
+        let names: Vec<&str> = spec.apps.iter().map(|a| a.name.as_str()).collect();
+        spec.attached_app = self.app_index(&names)?;
         spec.tty = self.tty;
         spec.interactive = self.interactive && !self.tty;
-        spec.attached_app = index;
         Ok(())
     }
 }

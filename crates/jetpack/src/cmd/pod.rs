@@ -270,6 +270,7 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
         }
         _ => None,
     };
+    let new = existing.is_none();
     let rec = match existing {
         Some(_) if a.uuid_file.is_some() => {
             bail!(
@@ -298,6 +299,14 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
         interactive: a.interactive,
         app: a.app.clone(),
     };
+    let names: Vec<&str> = rec.apps.iter().map(|x| x.name.as_str()).collect();
+    if let Err(e) = attach.app_index(&names) {
+        // Refused before it runs: a pod made for this run is not left behind.
+        if new && let Err(d) = jetpack_pod::destroy(&store, &rec.uuid) {
+            eprintln!("jetpack: cannot remove pod {}: {d:#}", rec.uuid);
+        }
+        return Err(e.into());
+    }
     let result = jetpack_pod::run_attached(&store, &rec, &attach);
     if a.rm {
         let removed = jetpack_pod::destroy(&store, &rec.uuid)
