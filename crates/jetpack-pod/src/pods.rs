@@ -29,6 +29,7 @@ use jetpack_store::{Layout, PodDir};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::restart::Supervision;
 pub(crate) use crate::state::now;
 use crate::state::{create_private, private_dir, write_json, write_private};
 
@@ -50,6 +51,8 @@ pub enum Status {
     Aborted,
     Prepared,
     Running,
+    /// A detached pod that ended and that its supervisor runs again after a backoff.
+    Restarting,
     Exited,
 }
 
@@ -121,6 +124,9 @@ pub struct PodRecord {
     /// The host ids of the pod's user namespace (`--private-users`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<jetpack_runtime::IdMap>,
+    /// Restart policy, supervisor and readiness (see `restart`).
+    #[serde(flatten, default)]
+    pub service: Supervision,
 }
 
 /// Holds a pod's lock; released on drop or when every process sharing it has exited.
@@ -185,6 +191,7 @@ pub(crate) fn stop_at(point: &str) {
 }
 
 /// The pods directory of a store.
+#[derive(Clone)]
 pub struct Pods {
     dir: PathBuf,
     layout: Layout,
@@ -348,6 +355,7 @@ impl Pods {
             (State::Preparing, false) => Status::Aborted,
             (State::Prepared, _) => Status::Prepared,
             (State::Running, true) => Status::Running,
+            (State::Exited, true) if rec.service.restart_at.is_some() => Status::Restarting,
             (State::Running, false) | (State::Exited, _) => Status::Exited,
         })
     }
@@ -389,6 +397,7 @@ impl Pods {
                     pid: None,
                     exit: None,
                     userns: None,
+                    service: Supervision::default(),
                 },
             };
             out.push((uuid, Some(rec)));
@@ -482,6 +491,7 @@ mod tests {
             pid: None,
             exit: None,
             userns: None,
+            service: Supervision::default(),
         };
         let _lock = pods.create(&rec).unwrap();
         let d = pods.dir(&rec.uuid);

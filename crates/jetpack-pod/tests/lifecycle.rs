@@ -429,3 +429,124 @@ fn prepare_asks_the_engine_about_the_host_only_for_isolators_that_need_it() {
         memory.detail
     );
 }
+
+/// A pod prepared with a restart policy.
+fn prepare_with_policy(fx: &Fixture, engine: &FakeEngine, policy: &str) -> PodRecord {
+    let opts = PodOptions {
+        net: "none".into(),
+        restart: policy.parse().unwrap(),
+        ..PodOptions::default()
+    };
+    jetpack_pod::prepare_with(engine, &fx.store, &fx.manifest(), &opts).unwrap()
+}
+
+/// A report hook that sends what it hears.
+fn reporter() -> (
+    jetpack_pod::Report,
+    std::sync::mpsc::Receiver<Result<(), String>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (Box::new(move |r| tx.send(r).unwrap()), rx)
+}
+
+#[test]
+fn the_supervisor_restarts_on_failure_up_to_its_limit() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = prepare_with_policy(&fx, &engine, "on-failure:2");
+    // One more than the policy allows: the last is never used.
+    for _ in 0..4 {
+        engine.script(Outcome::Exit(3));
+    }
+    let (report, heard) = reporter();
+    let code = jetpack_pod::supervise_with(&engine, &fx.store, &rec, report).unwrap();
+    assert_eq!(code, 3);
+    // Its apps ran at the first start: that is what the starter heard.
+    assert_eq!(heard.recv().unwrap(), Ok(()));
+    let runs = engine
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, Call::Run { .. }))
+        .count();
+    assert_eq!(runs, 3, "the first run and two restarts");
+    let after = fx.load(&rec.uuid);
+    assert_eq!(after.service.restarts, 2);
+    assert_eq!(after.service.supervisor, None);
+    assert_eq!(after.service.restart_at, None);
+    assert_eq!(fx.pods().status(&after).unwrap(), Status::Exited);
+    assert!(is_free(&fx, &rec.uuid));
+
+    // A success ends an on-failure policy at once.
+    let engine = FakeEngine::new();
+    let rec = prepare_with_policy(&fx, &engine, "on-failure");
+    engine.script(Outcome::Exit(0));
+    let (report, _heard) = reporter();
+    assert_eq!(
+        jetpack_pod::supervise_with(&engine, &fx.store, &rec, report).unwrap(),
+        0
+    );
+    assert_eq!(fx.load(&rec.uuid).service.restarts, 0);
+}
+
+#[test]
+fn stop_ends_an_always_policy_and_its_backoff() {
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let rec = prepare_with_policy(&fx, &engine, "always");
+    // Two quick ends, then one that runs until stopped.
+    engine.script(Outcome::Exit(0));
+    engine.script(Outcome::Exit(1));
+    engine.script(Outcome::UntilSignal { ignore_term: false });
+    std::thread::scope(|s| {
+        let (report, heard) = reporter();
+        let cfg = fx.store.config().clone();
+        let (engine, rec) = (&engine, &rec);
+        // A store of its own: a store is used by one thread, like one `jetpack` process.
+        let handle =
+            s.spawn(move || jetpack_pod::supervise_with(engine, &Store::open(&cfg)?, rec, report));
+        assert_eq!(heard.recv().unwrap(), Ok(()));
+        let pid = engine.wait_running(Duration::from_secs(10)).unwrap();
+        let running = fx.load(&rec.uuid);
+        assert_eq!(running.service.restarts, 2);
+        assert_eq!(running.pid, Some(pid));
+        assert!(running.service.supervisor.is_some());
+        jetpack_pod::stop_with(engine, &fx.store, rec, Duration::from_secs(10)).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 143);
+    });
+    let after = fx.load(&rec.uuid);
+    assert_eq!(fx.pods().status(&after).unwrap(), Status::Exited);
+    assert_eq!(after.service.supervisor, None);
+    assert!(!fx.pods().files(&rec.uuid).stop_request().exists());
+
+    // A stop between two runs ends the wait: the backoff after a failure is 100 ms, doubling.
+    let rec = prepare_with_policy(&fx, &engine, "always");
+    for _ in 0..6 {
+        engine.script(Outcome::Exit(1));
+    }
+    std::thread::scope(|s| {
+        let (report, _heard) = reporter();
+        let cfg = fx.store.config().clone();
+        let (engine, rec) = (&engine, &rec);
+        // A store of its own: a store is used by one thread, like one `jetpack` process.
+        let handle =
+            s.spawn(move || jetpack_pod::supervise_with(engine, &Store::open(&cfg)?, rec, report));
+        let waiting = loop {
+            let r = fx.load(&rec.uuid);
+            if r.service.restarts >= 3 && fx.pods().status(&r).unwrap() == Status::Restarting {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(waiting.service.restart_at.is_some());
+        let stopped = std::time::Instant::now();
+        jetpack_pod::stop_with(engine, &fx.store, rec, Duration::from_secs(10)).unwrap();
+        assert_eq!(handle.join().unwrap().unwrap(), 1);
+        assert!(stopped.elapsed() < Duration::from_secs(5));
+    });
+    let after = fx.load(&rec.uuid);
+    assert!(
+        after.service.restarts < 6,
+        "stopped before the scripted runs were used up"
+    );
+    assert_eq!(fx.pods().status(&after).unwrap(), Status::Exited);
+}

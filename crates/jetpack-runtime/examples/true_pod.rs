@@ -59,6 +59,7 @@ fn main() {
         tty: false,
         interactive: false,
         attached_app: 0,
+        quiet: false,
         resources: Resources::default(),
         userns: None,
     };

@@ -165,3 +165,35 @@ mod tests {
         assert_eq!(pod_code(false, &[0, 2, 1]), 2);
     }
 }
+
+/// How an app's start went, as the pod's init saw it once every app had either exec'd its main
+/// command or ended (see `RunHooks::on_ready`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppStart {
+    /// Its main command runs.
+    Running,
+    /// It ran and ended already, with this code.
+    Exited(i32),
+    /// It never ran its main command: setup, pre-start or exec failed.
+    Failed(String),
+}
+
+impl AppStart {
+    /// One line of the frame the init sends (`r`, `x CODE`, `f MESSAGE`).
+    pub(crate) fn encode(&self) -> String {
+        match self {
+            AppStart::Running => "r".into(),
+            AppStart::Exited(c) => format!("x {c}"),
+            AppStart::Failed(m) => format!("f {}", m.replace('\n', " ")),
+        }
+    }
+
+    pub(crate) fn decode(line: &str) -> AppStart {
+        match line.split_once(' ') {
+            Some(("x", c)) => AppStart::Exited(c.parse().unwrap_or(-1)),
+            Some(("f", m)) => AppStart::Failed(m.to_string()),
+            _ if line == "r" => AppStart::Running,
+            _ => AppStart::Failed(format!("unreadable start record {line:?}")),
+        }
+    }
+}

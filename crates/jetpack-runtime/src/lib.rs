@@ -12,6 +12,7 @@
 pub mod caps;
 #[cfg(target_os = "linux")]
 pub mod copy;
+pub mod detach;
 mod error;
 pub mod exit;
 #[cfg(target_os = "linux")]
@@ -20,7 +21,7 @@ pub mod resolve;
 pub mod spec;
 
 pub use error::{Error, Result, errno_text};
-pub use exit::{AppExit, PodExit};
+pub use exit::{AppExit, AppStart, PodExit};
 pub use spec::{
     AppSpec, DEFAULT_CAPABILITIES, IdMap, MountSpec, NetMode, PodSpec, Resources, Seccomp,
     SeccompMode, Security,

@@ -86,6 +86,9 @@ pub struct PodSpec {
     /// The app (index in `apps`) that `tty` or `interactive` is for.
     #[serde(default)]
     pub attached_app: usize,
+    /// The apps' output goes to their logs only, not to the caller's (a detached pod).
+    #[serde(default)]
+    pub quiet: bool,
     /// The pod's cgroup limits, which bound every app's.
     #[serde(default)]
     pub resources: Resources,

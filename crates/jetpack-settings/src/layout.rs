@@ -240,6 +240,16 @@ impl PodDir {
         self.0.join("apps")
     }
 
+    /// Left by `stop` and `kill` for a detached pod's supervisor: the pod is not to restart.
+    pub fn stop_request(&self) -> PathBuf {
+        self.0.join("stop")
+    }
+
+    /// A detached pod's supervisor's own messages (network teardown, restarts, failures).
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.0.join("supervisor.log")
+    }
+
     /// An app's log and exit status (file names chosen by jetpack-runtime, which writes them).
     pub fn app(&self, app: &str) -> PathBuf {
         self.apps().join(app)

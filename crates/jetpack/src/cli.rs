@@ -123,12 +123,15 @@ pub enum Command {
     ///                 [--volume NAME,kind=host,source=PATH[,readOnly=true]]...
     ///                 [--insecure-options image-privileges|http|tls|signature|all,...]
     ///                 [--pull-policy new|update|never] [--uuid-file-save FILE] [-n|--dry-run]
+    ///                 [--restart no|on-failure[:MAX]|always]
     ///                 [-a K=V]... IMAGE [APP-OPTIONS] [-- ARGS... [---]] [IMAGE ...]
     ///
     /// --uuid-file-save FILE writes the new pod's UUID to FILE (atomically; a pod whose UUID
     /// cannot be written is removed). -n/--dry-run prints the pod manifest that would be
     /// prepared and prepares nothing: it uses stored images only (a missing one is an error
     /// naming it, nothing is fetched) and does not check the host's networks or isolators.
+    /// --restart records what the supervisor of a detached run (`run -d`) does when the pod
+    /// ends (see `jetpack help run`).
     ///
     /// --net: the pod's CNI networks by name (eth0, eth1, ... in that order; files in net.dir),
     /// `default` (the default), `host` (the host's network) or `none` (loopback only). --port
@@ -171,9 +174,9 @@ pub enum Command {
     },
     /// Run a pod: prepare it from images and start it, or start a prepared or exited POD.
     ///
-    /// jetpack run [--rm] [-t|-i] [--app NAME] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS] [-- ARGS]
-    ///             [IMAGE ...]
-    /// jetpack run [-t|-i] [--app NAME] POD
+    /// jetpack run [--rm] [-t|-i|-d] [--app NAME] [PREPARE-OPTIONS] IMAGE [APP-OPTIONS]
+    ///             [-- ARGS] [IMAGE ...]
+    /// jetpack run [-t|-i|-d] [--app NAME] POD
     ///
     /// Takes the options of `prepare` (but -n), plus --rm (destroy the pod when it exits), -t
     /// (attach the terminal to an app) and -i (give an app this command's stdin, a pipe or a
@@ -183,6 +186,16 @@ pub enum Command {
     /// reads /dev/null. Output of each app is shown live and kept in per-app
     /// logs (`jetpack logs`). A one-app pod exits with the app's status. A pod that ran before
     /// runs again from fresh clones of its images.
+    ///
+    /// -d/--detach hands the pod to a supervisor process of its own (in its own session; no
+    /// daemon) and returns once every app has started, printing the pod's UUID. An app that
+    /// failed to start (or ended non-zero at once) is reported and run exits 1. The supervisor
+    /// holds the pod's lock, state, logs, networks and metadata registration until the pod
+    /// ends for good; killing it ends the pod (`list` says exited, `gc` cleans up).
+    /// --restart=no|on-failure[:MAX]|always (also on `prepare`) makes it run the pod again
+    /// when it ends, after 100 ms doubling up to 30 s (back to 100 ms after a run of 10 s or
+    /// more); `stop` and `kill` end the policy. A pod run in the foreground runs once: under a
+    /// service manager, the manager restarts it.
     #[command(disable_help_flag = true)]
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
@@ -284,10 +297,24 @@ pub enum Command {
         format: Option<String>,
     },
     /// Show one pod (by UUID prefix or name).
+    ///
+    /// A detached pod also shows its restart policy, its restarts and its supervisor's pid.
+    /// --wait[=TIMEOUT] first waits until the pod has ended for good (not restarting);
+    /// --wait-ready[=TIMEOUT] until every app of its current run has started (an error if the
+    /// pod is not running or ends first). TIMEOUT as 30s, 5m; without it, no limit. A timeout
+    /// exits 2.
     Status {
         pod: String,
         #[arg(long)]
         json: bool,
+        /// Wait until the pod has ended (at most TIMEOUT).
+        #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
+              default_missing_value = "")]
+        wait: Option<String>,
+        /// Wait until every app has started (at most TIMEOUT).
+        #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
+              default_missing_value = "", conflicts_with = "wait")]
+        wait_ready: Option<String>,
     },
     /// A running pod's processes as the host sees them: host PID, the app each belongs to
     /// (`-` for the pod's init), host user id and command line.
@@ -323,7 +350,22 @@ pub enum Command {
     /// images resolved to IDs (as rkt's cat-manifest).
     Manifest { pod: String },
     /// Print an app's output (all apps if none is named).
-    Logs { pod: String, app: Option<String> },
+    ///
+    /// -f/--follow keeps printing what the apps write until the pod has ended for good (with
+    /// several apps, each line is prefixed `APP | `).
+    Logs {
+        pod: String,
+        app: Option<String>,
+        /// Follow the logs as they grow, until the pod ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Follow a running pod's output from now on (all apps if none is named), until it ends
+    /// for good; ^C stops following and leaves the pod running.
+    ///
+    /// Any number of attaches may follow one pod at once. Apps of a detached pod read no
+    /// input: there is nothing to send them.
+    Attach { pod: String, app: Option<String> },
     /// Run a command in a running pod's app, as the app runs: its user and group, environment
     /// (AC_METADATA_URL included), working directory, capabilities, no-new-privileges,
     /// seccomp filter, cgroups and namespaces. Exits with the command's status.
@@ -420,6 +462,17 @@ pub enum Command {
         /// Keep exited pods this long, e.g. 30m, 2h, 0s.
         #[arg(long, default_value = "30m")]
         grace: String,
+    },
+    /// A detached pod's supervisor (started by `run -d`).
+    #[command(hide = true)]
+    Supervise {
+        /// Where to report how the first start went.
+        #[arg(long)]
+        report_fd: i32,
+        /// Destroy the pod when it ends for good.
+        #[arg(long)]
+        rm: bool,
+        pod: String,
     },
     /// Run the appc metadata service in the foreground (for a service manager; `run` also
     /// starts it on demand). It listens on the default network's host address, port mds.port,

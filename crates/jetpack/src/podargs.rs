@@ -2,7 +2,7 @@
 //! options that apply to it, and its arguments after `--` (ended by `---` or the end).
 //!
 //! ```text
-//! jetpack run [--rm] [-t|-i] [--app NAME] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
+//! jetpack run [--rm] [-t|-i|-d] [--app NAME] [--restart POLICY] [--name NAME] [--net default|host|none|NET,...] [--dns IP,...]
 //!             [--private-users[=false]] [--hostname NAME] [--hosts-entry IP=HOST|host]...
 //!             [--dns-search DOMAIN,...]... [--dns-opt OPT,...]... [--set-env K=V]...
 //!             [--set-env-file FILE]... [--inherit-env] [--supplementary-gids GID,...]
@@ -48,6 +48,10 @@ pub struct PodArgs {
     pub interactive: bool,
     /// `--app NAME`: the app `-t` or `-i` is for.
     pub app: Option<String>,
+    /// `run -d`: start the pod under its own supervisor and return once its apps run.
+    pub detach: bool,
+    /// `--restart`: what a detached pod's supervisor does when the pod ends.
+    pub restart: Option<jetpack_pod::RestartPolicy>,
     /// `--uuid-file-save FILE`: where to write the new pod's UUID.
     pub uuid_file: Option<std::path::PathBuf>,
     /// `prepare -n/--dry-run`: print the pod manifest, prepare nothing.
@@ -155,6 +159,14 @@ pub fn parse(args: &[String], run_flags: bool) -> Result<PodArgs> {
             ("-t" | "--tty", _) if run_flags => out.tty = true,
             ("-i" | "--interactive", _) if run_flags => out.interactive = true,
             ("--app", _) if run_flags => out.app = Some(value("--app")?),
+            ("-d" | "--detach", _) if run_flags => out.detach = true,
+            ("--restart", None) => {
+                let v = value("--restart")?;
+                out.restart = Some(
+                    v.parse()
+                        .map_err(|e: String| anyhow::anyhow!("--restart: {e}"))?,
+                );
+            }
             ("-n" | "--dry-run", _) if !run_flags => out.dry_run = true,
             ("--uuid-file-save", None) => {
                 out.uuid_file = Some(value("--uuid-file-save")?.into());

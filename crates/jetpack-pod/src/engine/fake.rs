@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jetpack_runtime::{IdMap, PodSpec};
 
-use super::{Engine, EnterSpec, Signal};
+use super::{AppStart, Engine, EnterSpec, OnReady, Signal};
 use crate::error::{Error, IoContext, Result};
 use crate::host::Host;
 use crate::pods::PodLock;
@@ -165,7 +165,13 @@ impl Engine for FakeEngine {
         }
     }
 
-    fn run(&self, spec: &PodSpec, _lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
+    fn run(
+        &self,
+        spec: &PodSpec,
+        _lock: &PodLock,
+        on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
+    ) -> Result<i32> {
         let outcome = {
             let mut inner = self.lock();
             inner.calls.push(Call::Run {
@@ -184,6 +190,9 @@ impl Engine for FakeEngine {
             }
         };
         on_pid(pid);
+        if let Some(f) = on_ready {
+            f(spec.apps.iter().map(|_| AppStart::Running).collect());
+        }
         let code = match outcome {
             Outcome::Exit(code) => code,
             Outcome::UntilSignal { ignore_term } => {

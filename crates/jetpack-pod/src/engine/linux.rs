@@ -7,8 +7,8 @@ use std::path::Path;
 
 use jetpack_runtime::{IdMap, PodSpec, Seccomp, SeccompMode, linux};
 
-use super::{Engine, EnterSpec, Signal};
-use crate::error::{Error, Result};
+use super::{Engine, EnterSpec, OnReady, Signal};
+use crate::error::{Error, IoContext, Result};
 use crate::host::Host;
 use crate::pods::PodLock;
 
@@ -62,13 +62,35 @@ impl Engine for LinuxEngine {
             .map_err(|e| Error::Runtime(format!("network namespace {}: {e}", path.display())))
     }
 
-    fn run(&self, spec: &PodSpec, lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
-        let hooks = linux::RunHooks::default()
+    fn run(
+        &self,
+        spec: &PodSpec,
+        lock: &PodLock,
+        on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
+    ) -> Result<i32> {
+        // The logs get the output anyway.
+        let null = match spec.quiet {
+            true => Some(
+                std::fs::File::options()
+                    .write(true)
+                    .open("/dev/null")
+                    .at(Path::new("/dev/null"))?,
+            ),
+            false => None,
+        };
+        let mut hooks = linux::RunHooks::default()
             .keep_fd(lock.0.as_fd())
             .on_init(move |pid| {
                 on_pid(pid);
                 Ok(())
             });
+        if let Some(f) = on_ready {
+            hooks = hooks.on_ready(f);
+        }
+        if let Some(null) = &null {
+            hooks = hooks.output(null.as_fd(), null.as_fd());
+        }
         let exit = linux::run(spec, hooks)
             .map_err(|e| Error::Runtime(format!("pod {}: {e}", spec.uuid)))?;
         // Apps that failed to start are reported through the log; their status is in the

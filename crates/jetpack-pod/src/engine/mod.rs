@@ -18,11 +18,16 @@ pub mod linux;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+pub use jetpack_runtime::AppStart;
 use jetpack_runtime::{IdMap, PodSpec, Security};
 
 use crate::error::Result;
 use crate::host::Host;
 use crate::pods::PodLock;
+
+/// Called once, from another thread, when every app has exec'd its main command or ended:
+/// how each app's start went, in the spec's order.
+pub type OnReady = Box<dyn FnOnce(Vec<AppStart>) + Send>;
 
 /// How a pod is asked to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +83,15 @@ pub trait Engine: Sync {
 
     /// Starts the pod and waits for its end; returns its exit status. `on_pid` gets the pod's
     /// init pid once it exists. The init keeps `lock` open, so the pod's lock is held exactly
-    /// as long as the pod lives, whatever happens to this process.
-    fn run(&self, spec: &PodSpec, lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32>;
+    /// as long as the pod lives, whatever happens to this process. `on_ready` hears how the
+    /// apps' starts went (never when the pod fails before its apps run).
+    fn run(
+        &self,
+        spec: &PodSpec,
+        lock: &PodLock,
+        on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
+    ) -> Result<i32>;
 
     /// Signals the pod whose init is `pid`; a pod that ended meanwhile is no error.
     fn signal(&self, pid: i32, signal: Signal) -> Result<()>;

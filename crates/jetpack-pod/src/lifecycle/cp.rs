@@ -45,6 +45,11 @@ pub fn copy(store: &Store, rec: &PodRecord, app: &str, what: &Copy) -> Result<Co
                 "pod {uuid} is {s}: it has no rootfs to copy with"
             )));
         }
+        Status::Restarting => {
+            return Err(Error::Busy(format!(
+                "pod {uuid} is between two runs (its restart policy): copy once it runs again"
+            )));
+        }
     };
     // Read again under the lock: a run may have ended meanwhile (one whose state still says
     // running was killed: the pod has exited).

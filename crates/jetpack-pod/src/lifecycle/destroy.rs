@@ -23,7 +23,7 @@ pub fn destroy_with(engine: &dyn Engine, store: &Store, uuid: &str) -> Result<()
     let rec = pods.load(uuid).ok();
     if let Some(rec) = &rec {
         match pods.status(rec) {
-            Ok(Status::Running) => kill_with(engine, store, rec)?,
+            Ok(Status::Running | Status::Restarting) => kill_with(engine, store, rec)?,
             Ok(Status::Preparing) => {
                 return Err(Error::Busy(format!(
                     "pod {uuid} is being prepared by another process"

@@ -164,6 +164,7 @@ fn running(pods: &Pods, rec: &PodRecord) -> Result<i32> {
                 .unwrap_or_default()
         ),
         Status::Running => "is starting: try again once it runs".into(),
+        Status::Restarting => "is between two runs (its restart policy): try again".into(),
         Status::Preparing => "is being prepared".into(),
         Status::Aborted => format!("was not fully prepared: `jetpack destroy {uuid}` removes it"),
     };

@@ -13,6 +13,8 @@ pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod stop;
+pub mod supervise;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -22,9 +24,11 @@ use jetpack_store::Store;
 pub use destroy::{destroy_with, gc_with};
 pub use enter::{EnterOptions, enter_with};
 pub use prepare::{PodOptions, prepare_with, with_ports};
-pub use run::{lock_for_run, run_attached_with, run_with};
+pub use run::{ReadyHook, RunOptions, lock_for_run, run_attached_with, run_with, run_with_options};
 pub use spec::{Attach, DEFAULT_PATH, build_spec, load_manifest, manifest_text};
 pub use stop::{kill_with, stop_with};
+pub use supervise::{Report, supervise_with};
+pub use watch::{follow, wait_ended, wait_ready};
 
 use crate::engine::Engine;
 use crate::error::Result;
@@ -49,6 +53,16 @@ pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
 /// See [`run_attached_with`].
 pub fn run_attached(store: &Store, rec: &PodRecord, attach: &Attach) -> Result<i32> {
     run_attached_with(native(), store, rec, attach)
+}
+
+/// See [`run_with_options`].
+pub fn run_with_opts(store: &Store, rec: &PodRecord, opts: RunOptions) -> Result<i32> {
+    run_with_options(native(), store, rec, opts)
+}
+
+/// See [`supervise_with`].
+pub fn supervise(store: &Store, rec: &PodRecord, report: Report) -> Result<i32> {
+    supervise_with(native(), store, rec, report)
 }
 
 /// See [`stop_with`].

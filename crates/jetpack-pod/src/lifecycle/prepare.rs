@@ -13,6 +13,7 @@ use crate::isolators;
 use crate::network::{self, NetMode, PodNetworks};
 use crate::podopts::EtcOptions;
 use crate::pods::{AppRecord, PodRecord, Pods, State, now};
+use crate::restart::{RestartPolicy, Supervision};
 
 /// Pod-level choices made at prepare time.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct PodOptions {
     pub private_users: bool,
     /// Hostname, `/etc/hosts` entries and resolver settings.
     pub etc: EtcOptions,
+    /// What the supervisor of a detached run does when the pod ends.
+    pub restart: RestartPolicy,
 }
 
 impl Default for PodOptions {
@@ -39,6 +42,7 @@ impl Default for PodOptions {
             ports: Vec::new(),
             private_users: false,
             etc: EtcOptions::default(),
+            restart: RestartPolicy::No,
         }
     }
 }
@@ -130,6 +134,10 @@ pub fn prepare_with(
         pid: None,
         exit: None,
         userns,
+        service: Supervision {
+            restart_policy: opts.restart,
+            ..Supervision::default()
+        },
     };
     // Every app is recorded before cloning, so an interrupted prepare still names what to
     // remove, and image removal sees the images in use.

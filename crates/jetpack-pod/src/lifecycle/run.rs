@@ -14,7 +14,7 @@ use jetpack_storage::Storage;
 use jetpack_store::Store;
 
 use super::spec::{Attach, build_spec, read_manifest};
-use crate::engine::Engine;
+use crate::engine::{AppStart, Engine, OnReady};
 use crate::error::{Error, Result};
 use crate::metadata;
 use crate::network::{self, Attached, NetMode, PodNetworks};
@@ -123,6 +123,21 @@ impl Drop for PodState<'_> {
     }
 }
 
+/// Hears how each app's start went (by app name), once every app has exec'd its main command
+/// or ended; called from another thread.
+pub type ReadyHook = Box<dyn FnOnce(&[(String, AppStart)]) + Send>;
+
+/// How a pod is started.
+#[derive(Default)]
+pub struct RunOptions {
+    /// The caller's terminal or stdin, and the app it is for.
+    pub attach: Attach,
+    /// See [`ReadyHook`]. Whatever it is, the pod's state records when the apps had started.
+    pub on_ready: Option<ReadyHook>,
+    /// The apps' output goes to their logs only (a detached pod).
+    pub quiet: bool,
+}
+
 /// Starts a prepared or exited pod and waits for it. Returns the pod's exit status (the app's
 /// for a one-app pod). An exited pod runs again from fresh clones of its images.
 pub fn run_with(engine: &dyn Engine, store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
@@ -140,9 +155,36 @@ pub fn run_attached_with(
     rec: &PodRecord,
     attach: &Attach,
 ) -> Result<i32> {
+    let opts = RunOptions {
+        attach: attach.clone(),
+        ..RunOptions::default()
+    };
+    run_with_options(engine, store, rec, opts)
+}
+
+/// [`run_with`] with every option.
+pub fn run_with_options(
+    engine: &dyn Engine,
+    store: &Store,
+    rec: &PodRecord,
+    opts: RunOptions,
+) -> Result<i32> {
     let pods = Pods::new(store.root());
     let lock = lock_for_run(&pods, rec)?;
-    let mut rec = pods.load(&rec.uuid)?;
+    run_locked(engine, store, &lock, &rec.uuid, opts)
+}
+
+/// One run of the pod whose lock the caller holds (and releases after: a supervisor keeps it
+/// between runs).
+pub(crate) fn run_locked(
+    engine: &dyn Engine,
+    store: &Store,
+    lock: &PodLock,
+    uuid: &str,
+    opts: RunOptions,
+) -> Result<i32> {
+    let pods = Pods::new(store.root());
+    let mut rec = pods.load(uuid)?;
     // The pod's user namespace, for clones that show its ids.
     let mut ns = fresh_clones(engine, store, &pods, &mut rec)?;
     let mut mounted = Mounted {
@@ -169,7 +211,8 @@ pub fn run_attached_with(
     let (manifest_text, manifest) = read_manifest(&pods, &rec.uuid)?;
     let host = nets.isolator_host(&manifest, engine);
     let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, false, &host)?;
-    attach.apply(&mut spec)?;
+    opts.attach.apply(&mut spec)?;
+    spec.quiet = opts.quiet;
     let ports = network::port_mappings(&manifest)?;
     // The spec requires telling the user which isolators were enforced, modified or ignored.
     resolved.report.log();
@@ -215,18 +258,16 @@ pub fn run_attached_with(
         engine,
         store,
         pods: &pods,
-        lock: &lock,
+        lock,
         nets: &nets,
         attached: networks.attached.as_ref(),
         manifest_text: &manifest_text,
         manifest: &manifest,
     };
-    let result = start.run(&mut state.rec, &mut spec);
+    let result = start.run(&mut state.rec, &mut spec, opts.on_ready);
     drop(mounted);
     drop(networks);
-    let result = state.finish(result);
-    drop(lock);
-    result
+    state.finish(result)
 }
 
 /// An exited (or killed while running) pod starts from fresh clones; returns the pod's user
@@ -287,7 +328,12 @@ struct Start<'a> {
 impl Start<'_> {
     /// Writes the pod's `/etc` files, registers it with the metadata service, records it as
     /// running and hands it to the engine; returns its exit status.
-    fn run(&self, rec: &mut PodRecord, spec: &mut PodSpec) -> Result<i32> {
+    fn run(
+        &self,
+        rec: &mut PodRecord,
+        spec: &mut PodSpec,
+        on_ready: Option<ReadyHook>,
+    ) -> Result<i32> {
         let ips = self.attached.map(|a| a.ips()).unwrap_or_default();
         spec.netns = self.attached.map(|a| a.netns.clone());
         let rootfs: Vec<PathBuf> = spec.apps.iter().map(|a| a.rootfs.clone()).collect();
@@ -339,19 +385,48 @@ impl Start<'_> {
             .unwrap_or_default();
         rec.state = State::Running;
         rec.started = Some(now());
+        rec.service.ready = None;
         self.pods.save(rec)?;
         let mut running = rec.clone();
         let mut watch = None;
-        let code = self.engine.run(spec, self.lock, &mut |pid| {
-            running.pid = Some(pid);
-            let _ = self.pods.save(&running);
-            // Threads only now: the init has been forked.
-            watch = session.take().map(metadata::Session::watch);
-            // A service manager waiting for the pod (sd_notify) may go on.
-            notify::ready();
-        });
+        let ready = ready_hook(self.pods.clone(), rec, on_ready);
+        let code = self.engine.run(
+            spec,
+            self.lock,
+            &mut |pid| {
+                running.pid = Some(pid);
+                let _ = self.pods.save(&running);
+                // Threads only now: the init has been forked.
+                watch = session.take().map(metadata::Session::watch);
+            },
+            Some(ready),
+        );
         notify::stopping();
         drop(watch);
         code
     }
+}
+
+/// Records when the apps had started, then tells the caller's hook. The state written before
+/// the go (running, with the init's pid) is the one this updates: nothing else writes it
+/// until the pod ends, which is after this hook (the engine waits for it).
+fn ready_hook(pods: Pods, rec: &PodRecord, then: Option<ReadyHook>) -> OnReady {
+    let uuid = rec.uuid.clone();
+    let names: Vec<String> = rec.apps.iter().map(|a| a.name.clone()).collect();
+    Box::new(move |starts| {
+        match pods.load(&uuid) {
+            Ok(mut r) if r.state == State::Running => {
+                r.service.ready = Some(now());
+                if let Err(e) = pods.save(&r) {
+                    tracing::warn!("pod {uuid}: recording that its apps started: {e}");
+                }
+            }
+            _ => {}
+        }
+        // A service manager waiting for the pod (sd_notify) may go on.
+        notify::ready();
+        if let Some(f) = then {
+            f(&names.into_iter().zip(starts).collect::<Vec<_>>());
+        }
+    })
 }

@@ -142,6 +142,7 @@ pub fn build_spec(
         tty,
         interactive: false,
         attached_app: 0,
+        quiet: false,
         resources: isolators.pod,
         userns: rec.userns,
     };

@@ -16,8 +16,10 @@ pub fn stop_with(
     timeout: Duration,
 ) -> Result<()> {
     let pods = Pods::new(store.root());
-    let Some(pid) = running_pid(&pods, rec)? else {
-        return Err(Error::Invalid(format!("pod {} is not running", rec.uuid)));
+    let Some(pid) = stopping_pid(&pods, rec)? else {
+        // Between two runs: the supervisor ends its wait.
+        wait_unlocked(&pods, &rec.uuid, Duration::from_secs(10))?;
+        return Ok(());
     };
     engine.signal(pid, Signal::Term)?;
     if wait_unlocked(&pods, &rec.uuid, timeout)? {
@@ -31,12 +33,34 @@ pub fn stop_with(
 /// SIGKILL to the pod's init: the kernel ends every process of the pod.
 pub fn kill_with(engine: &dyn Engine, store: &Store, rec: &PodRecord) -> Result<()> {
     let pods = Pods::new(store.root());
-    let Some(pid) = running_pid(&pods, rec)? else {
-        return Err(Error::Invalid(format!("pod {} is not running", rec.uuid)));
+    let Some(pid) = stopping_pid(&pods, rec)? else {
+        wait_unlocked(&pods, &rec.uuid, Duration::from_secs(10))?;
+        return Ok(());
     };
     engine.signal(pid, Signal::Kill)?;
     wait_unlocked(&pods, &rec.uuid, Duration::from_secs(10))?;
     Ok(())
+}
+
+/// The init's pid of a pod to stop, after asking a detached pod's supervisor not to restart it;
+/// `None` for a pod between two runs. An error for a pod that does not run.
+fn stopping_pid(pods: &Pods, rec: &PodRecord) -> Result<Option<i32>> {
+    let rec = pods.load(&rec.uuid)?;
+    let status = pods.status(&rec)?;
+    if !matches!(status, Status::Running | Status::Restarting) {
+        return Err(Error::Invalid(format!(
+            "pod {} is not running ({status})",
+            rec.uuid
+        )));
+    }
+    if rec.service.supervisor.is_some() {
+        let stop = pods.files(&rec.uuid).stop_request();
+        crate::state::write_private(&stop, b"")?;
+    }
+    Ok(match status {
+        Status::Running => rec.pid,
+        _ => None,
+    })
 }
 
 pub(crate) fn running_pid(pods: &Pods, rec: &PodRecord) -> Result<Option<i32>> {

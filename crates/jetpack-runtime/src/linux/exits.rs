@@ -9,6 +9,10 @@
 //! A frame is the app's index (`u16`), the length (`u32`) and the file's contents. Only the init
 //! writes the pipe; the thread reads until every writer is gone, which the end of the init
 //! guarantees (its death takes the whole pod with it).
+//!
+//! One frame of index [`READY`] says how every app's start went (one [`AppStart`] line per app),
+//! once each has exec'd its main command or ended: the thread hands it to the caller's
+//! `on_ready` hook.
 
 use std::io::{self, Read};
 use std::os::fd::{OwnedFd, RawFd};
@@ -16,6 +20,13 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use super::sys;
+use crate::exit::AppStart;
+
+/// The index of the start frame.
+pub(super) const READY: usize = u16::MAX as usize;
+
+/// What the caller does with the start frame.
+pub(super) type OnReady = Box<dyn FnOnce(Vec<AppStart>) + Send>;
 
 /// An exit record is two short lines; anything longer is not one.
 const MAX_RECORD: usize = 64 * 1024;
@@ -35,10 +46,14 @@ pub(super) struct Recorder(JoinHandle<()>);
 
 impl Recorder {
     /// `dirs[i]` is app `i`'s directory.
-    pub fn start(pipe: OwnedFd, dirs: Vec<PathBuf>) -> io::Result<Recorder> {
+    pub fn start(
+        pipe: OwnedFd,
+        dirs: Vec<PathBuf>,
+        on_ready: Option<OnReady>,
+    ) -> io::Result<Recorder> {
         let thread = std::thread::Builder::new()
             .name("pod-exits".into())
-            .spawn(move || record(std::fs::File::from(pipe), &dirs))?;
+            .spawn(move || record(std::fs::File::from(pipe), &dirs, on_ready))?;
         Ok(Recorder(thread))
     }
 
@@ -48,7 +63,7 @@ impl Recorder {
     }
 }
 
-fn record(mut pipe: std::fs::File, dirs: &[PathBuf]) {
+fn record(mut pipe: std::fs::File, dirs: &[PathBuf], mut on_ready: Option<OnReady>) {
     let mut header = [0u8; 6];
     while pipe.read_exact(&mut header).is_ok() {
         let app = u16::from_le_bytes([header[0], header[1]]) as usize;
@@ -59,6 +74,13 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf]) {
         let mut contents = vec![0u8; len];
         if pipe.read_exact(&mut contents).is_err() {
             return;
+        }
+        if app == READY {
+            if let Some(f) = on_ready.take() {
+                let text = String::from_utf8_lossy(&contents);
+                f(text.lines().map(AppStart::decode).collect());
+            }
+            continue;
         }
         let Some(dir) = dirs.get(app) else { continue };
         // App output and how it ended are the pod's business only (0600, like the log).
@@ -87,13 +109,24 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
         }
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
-        let rec = Recorder::start(r, dirs.clone()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ready: OnReady = Box::new(move |s| tx.send(s).unwrap());
+        let rec = Recorder::start(r, dirs.clone(), Some(ready)).unwrap();
         send(w.as_raw_fd(), 1, "3\n{}\n");
+        send(w.as_raw_fd(), READY, "r\nf exec /x: not found\nx 3");
         send(w.as_raw_fd(), 0, "0\n");
         send(w.as_raw_fd(), 1, "4\n");
         send(w.as_raw_fd(), 7, "9\n");
         drop(w);
         rec.finish();
+        assert_eq!(
+            rx.recv().unwrap(),
+            [
+                AppStart::Running,
+                AppStart::Failed("exec /x: not found".into()),
+                AppStart::Exited(3)
+            ]
+        );
         assert_eq!(
             std::fs::read_to_string(dirs[0].join("exit")).unwrap(),
             "0\n"

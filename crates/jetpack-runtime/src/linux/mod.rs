@@ -63,7 +63,7 @@ use process::check_pod_init;
 pub use signals::FORWARDED_SIGNALS;
 
 use crate::error::{Error, Result};
-use crate::exit::{AppExit, PodExit, decode_wait_status};
+use crate::exit::{AppExit, AppStart, PodExit, decode_wait_status};
 use crate::spec::PodSpec;
 
 type OnInit<'a> = Box<dyn FnOnce(i32) -> std::result::Result<(), String> + 'a>;
@@ -72,6 +72,7 @@ type OnInit<'a> = Box<dyn FnOnce(i32) -> std::result::Result<(), String> + 'a>;
 /// signals.
 pub struct RunHooks<'a> {
     on_init: Option<OnInit<'a>>,
+    on_ready: Option<exits::OnReady>,
     stdin: Option<BorrowedFd<'a>>,
     stdout: Option<BorrowedFd<'a>>,
     stderr: Option<BorrowedFd<'a>>,
@@ -83,6 +84,7 @@ impl Default for RunHooks<'_> {
     fn default() -> Self {
         RunHooks {
             on_init: None,
+            on_ready: None,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -98,6 +100,14 @@ impl<'a> RunHooks<'a> {
     /// start and `run` returns [`Error::Hook`].
     pub fn on_init(mut self, f: impl FnOnce(i32) -> std::result::Result<(), String> + 'a) -> Self {
         self.on_init = Some(Box::new(f));
+        self
+    }
+
+    /// Called once, from another thread, when every app has exec'd its main command or ended
+    /// (never if the pod fails before its apps are released): how each app's start went, in
+    /// the spec's order. A detached start reports here; a service manager hears "ready".
+    pub fn on_ready(mut self, f: impl FnOnce(Vec<AppStart>) + Send + 'static) -> Self {
+        self.on_ready = Some(Box::new(f));
         self
     }
 
@@ -226,8 +236,8 @@ pub fn run(spec: &PodSpec, hooks: RunHooks) -> Result<PodExit> {
     drop(exits_w);
     drop(caller);
     let app_dirs = plan.apps.iter().map(|a| a.dir.clone()).collect();
-    let recorder =
-        exits::Recorder::start(exits_r, app_dirs).map_err(|e| Error::os("starting a thread", e))?;
+    let recorder = exits::Recorder::start(exits_r, app_dirs, hooks.on_ready)
+        .map_err(|e| Error::os("starting a thread", e))?;
     let master = pty.map(|p| p.master);
 
     if let Some(f) = hooks.on_init {

@@ -48,6 +48,7 @@ impl TestPod {
             tty: false,
             interactive: false,
             attached_app: 0,
+            quiet: false,
             resources: Resources::default(),
             userns: None,
         };

@@ -2,6 +2,7 @@
 
 mod build;
 mod cp;
+mod detach;
 mod docs;
 mod exec;
 pub(crate) mod fetch;
@@ -135,7 +136,24 @@ fn command(
             no_legend,
             format,
         } => pod_view::list(cfg, &View::new(json, quiet, no_legend, format)),
-        Command::Status { pod, json } => pod_view::status(cfg, &pod, json),
+        Command::Status {
+            pod,
+            json,
+            wait,
+            wait_ready,
+        } => {
+            if let Some(t) = &wait
+                && !pod::wait(cfg, &pod, t, false)?
+            {
+                return Ok(ExitCode::from(2));
+            }
+            if let Some(t) = &wait_ready
+                && !pod::wait(cfg, &pod, t, true)?
+            {
+                return Ok(ExitCode::from(2));
+            }
+            pod_view::status(cfg, &pod, json)
+        }
         Command::Ps { pod, json } => ps::run(cfg, &pod, json),
         Command::Top {
             pod,
@@ -144,7 +162,8 @@ fn command(
             json,
         } => ps::top(cfg, &pod, delay, iterations, json),
         Command::Manifest { pod } => pod_view::manifest(cfg, &pod),
-        Command::Logs { pod, app } => pod::logs(cfg, &pod, app.as_deref()),
+        Command::Logs { pod, app, follow } => pod::logs(cfg, &pod, app.as_deref(), follow),
+        Command::Attach { pod, app } => pod::attach(cfg, &pod, app.as_deref()),
         Command::Enter {
             user,
             privileged,
@@ -184,6 +203,7 @@ fn command(
         Command::Destroy { pods } => pod::destroy(cfg, &pods),
         Command::Validate { files } => validate::run(&files),
         Command::Mds { idle_exit } => mds(cfg, idle_exit.as_deref()),
+        Command::Supervise { report_fd, rm, pod } => detach::supervise(cfg, &pod, report_fd, rm),
         Command::Config { keys } => config(cfg, &keys),
         Command::Completion { shell } => docs::completion(shell),
         Command::Man { dir } => docs::man(dir.as_deref().unwrap_or(std::path::Path::new("."))),

@@ -70,6 +70,7 @@ fn prepare_from(store: &Store, a: &PodArgs) -> Result<PodRecord> {
                 .private_users
                 .unwrap_or(store.settings().store.private_users),
             etc: a.etc.clone(),
+            restart: a.restart.unwrap_or_default(),
         },
     )?)
 }
@@ -106,7 +107,7 @@ fn refuse_pod_as_image(pods: &Pods, a: &PodArgs, args: &[String], cmd: &str) -> 
             let key = x.split('=').next().unwrap_or(x);
             match key {
                 // `run`'s own: how to attach, not how to make a pod.
-                "--rm" | "-t" | "--tty" | "-i" | "--interactive" => {}
+                "--rm" | "-t" | "--tty" | "-i" | "--interactive" | "-d" | "--detach" => {}
                 "--app" if !x.contains('=') => {
                     it.next();
                 }
@@ -260,6 +261,18 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
         return Ok(c);
     }
     let a = podargs::parse(args, true)?;
+    if a.detach && (a.tty || a.interactive) {
+        bail!(
+            "{} gives the pod this terminal or input, and -d leaves them: choose one",
+            if a.tty { "-t" } else { "-i" }
+        );
+    }
+    if a.restart.is_some_and(|r| !r.is_no()) && !a.detach {
+        bail!(
+            "--restart applies to detached pods (run -d): in the foreground, the service \
+             manager restarts (see `jetpack generate systemd`)"
+        );
+    }
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     refuse_pod_as_image(&pods, &a, args, "run")?;
@@ -290,6 +303,9 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
             rec
         }
     };
+    if a.detach {
+        return super::detach::start(cfg, &store, &rec, a.rm);
+    }
     let tty = a.tty;
     if tty && !std::io::stdin().is_terminal() {
         bail!("-t needs a terminal on standard input (give -i to pass a pipe or a file)");
@@ -322,18 +338,35 @@ pub fn run(cfg: &Config, args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
+/// The apps of `rec` named by `app` (all when `None`).
+fn app_names(rec: &PodRecord, app: Option<&str>) -> Result<Vec<String>> {
+    Ok(match app {
+        Some(a) if rec.apps.iter().any(|x| x.name == a) => vec![a.to_string()],
+        Some(a) => bail!(
+            "pod {} has no app {a:?} (its apps: {})",
+            rec.uuid,
+            rec.apps
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => rec.apps.iter().map(|a| a.name.clone()).collect(),
+    })
+}
+
+pub fn logs(cfg: &Config, pod: &str, app: Option<&str>, follow: bool) -> Result<ExitCode> {
     let store = Store::open(cfg)?;
     let pods = Pods::new(store.root());
     let rec = pods.find(pod)?;
-    let names: Vec<&str> = match app {
-        Some(a) if rec.apps.iter().any(|x| x.name == a) => vec![a],
-        Some(a) => bail!("pod {} has no app {a:?}", rec.uuid),
-        None => rec.apps.iter().map(|a| a.name.as_str()).collect(),
-    };
+    let names = app_names(&rec, app)?;
     let mut out = crate::stdout();
+    if follow {
+        jetpack_pod::follow(&pods, &rec, &names, true, &mut out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for n in names {
-        let p = pods.log_path(&rec.uuid, n);
+        let p = pods.log_path(&rec.uuid, &n);
         match std::fs::File::open(&p) {
             Ok(mut f) => {
                 std::io::copy(&mut f, &mut out)?;
@@ -343,6 +376,54 @@ pub fn logs(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn attach(cfg: &Config, pod: &str, app: Option<&str>) -> Result<ExitCode> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let names = app_names(&rec, app)?;
+    let status = pods.status(&pods.load(&rec.uuid)?)?;
+    if !matches!(
+        status,
+        jetpack_pod::Status::Running | jetpack_pod::Status::Restarting
+    ) {
+        bail!(
+            "pod {} is {status}: there is nothing to attach to (`jetpack logs {}` shows what it \
+             wrote)",
+            rec.uuid,
+            rec.uuid
+        );
+    }
+    jetpack_pod::follow(&pods, &rec, &names, false, &mut crate::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status --wait[=T]` and `--wait-ready[=T]`: false on timeout (said on stderr).
+pub fn wait(cfg: &Config, pod: &str, timeout: &str, ready: bool) -> Result<bool> {
+    let store = Store::open(cfg)?;
+    let pods = Pods::new(store.root());
+    let rec = pods.find(pod)?;
+    let limit = match timeout {
+        "" => None,
+        t => Some(parse_duration(t).context("--wait")?),
+    };
+    let done = match ready {
+        true => jetpack_pod::wait_ready(&pods, &rec.uuid, limit)?,
+        false => jetpack_pod::wait_ended(&pods, &rec.uuid, limit)?,
+    };
+    if !done {
+        let what = if ready {
+            "its apps to start"
+        } else {
+            "it to end"
+        };
+        eprintln!(
+            "jetpack: pod {}: timed out after {timeout} waiting for {what}",
+            rec.uuid
+        );
+    }
+    Ok(done)
 }
 
 pub fn stop(cfg: &Config, list: &[String], timeout: u64) -> Result<ExitCode> {

@@ -21,6 +21,7 @@ fn row(pods: &Pods, rec: &PodRecord, status: Status) -> serde_json::Value {
             })
         })
         .collect();
+    let alive = matches!(status, Status::Running | Status::Restarting);
     // Addresses belong to a running pod only; an exited one has given them back.
     let networks = if status == Status::Running {
         rec.networks.clone()
@@ -39,13 +40,31 @@ fn row(pods: &Pods, rec: &PodRecord, status: Status) -> serde_json::Value {
         "pid": if status == Status::Running { rec.pid } else { None },
         "exit": rec.exit,
         "apps": apps,
+        "restart_policy": rec.service.restart_policy,
+        "restarts": rec.service.restarts,
+        // Only while it lives (a killed supervisor leaves its pid in the state).
+        "supervisor": if alive { rec.service.supervisor } else { None },
+        "ready": if status == Status::Running { rec.service.ready } else { None },
+        "restart_at": if status == Status::Restarting { rec.service.restart_at } else { None },
     })
 }
 
 /// Every field of `list --format`, and the default columns (the first eight).
-const POD_FIELDS: [&str; 12] = [
-    "uuid", "name", "state", "networks", "apps", "images", "created", "exit", "net", "started",
-    "exited", "pid",
+const POD_FIELDS: [&str; 14] = [
+    "uuid",
+    "name",
+    "state",
+    "networks",
+    "apps",
+    "images",
+    "created",
+    "exit",
+    "net",
+    "started",
+    "exited",
+    "pid",
+    "restart_policy",
+    "restarts",
 ];
 
 pub fn list(cfg: &Config, view: &View) -> Result<ExitCode> {
@@ -81,7 +100,6 @@ pub fn list(cfg: &Config, view: &View) -> Result<ExitCode> {
                         .map(|c| format!("{}={c}", a.name))
                 })
                 .collect();
-            // Addresses belong to a running pod only; an exited one has given them back.
             let nets: Vec<String> = r
                 .networks
                 .iter()
@@ -119,6 +137,8 @@ pub fn list(cfg: &Config, view: &View) -> Result<ExitCode> {
                 r.pid
                     .filter(|_| running)
                     .map_or("-".into(), |p| p.to_string()),
+                r.service.restart_policy.to_string(),
+                r.service.restarts.to_string(),
             ]
         })
         .collect();
@@ -177,6 +197,19 @@ pub fn status(cfg: &Config, pod: &str, json: bool) -> Result<ExitCode> {
     }
     if let Some(pid) = v["pid"].as_i64() {
         outln!("Init pid: {pid}");
+    }
+    if !rec.service.restart_policy.is_no() || rec.service.restarts > 0 {
+        outln!(
+            "Restart:  {} ({} restarts)",
+            rec.service.restart_policy,
+            rec.service.restarts
+        );
+    }
+    if let Some(t) = v["restart_at"].as_i64() {
+        outln!("Next run: {}", fmt::time(t));
+    }
+    if let Some(pid) = v["supervisor"].as_i64() {
+        outln!("Supervisor pid: {pid}");
     }
     for a in &rec.apps {
         let exit = pods

@@ -28,7 +28,7 @@ use super::report::{self, Kind};
 use super::stdin::StdinRelay;
 use super::{exits, sys};
 use crate::errno_text;
-use crate::exit::{AppExit, decode_wait_status, pod_code};
+use crate::exit::{AppExit, AppStart, decode_wait_status, pod_code};
 
 use child::{clone_app, post_stop};
 
@@ -103,6 +103,9 @@ struct Init<'a> {
     /// building its filesystem and before running anything of its own.
     release_r: OwnedFd,
     release_w: Option<OwnedFd>,
+    /// EOF once every app has exec'd or ended (see `setup`); then the start frame is sent.
+    started_r: Option<OwnedFd>,
+    started_w: Option<OwnedFd>,
     null: OwnedFd,
     /// App codes in the order the apps ended.
     codes: Vec<i32>,
@@ -160,6 +163,39 @@ impl Init<'_> {
         }
         // The app has its copy: the pipe ends when it (and its children) close it.
         self.stdin_r = None;
+        self.started_w = None;
+    }
+
+    /// Once the start pipe reaches EOF: how each app's start went, to the caller.
+    fn started(&mut self) {
+        let mut byte = [0u8; 16];
+        match sys::read(
+            self.started_r.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            &mut byte,
+        ) {
+            Ok(Some(0)) | Err(_) => {}
+            // Nobody writes it; EAGAIN (`None`) is a spurious wake-up.
+            _ => return,
+        }
+        self.started_r = None;
+        // A failure is reported before its app exits: read it first.
+        self.drain_reports();
+        let lines: Vec<String> = self
+            .apps
+            .iter()
+            .map(|a| {
+                let start = match (&a.error, &a.exit) {
+                    (Some(e), _) => AppStart::Failed(e.clone()),
+                    (None, Some(x)) => match &x.error {
+                        Some(e) => AppStart::Failed(e.clone()),
+                        None => AppStart::Exited(x.code),
+                    },
+                    (None, None) => AppStart::Running,
+                };
+                start.encode()
+            })
+            .collect();
+        exits::send(self.exits, exits::READY, &lines.join("\n"));
     }
 
     /// The loop; returns the pod's exit code.
@@ -172,16 +208,21 @@ impl Init<'_> {
             if self.post_stop_started && self.apps.iter().all(|a| a.post_stop_pid.is_none()) {
                 break;
             }
-            let mut fds: Vec<PollFd> = Vec::with_capacity(2 + self.relays.len());
+            let mut fds: Vec<PollFd> = Vec::with_capacity(3 + self.relays.len());
             fds.push(PollFd::new(&self.signals, PollFlags::IN));
             fds.push(PollFd::new(&self.report_r, PollFlags::IN));
             for r in &self.relays {
                 fds.push(PollFd::new(r.fd(), PollFlags::IN));
             }
-            if let Some(s) = &self.stdin {
+            let started_at = self.started_r.as_ref().map(|s| {
+                fds.push(PollFd::new(s, PollFlags::IN));
+                fds.len() - 1
+            });
+            let stdin_at = self.stdin.as_ref().map(|s| {
                 let (fd, flags) = s.poll_on();
                 fds.push(PollFd::from_borrowed_fd(fd, flags));
-            }
+                fds.len() - 1
+            });
             if rustix::event::poll(&mut fds, None).is_err() {
                 continue;
             }
@@ -193,7 +234,10 @@ impl Init<'_> {
             for (r, _) in self.relays.iter_mut().zip(&ready[2..]).filter(|(_, y)| **y) {
                 r.pump(&mut buf);
             }
-            if ready.get(2 + self.relays.len()) == Some(&true)
+            if started_at.is_some_and(|i| ready[i]) {
+                self.started();
+            }
+            if stdin_at.is_some_and(|i| ready[i])
                 && let Some(s) = &mut self.stdin
                 && !s.pump(&mut buf)
             {

@@ -84,6 +84,9 @@ impl<'a> Init<'a> {
         let (report_r, report_w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
         let (release_r, release_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| err("pipe", e.into()))?;
+        // Every app inherits the write end and loses it at its exec (close-on-exec): EOF says
+        // that each app has exec'd its main command or ended.
+        let (started_r, started_w) = nonblocking_pipe().map_err(|e| err("pipe", e))?;
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(|e| err("/dev/null", e))?;
         let several = plan.apps.len() > 1;
         let mut apps = Vec::with_capacity(plan.apps.len());
@@ -133,6 +136,8 @@ impl<'a> Init<'a> {
             report_pending: Vec::new(),
             release_r,
             release_w: Some(release_w),
+            started_r: Some(started_r),
+            started_w: Some(started_w),
             null,
             codes: Vec::new(),
             post_stop_started: false,
