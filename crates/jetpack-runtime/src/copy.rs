@@ -44,7 +44,9 @@ pub struct Copied {
 
 /// Copies host `src` (a file, directory or symlink, not followed) into the rootfs at `dst` (a
 /// path in the pod): into `dst` if it is a directory, else as `dst` (replacing a file there).
-pub fn copy_in(rootfs: &Path, src: &Path, dst: &str) -> Result<Copied> {
+/// Owners are kept as the pod sees them: `id_shift` is added to ids below 65,536 for a rootfs
+/// that holds the host ids of a user namespace (ids beyond its range become its nobody).
+pub fn copy_in(rootfs: &Path, src: &Path, dst: &str, id_shift: u32) -> Result<Copied> {
     let (src_dir, src_name) = host_parent(src)?;
     let root = open_dir_path(rootfs).map_err(|e| os(&rootfs.display().to_string(), e))?;
     let target = resolve(&root, dst)?;
@@ -54,6 +56,7 @@ pub fn copy_in(rootfs: &Path, src: &Path, dst: &str) -> Result<Copied> {
     };
     let mut c = Copier {
         keep_owner: true,
+        id_shift,
         done: Copied::default(),
     };
     c.node(src_dir.as_fd(), &src_name, dir.as_fd(), &name, 0)
@@ -89,6 +92,7 @@ pub fn copy_out(rootfs: &Path, src: &str, dst: &Path) -> Result<Copied> {
     };
     let mut c = Copier {
         keep_owner: false,
+        id_shift: 0,
         done: Copied::default(),
     };
     c.node(src_dir.as_fd(), &src_name, dir.as_fd(), &name, 0)
@@ -233,6 +237,7 @@ fn statat(dir: BorrowedFd, name: &OsStr) -> std::result::Result<Stat, Errno> {
 
 struct Copier {
     keep_owner: bool,
+    id_shift: u32,
     done: Copied,
 }
 
@@ -264,7 +269,7 @@ impl Copier {
                 replace_non_dir(dst_dir, dst_name)?;
                 rustix::fs::symlinkat(target.as_c_str(), dst_dir, dst_name).map_err(show)?;
                 if self.keep_owner {
-                    let (u, g) = ids(&st);
+                    let (u, g) = self.ids(&st);
                     rustix::fs::chownat(dst_dir, dst_name, u, g, AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(show)?;
                 }
@@ -368,10 +373,23 @@ impl Copier {
         Ok(())
     }
 
+    /// The owner of a copy of `st`, as the pod sees it.
+    fn ids(&self, st: &Stat) -> (Option<Uid>, Option<Gid>) {
+        let map = |id: u32| match self.id_shift {
+            0 => id,
+            shift if id < 1 << 16 => shift + id,
+            shift => shift + 65534,
+        };
+        (
+            (st.st_uid != u32::MAX).then(|| Uid::from_raw(map(st.st_uid))),
+            (st.st_gid != u32::MAX).then(|| Gid::from_raw(map(st.st_gid))),
+        )
+    }
+
     /// Owner (copying in), mode (after the owner: a chown clears setuid bits) and times.
     fn finish(&self, fd: BorrowedFd, st: &Stat) -> std::result::Result<(), Errno> {
         if self.keep_owner {
-            let (u, g) = ids(st);
+            let (u, g) = self.ids(st);
             rustix::fs::fchown(fd, u, g)?;
         }
         rustix::fs::fchmod(fd, Mode::from_raw_mode(st.st_mode & 0o7777))?;
@@ -387,13 +405,6 @@ impl Copier {
         };
         rustix::fs::futimens(fd, &times)
     }
-}
-
-fn ids(st: &Stat) -> (Option<Uid>, Option<Gid>) {
-    (
-        (st.st_uid != u32::MAX).then(|| Uid::from_raw(st.st_uid)),
-        (st.st_gid != u32::MAX).then(|| Gid::from_raw(st.st_gid)),
-    )
 }
 
 /// Removes `name` in `dir` unless it is a directory (or missing), so that what replaces it is

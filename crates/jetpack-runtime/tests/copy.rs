@@ -49,7 +49,7 @@ fn copies_trees_both_ways_with_modes() {
     let f = Fixture::new();
     let host = tempfile::tempdir().unwrap();
     src_tree(host.path());
-    let c = copy_in(&f.root(), &host.path().join("tree"), "/srv").unwrap();
+    let c = copy_in(&f.root(), &host.path().join("tree"), "/srv", 0).unwrap();
     assert_eq!((c.files, c.dirs, c.links), (2, 2, 1));
     let r = f.root();
     assert_eq!(std::fs::read_to_string(r.join("srv/tree/a")).unwrap(), "A");
@@ -61,11 +61,12 @@ fn copies_trees_both_ways_with_modes() {
         Path::new("sub/run.sh")
     );
     // A new name: copied as that name; a file there is replaced.
-    copy_in(&f.root(), &host.path().join("tree/a"), "/srv/renamed").unwrap();
+    copy_in(&f.root(), &host.path().join("tree/a"), "/srv/renamed", 0).unwrap();
     copy_in(
         &f.root(),
         &host.path().join("tree/sub/run.sh"),
         "/srv/renamed",
+        0,
     )
     .unwrap();
     assert_eq!(
@@ -101,19 +102,19 @@ fn paths_in_the_pod_never_lead_out() {
     let src = host.path().join("canary");
     // Climbing out with `..` or a relative link: refused, clearly.
     for dst in ["/../../../..", "/etc/../../x", "/up", "/up/canary"] {
-        let e = copy_in(&f.root(), &src, dst).unwrap_err().to_string();
+        let e = copy_in(&f.root(), &src, dst, 0).unwrap_err().to_string();
         assert!(e.contains("above the app's root; refused"), "{dst}: {e}");
     }
     // An absolute link resolves in the pod, where the host path does not exist.
-    let e = copy_in(&f.root(), &src, "/abs/canary")
+    let e = copy_in(&f.root(), &src, "/abs/canary", 0)
         .unwrap_err()
         .to_string();
     assert!(e.contains("in the pod"), "{e}");
     // A link to `/` is the pod's root.
-    copy_in(&f.root(), &src, "/slash/").unwrap();
+    copy_in(&f.root(), &src, "/slash/", 0).unwrap();
     assert!(f.root().join("canary").exists());
     // A link to a host path is followed in the pod, where that path does not exist.
-    copy_in(&f.root(), &src, "/secret").unwrap_err();
+    copy_in(&f.root(), &src, "/secret", 0).unwrap_err();
     assert_eq!(f.canary(), "host secret\n", "the host canary is untouched");
 
     let out = tempfile::tempdir().unwrap();
@@ -139,7 +140,7 @@ fn a_pod_link_under_the_destination_is_not_written_through() {
     std::fs::create_dir(f.root().join("tree")).unwrap();
     symlink(f.dir.path().join("canary"), f.root().join("tree/abs")).unwrap();
     symlink("../../..", f.root().join("tree/up")).unwrap();
-    let r = copy_in(&f.root(), &host.path().join("tree"), "/");
+    let r = copy_in(&f.root(), &host.path().join("tree"), "/", 0);
     // The file replaces the link; the directory is not made through a link.
     assert!(r.is_err(), "{r:?}");
     assert!(r.unwrap_err().to_string().contains("not a directory"));

@@ -212,3 +212,56 @@ fn cp_with_a_stopped_pod_dir() {
 fn cp_with_a_stopped_pod_overlay() {
     cp_with_a_stopped_pod("overlay");
 }
+
+/// With `--private-users` a file copied in belongs to the same user inside the pod as on the
+/// host, whether the clone holds the pod's ids (dir: an idmapped mount) or its host ids
+/// (overlay).
+fn owners_as_the_pod_sees_them(kind: &str) {
+    let e = Env::new(kind);
+    let out = tempfile::tempdir().unwrap();
+    let ready = out.path().join("ready");
+    let vol = format!("out,kind=host,source={}", out.path().display());
+    let mut c = e.spawn(&[
+        "run",
+        "--private-users",
+        "--name",
+        "mapped",
+        "--volume",
+        &vol,
+        BB,
+        "--mount",
+        "volume=out,target=/out",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "touch /out/ready; exec sleep 1000",
+    ]);
+    wait_file(&ready, &mut c);
+    e.wait_running_or(&mut c, "mapped");
+    let _pod = Running(c);
+    let host = tempfile::tempdir().unwrap();
+    host_tree(host.path());
+    e.ok(&["cp", host.path().join("tree").to_str().unwrap(), "mapped:/"]);
+    let seen = e.ok(&[
+        "exec",
+        "mapped",
+        "--",
+        "/bin/stat",
+        "-c",
+        "%u:%g %a",
+        "/tree/a",
+        "/tree/sub",
+    ]);
+    assert_eq!(seen, "1234:4321 640\n0:0 710\n");
+}
+
+#[jetpack_testutil::root_test]
+fn owners_as_the_pod_sees_them_dir() {
+    owners_as_the_pod_sees_them("dir");
+}
+
+#[jetpack_testutil::root_test]
+fn owners_as_the_pod_sees_them_overlay() {
+    owners_as_the_pod_sees_them("overlay");
+}

@@ -167,6 +167,14 @@ fn exec_runs_as_the_app_runs() {
             .code(),
         Some(7)
     );
+    // -t: a terminal of its own (and none without).
+    let isatty = "[ -t 0 ] && [ -t 1 ] && echo terminal; exit 3";
+    let o = e.out(&["exec", "-t", "ex", "--", "/bin/sh", "-c", isatty]);
+    assert!(text(&o).contains("terminal"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3));
+    let o = e.out(&["exec", "ex", "--", "/bin/sh", "-c", isatty]);
+    assert!(!text(&o).contains("terminal"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3));
     let err = e.err(&["exec", "ex", "-w", "/nope", "--", "/bin/true"]);
     assert!(err.contains("/nope"), "{err}");
     let err = e.err(&["exec", "ex:db", "--", "/bin/true"]);

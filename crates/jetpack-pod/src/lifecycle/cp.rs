@@ -77,7 +77,18 @@ pub fn copy(store: &Store, rec: &PodRecord, app: &str, what: &Copy) -> Result<Co
         storage.mount_pod_tree(&a.image, &a.tree, None)?;
     }
     let result = match what {
-        Copy::In { src, dst } => copy::copy_in(&a.rootfs, src, dst),
+        Copy::In { src, dst } => {
+            // zfs and overlay clones of a pod with a user namespace hold its host ids.
+            let shift = rec.userns.filter(|_| a.rootfs_mapped).map_or(0, |m| m.host);
+            match shift {
+                0 => copy::copy_in(&a.rootfs, src, dst, 0),
+                // Such a clone takes new files from the pod's root only (an overlay of
+                // idmapped layers refuses the host root's ids).
+                host => jetpack_storage::as_pod_ids(host, || {
+                    Ok(copy::copy_in(&a.rootfs, src, dst, host))
+                })?,
+            }
+        }
         Copy::Out { src, dst } => copy::copy_out(&a.rootfs, src, dst),
     };
     if mounted {
