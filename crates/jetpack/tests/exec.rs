@@ -197,7 +197,9 @@ fn exec_runs_as_the_app_runs() {
 
     // Once the pod has ended: a clear error, and the URL is gone.
     e.ok(&["stop", "ex"]);
-    drop(pod);
+    // `jetpack run` ends on its own once it has undone the start.
+    let mut pod = pod;
+    pod.0.wait().unwrap();
     assert!(!url_file.exists(), "the metadata URL outlives its pod");
     let err = e.err(&["exec", "ex", "--", "/bin/true"]);
     assert!(
@@ -300,4 +302,41 @@ fn top_shows_the_apps_processes_and_what_they_use() {
     e.ok(&["stop", "busy"]);
     let err = e.err(&["top", "busy"]);
     assert!(err.contains("not running"), "{err}");
+}
+
+/// A detached pod's supervisor keeps the metadata URL for `exec` as `jetpack run` does.
+#[jetpack_testutil::root_test]
+fn exec_into_a_detached_pod() {
+    let e = Env::new("overlay");
+    let uuid = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "det",
+        BB,
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "1000",
+    ]);
+    let uuid = uuid.trim();
+    let o = e.out(&[
+        "exec",
+        "det",
+        "--",
+        "/bin/sh",
+        "-c",
+        "wget -q -O - $AC_METADATA_URL/acMetadata/v1/pod/uuid",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), uuid, "{}", text(&o));
+    e.ok(&["stop", "det"]);
+    // The supervisor removes it once the init has gone, which `stop` waits for.
+    let url = e.pod_dir(uuid).join("metadata-url");
+    for _ in 0..250 {
+        if !url.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the metadata URL outlives its pod");
 }
