@@ -392,6 +392,7 @@ pub enum Command {
         /// Give the command a terminal (relayed in raw mode when stdin is one).
         #[arg(short, long)]
         tty: bool,
+        /// The command and its arguments, after `--` (found in the app's PATH).
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
