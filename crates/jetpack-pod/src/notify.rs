@@ -1,6 +1,6 @@
 //! sd_notify(3): a service manager that started `jetpack run` with `NOTIFY_SOCKET` (systemd's
-//! `Type=notify`, as in the units `jetpack generate systemd` writes) is told when the pod runs
-//! (`READY=1`) and when it ends (`STOPPING=1`).
+//! `Type=notify`, as in the units `jetpack generate systemd` writes) is told when every app of
+//! the pod has started (`READY=1`) and when the pod ends (`STOPPING=1`).
 //!
 //! The protocol is one datagram of `KEY=VALUE` lines to the unix socket `NOTIFY_SOCKET` names:
 //! a path, or an abstract address written `@name`. That is a few lines over std's
@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 
-/// The pod runs: `READY=1`, with this process as the service's main one.
+/// Every app has started: `READY=1`, with this process as the service's main one.
 pub fn ready() {
     notify(&format!("READY=1\nMAINPID={}", std::process::id()));
 }

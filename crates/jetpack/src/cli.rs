@@ -521,12 +521,13 @@ pub enum Command {
 pub enum GenerateCommand {
     /// A systemd unit, jetpack-<NAME>.service, that runs the pod in the foreground.
     ///
-    /// The unit is Type=notify: `jetpack run` tells systemd when the pod runs (READY=1) and
-    /// when it ends. ExecStop is `jetpack stop` (SIGTERM to the apps, SIGKILL after
+    /// The unit is Type=notify: `jetpack run` tells systemd when every app has started
+    /// (READY=1) and when the pod ends. ExecStop is `jetpack stop` (SIGTERM to the apps, SIGKILL after
     /// --stop-timeout); KillMode=mixed. A unit for a new pod destroys a pod of its name left
     /// by a host that went down before it starts (ExecStartPre), and its pod when it stops
-    /// (ExecStopPost). --restart maps to Restart= (no, on-failure, always; on-failure:MAX to
-    /// StartLimitBurst=MAX+1 with no interval: the first start and MAX restarts). The unit
+    /// (ExecStopPost). --restart (for POD, by default the pod's own policy) maps to Restart=
+    /// (no, on-failure, always; on-failure:MAX to StartLimitBurst=MAX+1 with no interval: the
+    /// first start and MAX restarts), and systemd restarts the pod. The unit
     /// wants jetpack-mds.service (contrib/), so that the metadata service does not run in
     /// the unit's cgroup.
     ///

@@ -180,6 +180,7 @@ fn refusals() {
             "--name",
         ),
         (&["generate", "systemd", "--name", "a", "--rm", BB], "--rm"),
+        (&["generate", "systemd", "--name", "a", "-i", BB], "-i"),
         (&["generate", "systemd", "--name", "a", "-d", BB], "-d"),
         (
             &[
@@ -313,22 +314,26 @@ fn state(e: &Env, pod: &str) -> serde_json::Value {
     serde_json::from_str(&e.ok(&["status", "--json", pod])).unwrap()
 }
 
-/// A unit for a prepared pod, run for real: ExecStart sends READY=1 with its own pid once the
-/// pod is recorded running, the app's output follows; ExecStop ends it (STOPPING=1), and the
-/// pod is exited, kept for the next start.
+/// A unit for a prepared pod, run for real: ExecStart sends READY=1 with its own pid once
+/// every app has started (the pod's state records it, the app's process is there), and the
+/// app's output follows; ExecStop ends it (STOPPING=1), and the pod is exited, kept for the
+/// next start. The pod's restart policy becomes the unit's, and `run` in the foreground leaves
+/// restarting to systemd.
 #[jetpack_testutil::root_test]
 fn unit_runs_a_prepared_pod() {
     let e = Env::new("dir");
     let script = "echo up; exec sleep 600";
-    let uuid = e
-        .ok(&[
-            "prepare", "--name", "svc", BB, "--exec", "/bin/sh", "--", "-c", script,
-        ])
-        .trim()
-        .to_string();
+    let mut args = vec!["prepare", "--restart=on-failure:2", "--name", "svc", BB];
+    args.extend(["--exec", "/bin/sh", "--", "-c", script]);
+    let uuid = e.ok(&args).trim().to_string();
     let unit = e.ok(&["generate", "systemd", "svc"]);
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(verify(dir.path(), "jetpack-svc.service", &unit), "");
+    for line in ["Restart=on-failure", "StartLimitBurst=3"] {
+        assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
+    }
+    let always = e.ok(&["generate", "systemd", "--restart", "always", "svc"]);
+    assert!(always.lines().any(|l| l == "Restart=always"), "{always}");
     let start = exec_line(&unit, "ExecStart");
     assert_eq!(start[start.len() - 2..], ["run".to_string(), uuid.clone()]);
 
@@ -343,9 +348,15 @@ fn unit_runs_a_prepared_pod() {
     );
     let st = state(&e, &uuid);
     assert!(
-        st["state"] == "running" && st["pid"].is_number(),
+        st["state"] == "running" && st["pid"].is_number() && st["ready"].is_number(),
         "at READY: {st}"
     );
+    let ps: serde_json::Value = serde_json::from_str(&e.ok(&["ps", "--json", &uuid])).unwrap();
+    assert!(
+        ps.as_array().unwrap().iter().any(|p| p["app"] == "busybox"),
+        "the app runs at READY: {ps}"
+    );
+    // Not before READY: an app started may not have written yet.
     assert_eq!(out.recv_timeout(Duration::from_secs(30)).unwrap(), "up");
 
     let stop = exec_line(&unit, "ExecStop");
@@ -355,7 +366,8 @@ fn unit_runs_a_prepared_pod() {
     // sleep ended by the SIGTERM the init forwarded.
     assert_eq!(status.code(), Some(128 + 15), "{status}");
     assert_eq!(messages(&sock, Duration::from_secs(5)), ["STOPPING=1"]);
-    assert_eq!(state(&e, &uuid)["state"], "exited");
+    let st = state(&e, &uuid);
+    assert_eq!(st["state"], "exited", "not restarted by run: {st}");
     // ExecStop on a pod that ended on its own fails: the unit ignores it (its `-`).
     assert!(unit.contains("\nExecStop=-"), "{unit}");
 }

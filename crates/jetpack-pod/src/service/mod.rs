@@ -17,9 +17,9 @@ pub mod rcd;
 pub mod systemd;
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::restart::RestartPolicy;
 
 /// Which pod a service runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,47 +31,6 @@ pub enum ServicePod {
     New { name: String, args: Vec<String> },
 }
 
-/// When the service manager starts the pod again: `--restart=no|on-failure[:MAX]|always`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Restart {
-    #[default]
-    No,
-    /// After a non-zero exit, at most MAX times if given.
-    OnFailure(Option<u32>),
-    Always,
-}
-
-impl FromStr for Restart {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Invalid(format!(
-                "--restart {s:?}: expected no, on-failure[:MAX] or always (e.g. on-failure:5)"
-            ))
-        };
-        Ok(match s.split_once(':') {
-            None if s == "no" => Restart::No,
-            None if s == "on-failure" => Restart::OnFailure(None),
-            None if s == "always" => Restart::Always,
-            Some(("on-failure", max)) => {
-                Restart::OnFailure(Some(max.parse().ok().filter(|m| *m > 0).ok_or_else(bad)?))
-            }
-            _ => return Err(bad()),
-        })
-    }
-}
-
-impl std::fmt::Display for Restart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Restart::No => f.write_str("no"),
-            Restart::OnFailure(None) => f.write_str("on-failure"),
-            Restart::OnFailure(Some(n)) => write!(f, "on-failure:{n}"),
-            Restart::Always => f.write_str("always"),
-        }
-    }
-}
-
 /// Everything a boot service of a pod says.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -80,7 +39,7 @@ pub struct Service {
     /// The options given before every command: `--config FILE`, `-o KEY=VALUE`...
     pub global: Vec<String>,
     pub pod: ServicePod,
-    pub restart: Restart,
+    pub restart: RestartPolicy,
     /// `stop --timeout`: seconds between SIGTERM and SIGKILL.
     pub stop_timeout: u64,
 }
@@ -121,7 +80,7 @@ impl Service {
         match &self.pod {
             ServicePod::Existing { uuid, .. } => v.push(uuid.clone()),
             ServicePod::New { name, args } => {
-                if detach && self.restart != Restart::No {
+                if detach && self.restart != RestartPolicy::No {
                     v.push(format!("--restart={}", self.restart));
                 }
                 v.extend(["--name".to_string(), name.clone()]);
@@ -139,35 +98,6 @@ impl Service {
                 "{}: a service needs the jetpack binary's absolute path, in UTF-8 and on one line",
                 self.exe.display()
             ))),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restart_policies() {
-        for (text, r) in [
-            ("no", Restart::No),
-            ("on-failure", Restart::OnFailure(None)),
-            ("on-failure:3", Restart::OnFailure(Some(3))),
-            ("always", Restart::Always),
-        ] {
-            assert_eq!(text.parse::<Restart>().unwrap(), r);
-            assert_eq!(r.to_string(), text);
-        }
-        for bad in [
-            "",
-            "yes",
-            "on-failure:",
-            "on-failure:0",
-            "on-failure:x",
-            "always:2",
-        ] {
-            let e = bad.parse::<Restart>().unwrap_err().to_string();
-            assert!(e.contains("on-failure[:MAX]"), "{bad}: {e}");
         }
     }
 }

@@ -168,7 +168,7 @@ pub fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Restart;
+    use crate::restart::RestartPolicy;
     use std::path::PathBuf;
 
     fn service(pod: ServicePod) -> Service {
@@ -176,7 +176,7 @@ mod tests {
             exe: PathBuf::from("/usr/local/bin/jetpack"),
             global: vec!["-o".into(), "root=/srv/my store".into()],
             pod,
-            restart: Restart::No,
+            restart: RestartPolicy::No,
             stop_timeout: 10,
         }
     }

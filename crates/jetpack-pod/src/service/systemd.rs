@@ -10,8 +10,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Restart, Service, ServicePod};
+use super::{Service, ServicePod};
 use crate::error::Result;
+use crate::restart::RestartPolicy;
 
 /// The unit's file name: `jetpack-<pod name or UUID>.service`.
 pub fn unit_name(s: &Service) -> String {
@@ -49,7 +50,7 @@ pub fn unit(s: &Service) -> Result<String> {
     w.push_str("Documentation=man:jetpack-run(1) man:jetpack-generate-systemd(1)\n");
     w.push_str("Wants=network-online.target jetpack-mds.service\n");
     w.push_str("After=network-online.target jetpack-mds.service\n");
-    if let Restart::OnFailure(Some(max)) = s.restart {
+    if let RestartPolicy::OnFailure(Some(max)) = s.restart {
         // The first start and MAX restarts, however long apart.
         w.push_str("StartLimitIntervalSec=infinity\n");
         let _ = writeln!(w, "StartLimitBurst={}", u64::from(max) + 1);
@@ -83,12 +84,12 @@ pub fn unit(s: &Service) -> Result<String> {
     // `jetpack stop`'s own SIGKILL, and the teardown, come first.
     let _ = writeln!(w, "TimeoutStopSec={}", s.stop_timeout + 30);
     let restart = match s.restart {
-        Restart::No => "no",
-        Restart::OnFailure(_) => "on-failure",
-        Restart::Always => "always",
+        RestartPolicy::No => "no",
+        RestartPolicy::OnFailure(_) => "on-failure",
+        RestartPolicy::Always => "always",
     };
     let _ = writeln!(w, "Restart={restart}");
-    if s.restart != Restart::No {
+    if s.restart != RestartPolicy::No {
         w.push_str("RestartSec=1s\n");
     }
     w.push_str("\n[Install]\nWantedBy=multi-user.target\n");
@@ -140,7 +141,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn service(pod: ServicePod, restart: Restart) -> Service {
+    fn service(pod: ServicePod, restart: RestartPolicy) -> Service {
         Service {
             exe: PathBuf::from("/usr/local/bin/jetpack"),
             global: vec!["--config".into(), "/etc/jetpack/jetpack.conf".into()],
@@ -174,7 +175,7 @@ mod tests {
                 uuid: uuid.into(),
                 name: Some("web".into()),
             },
-            Restart::No,
+            RestartPolicy::No,
         );
         assert_eq!(unit_name(&s), "jetpack-web.service");
         let u = unit(&s).unwrap();
@@ -217,7 +218,7 @@ mod tests {
                 name: "web-1".into(),
                 args: args.iter().map(|a| a.to_string()).collect(),
             },
-            Restart::OnFailure(Some(4)),
+            RestartPolicy::OnFailure(Some(4)),
         );
         s.global.push("-o".into());
         s.global.push("root=/srv/a b".into());
@@ -240,7 +241,7 @@ mod tests {
         ] {
             assert!(u.lines().any(|l| l == line), "{line} in\n{u}");
         }
-        s.restart = Restart::Always;
+        s.restart = RestartPolicy::Always;
         let u = unit(&s).unwrap();
         assert!(
             u.contains("\nRestart=always\n") && !u.contains("StartLimit"),
@@ -255,7 +256,7 @@ mod tests {
                 name: "a".into(),
                 args: vec!["img".into()],
             },
-            Restart::No,
+            RestartPolicy::No,
         );
         s.exe = PathBuf::from("jetpack");
         assert!(unit(&s).unwrap_err().to_string().contains("absolute path"));

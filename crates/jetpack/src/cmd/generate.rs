@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use jetpack_pod::Pods;
-use jetpack_pod::service::{self, Restart, Service, ServicePod};
+use jetpack_pod::RestartPolicy;
+use jetpack_pod::service::{self, Service, ServicePod};
 use jetpack_store::{Config, Store};
 
 use crate::cli::{GenerateArgs, GenerateCommand};
@@ -35,20 +36,25 @@ pub fn run(cfg: &Config, global: Vec<String>, cmd: GenerateCommand) -> Result<Ex
         GenerateCommand::RcD(a) => (a, true),
     };
     let (args, rest) = own_options(args)?;
-    let restart = args
+    let given = args
         .restart
         .as_deref()
-        .map(str::parse::<Restart>)
-        .transpose()?
-        .unwrap_or_default();
+        .map(|r| r.parse::<RestartPolicy>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--restart: {e}"))?;
     let exe = std::env::current_exe().context("cannot find the jetpack binary's path")?;
-    let pod = pod(cfg, &rest)?;
-    if rcd && restart != Restart::No && matches!(pod, ServicePod::Existing { .. }) {
-        bail!(
-            "--restart: an existing pod keeps the policy it was prepared with; give it to a \
-             service that makes its pod (--name NAME IMAGE...)"
-        );
-    }
+    let (pod, recorded) = pod(cfg, &rest)?;
+    let restart = match (given, recorded) {
+        (Some(r), _) if rcd && matches!(pod, ServicePod::Existing { .. }) && !r.is_no() => bail!(
+            "--restart: an existing pod keeps the policy it was prepared with (its supervisor \
+             applies it); give it to a service that makes its pod (--name NAME IMAGE...)"
+        ),
+        (Some(r), _) => r,
+        // systemd restarts a prepared pod as its policy says (`run` in the foreground does
+        // not); under rc.d its supervisor applies it.
+        (None, Some(r)) if !rcd => r,
+        _ => RestartPolicy::No,
+    };
     let s = Service {
         exe,
         global,
@@ -130,8 +136,9 @@ fn own_options(mut a: GenerateArgs) -> Result<(GenerateArgs, Vec<String>)> {
     Ok((a, rest))
 }
 
-/// The service's pod: an existing one (a single argument) or one made from images.
-fn pod(cfg: &Config, args: &[String]) -> Result<ServicePod> {
+/// The service's pod: an existing one (a single argument), with its recorded restart policy,
+/// or one made from images.
+fn pod(cfg: &Config, args: &[String]) -> Result<(ServicePod, Option<RestartPolicy>)> {
     if let [one] = args
         && !one.starts_with('-')
     {
@@ -139,10 +146,12 @@ fn pod(cfg: &Config, args: &[String]) -> Result<ServicePod> {
         let rec = Pods::new(store.root()).find(one).with_context(|| {
             format!("a service for a pod made from images needs --name NAME (`--name web {one}`)")
         })?;
-        return Ok(ServicePod::Existing {
+        let policy = rec.service.restart_policy;
+        let pod = ServicePod::Existing {
             uuid: rec.uuid,
             name: rec.name,
-        });
+        };
+        return Ok((pod, Some(policy)));
     }
     // `run` options end at the apps' arguments.
     let mut options = args.iter().take_while(|a| *a != "--");
@@ -156,10 +165,10 @@ fn pod(cfg: &Config, args: &[String]) -> Result<ServicePod> {
              on the pod, made at each start"
         );
     };
-    if p.rm || p.tty {
+    if p.rm || p.tty || p.interactive {
         bail!(
-            "--rm and -t do not apply: the service destroys its pod when it stops, and runs \
-             it without a terminal"
+            "--rm, -t and -i do not apply: the service destroys its pod when it stops, and \
+             runs it without a terminal or input"
         );
     }
     let relative = |f: &Path| f.is_relative();
@@ -182,5 +191,5 @@ fn pod(cfg: &Config, args: &[String]) -> Result<ServicePod> {
         .chain(&args[at + skip..])
         .cloned()
         .collect();
-    Ok(ServicePod::New { name, args: rest })
+    Ok((ServicePod::New { name, args: rest }, None))
 }
