@@ -435,12 +435,15 @@ run_rc_command() {
 }
 "#;
 
-/// The stub jetpack: records each call, one bracketed word per argument; `status` prints the
-/// pod's state from the file `state` if there is one (else fails, as for no pod).
-const JETPACK_STUB: &str = r#"#!/bin/sh
+/// The stub jetpack's first part: records each call, one bracketed word per argument.
+const RECORD: &str = r#"#!/bin/sh
 for a in "$@"; do printf '[%s]' "$a"; done >> "$RC_TEST_DIR/calls"
 echo >> "$RC_TEST_DIR/calls"
-case " $* " in
+"#;
+
+/// The stub jetpack's second part: `status` prints the pod's state from the file `state` if
+/// there is one (else fails, as for no pod).
+const FAKE_STATUS: &str = r#"case " $* " in
 *" status "*) [ -f "$RC_TEST_DIR/state" ] || exit 1; printf 'UUID:     x\nState:    %s\n' "$(cat "$RC_TEST_DIR/state")" ;;
 esac
 "#;
@@ -452,7 +455,7 @@ fn rc_script(dir: &Path, script: &str, name: &str) -> std::path::PathBuf {
     let subr = dir.join("rc.subr");
     std::fs::write(&subr, RC_SUBR).unwrap();
     let stub = dir.join("jetpack");
-    std::fs::write(&stub, JETPACK_STUB).unwrap();
+    std::fs::write(&stub, format!("{RECORD}{FAKE_STATUS}")).unwrap();
     std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         dir.join("rc.conf"),
@@ -608,4 +611,47 @@ fn rcd_script_for_a_prepared_pod() {
     );
     let err = e.err(&["generate", "rc.d", "--restart", "always", &uuid]);
     assert!(err.contains("existing pod"), "{err}");
+}
+
+/// The rc.d script run for real on the test's store: the stub jetpack records each call and
+/// runs the real one. start starts the pod detached, start again leaves it, status says it
+/// runs, stop stops it and removes it.
+#[jetpack_testutil::root_test]
+fn rcd_script_runs_a_pod() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new("dir");
+    let mut args = vec!["generate", "rc.d", "--name", "svc", BB, "--exec", "/bin/sh"];
+    args.extend(["--", "-c", "echo up; exec sleep 600"]);
+    let script = e.ok(&args);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = rc_script(d, &script, "jetpack_svc");
+    // The stub records, then the real jetpack answers.
+    let real = format!("{RECORD}exec '{}' \"$@\"\n", e.bin().display());
+    let stub = d.join("jetpack");
+    std::fs::write(&stub, real).unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (code, said, _) = rc(d, &path, "start");
+    assert_eq!((code, said.as_str()), (0, "Starting jetpack_svc.\n"));
+    let st = state(&e, "svc");
+    assert!(st["state"] == "running" && st["ready"].is_number(), "{st}");
+    let (code, said, calls) = rc(d, &path, "start");
+    assert_eq!(
+        (code, said.as_str()),
+        (0, "jetpack_svc is already running.\n")
+    );
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (code, said, _) = rc(d, &path, "status");
+    assert_eq!((code, said.as_str()), (0, "jetpack_svc is running.\n"));
+    assert_eq!(e.ok(&["logs", "svc"]), "up\n");
+    let (code, said, calls) = rc(d, &path, "stop");
+    assert_eq!((code, said.as_str()), (0, "Stopping jetpack_svc.\n"));
+    assert_eq!(calls.len(), 3, "status, stop, destroy: {calls:?}");
+    assert_eq!(e.ok(&["list", "-q"]), "", "the pod is gone");
+    let (code, said, _) = rc(d, &path, "status");
+    assert_eq!(
+        (code, said.as_str()),
+        (1, "jetpack_svc is not running (no pod).\n")
+    );
 }
