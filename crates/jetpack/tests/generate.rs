@@ -567,6 +567,16 @@ fn rcd_script_for_a_new_pod() {
         ]
     );
 
+    // Between two runs of its supervisor the pod counts as running: stop ends its policy.
+    std::fs::write(d.join("state"), "restarting").unwrap();
+    let (code, said, _) = rc(d, &path, "status");
+    assert_eq!((code, said.as_str()), (0, "jetpack_web_1 is restarting.\n"));
+    assert_eq!(
+        rc(d, &path, "start").1,
+        "jetpack_web_1 is already running.\n"
+    );
+    assert_eq!(rc(d, &path, "stop").2.len(), 3);
+
     // Not enabled in rc.conf: nothing is called.
     std::fs::write(d.join("rc.conf"), "jetpack_web_1_enable=NO\n").unwrap();
     let (_, said, calls) = rc(d, &path, "start");
