@@ -1,9 +1,13 @@
 //! Pod-wide options as rkt had them: the pod's hostname, extra `/etc/hosts` lines and resolver
 //! settings (recorded in the pod's state, applied at every run), and the parsers and checks of
 //! the options that apply to every app (`--set-env`, `--set-env-file`, `--inherit-env`,
-//! `--supplementary-gids`), which end up in the reified pod manifest.
+//! `--supplementary-gids`), which end up in the reified pod manifest, with those of `--volume`
+//! and `--mount`.
 
 use std::net::IpAddr;
+use std::str::FromStr;
+
+use appc::{AcName, Volume, VolumeKind};
 
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +163,92 @@ pub fn parse_dns_list(option: &str, v: &str) -> Result<Vec<String>> {
     Ok(list)
 }
 
+/// Parses `NAME,kind=host,source=PATH[,readOnly=true][,recursive=false]` or
+/// `NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true]`.
+pub fn parse_volume(spec: &str) -> Result<Volume> {
+    let mut parts = spec.split(',');
+    let name = parts.next().unwrap_or_default();
+    let name = AcName::from_str(name)
+        .map_err(|e| invalid(format!("--volume {spec:?}: volume name: {e}")))?;
+    let (mut kind, mut source, mut ro, mut rec) = (None, None, None, None);
+    let (mut mode, mut uid, mut gid) = (0o755, 0, 0);
+    for p in parts {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--volume {spec:?}: expected KEY=VALUE, got {p:?}")))?;
+        let bool_of = |v: &str| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(format!(
+                "--volume {spec:?}: {k} must be true or false"
+            ))),
+        };
+        let num = |v: &str, radix| {
+            u32::from_str_radix(v, radix)
+                .map_err(|_| invalid(format!("--volume {spec:?}: bad {k} {v:?}")))
+        };
+        match k {
+            "kind" => kind = Some(v.to_string()),
+            "source" => source = Some(v.to_string()),
+            "readOnly" => ro = Some(bool_of(v)?),
+            "recursive" => rec = Some(bool_of(v)?),
+            "mode" => mode = num(v, 8)?,
+            "uid" => uid = num(v, 10)?,
+            "gid" => gid = num(v, 10)?,
+            _ => return Err(invalid(format!("--volume {spec:?}: unknown key {k:?}"))),
+        }
+    }
+    let kind = match kind.as_deref() {
+        Some("host") => {
+            let source = source.ok_or_else(|| {
+                invalid(format!(
+                    "--volume {spec:?}: a host volume needs source=PATH"
+                ))
+            })?;
+            if !source.starts_with('/') {
+                return Err(invalid(format!(
+                    "--volume {spec:?}: source must be an absolute path"
+                )));
+            }
+            VolumeKind::Host { source }
+        }
+        Some("empty") => VolumeKind::Empty { mode, uid, gid },
+        _ => {
+            return Err(invalid(format!(
+                "--volume {spec:?}: kind must be host or empty"
+            )));
+        }
+    };
+    Ok(Volume {
+        name,
+        kind,
+        read_only: ro,
+        recursive: rec,
+    })
+}
+
+/// Parses `volume=NAME,target=PATH`.
+pub fn parse_mount(spec: &str) -> Result<(String, String)> {
+    let (mut vol, mut target) = (None, None);
+    for p in spec.split(',') {
+        match p.split_once('=') {
+            Some(("volume", v)) => vol = Some(v.to_string()),
+            Some(("target", t)) => target = Some(t.to_string()),
+            _ => {
+                return Err(invalid(format!(
+                    "--mount {spec:?}: expected volume=NAME,target=PATH"
+                )));
+            }
+        }
+    }
+    match (vol, target) {
+        (Some(v), Some(t)) if t.starts_with('/') => Ok((v, t)),
+        _ => Err(invalid(format!(
+            "--mount {spec:?}: expected volume=NAME,target=/ABSOLUTE/PATH"
+        ))),
+    }
+}
+
 /// Parses `--supplementary-gids 10,20`.
 pub fn parse_gids(v: &str) -> Result<Vec<u32>> {
     let bad = || {
@@ -238,6 +328,47 @@ pub fn inheritable_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes_and_mounts() {
+        let v = parse_volume("data,kind=host,source=/srv/data,readOnly=true").unwrap();
+        assert_eq!(
+            v.kind,
+            VolumeKind::Host {
+                source: "/srv/data".into()
+            }
+        );
+        assert!(v.is_read_only() && v.is_recursive());
+        let v = parse_volume("scratch,kind=empty,mode=0700,uid=5").unwrap();
+        assert_eq!(
+            v.kind,
+            VolumeKind::Empty {
+                mode: 0o700,
+                uid: 5,
+                gid: 0
+            }
+        );
+        assert!(
+            parse_volume("x,kind=host")
+                .unwrap_err()
+                .to_string()
+                .contains("needs source")
+        );
+        assert!(
+            parse_volume("x,kind=host,source=rel")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+        assert!(parse_volume("Bad,kind=empty").is_err());
+        assert!(parse_volume("x,kind=tmpfs").is_err());
+        assert_eq!(
+            parse_mount("volume=data,target=/data").unwrap(),
+            ("data".into(), "/data".into())
+        );
+        assert!(parse_mount("volume=data").is_err());
+        assert!(parse_mount("volume=data,target=rel").is_err());
+    }
 
     #[test]
     fn hostnames() {
