@@ -9,6 +9,11 @@ use jetpack_settings::Settings;
 use crate::error::{Error, Result};
 use crate::server::{Server, ServerConfig};
 
+#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+use jetpack_runtime::freebsd::drop_privileges;
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+use jetpack_runtime::linux::drop_privileges;
+
 /// Where the service listens: the default network's host address, port `mds.port`. `None`
 /// when there is no default network; refused when it is another store's.
 pub fn listen_address(settings: &Settings) -> Result<Option<SocketAddr>> {
@@ -52,7 +57,7 @@ impl Daemon {
         };
         let running_as = match &settings.mds.user {
             None => "root".to_string(),
-            Some(user) => match jetpack_runtime::linux::drop_privileges(user)? {
+            Some(user) => match drop_privileges(user)? {
                 Some((uid, gid)) => format!("{user} ({uid}:{gid})"),
                 None => {
                     tracing::warn!("mds.user {user:?} does not exist on this host: staying root");

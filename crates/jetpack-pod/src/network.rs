@@ -288,7 +288,7 @@ impl PodNetworks {
 /// was made in, so a short-lived thread joins the namespace and makes it there (`setns` moves
 /// only that thread).
 pub fn loopback_listener(netns: &Path, port: u16) -> Result<OwnedFd> {
-    crate::engine::linux::loopback_listener(netns, port).map_err(|e| {
+    crate::engine::native::loopback_listener(netns, port).map_err(|e| {
         Error::Runtime(format!(
             "listening on 127.0.0.1:{port} in the pod's network namespace {}: {e}",
             netns.display()

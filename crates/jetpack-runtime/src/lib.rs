@@ -4,7 +4,8 @@
 //!
 //! - [`resolve`]: lookups inside an app's rootfs (user, group, exec, working directory) that
 //!   stage0 does before anything runs.
-//! - [`linux`]: the engine: [`linux::run`], [`linux::enter`], [`linux::signal_pod`].
+//! - `linux`: the engine: `linux::run`, `linux::enter`, `linux::signal_pod`.
+//! - `freebsd` (FreeBSD only): the system calls of the jail engine (`jetpack-jail` plans it).
 //! - [`exit`]: how apps and pods end, and the per-app exit file.
 //! - [`caps`]: capability names and the appc default set.
 //! - [`copy`]: `cp` between the host and an app's rootfs, never led out of it.
@@ -15,7 +16,9 @@ pub mod copy;
 pub mod detach;
 mod error;
 pub mod exit;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+pub mod freebsd;
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 pub mod linux;
 pub mod resolve;
 pub mod spec;

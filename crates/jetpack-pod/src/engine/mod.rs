@@ -2,8 +2,10 @@
 //! host's isolation (namespaces, cgroups, the pod's init) goes through [`Engine`]; the rest of
 //! this crate is portable.
 //!
-//! - [`linux::LinuxEngine`]: namespaces, cgroups and seccomp through `jetpack_runtime::linux`,
+//! - `linux::LinuxEngine`: namespaces, cgroups and seccomp through `jetpack_runtime::linux`,
 //!   the only module of this crate that calls it;
+//! - `freebsd::JailEngine` (FreeBSD; type-checked elsewhere with the feature `freebsd-check`):
+//!   one jail per pod, planned by `jetpack-jail`, through `jetpack_runtime::freebsd`;
 //! - `fake::FakeEngine` (feature `testing`): records every call and plays back scripted
 //!   exits and failures, so that the lifecycle is tested without root or namespaces.
 //!
@@ -12,8 +14,16 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+pub mod freebsd;
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 pub mod linux;
+
+/// This host's engine module: the helpers the isolators and networks use come from it.
+#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+pub use freebsd as native;
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+pub use linux as native;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;

@@ -6,7 +6,7 @@ use jetpack_runtime::Resources;
 
 use super::report::{Entry, Status};
 use super::scope::{Scope, Verdict, lower, quantities};
-use crate::engine::linux as engine;
+use crate::engine::native as engine;
 use crate::host::Host;
 
 const NO_CONTROLLER: &str = "this host has no cpu cgroup controller (v1 or v2)";

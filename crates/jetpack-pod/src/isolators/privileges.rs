@@ -6,7 +6,7 @@ use jetpack_runtime::{SeccompMode, caps};
 
 use super::capabilities;
 use super::seccomp::{DEFAULT_SECCOMP, mode_and_set};
-use crate::engine::linux as engine;
+use crate::engine::native as engine;
 
 /// What an app's isolators that came from its image (`from_image[i]` for `list[i]`) ask beyond
 /// what an app gets without them: capabilities outside appc's default set, and system calls

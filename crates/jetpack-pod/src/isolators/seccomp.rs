@@ -8,7 +8,7 @@ use jetpack_runtime::{Seccomp, SeccompMode, Security};
 
 use super::report::{Entry, Status};
 use super::scope::{Scope, Verdict};
-use crate::engine::linux as engine;
+use crate::engine::native as engine;
 use crate::error::{Error, Result};
 
 /// The name of Docker's default profile as a seccomp group: the filter of an app without a

@@ -35,9 +35,17 @@ use crate::error::Result;
 use crate::pods::PodRecord;
 
 /// This host's engine.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 pub fn native() -> &'static dyn Engine {
     &crate::engine::linux::LinuxEngine
+}
+
+/// This host's engine: jails with the default jail settings.
+#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+pub fn native() -> &'static dyn Engine {
+    static ENGINE: std::sync::LazyLock<crate::engine::freebsd::JailEngine> =
+        std::sync::LazyLock::new(Default::default);
+    &*ENGINE
 }
 
 /// See [`prepare_with`].

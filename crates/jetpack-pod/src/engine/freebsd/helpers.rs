@@ -1,0 +1,61 @@
+//! What the isolators ask of the engine, on FreeBSD: no system call filter exists there, so
+//! an explicit seccomp isolator is refused (rather than run unenforced) and the default
+//! filter is empty; CPU limits are rctl's `pcpu`, the quota numbers only describe them.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use jetpack_runtime::{Seccomp, SeccompMode};
+
+/// An explicit seccomp set cannot be honoured: refused.
+pub fn resolve_seccomp(
+    _mode: SeccompMode,
+    _names: &[String],
+    _errno: Option<&str>,
+    _capabilities: u64,
+) -> std::result::Result<Option<Seccomp>, String> {
+    Err("system call filters are Linux's; a FreeBSD jail has none".to_string())
+}
+
+/// The default filter: empty (nothing to install), nothing relaxed.
+pub fn default_seccomp(_capabilities: u64) -> (Seccomp, Vec<&'static str>) {
+    let empty = Seccomp {
+        mode: SeccompMode::Remove,
+        syscalls: Vec::new(),
+        errno: None,
+        errnos: Vec::new(),
+        conditions: Vec::new(),
+        i386: None,
+    };
+    (empty, Vec::new())
+}
+
+pub fn seccomp_let_through(
+    _mode: SeccompMode,
+    _names: &[String],
+    _capabilities: u64,
+) -> std::result::Result<Vec<String>, String> {
+    Ok(Vec::new())
+}
+
+pub fn describe_condition(c: &jetpack_runtime::spec::ArgCondition) -> String {
+    format!("{c:?}")
+}
+
+pub fn syscall_name(nr: u32) -> String {
+    format!("#{nr}")
+}
+
+pub fn syscall_number(_name: &str) -> Option<u32> {
+    None
+}
+
+/// A none pod's metadata listener lives in its network namespace on Linux; jails have none.
+pub fn loopback_listener(_netns: &Path, _port: u16) -> std::io::Result<OwnedFd> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+/// The limit as a quota per 100 ms period, for the isolator report (rctl enforces `pcpu`).
+pub fn cpu_quota_us(milli: u64) -> (u64, u64) {
+    (milli.max(10) * 100, 100_000)
+}

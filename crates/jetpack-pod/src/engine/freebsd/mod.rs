@@ -1,0 +1,400 @@
+//! The FreeBSD engine: one jail per pod, planned by `jetpack-jail` and made through
+//! `jetpack_runtime::freebsd` (jail_set, nmount, jail_attach, jail_remove). The only module of
+//! this crate that calls it. Built on FreeBSD; type-checked elsewhere with the feature
+//! `freebsd-check`; never run on this project's Linux hosts.
+//!
+//! Differences from the Linux engine: no pod init (the apps are children of `jetpack run`,
+//! as in Jetpack; the pod's lock is held by this process while they run), no user or network
+//! namespaces (`--net=host` shares the host's addresses, other pods get an alias on the jail
+//! interface), isolators as rctl rules and `allow.*` parameters.
+
+mod helpers;
+
+pub use helpers::*;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use jetpack_jail::params::{Jailsys, Value};
+use jetpack_jail::{JailPlan, Settings};
+use jetpack_runtime::freebsd::{self as sys, JailProcess, JailValue};
+use jetpack_runtime::{IdMap, NetMode, PodSpec};
+
+use super::{Engine, EnterSpec, Signal};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::pods::PodLock;
+
+#[derive(Debug, Clone, Default)]
+pub struct JailEngine {
+    pub settings: Settings,
+}
+
+fn runtime(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("{what}: {e}"))
+}
+
+/// Runs a command of the plan; its failure is an error naming it.
+fn run_cmd(argv: &[String], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| runtime("command", "empty"))?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| runtime(prog, e))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| runtime(prog, e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| runtime(prog, e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(runtime(
+            &argv.join(" "),
+            format!("{}: {}", out.status, err.trim()),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The jail's kernel parameters in `jail_set(2)`'s representation.
+fn jail_values(plan: &JailPlan) -> Vec<(String, JailValue)> {
+    plan.jail_set
+        .iter()
+        .map(|(n, v)| {
+            let v = match v {
+                Value::Bool(b) => JailValue::Flag(*b),
+                Value::Int(i) => JailValue::Int(*i as i32),
+                Value::Str(s) => JailValue::Str(s.clone()),
+                Value::Jailsys(j) => JailValue::Int(match j {
+                    Jailsys::Disable => 0,
+                    Jailsys::New => 1,
+                    Jailsys::Inherit => 2,
+                }),
+                Value::Ip4(a) => JailValue::Ip4(a.clone()),
+            };
+            (n.clone(), v)
+        })
+        .collect()
+}
+
+/// The pod as the plan takes it. Each mount is a host volume of its own; apps are taken as
+/// FreeBSD's (the spec does not carry the image's `os` label yet).
+fn pod_of(spec: &PodSpec) -> jetpack_jail::Pod {
+    let mut volumes = Vec::new();
+    let apps = spec
+        .apps
+        .iter()
+        .map(|a| {
+            let mounts = a
+                .mounts
+                .iter()
+                .map(|m| {
+                    let name = format!("m{}", volumes.len());
+                    volumes.push(jetpack_jail::Volume {
+                        name: name.clone(),
+                        kind: jetpack_jail::VolumeKind::Host {
+                            source: m.source.clone(),
+                        },
+                        read_only: m.read_only,
+                    });
+                    jetpack_jail::AppMount {
+                        volume: name,
+                        target: m.target.clone(),
+                        read_only: m.read_only,
+                    }
+                })
+                .collect();
+            jetpack_jail::App {
+                name: a.name.clone(),
+                rootfs: a.rootfs.clone(),
+                os: jetpack_jail::Os::FreeBsd,
+                exec: a.exec.clone(),
+                env: a.env.clone(),
+                uid: a.uid,
+                gid: a.gid,
+                supplementary_gids: a.supplementary_gids.clone(),
+                working_dir: a.working_dir.clone(),
+                mounts,
+                capabilities: jetpack_runtime::caps::names(a.security.capabilities)
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            }
+        })
+        .collect();
+    jetpack_jail::Pod {
+        uuid: spec.uuid.clone(),
+        hostname: spec.hostname.clone(),
+        dir: spec.dir.clone(),
+        apps,
+        volumes,
+        net: match spec.net {
+            NetMode::Host => jetpack_jail::NetMode::Host,
+            NetMode::Loopback => jetpack_jail::NetMode::Alias,
+        },
+        ports: Vec::new(),
+        memory_limit: spec.resources.memory_limit,
+        cpu_limit_milli: spec.resources.cpu_limit_milli,
+        annotations: Vec::new(),
+    }
+}
+
+/// The store's lease directory of the default network: `<root>/net/leases/default`.
+fn lease_dir(spec: &PodSpec) -> PathBuf {
+    let root = spec
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    root.join("net/leases/default")
+}
+
+/// What a started pod holds, undone in reverse when dropped.
+struct Up<'a> {
+    plan: &'a JailPlan,
+    mounted: usize,
+    net: bool,
+    jid: Option<i32>,
+    rctl: bool,
+    pf: bool,
+}
+
+impl Drop for Up<'_> {
+    fn drop(&mut self) {
+        if self.pf {
+            let _ = run_cmd(&self.plan.pf_commands().1, None);
+        }
+        if self.rctl {
+            let _ = run_cmd(&self.plan.rctl_commands().1, None);
+        }
+        if let Some(jid) = self.jid {
+            let _ = sys::jail_remove(jid);
+        }
+        if self.net {
+            for c in &self.plan.net.down {
+                let _ = run_cmd(c, None);
+            }
+        }
+        for m in self.plan.mounts[..self.mounted].iter().rev() {
+            if let Err(e) = sys::unmount(&m.fspath, false) {
+                tracing::warn!("unmounting {}: {e}", m.fspath.display());
+            }
+        }
+    }
+}
+
+impl JailEngine {
+    fn start(&self, spec: &PodSpec, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
+        let pod = pod_of(spec);
+        let leases = jetpack_jail::lease::Leases::new(&lease_dir(spec));
+        let address = match pod.net {
+            jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet => {
+                let probe = |a: std::net::Ipv4Addr| {
+                    let plan = jetpack_jail::net::alias(&self.settings, a);
+                    plan.probe.is_some_and(|p| run_cmd(&p, None).is_ok())
+                };
+                let ifc = self.settings.interface.clone();
+                Some(
+                    leases
+                        .acquire(&self.settings.subnet, &spec.uuid, &ifc, probe)
+                        .map_err(|e| runtime("lease", e))?,
+                )
+            }
+            _ => None,
+        };
+        let result = self.start_with(spec, &pod, address, on_pid);
+        if address.is_some() {
+            let _ = leases.release(&spec.uuid);
+        }
+        result
+    }
+
+    fn start_with(
+        &self,
+        spec: &PodSpec,
+        pod: &jetpack_jail::Pod,
+        address: Option<std::net::Ipv4Addr>,
+        on_pid: &mut dyn FnMut(i32),
+    ) -> Result<i32> {
+        let plan = jetpack_jail::plan(pod, &self.settings, address)
+            .map_err(|e| runtime("jail plan", e))?;
+        jetpack_fs::atomic_write(&spec.dir.join("jail.conf"), plan.conf.as_bytes())?;
+        jetpack_fs::atomic_write(&spec.dir.join("fstab"), plan.fstab.as_bytes())?;
+        let mut up = Up {
+            plan: &plan,
+            mounted: 0,
+            net: false,
+            jid: None,
+            rctl: false,
+            pf: false,
+        };
+        for m in &plan.mounts {
+            std::fs::create_dir_all(&m.fspath)
+                .map_err(|e| runtime(&m.fspath.display().to_string(), e))?;
+            sys::nmount(&m.nmount()).map_err(|e| runtime(&m.fstab_line(), e))?;
+            up.mounted += 1;
+        }
+        up.net = true;
+        for c in &plan.net.up {
+            run_cmd(c, None)?;
+        }
+        up.jid = Some(sys::jail_create(&jail_values(&plan)).map_err(|e| runtime(&plan.name, e))?);
+        let (add, _) = plan.rctl_commands();
+        up.rctl = !add.is_empty();
+        for c in &add {
+            run_cmd(c, None)?;
+        }
+        if !plan.pf_rules.is_empty() {
+            up.pf = true;
+            run_cmd(&plan.pf_commands().0, Some(&plan.pf_rules))?;
+        }
+        let jid = up.jid.expect("created");
+        let mut children = Vec::new();
+        for app in &spec.apps {
+            let root = format!("/app/{}", app.name);
+            let p = JailProcess {
+                jid,
+                root: &root,
+                working_dir: &app.working_dir,
+                uid: app.uid,
+                gid: app.gid,
+                groups: &app.supplementary_gids,
+                argv: &app.exec,
+                env: &app.env,
+            };
+            let child = sys::spawn(&p, Stdio::inherit(), Stdio::inherit())
+                .map_err(|e| runtime(&format!("app {}", app.name), e))?;
+            if children.is_empty() {
+                on_pid(child.id() as i32);
+            }
+            children.push((app.name.clone(), child));
+        }
+        let mut code = 0;
+        for (name, mut child) in children {
+            let status = child
+                .wait()
+                .map_err(|e| runtime(&format!("app {name}"), e))?;
+            let c = status.code().unwrap_or(128);
+            if code == 0 {
+                code = c;
+            }
+        }
+        Ok(code)
+    }
+}
+
+/// The jail the process `pid` runs in (`ps -o jid=`).
+fn jail_of(pid: i32) -> Option<i32> {
+    let out = run_cmd(
+        &[
+            "ps".into(),
+            "-o".into(),
+            "jid=".into(),
+            "-p".into(),
+            pid.to_string(),
+        ],
+        None,
+    )
+    .ok()?;
+    out.trim().parse().ok().filter(|j| *j > 0)
+}
+
+impl Engine for JailEngine {
+    fn host(&self) -> Host {
+        let racct = run_cmd(
+            &["sysctl".into(), "-n".into(), "kern.racct.enable".into()],
+            None,
+        )
+        .is_ok_and(|v| v.trim() == "1");
+        let rctl = racct.then(|| "rctl (kern.racct.enable=1)".to_string());
+        Host {
+            memory: rctl.clone(),
+            cpu: rctl,
+            apparmor: false,
+            selinux: false,
+            sys_resource: true,
+            net_bandwidth: None,
+        }
+    }
+
+    fn user_namespace(&self, _map: IdMap) -> Result<OwnedFd> {
+        Err(runtime("--private-users", "FreeBSD has no user namespaces"))
+    }
+
+    fn create_netns(&self, path: &Path) -> Result<()> {
+        Err(runtime(
+            &path.display().to_string(),
+            "jails use no network namespace",
+        ))
+    }
+
+    fn netns_bound(&self, _path: &Path) -> bool {
+        false
+    }
+
+    fn remove_netns(&self, path: &Path) -> Result<()> {
+        let _ = std::fs::remove_file(path);
+        Ok(())
+    }
+
+    fn run(&self, spec: &PodSpec, _lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
+        self.start(spec, on_pid)
+    }
+
+    fn signal(&self, pid: i32, signal: Signal) -> Result<()> {
+        let Some(jid) = jail_of(pid) else {
+            return Ok(());
+        };
+        match signal {
+            Signal::Kill => sys::jail_remove(jid).map_err(|e| runtime("jail_remove", e)),
+            Signal::Term => {
+                let argv = [
+                    "pkill".to_string(),
+                    "-TERM".into(),
+                    "-j".into(),
+                    jid.to_string(),
+                ];
+                // pkill exits 1 when nothing matched: the pod ended meanwhile.
+                let _ = run_cmd(&argv, None);
+                Ok(())
+            }
+        }
+    }
+
+    fn enter(&self, pid: i32, spec: &EnterSpec<'_>) -> Result<i32> {
+        let jid = jail_of(pid).ok_or_else(|| runtime(spec.uuid, "the pod is not running"))?;
+        let root = format!("/app/{}", spec.app);
+        let p = JailProcess {
+            jid,
+            root: &root,
+            working_dir: &spec.working_dir,
+            uid: spec.uid,
+            gid: spec.gid,
+            groups: &spec.groups,
+            argv: spec.argv,
+            env: spec.env,
+        };
+        let status = sys::spawn(&p, Stdio::inherit(), Stdio::inherit())
+            .and_then(|mut c| c.wait())
+            .map_err(|e| runtime(&format!("enter {}", spec.app), e))?;
+        Ok(status.code().unwrap_or(128))
+    }
+
+    fn remove_cgroups(&self, uuid: &str) -> Result<bool> {
+        let subject = format!("jail:{}{uuid}", self.settings.name_prefix);
+        Ok(run_cmd(&["/usr/bin/rctl".into(), "-r".into(), subject], None).is_ok())
+    }
+
+    fn tidy(&self) {}
+}
