@@ -110,9 +110,9 @@ pub fn kind(name: &str) -> Option<Kind> {
         "securelevel" => Kind::Int(-1, 3),
         "devfs_ruleset" => Kind::Int(0, 65535),
         "enforce_statfs" => Kind::Int(0, 2),
+        // Ints are C ints for jail_set; host.hostid (an unsigned long) is left out.
         "children.max" => Kind::Int(0, i32::MAX as i64),
         "osreldate" | "linux.oss_version" => Kind::Int(0, i32::MAX as i64),
-        "host.hostid" => Kind::Int(0, u32::MAX as i64),
         "ip4.addr" => Kind::Ip4List,
         n if BOOLS.contains(&n) => Kind::Bool,
         n if STRS.contains(&n) => Kind::Str,

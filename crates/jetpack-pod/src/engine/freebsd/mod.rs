@@ -239,9 +239,13 @@ impl JailEngine {
             rctl: false,
             pf: false,
         };
+        let roots: Vec<PathBuf> = pod
+            .apps
+            .iter()
+            .map(|a| jetpack_jail::mounts::app_root(pod, &a.name))
+            .collect();
         for m in &plan.mounts {
-            std::fs::create_dir_all(&m.fspath)
-                .map_err(|e| runtime(&m.fspath.display().to_string(), e))?;
+            mount_point(&roots, &m.fspath)?;
             sys::nmount(&m.nmount()).map_err(|e| runtime(&m.fstab_line(), e))?;
             up.mounted += 1;
         }
@@ -292,6 +296,33 @@ impl JailEngine {
         }
         Ok(code)
     }
+}
+
+/// Makes the directory `path` to mount on. Below an app's root (the clone, which the image
+/// filled) every component must be a directory or missing (then made), never a symlink: an
+/// image's `dev -> /` must not get the host's root mounted over. Above it is the pod directory.
+fn mount_point(roots: &[PathBuf], path: &Path) -> Result<()> {
+    let fail = |e: &dyn std::fmt::Display| runtime(&format!("mount point {}", path.display()), e);
+    let below = roots.iter().find_map(|r| {
+        let rest = path.strip_prefix(r).ok()?;
+        (!rest.as_os_str().is_empty()).then_some((r, rest))
+    });
+    let Some((root, rest)) = below else {
+        return std::fs::create_dir_all(path).map_err(|e| fail(&e));
+    };
+    let mut at = root.clone();
+    for c in rest.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => return Err(fail(&format!("{} is not a directory", at.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at).map_err(|e| fail(&e))?
+            }
+            Err(e) => return Err(fail(&e)),
+        }
+    }
+    Ok(())
 }
 
 /// The jail the process `pid` runs in (`ps -o jid=`).
