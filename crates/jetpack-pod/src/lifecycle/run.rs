@@ -37,9 +37,16 @@ pub fn lock_for_run(pods: &Pods, rec: &PodRecord) -> Result<PodLock> {
                 format!("pod {} is running (init pid {pid})", rec.uuid)
             }
             (State::Preparing, _) => format!("pod {} is being prepared", rec.uuid),
+            (State::Exited, _) if rec.service.restart_at.is_some() => format!(
+                "pod {} is between two runs under its supervisor (pid {}), which restarts it: \
+                 `jetpack stop {}` ends that",
+                rec.uuid,
+                rec.service.supervisor.unwrap_or_default(),
+                rec.uuid
+            ),
             // `gc` holds it while it unmounts and removes what a killed run left, which on a
-            // busy host takes more than an instant.
-            _ if start.elapsed() < Duration::from_secs(2) => {
+            // busy host (several `gc`s and many pods at once) can take seconds.
+            _ if start.elapsed() < Duration::from_secs(10) => {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
