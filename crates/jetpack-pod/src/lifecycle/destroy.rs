@@ -70,9 +70,28 @@ fn remove_pod_leftovers(store: &Store, uuid: &str, dir: Option<&std::path::Path>
         }
     }
     if let Some(dir) = dir {
-        fs::remove_dir_all(dir).at(dir)?;
+        remove_hidden_dir(dir)?;
     }
     Ok(())
+}
+
+/// Removes a hidden pod directory that another `gc` may be removing too: while a destroy
+/// removes its directory, the lock file goes before the directory, and a `gc` that looks in
+/// between finds a free lock and takes the rest for leftovers. Whichever finds entries gone
+/// under it goes on; the directory being gone is the goal.
+fn remove_hidden_dir(dir: &std::path::Path) -> Result<()> {
+    for _ in 0..3 {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !dir.exists() {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e).at(dir).map_err(Error::from),
+        }
+    }
+    fs::remove_dir_all(dir).at(dir).map_err(Error::from)
 }
 
 /// Removes the clone `tree`. A `gc` and the `destroy` of the tree's pod may both remove it
@@ -174,4 +193,26 @@ pub fn gc_with(engine: &dyn Engine, store: &Store, grace: Duration) -> Result<Ve
     }
     engine.tidy();
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_hidden_dir;
+
+    #[test]
+    fn a_hidden_directory_removed_by_another_process_is_no_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp
+            .path()
+            .join(".0c4b2c9e-6d5a-4c47-9d39-5e3b7c1d2a10.destroy");
+        std::fs::create_dir_all(dir.join("apps/a")).unwrap();
+        std::fs::write(dir.join("apps/a/log"), b"x").unwrap();
+        remove_hidden_dir(&dir).unwrap();
+        assert!(!dir.exists());
+        // Already gone (the other remover finished first).
+        remove_hidden_dir(&dir).unwrap();
+        // A file where a directory is expected is still an error.
+        std::fs::write(&dir, b"").unwrap();
+        assert!(remove_hidden_dir(&dir).is_err());
+    }
 }
