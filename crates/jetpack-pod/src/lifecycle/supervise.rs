@@ -78,7 +78,7 @@ pub fn supervise_with(
             Ok(code) => code,
             // Whatever fails the first start is the starter's to hear; a later one is a
             // failed run like any other.
-            Err(e) if take_peek(&report) => {
+            Err(e) if is_set(&report) => {
                 tell(Err(e.to_string()));
                 break Err(e);
             }
@@ -87,8 +87,11 @@ pub fn supervise_with(
                 -1
             }
         };
-        // Not started by this supervisor any more: the first start's hooks are spent.
-        drop(take(&report));
+        // A first run that ended with no word on its apps' start (its init died before they
+        // ran): the starter hears it, rather than a supervisor that went quiet.
+        tell(Err(format!(
+            "the pod ended (status {code}) before its apps had started"
+        )));
         if started.elapsed() >= STABLE {
             streak = 0;
         }
@@ -160,7 +163,7 @@ fn put<T>(slot: &Mutex<Option<T>>, v: T) {
     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
 }
 
-fn take_peek<T>(slot: &Mutex<Option<T>>) -> bool {
+fn is_set<T>(slot: &Mutex<Option<T>>) -> bool {
     slot.lock().unwrap_or_else(|p| p.into_inner()).is_some()
 }
 

@@ -56,8 +56,12 @@ pub fn start(cfg: &Config, store: &Store, rec: &PodRecord, rm: bool) -> Result<E
     if let Some(why) = text.strip_prefix("error: ") {
         bail!("pod {}: {}", rec.uuid, why.trim_end());
     }
-    // It died without a word: its log says why.
-    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+    // It closed the pipe without a word (it died): its log says why. Never wait for it: a
+    // supervisor still alive goes on with the pod.
+    let status = match child.try_wait() {
+        Ok(Some(s)) => s.to_string(),
+        _ => "still running".into(),
+    };
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     let last = log.lines().last().unwrap_or("no message");
     bail!(
