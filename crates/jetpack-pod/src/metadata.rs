@@ -85,10 +85,7 @@ fn start_service(cfg: &Config, root: &Path) -> Result<std::process::Child> {
         .open(&f.log)
         .at(&f.log)?;
     let mut c = std::process::Command::new(bin);
-    c.args(["--config", "/dev/null"]);
-    for (k, v, _) in cfg.entries() {
-        c.arg("-o").arg(format!("{k}={v}"));
-    }
+    c.args(cfg.to_args());
     use std::os::unix::process::CommandExt;
     c.args(["mds", "--idle-exit", "300"])
         .stdin(std::process::Stdio::null())

@@ -154,4 +154,16 @@ impl Config {
             })
             .collect()
     }
+
+    /// The global options that give another `jetpack` process exactly this configuration:
+    /// no configuration file, and every value as resolved (for the processes `jetpack`
+    /// starts itself: the metadata service, a detached pod's supervisor).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--config".to_string(), "/dev/null".to_string()];
+        for (k, v, _) in self.entries() {
+            args.push("-o".into());
+            args.push(format!("{k}={v}"));
+        }
+        args
+    }
 }

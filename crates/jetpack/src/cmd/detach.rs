@@ -28,11 +28,7 @@ pub fn start(cfg: &Config, store: &Store, rec: &PodRecord, rm: bool) -> Result<E
     let exe = std::env::current_exe().context("cannot find this program to start a supervisor")?;
     let (mut report, w) = std::io::pipe().context("pipe")?;
     let mut c = Command::new(exe);
-    // The caller's configuration, as the values it resolved to (as for the metadata service).
-    c.args(["--config", "/dev/null"]);
-    for (k, v, _) in cfg.entries() {
-        c.arg("-o").arg(format!("{k}={v}"));
-    }
+    c.args(cfg.to_args());
     c.args(["supervise", "--report-fd", &READY_FD.to_string()]);
     if rm {
         c.arg("--rm");
