@@ -29,24 +29,6 @@ const GRANTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The appc default set (appc §9.16): root in a jail can do all of these already.
-const DEFAULT_SET: &[&str] = &[
-    "CAP_AUDIT_WRITE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_KILL",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SETUID",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETFCAP",
-    "CAP_SYS_CHROOT",
-];
-
 /// What the pod's capabilities become.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
@@ -57,9 +39,11 @@ pub struct Capabilities {
 }
 
 /// One jail holds every app of a pod, so a parameter is granted when any app keeps its
-/// capability. A capability outside the default set without a jail analogue is never
-/// granted; one of the default set that an app drops stays with root in the jail.
-pub fn capabilities(apps: &[Vec<String>]) -> Capabilities {
+/// capability. `apps` are the sets stage0 resolved (the ones Linux applies), `default_set`
+/// what an app has when no isolator says otherwise. A capability outside the default set
+/// without a jail analogue is never granted; one of the default set that an app drops stays
+/// with root in the jail.
+pub fn capabilities(apps: &[Vec<String>], default_set: &[String]) -> Capabilities {
     let kept = |cap: &str| apps.iter().any(|a| a.iter().any(|c| c == cap));
     let mut out = Capabilities::default();
     for (cap, params) in GRANTS {
@@ -74,17 +58,17 @@ pub fn capabilities(apps: &[Vec<String>]) -> Capabilities {
         }
         seen.push(cap.clone());
         let granted = GRANTS.iter().any(|(c, _)| c == cap);
-        if !granted && !DEFAULT_SET.contains(&cap.as_str()) {
+        if !granted && !default_set.contains(cap) {
             out.not_enforced.push((
                 cap.clone(),
                 "no jail parameter grants it; the jail refuses it",
             ));
         }
     }
-    for cap in DEFAULT_SET {
-        if apps.iter().any(|a| !a.iter().any(|c| c == cap)) {
+    for cap in default_set {
+        if apps.iter().any(|a| !a.contains(cap)) {
             out.not_enforced.push((
-                cap.to_string(),
+                cap.clone(),
                 "dropped by an app, but root in a jail keeps it",
             ));
         }

@@ -118,15 +118,15 @@ pub fn plan(pod: &Pod, settings: &Settings, address: Option<Ipv4Addr>) -> Result
         }
         NetMode::Vnet => params.set("vnet", Value::Jailsys(Jailsys::New)),
     }
-    params.set("devfs_ruleset", Value::Int(DEFAULT_DEVFS_RULESET));
-    params.set("securelevel", Value::Int(DEFAULT_SECURELEVEL));
+    params.set("devfs_ruleset", Value::Int(settings.devfs_ruleset));
+    params.set("securelevel", Value::Int(settings.securelevel));
     // System V IPC of the pod's own, as a Linux pod's IPC namespace (allow.sysvipc would
     // share the host's).
     for p in ["sysvmsg", "sysvsem", "sysvshm"] {
         params.set(p, Value::Jailsys(Jailsys::New));
     }
     let caps_in: Vec<Vec<String>> = pod.apps.iter().map(|a| a.capabilities.clone()).collect();
-    let caps = capabilities(&caps_in);
+    let caps = capabilities(&caps_in, &pod.default_capabilities);
     for p in &caps.allow {
         params.set(p, Value::Bool(true));
     }
@@ -164,7 +164,7 @@ pub fn plan(pod: &Pod, settings: &Settings, address: Option<Ipv4Addr>) -> Result
     }
     let ruleset = match params.get("devfs_ruleset") {
         Some(Value::Int(r)) => *r,
-        _ => DEFAULT_DEVFS_RULESET,
+        _ => settings.devfs_ruleset,
     };
     let mounts = mounts(pod, ruleset)?;
     let fstab: String = mounts.iter().map(|m| m.fstab_line() + "\n").collect();

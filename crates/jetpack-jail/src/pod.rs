@@ -114,12 +114,15 @@ pub struct Pod {
     pub cpu_limit_milli: Option<u64>,
     /// Pod annotations, in manifest order.
     pub annotations: Vec<(String, String)>,
+    /// The capabilities an app has when no isolator says otherwise (appc's default set, as
+    /// stage0 resolves it): root in a jail keeps these whatever an app drops.
+    pub default_capabilities: Vec<String>,
 }
 
 /// The host's jail settings: Jetpack's defaults unless the configuration says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Jail name = prefix + pod UUID (`jail.namePrefix`, `jetpack/`).
+    /// Jail name = prefix + pod UUID (`jetpack/`).
     pub name_prefix: String,
     /// The cloned interface holding pod addresses (`jail.interface`, `lo1`).
     pub interface: String,
@@ -129,8 +132,13 @@ pub struct Settings {
     pub external_interface: Option<String>,
     /// The bridge VNET pods' host ends join.
     pub bridge: String,
+    /// The devfs ruleset of the apps' `/dev` (`jail.devfs_ruleset`, 4: `devfsrules_jail`).
+    pub devfs_ruleset: i64,
+    /// The jail's securelevel (`jail.securelevel`, 2).
+    pub securelevel: i64,
     /// Global parameter overrides in configuration order (`jail.param.NAME` and Jetpack's
-    /// `ace.jailConf.NAME`); an empty value unsets the parameter.
+    /// `ace.jailConf.NAME`); an empty value unsets the parameter. Setting one again replaces
+    /// its value in place.
     pub params: Vec<(String, String)>,
 }
 
@@ -142,37 +150,57 @@ impl Default for Settings {
             subnet: Subnet::new(Ipv4Addr::new(172, 23, 0, 0), 16).expect("valid default"),
             external_interface: None,
             bridge: "jetpack0".to_string(),
+            devfs_ruleset: crate::DEFAULT_DEVFS_RULESET,
+            securelevel: crate::DEFAULT_SECURELEVEL,
             params: Vec::new(),
         }
     }
 }
 
 impl Settings {
-    /// Applies one configuration key; false if the key is not a jail setting.
-    /// `jail.param.NAME` and `ace.jailConf.NAME` (Jetpack's spelling) are parameter
-    /// overrides, checked when the plan is made.
+    /// Applies one configuration key, checking its value; false if the key is not a jail
+    /// setting. The one place that reads the `jail.*` keys (jetpack-settings hands them
+    /// here). `jail.param.NAME` and `ace.jailConf.NAME` (Jetpack's spelling) are parameter
+    /// overrides: a parameter jail(2) knows and the plan does not own, with a value of its
+    /// kind, or empty to unset it.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<bool> {
-        if let Some(name) = key
-            .strip_prefix("jail.param.")
-            .or_else(|| key.strip_prefix("ace.jailConf."))
-        {
-            self.params.push((name.to_string(), value.to_string()));
+        if let Some(name) = param_key(key) {
+            crate::params::parse_override(name, value, &format!("configuration {key}"))?;
+            match self.params.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => self.params.push((name.to_string(), value.to_string())),
+            }
             return Ok(true);
         }
+        let int = |name: &str| {
+            let kind = crate::params::kind(name).expect("a known parameter");
+            match crate::params::parse_value(name, kind, value, &format!("configuration {key}"))? {
+                crate::params::Value::Int(i) => Ok::<i64, Error>(i),
+                _ => unreachable!("an integer parameter"),
+            }
+        };
         match key {
+            "jail.devfs_ruleset" => self.devfs_ruleset = int("devfs_ruleset")?,
+            "jail.securelevel" => self.securelevel = int("securelevel")?,
             "jail.interface" => self.interface = interface_name(value)?,
-            "jail.namePrefix" | "jail.name-prefix" => self.name_prefix = value.to_string(),
             "jail.external-interface" => {
                 self.external_interface = (!value.is_empty())
                     .then(|| interface_name(value))
                     .transpose()?
             }
             "jail.bridge" => self.bridge = interface_name(value)?,
-            "jail.subnet" | "net.default-subnet" => self.subnet = value.parse()?,
+            "jail.subnet" => self.subnet = value.parse()?,
             _ => return Ok(false),
         }
         Ok(true)
     }
+}
+
+/// The parameter a `jail.param.NAME` or `ace.jailConf.NAME` key overrides.
+pub fn param_key(key: &str) -> Option<&str> {
+    key.strip_prefix("jail.param.")
+        .or_else(|| key.strip_prefix("ace.jailConf."))
+        .filter(|n| !n.is_empty())
 }
 
 /// An interface name as ifconfig(8) takes it (IFNAMSIZ 16 with the NUL).

@@ -72,6 +72,7 @@ fn pod(apps: Vec<App>) -> Pod {
         memory_limit: None,
         cpu_limit_milli: None,
         annotations: Vec::new(),
+        default_capabilities: default_caps(),
     }
 }
 
@@ -580,10 +581,21 @@ fn bad_overrides_are_refused() {
             "{key}={value:?}: {err}"
         );
     }
+    // The configuration is refused as it is read...
     let mut settings = Settings::default();
-    settings
+    let err = settings
         .apply("ace.jailConf.exec.poststop", "rm -rf /")
-        .unwrap();
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("configuration ace.jailConf.exec.poststop")
+            && err.contains("cannot be overridden"),
+        "{err}"
+    );
+    // ...and by the plan, should settings be made some other way.
+    settings
+        .params
+        .push(("exec.poststop".into(), "rm -rf /".into()));
     let err = plan(&pod(vec![app("a")]), &settings, Some(FIRST))
         .unwrap_err()
         .to_string();
@@ -713,4 +725,29 @@ fn settings_keys() {
     assert!(s.apply("jail.subnet", "10.9.0.1/24").is_err());
     assert!(s.apply("jail.subnet", "10.9.0.0/31").is_err());
     assert_eq!(s.subnet.host(), Ipv4Addr::new(10, 9, 0, 1));
+    assert_eq!((s.devfs_ruleset, s.securelevel), (4, 2));
+    assert!(s.apply("jail.devfs_ruleset", "10").unwrap());
+    assert!(s.apply("jail.securelevel", "-1").unwrap());
+    assert_eq!((s.devfs_ruleset, s.securelevel), (10, -1));
+    let refused = |k: &str, v: &str| s.clone().apply(k, v).unwrap_err().to_string();
+    assert!(refused("jail.securelevel", "4").contains("not an integer from -1 to 3"));
+    assert!(refused("jail.devfs_ruleset", "x").contains("not an integer from 0 to 65535"));
+    assert!(refused("jail.param.allow.everything", "1").contains("not a jail parameter"));
+    assert!(refused("jail.param.path", "/").contains("cannot be overridden"));
+    assert!(refused("jail.param.allow.mount", "yes").contains("not true or false"));
+    // Overrides are checked, kept in order, and a key given again replaces its value.
+    assert!(s.apply("jail.param.allow.mount", "true").unwrap());
+    assert!(s.apply("ace.jailConf.osrelease", "14.1-RELEASE").unwrap());
+    assert!(s.apply("jail.param.allow.mount", "").unwrap());
+    assert_eq!(
+        s.params,
+        [
+            ("allow.mount".to_string(), String::new()),
+            ("osrelease".to_string(), "14.1-RELEASE".to_string())
+        ]
+    );
+    let p = plan(&pod(vec![app("a")]), &s, Some(FIRST)).unwrap();
+    assert_eq!(p.params.get("devfs_ruleset"), Some(&Value::Int(10)));
+    assert_eq!(p.params.get("securelevel"), Some(&Value::Int(-1)));
+    assert!(p.fstab.contains("devfs rw,ruleset=10 0 0"));
 }

@@ -43,6 +43,7 @@ fn pod(dir: PathBuf) -> Pod {
         memory_limit: None,
         cpu_limit_milli: None,
         annotations: Vec::new(),
+        default_capabilities: Vec::new(),
     }
 }
 
