@@ -550,3 +550,137 @@ fn stop_ends_an_always_policy_and_its_backoff() {
     );
     assert_eq!(fx.pods().status(&after).unwrap(), Status::Exited);
 }
+
+/// What the jail engine plans from reaches it: the image's `os` label, the pod's volumes
+/// (empty ones with their mode and owner), which volume each mount is, the annotations and
+/// the forwarded ports; and the jail plan's input built from that spec carries them.
+#[test]
+fn the_spec_carries_what_the_jail_plan_needs() {
+    use jetpack_jail::{Os, VolumeKind};
+    use jetpack_runtime::{EmptyVolume, PortSpec, VolumeSpec};
+
+    let fx = Fixture::new();
+    let engine = FakeEngine::new();
+    let conf = tempfile::tempdir().unwrap();
+    let manifest = |ports: &str| {
+        let text = format!(
+            r#"{{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{{"name":"app",
+            "image":{{"id":"{id}","name":"example.com/true",
+                "labels":[{{"name":"os","value":"linux"}}]}},
+            "app":{{"exec":["/bin/true"],"user":"0","group":"0"}},
+            "mounts":[{{"volume":"data","path":"/data"}},{{"volume":"conf","path":"/conf"}}]}}],
+            "volumes":[{{"name":"data","kind":"empty","mode":"0750","uid":1000,"gid":1000}},
+                {{"name":"conf","kind":"host","source":"{conf}","readOnly":true}}],
+            "annotations":[{{"name":"jetpack/jail.conf/securelevel","value":"0"}},
+                {{"name":"org.freebsd.jail.allow.mlock","value":"true"}}]{ports}}}"#,
+            id = fx.image,
+            conf = conf.path().display(),
+        );
+        appc::PodManifest::from_slice(text.as_bytes()).unwrap()
+    };
+    let opts = PodOptions {
+        net: "none".into(),
+        ..PodOptions::default()
+    };
+    let rec = jetpack_pod::prepare_with(&engine, &fx.store, &manifest(""), &opts).unwrap();
+    jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap();
+    let spec = engine.specs().pop().expect("one run");
+    let dir = fx.pods().dir(&rec.uuid);
+    assert_eq!(spec.apps[0].os.as_deref(), Some("linux"));
+    assert_eq!(
+        spec.volumes,
+        [
+            VolumeSpec {
+                name: "data".into(),
+                source: dir.join("volumes/data"),
+                read_only: false,
+                empty: Some(EmptyVolume {
+                    mode: 0o750,
+                    uid: 1000,
+                    gid: 1000
+                }),
+            },
+            VolumeSpec {
+                name: "conf".into(),
+                source: conf.path().to_path_buf(),
+                read_only: true,
+                empty: None,
+            }
+        ]
+    );
+    let vols: Vec<_> = spec.apps[0]
+        .mounts
+        .iter()
+        .map(|m| m.volume.clone())
+        .collect();
+    assert_eq!(vols, [Some("data".into()), Some("conf".into())]);
+    assert_eq!(
+        spec.annotations,
+        [
+            ("jetpack/jail.conf/securelevel".into(), "0".into()),
+            ("org.freebsd.jail.allow.mlock".into(), "true".into())
+        ]
+    );
+    assert!(spec.ports.is_empty());
+
+    // Ports need a pod network, which the recording engine cannot give: the spec builder
+    // itself, with the manifest's ports.
+    let with_ports = manifest(
+        r#","ports":[{"name":"http","hostPort":8080,
+            "podPort":{"name":"http","protocol":"tcp","port":80,"count":2}}]"#,
+    );
+    let host = jetpack_pod::isolators::Host::default();
+    let (spec, _) =
+        jetpack_pod::lifecycle::build_spec(&fx.pods(), &rec, &with_ports, false, &host).unwrap();
+    let port = |host_port, pod_port| PortSpec {
+        protocol: "tcp".into(),
+        host_port,
+        pod_port,
+    };
+    assert_eq!(spec.ports, [port(8080, 80), port(8081, 81)]);
+
+    // The jail plan's input, and the plan from it.
+    let pod = jetpack_pod::engine::jail::jail_pod(&spec).unwrap();
+    assert_eq!(pod.apps[0].os, Os::Linux);
+    assert_eq!(
+        pod.volumes[0].kind,
+        VolumeKind::Empty {
+            mode: 0o750,
+            uid: 1000,
+            gid: 1000
+        }
+    );
+    assert!(pod.volumes[1].read_only);
+    let mounted: Vec<&str> = pod.apps[0]
+        .mounts
+        .iter()
+        .map(|m| m.volume.as_str())
+        .collect();
+    assert_eq!(mounted, ["data", "conf"]);
+    assert_eq!(pod.annotations, spec.annotations);
+    assert_eq!(
+        (
+            pod.ports.len(),
+            pod.ports[1].host_port,
+            pod.ports[1].pod_port
+        ),
+        (2, 8081, 81)
+    );
+    assert!(
+        pod.default_capabilities
+            .contains(&"CAP_NET_RAW".to_string())
+    );
+    let addr = std::net::Ipv4Addr::new(172, 23, 0, 2);
+    let plan = jetpack_jail::plan(&pod, &jetpack_jail::Settings::default(), Some(addr)).unwrap();
+    assert!(plan.fstab.contains(" linprocfs rw 0 0\n"), "{}", plan.fstab);
+    assert!(plan.conf.contains("\tsecurelevel = 0;\n"), "{}", plan.conf);
+    assert!(plan.pf_rules.contains("8081"), "{}", plan.pf_rules);
+    let datasets = jetpack_jail::zfs::volume_datasets("tank/jp", &pod);
+    let compact = rec.uuid.replace('-', "");
+    assert_eq!(datasets.len(), 1);
+    assert_eq!(
+        datasets[0].dataset,
+        format!("tank/jp/pods/{compact}/volume.0")
+    );
+    assert_eq!(datasets[0].mountpoint, dir.join("volumes/data"));
+}

@@ -42,6 +42,7 @@ fn main() {
         apps: vec![AppSpec {
             name: "true".into(),
             rootfs,
+            os: None,
             exec: vec!["/bin/true".into()],
             env: vec![("PATH".into(), "/bin".into())],
             uid: 0,
@@ -62,6 +63,9 @@ fn main() {
         quiet: false,
         resources: Resources::default(),
         userns: None,
+        volumes: Vec::new(),
+        ports: Vec::new(),
+        annotations: Vec::new(),
     };
     let mut spec = spec;
     if isolated {

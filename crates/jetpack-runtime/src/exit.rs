@@ -178,6 +178,8 @@ pub enum AppStart {
     Failed(String),
 }
 
+/// The frame's lines: only the Linux engine's init sends one.
+#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 impl AppStart {
     /// One line of the frame the init sends (`r`, `x CODE`, `f MESSAGE`).
     pub(crate) fn encode(&self) -> String {

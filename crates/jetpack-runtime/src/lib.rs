@@ -26,6 +26,6 @@ pub mod spec;
 pub use error::{Error, Result, errno_text};
 pub use exit::{AppExit, AppStart, PodExit};
 pub use spec::{
-    AppSpec, DEFAULT_CAPABILITIES, IdMap, MountSpec, NetMode, PodSpec, Resources, Seccomp,
-    SeccompMode, Security,
+    AppSpec, DEFAULT_CAPABILITIES, EmptyVolume, IdMap, MountSpec, NetMode, PodSpec, PortSpec,
+    Resources, Seccomp, SeccompMode, Security, VolumeSpec,
 };

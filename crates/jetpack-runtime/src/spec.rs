@@ -26,6 +26,40 @@ pub struct MountSpec {
     pub target: String,
     pub read_only: bool,
     pub recursive: bool,
+    /// The pod volume mounted (its name in [`PodSpec::volumes`]); `None` for an app's own
+    /// inline volume.
+    #[serde(default)]
+    pub volume: Option<String>,
+}
+
+/// A volume of the pod (appc `volumes`), for engines that set volumes up themselves (the jail
+/// engine makes empty ones ZFS datasets where the store is on ZFS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    /// Host path: a `host` volume's source, an `empty` volume's directory in the pod's.
+    pub source: PathBuf,
+    pub read_only: bool,
+    /// An `empty` volume's mode and owner; `None` for a `host` volume.
+    pub empty: Option<EmptyVolume>,
+}
+
+/// The root of a new `empty` volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmptyVolume {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A host port forwarded to the pod (`--port`, the manifest's `ports`); on Linux CNI's
+/// portmap does it from the pod's networks, the jail engine with pf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSpec {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub host_port: u16,
+    pub pod_port: u16,
 }
 
 /// One app of the pod.
@@ -35,6 +69,9 @@ pub struct AppSpec {
     pub name: String,
     /// Host path of the app's writable rootfs (a clone of its image).
     pub rootfs: PathBuf,
+    /// The `os` label of the app's image (`linux`, `freebsd`); `None`: the host's.
+    #[serde(default)]
+    pub os: Option<String>,
     /// argv; `exec[0]` is resolved like execvp with the app's PATH inside the rootfs.
     pub exec: Vec<String>,
     /// The complete environment (PATH, AC_APP_NAME, AC_METADATA_URL, container, app vars).
@@ -95,6 +132,16 @@ pub struct PodSpec {
     /// A user namespace for the pod (`--private-users`): its root is an unprivileged host uid.
     #[serde(default)]
     pub userns: Option<IdMap>,
+    /// The pod's volumes, in manifest order (each app's mounts name them).
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+    /// Host ports forwarded to the pod.
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    /// The pod manifest's annotations, in order (the jail engine reads jail parameters from
+    /// `jetpack/jail.conf/NAME` and `org.freebsd.jail.allow.NAME`).
+    #[serde(default)]
+    pub annotations: Vec<(String, String)>,
 }
 
 /// The ids of a pod's user namespace: `0..size` inside are `host..host + size` outside, for

@@ -54,6 +54,8 @@ pub enum Outcome {
 #[derive(Default)]
 struct Inner {
     calls: Vec<Call>,
+    /// Each run's whole spec, in order.
+    specs: Vec<PodSpec>,
     outcomes: VecDeque<Outcome>,
     next_pid: i32,
     /// Signals sent to each running pid, for its run to see.
@@ -113,6 +115,11 @@ impl FakeEngine {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// The spec of every run so far, in order.
+    pub fn specs(&self) -> Vec<PodSpec> {
+        self.lock().specs.clone()
     }
 
     /// The pids of the pods running now.
@@ -179,6 +186,7 @@ impl Engine for FakeEngine {
                 apps: spec.apps.iter().map(|a| a.name.clone()).collect(),
                 rootfs: spec.apps.iter().map(|a| a.rootfs.clone()).collect(),
             });
+            inner.specs.push(spec.clone());
             inner.outcomes.pop_front().unwrap_or(Outcome::Exit(0))
         };
         let pid = match &outcome {

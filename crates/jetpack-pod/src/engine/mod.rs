@@ -5,7 +5,8 @@
 //! - `linux::LinuxEngine`: namespaces, cgroups and seccomp through `jetpack_runtime::linux`,
 //!   the only module of this crate that calls it;
 //! - `freebsd::JailEngine` (FreeBSD; type-checked elsewhere with the feature `freebsd-check`):
-//!   one jail per pod, planned by `jetpack-jail`, through `jetpack_runtime::freebsd`;
+//!   one jail per pod, planned by `jetpack-jail` from [`jail::jail_pod`] (every OS, so
+//!   tested here), through `jetpack_runtime::freebsd`;
 //! - `fake::FakeEngine` (feature `testing`): records every call and plays back scripted
 //!   exits and failures, so that the lifecycle is tested without root or namespaces.
 //!
@@ -16,6 +17,7 @@
 pub mod fake;
 #[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
 pub mod freebsd;
+pub mod jail;
 #[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 pub mod linux;
 

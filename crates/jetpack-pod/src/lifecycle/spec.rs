@@ -5,7 +5,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use appc::{PodManifest, VolumeKind};
-use jetpack_runtime::{AppSpec, MountSpec, PodSpec};
+use jetpack_runtime::{AppSpec, EmptyVolume, MountSpec, PodSpec, PortSpec, VolumeSpec};
 use jetpack_store::PodDir;
 
 use crate::error::{Error, IoContext, Result};
@@ -97,12 +97,17 @@ pub fn build_spec(
                 target: m.path.clone(),
                 read_only: vol.is_read_only() || mp_ro,
                 recursive: vol.is_recursive(),
+                volume: m
+                    .app_volume
+                    .is_none()
+                    .then(|| vol.name.as_str().to_string()),
             });
         }
         let handler = |n| app.event_handler(n).map(|h| h.exec.clone());
         apps.push(AppSpec {
             name: name.to_string(),
             rootfs,
+            os: ra.image.labels.get("os").map(str::to_string),
             exec: app.exec.clone(),
             env,
             uid,
@@ -123,6 +128,7 @@ pub fn build_spec(
             "-t attaches a terminal to a single app; this pod has several".into(),
         ));
     }
+    let volumes = volumes(manifest, &dir);
     let spec = PodSpec {
         uuid: rec.uuid.clone(),
         hostname: rec
@@ -145,8 +151,49 @@ pub fn build_spec(
         quiet: false,
         resources: isolators.pod,
         userns: rec.userns,
+        volumes,
+        ports: crate::network::port_mappings(manifest)?
+            .into_iter()
+            .map(|p| PortSpec {
+                protocol: p.protocol,
+                host_port: p.host_port,
+                pod_port: p.container_port,
+            })
+            .collect(),
+        annotations: manifest
+            .annotations
+            .iter()
+            .map(|a| (a.name.as_str().to_string(), a.value.clone()))
+            .collect(),
     };
     Ok((spec, resolved))
+}
+
+/// The pod's volumes with their host paths (an empty volume's directory in the pod's).
+fn volumes(manifest: &PodManifest, dir: &std::path::Path) -> Vec<VolumeSpec> {
+    manifest
+        .volumes
+        .iter()
+        .map(|v| {
+            let (source, empty) = match &v.kind {
+                VolumeKind::Host { source } => (PathBuf::from(source), None),
+                VolumeKind::Empty { mode, uid, gid } => (
+                    PodDir::new(dir).volume(v.name.as_str()),
+                    Some(EmptyVolume {
+                        mode: *mode,
+                        uid: *uid,
+                        gid: *gid,
+                    }),
+                ),
+            };
+            VolumeSpec {
+                name: v.name.as_str().to_string(),
+                source,
+                read_only: v.is_read_only(),
+                empty,
+            }
+        })
+        .collect()
 }
 
 /// What `run` gives the caller's terminal (`-t`) or stdin (`-i`) to, and which app gets it

@@ -51,6 +51,9 @@ impl TestPod {
             quiet: false,
             resources: Resources::default(),
             userns: None,
+            volumes: Vec::new(),
+            ports: Vec::new(),
+            annotations: Vec::new(),
         };
         let mut pod = TestPod { dir, spec };
         pod.add_app("web", &["/bin/sh", "-c", script]);
@@ -68,6 +71,7 @@ impl TestPod {
         self.spec.apps.push(AppSpec {
             name: name.into(),
             rootfs,
+            os: None,
             exec: exec.iter().map(|s| s.to_string()).collect(),
             env: vec![
                 ("PATH".into(), PATH.into()),
@@ -111,6 +115,7 @@ impl TestPod {
             target: target.into(),
             read_only,
             recursive: true,
+            volume: None,
         });
     }
 

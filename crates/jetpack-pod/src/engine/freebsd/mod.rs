@@ -19,9 +19,9 @@ use std::process::{Command, Stdio};
 use jetpack_jail::params::{Jailsys, Value};
 use jetpack_jail::{JailPlan, Settings};
 use jetpack_runtime::freebsd::{self as sys, JailProcess, JailValue};
-use jetpack_runtime::{IdMap, NetMode, PodSpec};
+use jetpack_runtime::{IdMap, PodSpec};
 
-use super::{Engine, EnterSpec, Signal};
+use super::{AppStart, Engine, EnterSpec, OnReady, Signal};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::pods::PodLock;
@@ -88,68 +88,6 @@ fn jail_values(plan: &JailPlan) -> Vec<(String, JailValue)> {
         .collect()
 }
 
-/// The pod as the plan takes it. Each mount is a host volume of its own; apps are taken as
-/// FreeBSD's (the spec does not carry the image's `os` label yet).
-fn pod_of(spec: &PodSpec) -> jetpack_jail::Pod {
-    let mut volumes = Vec::new();
-    let apps = spec
-        .apps
-        .iter()
-        .map(|a| {
-            let mounts = a
-                .mounts
-                .iter()
-                .map(|m| {
-                    let name = format!("m{}", volumes.len());
-                    volumes.push(jetpack_jail::Volume {
-                        name: name.clone(),
-                        kind: jetpack_jail::VolumeKind::Host {
-                            source: m.source.clone(),
-                        },
-                        read_only: m.read_only,
-                    });
-                    jetpack_jail::AppMount {
-                        volume: name,
-                        target: m.target.clone(),
-                        read_only: m.read_only,
-                    }
-                })
-                .collect();
-            jetpack_jail::App {
-                name: a.name.clone(),
-                rootfs: a.rootfs.clone(),
-                os: jetpack_jail::Os::FreeBsd,
-                exec: a.exec.clone(),
-                env: a.env.clone(),
-                uid: a.uid,
-                gid: a.gid,
-                supplementary_gids: a.supplementary_gids.clone(),
-                working_dir: a.working_dir.clone(),
-                mounts,
-                capabilities: jetpack_runtime::caps::names(a.security.capabilities)
-                    .into_iter()
-                    .map(String::from)
-                    .collect(),
-            }
-        })
-        .collect();
-    jetpack_jail::Pod {
-        uuid: spec.uuid.clone(),
-        hostname: spec.hostname.clone(),
-        dir: spec.dir.clone(),
-        apps,
-        volumes,
-        net: match spec.net {
-            NetMode::Host => jetpack_jail::NetMode::Host,
-            NetMode::Loopback => jetpack_jail::NetMode::Alias,
-        },
-        ports: Vec::new(),
-        memory_limit: spec.resources.memory_limit,
-        cpu_limit_milli: spec.resources.cpu_limit_milli,
-        annotations: Vec::new(),
-    }
-}
-
 /// The store's lease directory of the default network: `<root>/net/leases/default`.
 fn lease_dir(spec: &PodSpec) -> PathBuf {
     let root = spec
@@ -195,8 +133,13 @@ impl Drop for Up<'_> {
 }
 
 impl JailEngine {
-    fn start(&self, spec: &PodSpec, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
-        let pod = pod_of(spec);
+    fn start(
+        &self,
+        spec: &PodSpec,
+        on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
+    ) -> Result<i32> {
+        let pod = super::jail::jail_pod(spec).map_err(|e| runtime("jail plan", e))?;
         let leases = jetpack_jail::lease::Leases::new(&lease_dir(spec));
         let address = match pod.net {
             jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet => {
@@ -213,7 +156,7 @@ impl JailEngine {
             }
             _ => None,
         };
-        let result = self.start_with(spec, &pod, address, on_pid);
+        let result = self.start_with(spec, &pod, address, on_pid, on_ready);
         if address.is_some() {
             let _ = leases.release(&spec.uuid);
         }
@@ -226,6 +169,7 @@ impl JailEngine {
         pod: &jetpack_jail::Pod,
         address: Option<std::net::Ipv4Addr>,
         on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
     ) -> Result<i32> {
         let plan = jetpack_jail::plan(pod, &self.settings, address)
             .map_err(|e| runtime("jail plan", e))?;
@@ -283,6 +227,11 @@ impl JailEngine {
                 on_pid(child.id() as i32);
             }
             children.push((app.name.clone(), child));
+        }
+        // Every app is a child of this process once spawned: each has exec'd (a failed exec
+        // fails the spawn, above).
+        if let Some(f) = on_ready {
+            f(vec![AppStart::Running; children.len()]);
         }
         let mut code = 0;
         for (name, mut child) in children {
@@ -379,8 +328,14 @@ impl Engine for JailEngine {
         Ok(())
     }
 
-    fn run(&self, spec: &PodSpec, _lock: &PodLock, on_pid: &mut dyn FnMut(i32)) -> Result<i32> {
-        self.start(spec, on_pid)
+    fn run(
+        &self,
+        spec: &PodSpec,
+        _lock: &PodLock,
+        on_pid: &mut dyn FnMut(i32),
+        on_ready: Option<OnReady>,
+    ) -> Result<i32> {
+        self.start(spec, on_pid, on_ready)
     }
 
     fn signal(&self, pid: i32, signal: Signal) -> Result<()> {
