@@ -4,11 +4,11 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{CWD, RenameFlags, renameat_with};
+use rustix::fs::CWD;
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
-use crate::{mounts, tree};
+use crate::{mounts, sys, tree};
 
 pub(crate) const TMP: &str = "tmp";
 pub(crate) const IMAGES: &str = "images";
@@ -123,9 +123,12 @@ pub(crate) fn ensure_image(path: &Path, image: &str) -> Result<()> {
 }
 
 /// Renames `from` to `to` atomically, never replacing an existing `to` (a plain rename(2) would
-/// silently replace an empty directory).
+/// silently replace an empty directory). Where the system checks and then renames (FreeBSD for
+/// a directory, filesystems without `RENAME_NOREPLACE`), the race cannot lose a tree: rename(2)
+/// never replaces a non-empty directory, and the names sealed into an area (image IDs) stand
+/// for their content, so an empty tree replaced meanwhile is an identical one.
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+    match sys::rename_noreplace(CWD, from, CWD, to) {
         Ok(()) => Ok(()),
         Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => Err(Error::Exists(to.display().to_string())),
         Err(Errno::NOENT) if !from.exists() => Err(Error::NotFound(from.display().to_string())),

@@ -10,11 +10,16 @@
 //! sealed one.
 //! The ZFS and btrfs backends drive the `zfs` and `btrfs` commands through [`CommandRunner`],
 //! so their exact argument lists are unit-tested.
+//!
+//! On FreeBSD the backends are zfs and dir; btrfs and overlay are Linux filesystems and are
+//! left out there. The system calls the shared code needs are in `sys`.
 
+#[cfg(target_os = "linux")]
 pub mod btrfs;
 pub mod delta;
 pub mod dir;
 pub mod error;
+#[cfg(target_os = "linux")]
 pub mod overlay;
 pub mod runner;
 pub mod tree;
@@ -289,8 +294,22 @@ pub fn open(
 ) -> Result<Box<dyn Storage>> {
     Ok(match kind {
         Kind::Dir => Box::new(dir::DirStorage::new(root)),
+        #[cfg(target_os = "linux")]
         Kind::Overlay => Box::new(overlay::OverlayStorage::new(root)),
+        #[cfg(target_os = "linux")]
         Kind::Btrfs => Box::new(btrfs::BtrfsStorage::new(root, runner)),
+        #[cfg(not(target_os = "linux"))]
+        Kind::Overlay | Kind::Btrfs => {
+            let fs = if kind == Kind::Overlay {
+                "overlayfs"
+            } else {
+                "btrfs"
+            };
+            return Err(Error::Config(format!(
+                "storage = {kind}: {fs} is a Linux filesystem; on FreeBSD use storage = zfs or \
+                 storage = dir"
+            )));
+        }
         Kind::Zfs => {
             let ds = zfs_dataset.ok_or_else(|| {
                 Error::Config("storage = zfs needs zfs.dataset (e.g. tank/jetpack)".into())
@@ -315,12 +334,14 @@ pub fn detect(root: &Path, zfs_dataset: Option<&str>) -> (Kind, Option<String>) 
     )
 }
 
-/// Writes every dirty page and inode of the filesystem holding `path` to disk (`syncfs`): one
-/// call for a whole extracted tree, cheaper than a `fsync` per file. Called before a tree is
-/// sealed, so that a power cut cannot leave a sealed image with truncated files.
+/// Writes every dirty page and inode of the filesystem holding `path` to disk (`syncfs`; `sync`
+/// on FreeBSD): one call for a whole extracted tree, cheaper than a `fsync` per file. Called
+/// before a tree is sealed, so that a power cut cannot leave a sealed image with truncated
+/// files.
 pub fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsFd;
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    rustix::fs::syncfs(&f).map_err(|e| Error::io(path, e.into()))
+    sys::sync_filesystem(f.as_fd()).map_err(|e| Error::io(path, e.into()))
 }
 
 /// Makes the entries of directory `dir` (a rename into it) durable.
@@ -331,15 +352,26 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 mod area;
 mod detect;
+#[cfg(target_os = "linux")]
 mod idmapped;
 mod shift;
+mod sys;
 mod view;
 
 pub use view::ImageView;
 
 /// Runs `f`, which creates files in a clone that [`Storage::clone_for_pod_mapped`] made, as the
 /// pod's root (`pod_root`, its host id): the only owner such a clone takes new files from.
+/// Such clones are Linux's (idmapped mounts): elsewhere this fails.
 pub fn as_pod_ids<T>(pod_root: u32, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    idmapped::as_ids(pod_root, f)
+    #[cfg(target_os = "linux")]
+    return idmapped::as_ids(pod_root, f);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pod_root, f);
+        Err(Error::Config(
+            "pod trees showing a user namespace's ids are Linux idmapped mounts".into(),
+        ))
+    }
 }
 mod mounts;

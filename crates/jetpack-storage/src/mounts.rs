@@ -1,18 +1,18 @@
-//! The mount table (`/proc/self/mountinfo`) and unmounting whatever sits below a tree before it
+//! The mount table (`/proc/self/mountinfo` on Linux, `getfsstat` on FreeBSD) and unmounting whatever sits below a tree before it
 //! is removed: a pod runtime may have mounted `proc`, `dev` or volumes inside a rootfs, and
 //! removing a tree must never descend into (or be stopped by) such a mount.
 
 use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
-use rustix::mount::{UnmountFlags, unmount};
 
 use crate::error::{Error, Result};
+use crate::sys::{self, unmount};
 
 pub(crate) use jetpack_fs::mountinfo::Mount;
 
 pub(crate) fn read() -> Result<Vec<Mount>> {
-    Ok(jetpack_fs::mountinfo::read()?)
+    sys::mount_table()
 }
 
 /// `path` with symlinks resolved as far as it exists, so it compares equal to mountinfo paths.
@@ -87,11 +87,12 @@ pub(crate) fn unmount_below(path: &Path, include_self: bool) -> Result<()> {
 }
 
 /// Unmounts `target`; busy mounts are detached (they vanish now, the file system is released when
-/// its last user goes). Not mounted (any more) is fine.
+/// its last user goes; FreeBSD, which cannot, unmounts them by force). Not mounted (any more) is
+/// fine.
 pub(crate) fn unmount_one(target: &Path) -> Result<()> {
-    match unmount(target, UnmountFlags::NOFOLLOW) {
+    match unmount(target, false) {
         Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::BUSY) => match unmount(target, UnmountFlags::NOFOLLOW | UnmountFlags::DETACH) {
+        Err(Errno::BUSY) => match unmount(target, true) {
             Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(Error::io(target, e.into())),
         },

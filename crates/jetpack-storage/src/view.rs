@@ -19,7 +19,9 @@ impl ImageView {
         }
     }
 
-    /// A tree mounted at `path` (an empty directory made for it) for the view's life.
+    /// A tree mounted at `path` (an empty directory made for it) for the view's life (overlay's
+    /// stacked images: Linux only).
+    #[cfg(target_os = "linux")]
     pub(crate) fn mounted(path: PathBuf) -> ImageView {
         ImageView {
             path,
@@ -37,7 +39,7 @@ impl Drop for ImageView {
         if !self.mounted {
             return;
         }
-        if let Err(e) = rustix::mount::unmount(&self.path, rustix::mount::UnmountFlags::DETACH) {
+        if let Err(e) = crate::sys::unmount(&self.path, true) {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot unmount image view");
             return;
         }

@@ -13,10 +13,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags, chownat, fchmod,
-    fchown, fsetxattr, futimens, linkat, lsetxattr, makedev, mkdirat, mknodat, openat, symlinkat,
-    utimensat,
+    AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, chownat, fchmod, fchown,
+    futimens, linkat, makedev, mkdirat, mknodat, openat, symlinkat, utimensat,
 };
+
+use crate::sys::{self, Node};
 
 /// Extended attributes overlayfs interprets on its layers.
 const OVERLAY_XATTRS: &[u8] = b"trusted.overlay.";
@@ -205,16 +206,7 @@ impl TreeWriter {
             let full: PathBuf = std::iter::once(self.root.as_os_str())
                 .chain(path.iter().copied())
                 .collect();
-            for (k, v) in &meta.xattrs {
-                if k.as_bytes().starts_with(OVERLAY_XATTRS) {
-                    self.skipped_xattrs += 1;
-                    continue;
-                }
-                match lsetxattr(&full, k.as_os_str(), v, XattrFlags::empty()) {
-                    Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
-                    r => r.map_err(|e| ctx(path, "set xattr on", e.into()))?,
-                }
-            }
+            self.set_xattrs(Node::Link(&full), path, meta)?;
         }
         utimensat(
             self.parent_fd(),
@@ -265,13 +257,8 @@ impl TreeWriter {
         .map_err(|e| ctx(path, "chown", e.into()))?;
         // fchmod does not work on O_PATH descriptors; chmodat on the parent does (never follows
         // here because mknod just created a non-symlink with this name).
-        rustix::fs::chmodat(
-            parent,
-            name,
-            Mode::from_raw_mode(meta.mode & 0o7777),
-            AtFlags::empty(),
-        )
-        .map_err(|e| ctx(path, "chmod", e.into()))?;
+        rustix::fs::chmodat(parent, name, sys::mode(meta.mode), AtFlags::empty())
+            .map_err(|e| ctx(path, "chmod", e.into()))?;
         utimensat(parent, name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| ctx(path, "set times of", e.into()))
     }
@@ -298,7 +285,7 @@ impl TreeWriter {
     /// layers below contribute nothing to it.
     pub fn opaque(&mut self, path: &[&OsStr]) -> io::Result<()> {
         let fd = self.open_dir(path, 0o755)?;
-        fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+        sys::set_xattr(Node::Fd(fd.as_fd()), "trusted.overlay.opaque", b"y")
             .map_err(|e| ctx(path, "mark opaque", e.into()))
     }
 
@@ -310,7 +297,7 @@ impl TreeWriter {
         let (parents, name) = Self::split(path)?;
         self.enter(parents)?;
         let parent = self.parent_fd();
-        match mkdirat(parent, name, Mode::from_raw_mode(mode)) {
+        match mkdirat(parent, name, sys::mode(mode)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(ctx(path, "create directory", e.into())),
         }
@@ -333,8 +320,14 @@ impl TreeWriter {
     fn apply_fd(&mut self, fd: &OwnedFd, path: &[&OsStr], meta: &Meta) -> io::Result<()> {
         fchown(fd, Some(uid(meta.uid)), Some(gid(meta.gid)))
             .map_err(|e| ctx(path, "chown", e.into()))?;
-        fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
-            .map_err(|e| ctx(path, "chmod", e.into()))?;
+        fchmod(fd, sys::mode(meta.mode)).map_err(|e| ctx(path, "chmod", e.into()))?;
+        self.set_xattrs(Node::Fd(fd.as_fd()), path, meta)
+    }
+
+    /// Sets the xattrs of `meta` on `node` (at `path`); those the filesystem or the system
+    /// cannot store are counted in [`TreeWriter::skipped_xattrs`].
+    fn set_xattrs(&mut self, node: Node<'_>, path: &[&OsStr], meta: &Meta) -> io::Result<()> {
+        let mut unstorable = Vec::new();
         for (k, v) in &meta.xattrs {
             // overlayfs reads these on its layers (whiteouts, opaque and redirected
             // directories, metacopy): only the store may set them, never an archive.
@@ -342,7 +335,13 @@ impl TreeWriter {
                 self.skipped_xattrs += 1;
                 continue;
             }
-            match fsetxattr(fd, k.as_os_str(), v, XattrFlags::empty()) {
+            // A namespace the system lacks (`security.*` and `trusted.*` on FreeBSD).
+            if !sys::xattr_storable(k.as_bytes()) {
+                self.skipped_xattrs += 1;
+                unstorable.push(k.to_string_lossy());
+                continue;
+            }
+            match sys::set_xattr(node, k.as_os_str(), v) {
                 Err(rustix::io::Errno::NOTSUP) => self.skipped_xattrs += 1,
                 r => r.map_err(|e| {
                     ctx(
@@ -352,6 +351,14 @@ impl TreeWriter {
                     )
                 })?,
             }
+        }
+        if !unstorable.is_empty() {
+            let file: PathBuf = path.iter().collect();
+            tracing::warn!(
+                "{}: extended attributes this system cannot store were skipped: {}",
+                file.display(),
+                unstorable.join(", ")
+            );
         }
         Ok(())
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, Statx, fchmod, fremovexattr, linkat, makedev, mkdirat,
-    mknodat, openat, readlinkat, symlinkat, unlinkat,
+    AtFlags, FileType, Mode, OFlags, fchmod, linkat, mkdirat, mknodat, openat, readlinkat,
+    symlinkat, unlinkat,
 };
 use rustix::io::Errno;
 
@@ -17,9 +17,10 @@ use super::data::Data;
 use super::meta::{self, Fail, Xattrs};
 use super::remove::Shown;
 use super::{
-    Listing, Trail, dev_of, dir_flags, dirent_buf, entry_type, errno, file_type, id_of,
+    Listing, Stat, Trail, dev_of, dir_flags, dirent_buf, entry_type, errno, file_type, id_of,
     leaving_window, remove, reopen_parent, show_rel, stat_at, stat_fd,
 };
+use crate::sys;
 
 /// A directory being copied: its entries are copied one by one, then its metadata.
 struct Level {
@@ -27,7 +28,7 @@ struct Level {
     src: Option<OwnedFd>,
     dst: Option<OwnedFd>,
     dst_id: (u64, u64),
-    st: Statx,
+    st: Stat,
     /// Whether `dst` was already there (so xattrs it has and `src` lacks must go).
     merged: bool,
     entries: Listing,
@@ -95,7 +96,7 @@ impl<'a> Copier<'a> {
     }
 
     /// Copies the contents of `src` into `dst`, then gives `dst` the metadata of `src`.
-    pub(super) fn merge_root(&mut self, src: OwnedFd, st: Statx, dst: OwnedFd) -> io::Result<()> {
+    pub(super) fn merge_root(&mut self, src: OwnedFd, st: Stat, dst: OwnedFd) -> io::Result<()> {
         self.prepare_merge(dst.as_fd(), None)?;
         let entries = Listing::read(src.as_fd(), &mut self.dirbuf)
             .map_err(self.on_src(None, "read directory"))?;
@@ -274,12 +275,9 @@ impl<'a> Copier<'a> {
         let st = stat_fd(dir).map_err(self.on_dst(name, "stat"))?;
         let mode = u32::from(st.stx_mode) & 0o7777;
         if mode & 0o700 != 0o700 {
-            fchmod(dir, Mode::from_raw_mode(mode | 0o700)).map_err(self.on_dst(name, "chmod"))?;
+            fchmod(dir, sys::mode(mode | 0o700)).map_err(self.on_dst(name, "chmod"))?;
         }
-        match fremovexattr(dir, c"system.posix_acl_default") {
-            Ok(()) | Err(Errno::NODATA | Errno::NOTSUP) => Ok(()),
-            Err(e) => Err(self.on_dst(name, "remove default ACL")(e)),
-        }
+        sys::drop_default_acl(dir).map_err(self.on_dst(name, "remove default ACL"))
     }
 
     fn copy_file(
@@ -336,7 +334,7 @@ impl<'a> Copier<'a> {
                 })?;
             }
             FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice => {
-                let dev = makedev(st.stx_rdev_major, st.stx_rdev_minor);
+                let dev = sys::rdev(&st);
                 let mode = Mode::from_raw_mode(0o600);
                 self.create(dst_dir, name, "mknod", || {
                     mknodat(dst_dir, name, ty, mode, dev)
@@ -393,7 +391,7 @@ impl<'a> Copier<'a> {
 
     /// If `st` is a further name of an inode already copied, hard-links `dst_dir/name` to that
     /// copy and returns true.
-    fn link_to_first(&self, st: &Statx, dst_dir: BorrowedFd<'_>, name: &CStr) -> io::Result<bool> {
+    fn link_to_first(&self, st: &Stat, dst_dir: BorrowedFd<'_>, name: &CStr) -> io::Result<bool> {
         // Not keyed on the current link count: a move that copies across filesystems unlinks
         // each source name after copying it, so the last name left has a count of 1.
         if self.links.is_empty() {
@@ -423,7 +421,7 @@ impl<'a> Copier<'a> {
         Ok(true)
     }
 
-    fn remember(&mut self, st: &Statx, name: &CStr) {
+    fn remember(&mut self, st: &Stat, name: &CStr) {
         if st.stx_nlink >= 2 {
             let mut rel = self.trail.clone();
             rel.push(name);

@@ -1,10 +1,11 @@
 //! Regular file contents: reflink, else in-kernel copy, else read/write; holes are kept.
 
 use rustix::fd::BorrowedFd;
-use rustix::fs::{SeekFrom, copy_file_range, ftruncate, ioctl_ficlone, seek};
+use rustix::fs::{SeekFrom, ftruncate, seek};
 use rustix::io::{Errno, pread, pwrite};
 
 use super::meta::{Fail, op};
+use crate::sys;
 
 /// Fallback read/write buffer; large enough to amortise syscalls on big files.
 const BUF_SIZE: usize = 1 << 20;
@@ -39,7 +40,7 @@ impl Data {
             return Ok(0);
         }
         if self.reflink {
-            match ioctl_ficlone(dst, src) {
+            match sys::clone_file(dst, src) {
                 Ok(()) => return Ok(size),
                 // Not this filesystem (ext4, tmpfs) or not the same one: stop trying.
                 Err(Errno::OPNOTSUPP | Errno::NOTTY | Errno::XDEV | Errno::NOSYS) => {
@@ -90,7 +91,7 @@ impl Data {
         while self.in_kernel && pos < end {
             let (mut off_in, mut off_out) = (pos, pos);
             let len = (end - pos).min(1 << 30) as usize;
-            match copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), len) {
+            match sys::copy_file_range(src, &mut off_in, dst, &mut off_out, len) {
                 Ok(0) => break,
                 Ok(n) => pos += n as u64,
                 Err(Errno::INTR) => {}

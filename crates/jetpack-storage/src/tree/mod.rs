@@ -33,13 +33,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{
-    AtFlags, CWD, FileType, Mode, OFlags, RawDir, Statx, StatxAttributes, StatxFlags, mkdirat,
-    openat, statx,
-};
+use rustix::fs::{CWD, FileType, Mode, OFlags, mkdirat, openat};
 use rustix::io::Errno;
 
 use self::copy::Copier;
+use crate::sys::{
+    self, Stat, dev_of, dir_buf as dirent_buf, file_type, is_mount_root, stat_at, stat_fd,
+};
 
 /// Levels of a directory chain whose fds stay open (one or two fds each); the rest are
 /// closed and reopened when needed, so deep trees cost no more fds than shallow ones.
@@ -69,7 +69,7 @@ pub fn merge_copy(src: &Path, dst: &Path) -> io::Result<u64> {
 pub fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
     let src_fd = open_root(src)?;
     let src_st = stat_fd(&src_fd).map_err(|e| err(src, "stat", e))?;
-    match statx(CWD, dst, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE) {
+    match stat_at(CWD, dst) {
         Err(Errno::NOENT) => match std::fs::rename(src, dst) {
             Ok(()) => return Ok(()),
             // Another filesystem, or `src` is a mount point: move the contents instead.
@@ -112,8 +112,7 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 /// Disk usage of the tree at `path` in bytes (allocated blocks, hard-linked inodes once),
 /// not descending into mount points.
 pub fn tree_size(path: &Path) -> io::Result<u64> {
-    let st = statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, size_mask())
-        .map_err(|e| errno("", "stat", e))?;
+    let st = sys::stat_usage_at(CWD, path).map_err(|e| errno("", "stat", e))?;
     let own = st.stx_blocks * 512;
     if file_type(&st) != FileType::Directory {
         return Ok(own);
@@ -126,10 +125,6 @@ pub fn tree_size(path: &Path) -> io::Result<u64> {
 /// Flags for opening a directory without following a symlink in its last component.
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
-}
-
-fn size_mask() -> StatxFlags {
-    StatxFlags::TYPE | StatxFlags::NLINK | StatxFlags::INO | StatxFlags::BLOCKS
 }
 
 /// Opens a caller-given root directory; only its last component must not be a symlink.
@@ -148,7 +143,7 @@ fn open_or_create_root(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// `(device, inode)` of a file, to recognise a directory when it is reopened.
-fn id_of(st: &Statx) -> (u64, u64) {
+fn id_of(st: &Stat) -> (u64, u64) {
     (dev_of(st), st.stx_ino)
 }
 
@@ -172,38 +167,6 @@ fn reopen_parent(child: BorrowedFd<'_>, id: (u64, u64)) -> rustix::io::Result<Ow
 /// one just leaving the window. The first level (the walk's own root) is never closed.
 fn leaving_window(len: usize) -> Option<usize> {
     (len > FD_WINDOW + 1).then(|| len - FD_WINDOW - 1)
-}
-
-fn stat_fd(fd: impl AsFd) -> rustix::io::Result<Statx> {
-    statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)
-}
-
-fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Statx> {
-    statx(
-        dir,
-        name,
-        AtFlags::SYMLINK_NOFOLLOW,
-        StatxFlags::BASIC_STATS,
-    )
-}
-
-fn file_type(st: &Statx) -> FileType {
-    FileType::from_raw_mode(u32::from(st.stx_mode))
-}
-
-fn dev_of(st: &Statx) -> u64 {
-    (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor)
-}
-
-/// Whether `st` (a directory reached from the open directory `parent`) is the root of a mount.
-/// `STATX_ATTR_MOUNT_ROOT` also catches bind mounts of the same filesystem and does not mistake
-/// btrfs subvolumes for mounts; kernels before 5.8 fall back to comparing devices.
-fn is_mount_root(st: &Statx, parent: BorrowedFd<'_>) -> rustix::io::Result<bool> {
-    if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
-        Ok(st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT))
-    } else {
-        Ok(dev_of(&stat_fd(parent)?) != dev_of(st))
-    }
 }
 
 /// The path below a root being walked, for error messages and hard-link bookkeeping.
@@ -327,16 +290,13 @@ impl Listing {
             entries: Vec::new(),
             next: 0,
         };
-        let mut raw = RawDir::new(dir, buf);
-        while let Some(entry) = raw.next() {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes_with_nul();
-            if name == b".\0" || name == b"..\0" {
-                continue;
+        sys::read_dir(dir, buf, |name, ty| {
+            let name = name.to_bytes_with_nul();
+            if name != b".\0" && name != b"..\0" {
+                list.entries.push((list.names.len(), ty));
+                list.names.extend_from_slice(name);
             }
-            list.entries.push((list.names.len(), entry.file_type()));
-            list.names.extend_from_slice(name);
-        }
+        })?;
         Ok(list)
     }
 
@@ -355,11 +315,6 @@ fn entry_type(dir: BorrowedFd<'_>, name: &CStr, ty: FileType) -> rustix::io::Res
         FileType::Unknown => Ok(file_type(&stat_at(dir, name)?)),
         ty => Ok(ty),
     }
-}
-
-/// A buffer for `getdents64`, shared by a walk because listings are copied out of it.
-fn dirent_buf() -> Vec<MaybeUninit<u8>> {
-    vec![MaybeUninit::uninit(); 64 * 1024]
 }
 
 #[cfg(test)]
@@ -423,10 +378,7 @@ mod tests {
         symlink("a", dir.path().join("link")).unwrap();
         let root = open_root(dir.path()).unwrap();
         let same = |fd: &OwnedFd, p: &Path| {
-            let (x, y) = (
-                stat_fd(fd).unwrap(),
-                statx(CWD, p, AtFlags::empty(), StatxFlags::INO).unwrap(),
-            );
+            let (x, y) = (stat_fd(fd).unwrap(), stat_at(CWD, p).unwrap());
             x.stx_ino == y.stx_ino
         };
         assert!(same(&copy::walk(root.as_fd(), b"").unwrap(), dir.path()));

@@ -4,15 +4,14 @@ use std::ffi::{CStr, CString};
 use std::io;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{
-    AtFlags, FileType, Mode, RenameFlags, Statx, fchmod, openat, renameat, renameat_with, unlinkat,
-};
+use rustix::fs::{AtFlags, FileType, Mode, fchmod, openat, renameat, unlinkat};
 use rustix::io::Errno;
 
 use super::copy::Copier;
 use super::{
     Listing, dir_flags, entry_type, id_of, leaving_window, meta, reopen_parent, stat_at, stat_fd,
 };
+use crate::sys::{self, Stat};
 
 /// A directory present on both sides: its entries are moved one by one, then its metadata.
 struct Level {
@@ -22,7 +21,7 @@ struct Level {
     src_id: (u64, u64),
     dst_id: (u64, u64),
     /// Taken before the moves changed the source directory's times.
-    st: Statx,
+    st: Stat,
     entries: Listing,
     mark: usize,
     /// To remove the emptied source directory from its parent; `None` for the root.
@@ -33,7 +32,7 @@ struct Level {
 pub(super) fn move_root(
     c: &mut Copier<'_>,
     src: OwnedFd,
-    st: Statx,
+    st: Stat,
     dst: OwnedFd,
 ) -> io::Result<()> {
     c.prepare_merge(dst.as_fd(), None)?;
@@ -222,9 +221,9 @@ fn rename_dir(
         Err(Errno::ACCESS) => {
             let fd = openat(src, name, dir_flags(), Mode::empty())?;
             let mode = u32::from(stat_fd(&fd)?.stx_mode) & 0o7777;
-            fchmod(&fd, Mode::from_raw_mode(mode | 0o200))?;
+            fchmod(&fd, sys::mode(mode | 0o200))?;
             let r = rename();
-            let restored = fchmod(&fd, Mode::from_raw_mode(mode));
+            let restored = fchmod(&fd, sys::mode(mode));
             r.and(restored)
         }
         r => r,
@@ -233,17 +232,20 @@ fn rename_dir(
 
 /// Lets us (without root) take entries out of a source directory, whatever its mode; the
 /// source is being consumed and its metadata was read before.
-fn make_writable(dir: BorrowedFd<'_>, st: &Statx) -> rustix::io::Result<()> {
+fn make_writable(dir: BorrowedFd<'_>, st: &Stat) -> rustix::io::Result<()> {
     let mode = u32::from(st.stx_mode) & 0o7777;
     if mode & 0o300 == 0o300 {
         return Ok(());
     }
-    fchmod(dir, Mode::from_raw_mode(mode | 0o700))
+    fchmod(dir, sys::mode(mode | 0o700))
 }
 
 /// Renames `src/name` to `dst/name` only if the latter does not exist (`EEXIST` otherwise).
+/// Where the system checks first and then renames (FreeBSD, filesystems without
+/// `RENAME_NOREPLACE`), nothing can take the name in between: the destination tree is written
+/// by this move alone.
 fn rename_new(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<()> {
-    match renameat_with(src, name, dst, name, RenameFlags::NOREPLACE) {
+    match sys::rename_noreplace(src, name, dst, name) {
         // Filesystems without RENAME_NOREPLACE: check, then rename (the target is ours alone).
         Err(Errno::INVAL) => match stat_at(dst, name) {
             Err(Errno::NOENT) => renameat(src, name, dst, name),

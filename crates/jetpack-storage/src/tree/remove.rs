@@ -7,13 +7,14 @@ use std::mem::MaybeUninit;
 use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, Mode, chmodat, fchmod, openat, statx, unlinkat};
+use rustix::fs::{AtFlags, FileType, Mode, chmodat, fchmod, openat, unlinkat};
 use rustix::io::Errno;
 
 use super::{
     Listing, Trail, dir_flags, dirent_buf, errno, file_type, id_of, is_mount_root, leaving_window,
-    reopen, reopen_parent, size_mask, stat_fd,
+    reopen, reopen_parent, stat_fd,
 };
+use crate::sys;
 
 /// Where removal messages place a path: relative to the walk's root, or below a named root.
 #[derive(Clone, Copy)]
@@ -165,7 +166,7 @@ fn enter(
     // Emptying a directory needs write and search permission on it (root bypasses this).
     let mode = u32::from(st.stx_mode) & 0o7777;
     if mode & 0o300 != 0o300 {
-        fchmod(&fd, Mode::from_raw_mode(mode | 0o700)).map_err(|e| fail(trail, "chmod", e))?;
+        fchmod(&fd, sys::mode(mode | 0o700)).map_err(|e| fail(trail, "chmod", e))?;
     }
     let entries = Listing::read(fd.as_fd(), buf).map_err(|e| fail(trail, "read directory", e))?;
     let mark = match push {
@@ -229,8 +230,7 @@ pub(super) fn size_below(dir: OwnedFd, seen: &mut HashSet<(u64, u64)>) -> io::Re
         };
         let dir = top.fd.as_ref().expect("the deepest level is open").as_fd();
         let fail = |trail: &Trail, what: &str, e: Errno| errno(&trail.show(Some(name)), what, e);
-        let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
-        let st = match statx(dir, name, flags, size_mask()) {
+        let st = match sys::stat_usage_at(dir, name) {
             Ok(st) => st,
             Err(Errno::NOENT) => continue,
             Err(e) => return Err(fail(&trail, "stat", e)),
