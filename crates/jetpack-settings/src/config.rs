@@ -47,6 +47,9 @@ pub struct Config {
     values: BTreeMap<&'static str, String>,
     /// Where each non-default value came from.
     origins: BTreeMap<&'static str, String>,
+    /// `jail.param.NAME` overrides (`ace.jailConf.NAME` spelt so) in the order given, as
+    /// (key, value, origin): their order is the jail parameters'.
+    params: Vec<(String, String, String)>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
                 .map(|k| (k.name, shown(k.name, k.default)))
                 .collect(),
             origins: BTreeMap::new(),
+            params: Vec::new(),
         }
     }
 }
@@ -79,6 +83,12 @@ impl Config {
         for o in overrides {
             let (k, v) = match o.split_once('=') {
                 Some((k, v)) => (k.trim(), v.trim()),
+                None if jetpack_jail::pod::param_key(o.trim()).is_some() => {
+                    return Err(Error(format!(
+                        "-o {o}: give a value, as -o {o}=VALUE (an empty value unsets the \
+                         parameter)"
+                    )));
+                }
                 None => match keys::find(o.trim()) {
                     // A bare key switches an on/off key on; any other key needs its value.
                     Some(key) if key.is_flag() => (o.trim(), "on"),
@@ -116,8 +126,22 @@ impl Config {
 
     /// Sets a known key from its text; `origin` says where the value came from.
     pub fn set(&mut self, key: &str, value: &str, origin: &str) -> Result<()> {
+        if let Some(name) = jetpack_jail::pod::param_key(key) {
+            self.settings
+                .jail
+                .apply(key, value)
+                .map_err(|e| Error(format!("{key} = {value:?} ({origin}): {e}")))?;
+            let key = format!("jail.param.{name}");
+            let entry = (key, value.to_string(), origin.to_string());
+            match self.params.iter_mut().find(|(k, ..)| *k == entry.0) {
+                Some(slot) => *slot = entry,
+                None => self.params.push(entry),
+            }
+            return Ok(());
+        }
         let Some(k) = keys::find(key) else {
-            let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+            let mut known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+            known.push(keys::PARAM_KEY);
             return Err(Error(format!(
                 "unknown key {key:?} ({origin}); known keys: {}",
                 known.join(", ")
@@ -144,15 +168,18 @@ impl Config {
         self.settings.store.layout()
     }
 
-    /// All keys with their values as given and where each came from (`default` if built in).
+    /// All keys with their values as given and where each came from (`default` if built in);
+    /// then the `jail.param.NAME` overrides, in their order.
     pub fn entries(&self) -> Vec<(&str, &str, &str)> {
-        self.values
+        let fixed = self.values.iter().map(|(k, v)| {
+            let origin = self.origins.get(k).map(String::as_str).unwrap_or("default");
+            (*k, v.as_str(), origin)
+        });
+        let params = self
+            .params
             .iter()
-            .map(|(k, v)| {
-                let origin = self.origins.get(k).map(String::as_str).unwrap_or("default");
-                (*k, v.as_str(), origin)
-            })
-            .collect()
+            .map(|(k, v, o)| (k.as_str(), v.as_str(), o.as_str()));
+        fixed.chain(params).collect()
     }
 
     /// The global options that give another `jetpack` process exactly this configuration:

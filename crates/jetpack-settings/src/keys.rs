@@ -169,4 +169,50 @@ pub const KEYS: &[Key] = &[
         form: values::DIR,
         set: |s, v| put(&mut s.paths.share, Some(values::share(v))),
     },
+    Key {
+        name: "jail.interface",
+        default: "lo1",
+        help: "FreeBSD: the cloned interface pod addresses are aliases on (Jetpack's lo1)",
+        form: values::INTERFACE,
+        set: |s, v| values::jail(s, "jail.interface", v),
+    },
+    Key {
+        name: "jail.subnet",
+        default: "172.23.0.0/16",
+        help: "FreeBSD: addresses of jail pods; the first is the host's (metadata service), pods get the next free ones",
+        form: values::JAIL_SUBNET,
+        set: |s, v| values::jail(s, "jail.subnet", v),
+    },
+    Key {
+        name: "jail.devfs_ruleset",
+        default: "4",
+        help: "FreeBSD: the devfs ruleset of the apps' /dev (4: devfsrules_jail)",
+        form: values::RULESET,
+        set: |s, v| values::jail(s, "jail.devfs_ruleset", v),
+    },
+    Key {
+        name: "jail.securelevel",
+        default: "2",
+        help: "FreeBSD: the securelevel of pod jails",
+        form: values::SECURELEVEL,
+        set: |s, v| values::jail(s, "jail.securelevel", v),
+    },
+    Key {
+        name: "jail.external-interface",
+        default: "",
+        help: "FreeBSD: the interface pod traffic leaves by, for pf's nat (empty: no nat rule)",
+        form: values::OPT_INTERFACE,
+        set: |s, v| values::jail(s, "jail.external-interface", v),
+    },
+    Key {
+        name: "jail.bridge",
+        default: "jetpack0",
+        help: "FreeBSD: the bridge the host ends of --net=vnet pods' epairs join",
+        form: values::INTERFACE,
+        set: |s, v| values::jail(s, "jail.bridge", v),
+    },
 ];
+
+/// Keys of a family rather than one name: `jail.param.NAME` (Jetpack's `ace.jailConf.NAME`)
+/// overrides jail parameter NAME of every pod jail.
+pub const PARAM_KEY: &str = "jail.param.NAME";

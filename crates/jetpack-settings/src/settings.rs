@@ -18,6 +18,8 @@ pub struct Settings {
     pub fetch: FetchSettings,
     pub build: BuildSettings,
     pub paths: PathSettings,
+    /// The FreeBSD jail engine's (`jail.*`, `jail.param.NAME`, `ace.jailConf.NAME`).
+    pub jail: jetpack_jail::Settings,
 }
 
 /// The store (`root`, `storage`, `zfs.dataset`, `import.max-size`), pods (`pods.*`) and
@@ -191,6 +193,7 @@ impl Default for Settings {
             fetch: FetchSettings::default(),
             build: BuildSettings::default(),
             paths: PathSettings::default(),
+            jail: jetpack_jail::Settings::default(),
         };
         for k in crate::KEYS {
             (k.set)(&mut s, k.default).unwrap_or_else(|| panic!("default of {}", k.name));

@@ -218,3 +218,110 @@ fn share_path_is_computed_when_empty() {
             .contains(&("path.share", computed.as_str(), "-o"))
     );
 }
+
+#[test]
+fn jail_settings_are_typed_and_checked() {
+    let d = Config::default();
+    let j = &d.settings().jail;
+    assert_eq!(
+        (j.interface.as_str(), j.subnet.to_string()),
+        ("lo1", "172.23.0.0/16".into())
+    );
+    assert_eq!((j.devfs_ruleset, j.securelevel), (4, 2));
+    assert_eq!(j, &jetpack_jail::Settings::default());
+    let c = with(&[
+        "jail.interface=lo2",
+        "jail.subnet=10.9.0.0/24",
+        "jail.devfs_ruleset=5",
+        "jail.securelevel=-1",
+        "jail.external-interface=em0",
+        "jail.param.allow.mount=true",
+        "ace.jailConf.osrelease=14.1-RELEASE",
+        "jail.param.allow.mount=",
+    ])
+    .unwrap();
+    let j = &c.settings().jail;
+    assert_eq!(
+        (j.interface.as_str(), j.subnet.to_string()),
+        ("lo2", "10.9.0.0/24".into())
+    );
+    assert_eq!((j.devfs_ruleset, j.securelevel), (5, -1));
+    assert_eq!(j.external_interface.as_deref(), Some("em0"));
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    assert_eq!(
+        j.params,
+        [pair("allow.mount", ""), pair("osrelease", "14.1-RELEASE")],
+        "in order, a key given again replaced in place"
+    );
+    // Shown, and handed to child processes, in that order (Jetpack's spelling normalised).
+    let e = c.entries();
+    let n = e.len();
+    assert_eq!(
+        e[n - 2..],
+        [
+            ("jail.param.allow.mount", "", "-o"),
+            ("jail.param.osrelease", "14.1-RELEASE", "-o")
+        ]
+    );
+    let again = Config::load(
+        Some(Path::new("/dev/null")),
+        &c.to_args()[2..]
+            .iter()
+            .filter(|a| *a != "-o")
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert_eq!(again.settings(), c.settings());
+}
+
+#[test]
+fn bad_jail_settings_are_refused_with_the_reason() {
+    for (o, want) in [
+        (
+            "jail.interface=lo1;rm",
+            "jail.interface = \"lo1;rm\" (-o): expected an interface name",
+        ),
+        ("jail.interface=", "expected an interface name"),
+        ("jail.bridge=a-very-long-bridge-name", "1 to 15 letters"),
+        ("jail.subnet=10.9.0.1/24", "host bits zero"),
+        ("jail.subnet=10.9.0.0/31", "e.g. jail.subnet=172.23.0.0/16"),
+        ("jail.subnet=fd00::/64", "an IPv4 range"),
+        (
+            "jail.devfs_ruleset=65536",
+            "a devfs ruleset number, 0 to 65535",
+        ),
+        ("jail.securelevel=high", "a securelevel, -1 to 3"),
+        ("jail.securelevel=4", "-1 to 3"),
+        (
+            "jail.param.allow.everything=true",
+            "not a jail parameter jetpack knows",
+        ),
+        ("jail.param.path=/", "cannot be overridden"),
+        ("ace.jailConf.exec.prestart=/bin/sh", "cannot be overridden"),
+        ("jail.param.allow.mount=yes", "not true or false"),
+        ("jail.param.enforce_statfs=3", "not an integer from 0 to 2"),
+        (
+            "jail.param.allow.mount",
+            "give a value, as -o jail.param.allow.mount=VALUE",
+        ),
+        ("jail.param.=1", "unknown key"),
+    ] {
+        let e = err(&[o]);
+        assert!(e.contains(want), "{o}: {e}");
+    }
+    // In a file: the file and line.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("jetpack.conf");
+    std::fs::write(&f, "jail.interface = lo1\njail.param.securelevel = 9\n").unwrap();
+    let e = Config::load(Some(&f), &[]).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "jail.param.securelevel = \"9\" ({}:2)",
+            f.display()
+        )),
+        "{e}"
+    );
+    // The unknown-key message names the family.
+    assert!(err(&["jail.nothing=1"]).contains("jail.param.NAME"));
+}

@@ -38,6 +38,22 @@ pub const SIZE: Form = form(
 );
 pub const COMPRESSION: Form = form("gzip, xz, zstd or none", "zstd");
 pub const TEXT: Form = form("a value", "VALUE");
+pub const INTERFACE: Form = form("an interface name: 1 to 15 letters, digits or _", "lo1");
+pub const OPT_INTERFACE: Form = form(
+    "an interface name (1 to 15 letters, digits or _) or nothing",
+    "em0",
+);
+pub const JAIL_SUBNET: Form = form(
+    "an IPv4 range as ADDRESS/PREFIX-LENGTH, host bits zero, /30 at most",
+    "172.23.0.0/16",
+);
+pub const RULESET: Form = form("a devfs ruleset number, 0 to 65535", "4");
+pub const SECURELEVEL: Form = form("a securelevel, -1 to 3", "2");
+
+/// A `jail.*` key, checked by the jail engine's settings (the one place that reads them).
+pub fn jail(s: &mut crate::Settings, key: &str, v: &str) -> Option<()> {
+    s.jail.apply(key, v).ok().filter(|known| *known).map(drop)
+}
 
 pub fn flag(v: &str) -> Option<bool> {
     match v {

@@ -42,6 +42,8 @@ pub struct Store {
     /// Opened on first use: commands that only run pods never touch SQLite.
     index: std::cell::OnceCell<Index>,
     config: Config,
+    /// The store's dataset when it is on ZFS (`D`: `D/images`, `D/pods`, ...).
+    zfs_dataset: Option<String>,
 }
 
 /// Holds a `flock`; released on drop (and by the kernel if the process dies).
@@ -136,6 +138,7 @@ impl Store {
             storage,
             index: index.into(),
             config: cfg.clone(),
+            zfs_dataset: info.zfs_dataset,
         })
     }
 
@@ -166,6 +169,7 @@ impl Store {
             storage,
             index: std::cell::OnceCell::new(),
             config: cfg.clone(),
+            zfs_dataset: info.zfs_dataset,
         })
     }
 
@@ -200,6 +204,11 @@ impl Store {
     /// The parsed settings the store was opened with.
     pub fn settings(&self) -> &jetpack_settings::Settings {
         self.config.settings()
+    }
+
+    /// The store's ZFS dataset, when its storage is zfs.
+    pub fn zfs_dataset(&self) -> Option<&str> {
+        self.zfs_dataset.as_deref()
     }
 
     pub fn storage_kind(&self) -> Kind {

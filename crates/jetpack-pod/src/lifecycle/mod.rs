@@ -34,63 +34,65 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::pods::PodRecord;
 
-/// This host's engine.
+/// This host's engine, for pods of `store`.
 #[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
-pub fn native() -> &'static dyn Engine {
-    &crate::engine::linux::LinuxEngine
+pub fn native(_store: &Store) -> Box<dyn Engine> {
+    Box::new(crate::engine::linux::LinuxEngine)
 }
 
-/// This host's engine: jails with the default jail settings.
+/// This host's engine, for pods of `store`: jails with the store's jail settings, empty
+/// volumes as datasets of its ZFS dataset if it has one.
 #[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
-pub fn native() -> &'static dyn Engine {
-    static ENGINE: std::sync::LazyLock<crate::engine::freebsd::JailEngine> =
-        std::sync::LazyLock::new(Default::default);
-    &*ENGINE
+pub fn native(store: &Store) -> Box<dyn Engine> {
+    Box::new(crate::engine::freebsd::JailEngine {
+        settings: store.settings().jail.clone(),
+        zfs_dataset: store.zfs_dataset().map(str::to_string),
+    })
 }
 
 /// See [`prepare_with`].
 pub fn prepare(store: &Store, manifest: &PodManifest, opts: &PodOptions) -> Result<PodRecord> {
-    prepare_with(native(), store, manifest, opts)
+    prepare_with(&*native(store), store, manifest, opts)
 }
 
 /// See [`run_with`].
 pub fn run(store: &Store, rec: &PodRecord, tty: bool) -> Result<i32> {
-    run_with(native(), store, rec, tty)
+    run_with(&*native(store), store, rec, tty)
 }
 
 /// See [`run_attached_with`].
 pub fn run_attached(store: &Store, rec: &PodRecord, attach: &Attach) -> Result<i32> {
-    run_attached_with(native(), store, rec, attach)
+    run_attached_with(&*native(store), store, rec, attach)
 }
 
 /// See [`run_with_options`].
 pub fn run_with_opts(store: &Store, rec: &PodRecord, opts: RunOptions) -> Result<i32> {
-    run_with_options(native(), store, rec, opts)
+    run_with_options(&*native(store), store, rec, opts)
 }
 
 /// See [`supervise_with`].
 pub fn supervise(store: &Store, rec: &PodRecord, report: Report) -> Result<i32> {
-    supervise_with(native(), store, rec, report)
+    supervise_with(&*native(store), store, rec, report)
 }
 
 /// See [`stop_with`].
 pub fn stop(store: &Store, rec: &PodRecord, timeout: Duration) -> Result<()> {
-    stop_with(native(), store, rec, timeout)
+    stop_with(&*native(store), store, rec, timeout)
 }
 
 /// See [`kill_with`].
 pub fn kill(store: &Store, rec: &PodRecord) -> Result<()> {
-    kill_with(native(), store, rec)
+    kill_with(&*native(store), store, rec)
 }
 
 /// See [`destroy_with`].
 pub fn destroy(store: &Store, uuid: &str) -> Result<()> {
-    destroy_with(native(), store, uuid)
+    destroy_with(&*native(store), store, uuid)
 }
 
 /// See [`gc_with`].
 pub fn gc(store: &Store, grace: Duration) -> Result<Vec<String>> {
-    gc_with(native(), store, grace)
+    gc_with(&*native(store), store, grace)
 }
 
 /// See [`enter_with`].
@@ -102,5 +104,5 @@ pub fn enter(
     tty: bool,
     opts: &EnterOptions,
 ) -> Result<i32> {
-    enter_with(native(), store, rec, app, command, tty, opts)
+    enter_with(&*native(store), store, rec, app, command, tty, opts)
 }

@@ -29,6 +29,9 @@ use crate::pods::PodLock;
 #[derive(Debug, Clone, Default)]
 pub struct JailEngine {
     pub settings: Settings,
+    /// The store's dataset when it is on ZFS: empty volumes become its datasets
+    /// `pods/<uuid>/volume.<n>` (Jetpack's), destroyed with the pod.
+    pub zfs_dataset: Option<String>,
 }
 
 fn runtime(what: &str, e: impl std::fmt::Display) -> Error {
@@ -132,7 +135,50 @@ impl Drop for Up<'_> {
     }
 }
 
+/// `zfs ARGS...`.
+fn zfs(args: &[&str]) -> Result<String> {
+    let argv: Vec<String> = std::iter::once("zfs")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    run_cmd(&argv, None)
+}
+
 impl JailEngine {
+    /// The pod's empty volumes as datasets where the store is on ZFS: made on its first run
+    /// (mode and owner as the volume asks), mounted again on a later one if a reboot
+    /// unmounted them. What the apps wrote stays until the pod is destroyed.
+    fn volume_datasets(&self, pod: &jetpack_jail::Pod) -> Result<()> {
+        use jetpack_jail::zfs as plan;
+        let Some(store) = &self.zfs_dataset else {
+            return Ok(());
+        };
+        let vols = plan::volume_datasets(store, pod);
+        if vols.is_empty() {
+            return Ok(());
+        }
+        if zfs(&["list", "-H", "-o", "name", &plan::pod_dataset(store, pod)]).is_ok() {
+            for v in &vols {
+                if zfs(&["get", "-H", "-o", "value", "mounted", &v.dataset])?.trim() != "yes" {
+                    zfs(&["mount", &v.dataset])?;
+                }
+            }
+            return Ok(());
+        }
+        for argv in plan::create_volumes(store, pod) {
+            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+            zfs(&args)?;
+        }
+        for v in &vols {
+            use std::os::unix::fs::PermissionsExt;
+            let at = &v.mountpoint;
+            std::os::unix::fs::chown(at, Some(v.uid), Some(v.gid))
+                .and_then(|()| std::fs::set_permissions(at, PermissionsExt::from_mode(v.mode)))
+                .map_err(|e| runtime(&at.display().to_string(), e))?;
+        }
+        Ok(())
+    }
+
     fn start(
         &self,
         spec: &PodSpec,
@@ -173,6 +219,7 @@ impl JailEngine {
     ) -> Result<i32> {
         let plan = jetpack_jail::plan(pod, &self.settings, address)
             .map_err(|e| runtime("jail plan", e))?;
+        self.volume_datasets(pod)?;
         jetpack_fs::atomic_write(&spec.dir.join("jail.conf"), plan.conf.as_bytes())?;
         jetpack_fs::atomic_write(&spec.dir.join("fstab"), plan.fstab.as_bytes())?;
         let mut up = Up {
