@@ -1,4 +1,5 @@
 //! The btrfs backend on a real btrfs on a loop device.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The exact `btrfs` command lines of every operation (no btrfs needed: the tree is a tempdir
 //! and the commands are only recorded). `btrfs.rs` runs the same lines on a real btrfs.
+#![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

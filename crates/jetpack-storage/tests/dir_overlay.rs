@@ -1,4 +1,5 @@
 //! The dir and overlay backends on real file systems (a tempdir, and ext4 on a loop device).
+#![cfg(target_os = "linux")]
 
 mod common;
 

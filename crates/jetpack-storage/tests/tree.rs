@@ -1,4 +1,5 @@
 //! Layering, removal and sizing of root filesystem trees.
+#![cfg(target_os = "linux")]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;

@@ -8,10 +8,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{
-    AtFlags, Dev, Dir, FileType, Mode, OFlags, Timespec, Timestamps, linkat, openat, renameat,
-    statat, unlinkat,
-};
+use rustix::fs::{AtFlags, Dev, Dir, FileType, Mode, OFlags, Timespec, Timestamps, openat, statat};
 use rustix::io::{Errno, Result};
 use rustix::path::Arg;
 
@@ -291,26 +288,14 @@ pub(crate) fn drop_default_acl(_dir: BorrowedFd<'_>) -> Result<()> {
 }
 
 /// Renames `old_dir/old` to `new_dir/new` only if the latter does not exist (`EEXIST`).
-/// FreeBSD has no `renameat2`. A non-directory is linked under its new name (which fails if
-/// the name is taken, atomically) and then unlinked from the old one. A directory cannot be
-/// linked: it is renamed after checking that the new name is free, which is safe only where
-/// nothing else creates that name meanwhile (each caller says why that holds).
+/// FreeBSD has no `renameat2`: see [`super::rename_by_link`].
 pub(crate) fn rename_noreplace<P: Arg + Copy, Q: Arg + Copy>(
     old_dir: impl AsFd,
     old: P,
     new_dir: impl AsFd,
     new: Q,
 ) -> Result<()> {
-    let (old_dir, new_dir) = (old_dir.as_fd(), new_dir.as_fd());
-    if file_type(&stat_at(old_dir, old)?) != FileType::Directory {
-        linkat(old_dir, old, new_dir, new, AtFlags::empty())?;
-        return unlinkat(old_dir, old, AtFlags::empty());
-    }
-    match stat_at(new_dir, new) {
-        Err(Errno::NOENT) => renameat(old_dir, old, new_dir, new),
-        Err(e) => Err(e),
-        Ok(_) => Err(Errno::EXIST),
-    }
+    super::rename_by_link(old_dir.as_fd(), old, new_dir.as_fd(), new)
 }
 
 /// FreeBSD has no reflink call; [`copy_file_range`] clones blocks where ZFS can.
