@@ -370,8 +370,9 @@ pub(crate) fn mount_table() -> crate::Result<Vec<Mount>> {
     }
 }
 
-/// Unmounts `target` (FreeBSD finds it in the mount table by name, following nothing); with
-/// `detach`, by force: FreeBSD has no lazy unmount, and a forced one revokes what is open.
+/// Unmounts `target`, a mount point the mount table named (FreeBSD has no flag against
+/// following it: it resolves the path and unmounts the mount of that name); with `detach`, by
+/// force: FreeBSD has no lazy unmount, and a forced one revokes what is still open in it.
 pub(crate) fn unmount(target: &Path, detach: bool) -> Result<()> {
     let path = target.as_cow_c_str()?;
     let flags = if detach { libc::MNT_FORCE } else { 0 };
