@@ -6,10 +6,12 @@
 //!   stage0 does before anything runs.
 //! - `linux`: the engine: `linux::run`, `linux::enter`, `linux::signal_pod`.
 //! - `freebsd` (FreeBSD only): the system calls of the jail engine (`jetpack-jail` plans it).
-//! - [`exit`]: how apps and pods end, and the per-app exit file.
+//! - [`exit`]: how apps and pods end, and the per-app exit file; [`appdir`]: an app's log and
+//!   exit file, written the same way by every engine.
 //! - [`caps`]: capability names and the appc default set.
 //! - [`copy`]: `cp` between the host and an app's rootfs, never led out of it.
 
+pub mod appdir;
 pub mod caps;
 #[cfg(target_os = "linux")]
 pub mod copy;

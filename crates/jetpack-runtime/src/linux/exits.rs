@@ -83,16 +83,7 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf], mut on_ready: Option<OnRead
             continue;
         }
         let Some(dir) = dirs.get(app) else { continue };
-        // App output and how it ended are the pod's business only (0600, like the log).
-        let exit = dir.join("exit");
-        if let Err(e) = jetpack_fs::AtomicWrite::new(&exit)
-            .mode(0o600)
-            .unsynced()
-            .bytes(&contents)
-        {
-            let e = e.source;
-            tracing::warn!("cannot record how app {} ended: {e}", dir.display());
-        }
+        crate::appdir::record_exit(dir, &contents);
     }
 }
 

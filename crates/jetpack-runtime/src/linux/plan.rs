@@ -358,28 +358,7 @@ fn build_app(spec: &PodSpec, a: &AppSpec) -> Result<AppPlan> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let dir = spec.dir.join("apps").join(&a.name);
-    // Private to root: what an app writes may be secret (see the store layout).
-    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-        .create(&dir)
-        .map_err(|e| Error::os(format!("creating {}", dir.display()), e))?;
-    match std::fs::remove_file(dir.join("exit")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::os(format!("removing {}/exit", dir.display()), e));
-        }
-        _ => {}
-    }
-    let log_path = dir.join("log");
-    let log = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new().append(true).create(true),
-        0o600,
-    )
-    .open(&log_path)
-    .map_err(|e| Error::os(format!("opening {}", log_path.display()), e))?;
-    // A log of an earlier version keeps its mode when appended to.
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    log.set_permissions(private)
-        .map_err(|e| Error::os(format!("chmod {}", log_path.display()), e))?;
+    let (dir, log) = crate::appdir::prepare(&spec.dir, &a.name)?;
     let path_dirs: Vec<String> = path
         .split(':')
         .filter(|d| d.starts_with('/'))

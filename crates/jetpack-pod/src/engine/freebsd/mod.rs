@@ -9,6 +9,7 @@
 //! interface), isolators as rctl rules and `allow.*` parameters.
 
 mod helpers;
+mod output;
 
 pub use helpers::*;
 
@@ -255,8 +256,14 @@ impl JailEngine {
             run_cmd(&plan.pf_commands().0, Some(&plan.pf_rules))?;
         }
         let jid = up.jid.expect("created");
+        let several = spec.apps.len() > 1;
         let mut children = Vec::new();
         for app in &spec.apps {
+            let fail = |e: &dyn std::fmt::Display| runtime(&format!("app {}", app.name), e);
+            let (dir, log) =
+                jetpack_runtime::appdir::prepare(&spec.dir, &app.name).map_err(|e| fail(&e))?;
+            let prefix = several.then_some(app.name.as_str());
+            let out = output::app_output(log, spec.quiet, prefix).map_err(|e| fail(&e))?;
             let root = format!("/app/{}", app.name);
             let p = JailProcess {
                 jid,
@@ -268,29 +275,39 @@ impl JailEngine {
                 argv: &app.exec,
                 env: &app.env,
             };
-            let child = sys::spawn(&p, Stdio::inherit(), Stdio::inherit())
-                .map_err(|e| runtime(&format!("app {}", app.name), e))?;
+            let child = sys::spawn(&p, out.stdout, out.stderr).map_err(|e| fail(&e))?;
             if children.is_empty() {
                 on_pid(child.id() as i32);
             }
-            children.push((app.name.clone(), child));
+            children.push((app.name.clone(), dir, child, out.copier));
         }
         // Every app is a child of this process once spawned: each has exec'd (a failed exec
         // fails the spawn, above).
         if let Some(f) = on_ready {
             f(vec![AppStart::Running; children.len()]);
         }
-        let mut code = 0;
-        for (name, mut child) in children {
+        // Each app's exit record as the Linux engine writes it, so that `status`, `list` and
+        // `logs` read jail pods alike.
+        let mut codes = Vec::new();
+        let mut copiers = Vec::new();
+        for (name, dir, mut child, copier) in children {
             let status = child
                 .wait()
                 .map_err(|e| runtime(&format!("app {name}"), e))?;
-            let c = status.code().unwrap_or(128);
-            if code == 0 {
-                code = c;
-            }
+            let exit = jetpack_runtime::AppExit::from_wait_status(
+                std::os::unix::process::ExitStatusExt::into_raw(status),
+            );
+            copiers.extend(copier);
+            jetpack_runtime::appdir::record_exit(&dir, exit.to_file_contents().as_bytes());
+            codes.push(exit.code);
         }
-        Ok(code)
+        // Removing the jail ends whatever the apps left running there, the last writers of
+        // their output: then every line is in the logs.
+        drop(up);
+        for c in copiers {
+            let _ = c.join();
+        }
+        Ok(jetpack_runtime::exit::pod_code(codes.len() == 1, &codes))
     }
 }
 
