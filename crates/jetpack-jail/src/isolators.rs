@@ -19,7 +19,7 @@ pub fn rctl_rules(jail: &str, memory: Option<u64>, cpu_milli: Option<u64>) -> Ve
 }
 
 /// Linux capabilities with a jail parameter that grants the same thing.
-const GRANTS: &[(&str, &[&str])] = &[
+pub const GRANTS: &[(&str, &[&str])] = &[
     ("CAP_NET_RAW", &["allow.raw_sockets"]),
     ("CAP_LINUX_IMMUTABLE", &["allow.chflags"]),
     ("CAP_IPC_LOCK", &["allow.mlock"]),

@@ -4,16 +4,46 @@
 use jetpack_jail::{App, AppMount, NetMode, Os, Pod, Port, Protocol, Volume, VolumeKind};
 use jetpack_runtime::{DEFAULT_CAPABILITIES, PodSpec};
 
+/// An app's capability set as a jail honours it, for the isolator report (FreeBSD's): the
+/// `allow.*` parameters it grants the pod's jail, and what is not enforced (a capability
+/// without a jail analogue is refused to the jail; one of the default set the app drops stays
+/// root's in it). True when everything is as asked.
+pub fn capabilities_in_jail(kept: u64) -> (bool, String) {
+    let names = cap_names(kept);
+    let c = jetpack_jail::isolators::capabilities(
+        std::slice::from_ref(&names),
+        &cap_names(DEFAULT_CAPABILITIES),
+    );
+    let granted: Vec<String> = jetpack_jail::isolators::GRANTS
+        .iter()
+        .filter(|(cap, _)| names.iter().any(|n| n == cap))
+        .map(|(cap, params)| format!("{} ({cap})", params.join(", ")))
+        .collect();
+    let mut detail = format!(
+        "the jail's allow.* parameters: {}; the rest of the default set is root's in any jail",
+        if granted.is_empty() {
+            "none".to_string()
+        } else {
+            granted.join(", ")
+        }
+    );
+    for (cap, why) in &c.not_enforced {
+        detail.push_str(&format!("; {cap} not enforced: {why}"));
+    }
+    (c.not_enforced.is_empty(), detail)
+}
+
+fn cap_names(mask: u64) -> Vec<String> {
+    jetpack_runtime::caps::names(mask)
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
 /// The pod as the jail plan takes it. The pod's volumes keep their names and order (the
 /// `n` of an empty volume's dataset `volume.<n>`); an app's own inline volume becomes a
 /// host volume of its source, named after the app and its place among the app's mounts.
 pub fn jail_pod(spec: &PodSpec) -> jetpack_jail::Result<Pod> {
-    let cap_names = |mask| {
-        jetpack_runtime::caps::names(mask)
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
     let mut volumes: Vec<Volume> = spec
         .volumes
         .iter()
@@ -112,4 +142,51 @@ pub fn jail_pod(spec: &PodSpec) -> jetpack_jail::Result<Pod> {
         annotations: spec.annotations.clone(),
         default_capabilities: cap_names(DEFAULT_CAPABILITIES),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use jetpack_runtime::{DEFAULT_CAPABILITIES, caps};
+
+    use super::capabilities_in_jail;
+
+    fn bit(name: &str) -> u64 {
+        1 << caps::number(name).unwrap()
+    }
+
+    #[test]
+    fn the_report_says_which_capabilities_become_allow_parameters() {
+        let (whole, detail) = capabilities_in_jail(DEFAULT_CAPABILITIES);
+        assert!(whole, "{detail}");
+        assert!(
+            detail.starts_with("the jail's allow.* parameters: allow.raw_sockets (CAP_NET_RAW);"),
+            "{detail}"
+        );
+        // More than the default set: an analogue where a jail has one, the rest refused.
+        let more = DEFAULT_CAPABILITIES | bit("CAP_SYS_ADMIN") | bit("CAP_SYS_TIME");
+        let (whole, detail) = capabilities_in_jail(more);
+        assert!(!whole);
+        assert!(
+            detail.contains(
+                "allow.raw_sockets (CAP_NET_RAW), allow.mount, allow.mount.nullfs, \
+                 allow.mount.tmpfs (CAP_SYS_ADMIN)"
+            ),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("CAP_SYS_TIME not enforced: no jail parameter grants it"),
+            "{detail}"
+        );
+        // Less: what root in a jail keeps anyway.
+        let less = DEFAULT_CAPABILITIES & !bit("CAP_NET_RAW") & !bit("CAP_KILL");
+        let (whole, detail) = capabilities_in_jail(less);
+        assert!(!whole);
+        assert!(detail.contains("parameters: none;"), "{detail}");
+        assert!(
+            detail
+                .contains("CAP_KILL not enforced: dropped by an app, but root in a jail keeps it")
+                && detail.contains("CAP_NET_RAW not enforced"),
+            "{detail}"
+        );
+    }
 }

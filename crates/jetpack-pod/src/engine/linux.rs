@@ -140,6 +140,26 @@ impl Engine for LinuxEngine {
     }
 }
 
+/// How an app's capability set is applied, for the isolator report: whether all of it is, and
+/// the detail.
+pub fn describe_capabilities(kept: u64) -> (bool, String) {
+    let names = jetpack_runtime::caps::names(kept);
+    let set = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    (
+        true,
+        format!("bounding, permitted, effective and inheritable sets: {set}"),
+    )
+}
+
+/// Why apps run without a system call filter here, if they do: never on Linux.
+pub fn no_seccomp() -> Option<&'static str> {
+    None
+}
+
 /// System call and errno names to numbers; `None` when the set means no filtering.
 /// `@docker/default` is relaxed for `capabilities`.
 pub fn resolve_seccomp(

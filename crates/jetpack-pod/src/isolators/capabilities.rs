@@ -6,6 +6,7 @@ use jetpack_runtime::{Security, caps};
 
 use super::report::{Entry, Status};
 use super::scope::{Scope, Verdict};
+use crate::engine::native as engine;
 use crate::error::Result;
 
 pub(super) fn apply(_: &Scope, iso: &Isolator, sec: &mut Security) -> Result<Verdict> {
@@ -20,17 +21,14 @@ pub(super) fn apply(_: &Scope, iso: &Isolator, sec: &mut Security) -> Result<Ver
     } else {
         caps::DEFAULT_SET & !mask
     };
-    let kept = caps::names(sec.capabilities);
-    let mut detail = format!(
-        "bounding, permitted, effective and inheritable sets: {}",
-        if kept.is_empty() {
-            "none".into()
-        } else {
-            kept.join(", ")
-        }
-    );
+    let (whole, mut detail) = engine::describe_capabilities(sec.capabilities);
     if unknown.is_empty() {
-        return Ok((Status::Enforced, detail));
+        let status = if whole {
+            Status::Enforced
+        } else {
+            Status::Modified
+        };
+        return Ok((status, detail));
     }
     detail.push_str(&format!(
         "; unknown capabilities left out: {}",
@@ -65,7 +63,10 @@ pub(super) fn default_entry(app: &str, list: &[Isolator]) -> Option<Entry> {
         name: appc::isolator_names::CAPABILITIES_RETAIN_SET.into(),
         value: serde_json::json!({ "set": caps::names(caps::DEFAULT_SET) }),
         status: Status::Enforced,
-        detail: "the default set (the app has no capability isolator)".into(),
+        detail: format!(
+            "the default set (the app has no capability isolator): {}",
+            engine::describe_capabilities(caps::DEFAULT_SET).1
+        ),
     })
 }
 

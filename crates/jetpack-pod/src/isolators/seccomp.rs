@@ -41,6 +41,16 @@ pub(super) fn finish(
         sec.seccomp = filter;
         return Ok(None);
     }
+    if let Some(why) = engine::no_seccomp() {
+        sec.seccomp = None;
+        return Ok(Some(Entry {
+            app: Some(app.into()),
+            name: appc::isolator_names::SECCOMP_REMOVE_SET.into(),
+            value: serde_json::json!({ "set": [DEFAULT_SECCOMP], "errno": "EPERM" }),
+            status: Status::Ignored,
+            detail: format!("the default filter (the app has no seccomp isolator): {why}"),
+        }));
+    }
     let (filter, relaxed) = engine::default_seccomp(sec.capabilities);
     let entry = Entry {
         app: Some(app.into()),

@@ -17,6 +17,17 @@ pub fn resolve_seccomp(
     Err("system call filters are Linux's; a FreeBSD jail has none".to_string())
 }
 
+/// How an app's capability set is honoured: as the jail's `allow.*` parameters where a jail
+/// has an analogue (see `engine::jail::capabilities_in_jail`).
+pub fn describe_capabilities(kept: u64) -> (bool, String) {
+    crate::engine::jail::capabilities_in_jail(kept)
+}
+
+/// Why apps run without a system call filter here.
+pub fn no_seccomp() -> Option<&'static str> {
+    Some("FreeBSD has no system call filter (seccomp is Linux's); a jail's apps run unfiltered")
+}
+
 /// The default filter: empty (nothing to install), nothing relaxed.
 pub fn default_seccomp(_capabilities: u64) -> (Seccomp, Vec<&'static str>) {
     let empty = Seccomp {
