@@ -177,25 +177,3 @@ pub enum AppStart {
     /// It never ran its main command: setup, pre-start or exec failed.
     Failed(String),
 }
-
-/// The frame's lines: only the Linux engine's init sends one.
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
-impl AppStart {
-    /// One line of the frame the init sends (`r`, `x CODE`, `f MESSAGE`).
-    pub(crate) fn encode(&self) -> String {
-        match self {
-            AppStart::Running => "r".into(),
-            AppStart::Exited(c) => format!("x {c}"),
-            AppStart::Failed(m) => format!("f {}", m.replace('\n', " ")),
-        }
-    }
-
-    pub(crate) fn decode(line: &str) -> AppStart {
-        match line.split_once(' ') {
-            Some(("x", c)) => AppStart::Exited(c.parse().unwrap_or(-1)),
-            Some(("f", m)) => AppStart::Failed(m.to_string()),
-            _ if line == "r" => AppStart::Running,
-            _ => AppStart::Failed(format!("unreadable start record {line:?}")),
-        }
-    }
-}

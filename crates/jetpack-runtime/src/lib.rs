@@ -20,6 +20,7 @@ mod error;
 pub mod exit;
 #[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
 pub mod freebsd;
+mod inroot;
 #[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
 pub mod linux;
 pub mod resolve;

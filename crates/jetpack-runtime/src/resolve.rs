@@ -1,15 +1,15 @@
 //! Lookups inside an app's rootfs, done by stage0 before anything runs so that bad input fails
-//! early with a clear error. Every path is opened with `openat2(RESOLVE_IN_ROOT)` relative to
-//! the rootfs: `..` stops at the rootfs and absolute symlinks in the image resolve inside it,
+//! early with a clear error. Every path is opened with the rootfs as `/` (`crate::inroot`): `..` stops at the rootfs and absolute symlinks in the image resolve inside it,
 //! never on the host.
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::inroot::open_in;
 
 /// The largest `/etc/passwd` or `/etc/group` read; a larger file is not a real one (a passwd
 /// line is well under 200 bytes, so this is over 20,000 users).
@@ -232,24 +232,6 @@ fn open_root(rootfs: &Path) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .map_err(|e| Error::os(format!("app rootfs {}", rootfs.display()), e.into()))
-}
-
-/// Opens `path` (absolute or relative, same thing) with the rootfs as `/`.
-pub(crate) fn open_in(root: &OwnedFd, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
-    let path = if path.trim_start_matches('/').is_empty() {
-        "."
-    } else {
-        path
-    };
-    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    // openat2 asks for a retry (EAGAIN) when a concurrent rename could have let ".." escape.
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), how) {
-            Err(rustix::io::Errno::AGAIN) if tries < 16 => tries += 1,
-            r => return r.map_err(io::Error::from),
-        }
-    }
 }
 
 /// Reads the file `path` of the image, which must be a regular file of at most

@@ -87,6 +87,27 @@ fn record(mut pipe: std::fs::File, dirs: &[PathBuf], mut on_ready: Option<OnRead
     }
 }
 
+/// The init's start frame (see `RunHooks::on_ready`): one line per app.
+impl AppStart {
+    /// One line of the frame the init sends (`r`, `x CODE`, `f MESSAGE`).
+    pub(super) fn encode(&self) -> String {
+        match self {
+            AppStart::Running => "r".into(),
+            AppStart::Exited(c) => format!("x {c}"),
+            AppStart::Failed(m) => format!("f {}", m.replace('\n', " ")),
+        }
+    }
+
+    pub(super) fn decode(line: &str) -> AppStart {
+        match line.split_once(' ') {
+            Some(("x", c)) => AppStart::Exited(c.parse().unwrap_or(-1)),
+            Some(("f", m)) => AppStart::Failed(m.to_string()),
+            _ if line == "r" => AppStart::Running,
+            _ => AppStart::Failed(format!("unreadable start record {line:?}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
