@@ -17,3 +17,9 @@ CARGO_FUZZ_VERSION=0.13.1
 if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
     cargo install --locked --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
+# Rust's standard library for FreeBSD, for scripts/check-freebsd.sh (type-checks the FreeBSD
+# build; nothing is linked). Without it the check says SKIP.
+if command -v rustup >/dev/null 2>&1; then
+    rustup target add x86_64-unknown-freebsd >/dev/null 2>&1 ||
+        echo "warning: could not install Rust's x86_64-unknown-freebsd standard library" >&2
+fi

@@ -9,9 +9,9 @@ use jetpack_settings::Settings;
 use crate::error::{Error, Result};
 use crate::server::{Server, ServerConfig};
 
-#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+#[cfg(target_os = "freebsd")]
 use jetpack_runtime::freebsd::drop_privileges;
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+#[cfg(target_os = "linux")]
 use jetpack_runtime::linux::drop_privileges;
 
 /// Where the service listens: the default network's host address, port `mds.port`. `None`

@@ -18,10 +18,10 @@ pub mod copy;
 pub mod detach;
 mod error;
 pub mod exit;
-#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+#[cfg(target_os = "freebsd")]
 pub mod freebsd;
 mod inroot;
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+#[cfg(target_os = "linux")]
 pub mod linux;
 pub mod resolve;
 pub mod spec;

@@ -4,7 +4,7 @@
 //!
 //! - `linux::LinuxEngine`: namespaces, cgroups and seccomp through `jetpack_runtime::linux`,
 //!   the only module of this crate that calls it;
-//! - `freebsd::JailEngine` (FreeBSD; type-checked elsewhere with the feature `freebsd-check`):
+//! - `freebsd::JailEngine` (FreeBSD; type-checked from Linux by `scripts/check-freebsd.sh`):
 //!   one jail per pod, planned by `jetpack-jail` from [`jail::jail_pod`] (every OS, so
 //!   tested here), through `jetpack_runtime::freebsd`;
 //! - `fake::FakeEngine` (feature `testing`): records every call and plays back scripted
@@ -15,16 +15,16 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
-#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+#[cfg(target_os = "freebsd")]
 pub mod freebsd;
 pub mod jail;
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+#[cfg(target_os = "linux")]
 pub mod linux;
 
 /// This host's engine module: the helpers the isolators and networks use come from it.
-#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+#[cfg(target_os = "freebsd")]
 pub use freebsd as native;
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+#[cfg(target_os = "linux")]
 pub use linux as native;
 
 use std::os::fd::OwnedFd;

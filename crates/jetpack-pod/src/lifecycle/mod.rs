@@ -35,14 +35,14 @@ use crate::error::Result;
 use crate::pods::PodRecord;
 
 /// This host's engine, for pods of `store`.
-#[cfg(all(target_os = "linux", not(feature = "freebsd-check")))]
+#[cfg(target_os = "linux")]
 pub fn native(_store: &Store) -> Box<dyn Engine> {
     Box::new(crate::engine::linux::LinuxEngine)
 }
 
 /// This host's engine, for pods of `store`: jails with the store's jail settings, empty
 /// volumes as datasets of its ZFS dataset if it has one.
-#[cfg(any(target_os = "freebsd", feature = "freebsd-check"))]
+#[cfg(target_os = "freebsd")]
 pub fn native(store: &Store) -> Box<dyn Engine> {
     Box::new(crate::engine::freebsd::JailEngine {
         settings: store.settings().jail.clone(),

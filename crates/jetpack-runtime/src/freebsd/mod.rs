@@ -3,10 +3,9 @@
 //! `unmount(2)`. Everything else the engine does (the plan, stage 2's chroot, setgroups,
 //! setgid, setuid, chdir, exec) is plain POSIX or `jetpack-jail`'s data.
 //!
-//! Built on FreeBSD only. Under the feature `freebsd-check` it is also type-checked on other
-//! systems against declarations of the same calls ([`ffi`]), never linked or run there.
+//! Built on FreeBSD only (`scripts/check-freebsd.sh` type-checks it from Linux against libc's
+//! FreeBSD bindings; nothing here links or runs it).
 
-mod ffi;
 mod spawn;
 
 pub use spawn::{JailProcess, spawn};
@@ -111,7 +110,7 @@ pub fn jail_create(params: &[(String, JailValue)]) -> io::Result<i32> {
     let n = libc::c_uint::try_from(vecs.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: `vecs` points into `iov.bufs`, which outlive the call; each name is
     // NUL-terminated and each value has the size its kind needs; the kernel only reads them.
-    check(unsafe { ffi::jail_set(vecs.as_mut_ptr(), n, ffi::JAIL_CREATE) })
+    check(unsafe { libc::jail_set(vecs.as_mut_ptr(), n, libc::JAIL_CREATE) })
 }
 
 /// The jid of the jail named `name`.
@@ -121,19 +120,19 @@ pub fn jail_id(name: &str) -> io::Result<i32> {
     let mut vecs = iov.iovecs();
     // SAFETY: as in `jail_create`; the kernel writes nothing through these iovecs (the jid
     // is the return value).
-    check(unsafe { ffi::jail_get(vecs.as_mut_ptr(), 2, 0) })
+    check(unsafe { libc::jail_get(vecs.as_mut_ptr(), 2, 0) })
 }
 
 /// Moves the calling process into jail `jid` (stage 2's first step).
 pub fn jail_attach(jid: i32) -> io::Result<()> {
     // SAFETY: a plain system call on an integer.
-    check(unsafe { ffi::jail_attach(jid) }).map(drop)
+    check(unsafe { libc::jail_attach(jid) }).map(drop)
 }
 
 /// Kills every process of jail `jid` and removes it.
 pub fn jail_remove(jid: i32) -> io::Result<()> {
     // SAFETY: a plain system call on an integer.
-    check(unsafe { ffi::jail_remove(jid) }).map(drop)
+    check(unsafe { libc::jail_remove(jid) }).map(drop)
 }
 
 /// Mounts with the plan's `nmount(2)` options (a flag's value is `None`).
@@ -150,7 +149,7 @@ pub fn nmount(options: &[(String, Option<String>)]) -> io::Result<()> {
     let n = libc::c_uint::try_from(vecs.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: `vecs` points into `iov.bufs`, alive for the call; names and values are
     // NUL-terminated strings or null flags, as nmount(2) reads them.
-    check(unsafe { ffi::nmount(vecs.as_mut_ptr(), n, 0) }).map(drop)
+    check(unsafe { libc::nmount(vecs.as_mut_ptr(), n, 0) }).map(drop)
 }
 
 /// Unmounts `path`; `force` with `MNT_FORCE`.
@@ -158,9 +157,9 @@ pub fn unmount(path: &std::path::Path, force: bool) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let flags = if force { ffi::MNT_FORCE } else { 0 };
+    let flags = if force { libc::MNT_FORCE } else { 0 };
     // SAFETY: `c` is a NUL-terminated path alive for the call.
-    check(unsafe { ffi::unmount(c.as_ptr(), flags) }).map(drop)
+    check(unsafe { libc::unmount(c.as_ptr(), flags) }).map(drop)
 }
 
 /// Gives up root for good: the groups, gid and uid of `user` in the host's `/etc/passwd`, as
@@ -177,7 +176,7 @@ pub fn drop_privileges(user: &str) -> crate::Result<Option<(u32, u32)>> {
     let fail = |e| crate::Error::os(format!("becoming user {user} ({uid}:{gid})"), e);
     // SAFETY: plain system calls; `groups` outlives the call that reads it.
     unsafe {
-        check(ffi::setgroups(1, groups.as_ptr())).map_err(fail)?;
+        check(libc::setgroups(1, groups.as_ptr())).map_err(fail)?;
         check(libc::setgid(gid)).map_err(fail)?;
         check(libc::setuid(uid)).map_err(fail)?;
     }

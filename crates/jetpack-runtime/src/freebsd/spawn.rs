@@ -61,11 +61,11 @@ pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Ch
     // locks); a failure is returned as the spawn's error.
     unsafe {
         cmd.pre_exec(move || {
-            step(super::ffi::jail_attach(jid))?;
+            step(libc::jail_attach(jid))?;
             step(libc::chdir(root.as_ptr()))?;
             step(libc::chroot(dot.as_ptr()))?;
             step(libc::chdir(cwd.as_ptr()))?;
-            step(super::ffi::setgroups(ngroups, groups.as_ptr()))?;
+            step(libc::setgroups(ngroups, groups.as_ptr()))?;
             step(libc::setgid(gid))?;
             step(libc::setuid(uid))
         });

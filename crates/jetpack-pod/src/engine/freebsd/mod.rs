@@ -1,7 +1,7 @@
 //! The FreeBSD engine: one jail per pod, planned by `jetpack-jail` and made through
 //! `jetpack_runtime::freebsd` (jail_set, nmount, jail_attach, jail_remove). The only module of
-//! this crate that calls it. Built on FreeBSD; type-checked elsewhere with the feature
-//! `freebsd-check`; never run on this project's Linux hosts.
+//! this crate that calls it. Built on FreeBSD; type-checked from Linux by
+//! `scripts/check-freebsd.sh`; never run on this project's Linux hosts.
 //!
 //! Differences from the Linux engine: no pod init (the apps are children of `jetpack run`,
 //! as in Jetpack; the pod's lock is held by this process while they run), no user or network
