@@ -16,6 +16,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use jetpack_storage::xattr::{self, Node};
+
 /// The change of a build, as paths relative to the rootfs.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -214,15 +216,10 @@ pub(crate) fn same_entry(
     Ok(xattrs(a_path)? == xattrs(b_path)?)
 }
 
-fn cpath(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("a path has no NUL")
-}
-
 /// The xattrs of `path` (not followed), without overlayfs' own.
 fn xattrs(path: &Path) -> io::Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
-    let c = cpath(path);
     let mut names = vec![0u8; 64 * 1024];
-    let n = match rustix::fs::llistxattr(c.as_c_str(), &mut names[..]) {
+    let n = match xattr::list(Node::Link(path), &mut names[..]) {
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => 0,
         Err(e) => return Err(e.into()),
@@ -241,12 +238,11 @@ fn xattrs(path: &Path) -> io::Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
 }
 
 fn xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    let c = cpath(path);
     let cname = CString::new(name).expect("an xattr name has no NUL");
     let mut value = vec![0u8; 64 * 1024];
-    match rustix::fs::lgetxattr(c.as_c_str(), cname.as_c_str(), &mut value[..]) {
+    match xattr::get(Node::Link(path), cname.as_c_str(), &mut value[..]) {
         Ok(n) => Ok(Some(value[..n].to_vec())),
-        Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => Ok(None),
+        Err(e) if e == xattr::NO_XATTR || e == rustix::io::Errno::NOTSUP => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -37,6 +37,8 @@ pub fn send(socket: &OsStr, message: &str) -> io::Result<()> {
     let name = socket.as_bytes();
     let sent = match name.first() {
         Some(b'/') => sock.send_to(message.as_bytes(), socket)?,
+        // Abstract socket names are Linux's (as is systemd).
+        #[cfg(target_os = "linux")]
         Some(b'@') => {
             use std::os::linux::net::SocketAddrExt;
             let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name[1..])?;

@@ -13,7 +13,6 @@
 
 pub mod appdir;
 pub mod caps;
-#[cfg(target_os = "linux")]
 pub mod copy;
 pub mod detach;
 mod error;

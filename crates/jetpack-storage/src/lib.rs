@@ -24,6 +24,7 @@ pub mod overlay;
 pub mod runner;
 pub mod tree;
 pub mod writer;
+pub mod xattr;
 pub mod zfs;
 
 use std::path::{Path, PathBuf};

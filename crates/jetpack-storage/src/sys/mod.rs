@@ -29,7 +29,7 @@ use rustix::path::Arg;
 
 /// Where a node's xattrs are reached.
 #[derive(Clone, Copy)]
-pub(crate) enum Node<'a> {
+pub enum Node<'a> {
     /// An open file or directory.
     Fd(BorrowedFd<'a>),
     /// `name` in the open directory `dir`, never followed: nodes that must not be opened

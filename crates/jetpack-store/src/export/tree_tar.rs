@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use jetpack_storage::xattr::{self, Node};
 use rustix::fs::{
-    AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat, fgetxattr, flistxattr, fstat, lgetxattr,
-    llistxattr, openat, readlinkat, statat,
+    AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat, fstat, openat, readlinkat, statat,
 };
 use rustix::io::Errno;
 use tar::{EntryType, Header};
@@ -35,13 +35,6 @@ pub struct TreeStats {
 /// The xattrs no archive carries: overlayfs' own bookkeeping.
 fn skipped_xattr(name: &[u8]) -> bool {
     name.starts_with(b"trusted.overlay.")
-}
-
-/// Where a node's xattrs are read: its descriptor, or (symlinks, devices, FIFOs, which are
-/// not opened) `/proc/self/fd/<dir>/<name>` with the `l*` calls, which do not follow.
-enum Node<'a> {
-    Fd(&'a OwnedFd),
-    Path(CString),
 }
 
 /// One directory of the current path: its descriptor, its sorted names, the next to write,
@@ -112,7 +105,7 @@ pub fn write_tree_filtered<W: Write>(
     let mut path = prefix.to_vec();
     if root_entry {
         let st = fstat(&root_fd).map_err(|e| io_error(root, e.into()))?;
-        let x = w.xattrs(Node::Fd(&root_fd), &path)?;
+        let x = w.xattrs(Node::Fd(root_fd.as_fd()), &path)?;
         w.entry(
             header(EntryType::Directory, &st, 0),
             &path,
@@ -168,12 +161,11 @@ impl<W: Write> TreeTar<'_, W> {
     fn node(&mut self, dir: &OwnedFd, name: &CStr, path: &mut Vec<u8>) -> Result<Option<Frame>> {
         let st =
             statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| self.err(path, e.into()))?;
-        let at = |d: &OwnedFd| proc_path(d, name);
         match FileType::from_raw_mode(st.st_mode as _) {
             FileType::Directory => {
                 let fd = open(dir, name, OFlags::DIRECTORY).map_err(|e| self.err(path, e))?;
                 path.push(b'/');
-                let x = self.xattrs(Node::Fd(&fd), path)?;
+                let x = self.xattrs(Node::Fd(fd.as_fd()), path)?;
                 self.entry(
                     header(EntryType::Directory, &st, 0),
                     path,
@@ -204,7 +196,7 @@ impl<W: Write> TreeTar<'_, W> {
                 if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
                     return Err(self.err(path, io::Error::other("replaced while exported")));
                 }
-                let x = self.xattrs(Node::Fd(&fd), path)?;
+                let x = self.xattrs(Node::Fd(fd.as_fd()), path)?;
                 let size = st.st_size.max(0) as u64;
                 let data = Exact {
                     inner: File::from(fd),
@@ -217,7 +209,7 @@ impl<W: Write> TreeTar<'_, W> {
             FileType::Symlink => {
                 let target =
                     readlinkat(dir, name, Vec::new()).map_err(|e| self.err(path, e.into()))?;
-                let x = self.xattrs(Node::Path(at(dir)), path)?;
+                let x = self.xattrs(Node::At(dir.as_fd(), name), path)?;
                 let h = header(EntryType::Symlink, &st, 0);
                 self.entry(h, path, Some(target.to_bytes()), &x, io::empty())?;
                 Ok(None)
@@ -235,7 +227,7 @@ impl<W: Write> TreeTar<'_, W> {
                         .and_then(|()| h.set_device_minor(rustix::fs::minor(rdev)))
                         .map_err(|e| self.err(path, e))?;
                 }
-                let x = self.xattrs(Node::Path(at(dir)), path)?;
+                let x = self.xattrs(Node::At(dir.as_fd(), name), path)?;
                 self.entry(h, path, None, &x, io::empty())?;
                 Ok(None)
             }
@@ -248,11 +240,7 @@ impl<W: Write> TreeTar<'_, W> {
 
     /// The node's xattrs as PAX records.
     fn xattrs(&mut self, node: Node<'_>, path: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
-        let listed = match &node {
-            Node::Fd(fd) => flistxattr(fd, &mut self.names[..]),
-            Node::Path(p) => llistxattr(p.as_c_str(), &mut self.names[..]),
-        };
-        let n = match listed {
+        let n = match xattr::list(node, &mut self.names[..]) {
             Ok(n) => n,
             Err(Errno::NOTSUP) => 0,
             Err(e) => return Err(self.err(path, io::Error::from(e))),
@@ -263,13 +251,9 @@ impl<W: Write> TreeTar<'_, W> {
                 continue;
             }
             let cname = CString::new(name).expect("split at NUL");
-            let got = match &node {
-                Node::Fd(fd) => fgetxattr(fd, cname.as_c_str(), &mut self.value[..]),
-                Node::Path(p) => lgetxattr(p.as_c_str(), cname.as_c_str(), &mut self.value[..]),
-            };
-            let len = match got {
+            let len = match xattr::get(node, cname.as_c_str(), &mut self.value[..]) {
                 Ok(len) => len,
-                Err(Errno::NODATA) => continue,
+                Err(e) if e == xattr::NO_XATTR => continue,
                 Err(e) => {
                     let e = io::Error::other(format!("read xattr {cname:?}: {e}"));
                     return Err(self.err(path, e));
@@ -330,7 +314,8 @@ impl<W: Write> TreeTar<'_, W> {
 fn header(kind: EntryType, st: &Stat, size: u64) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(kind);
-    h.set_mode(st.st_mode & 0o7777);
+    #[allow(clippy::useless_conversion, reason = "st_mode is a u16 on FreeBSD")]
+    h.set_mode(u32::from(st.st_mode) & 0o7777);
     h.set_uid(u64::from(st.st_uid));
     h.set_gid(u64::from(st.st_gid));
     h.set_mtime(st.st_mtime.max(0) as u64);
@@ -370,14 +355,6 @@ fn list(fd: &OwnedFd) -> io::Result<Vec<CString>> {
     }
     names.sort();
     Ok(names)
-}
-
-/// `/proc/self/fd/<dir>/<name>`: `name` reached through the open `dir`, without resolving the
-/// tree again.
-fn proc_path(dir: &OwnedFd, name: &CStr) -> CString {
-    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-    p.extend_from_slice(name.to_bytes());
-    CString::new(p).expect("a file name has no NUL")
 }
 
 fn io_error(path: &Path, source: io::Error) -> Error {
