@@ -92,7 +92,9 @@ pub fn snapshot(store: &str, pod: &Pod, clones: &[String], name: &str) -> Vec<Ve
     cmds
 }
 
-/// Destroys the pod's dataset with its volumes and their snapshots.
+/// Destroys the pod's dataset with its volumes and their snapshots. Stage0's `destroy` and
+/// `gc` run this very command through the store's zfs backend: the pod's dataset is one of
+/// the storage's pod trees (`D/pods/<uuid>`, beside the clones `D/pods/<uuid>-<app>`).
 pub fn destroy(store: &str, pod: &Pod) -> Vec<Vec<String>> {
     if volume_datasets(store, pod).is_empty() {
         return Vec::new();

@@ -33,6 +33,43 @@ pub fn capabilities_in_jail(kept: u64) -> (bool, String) {
     (c.not_enforced.is_empty(), detail)
 }
 
+/// The pod's empty volumes as datasets of the store's dataset `store` (the jail engine's, where
+/// the store is on ZFS; Jetpack's design): made on the pod's first run, each root given the
+/// volume's mode and owner, and mounted again on a later run if a reboot unmounted them. What
+/// the apps wrote stays until `destroy` or `gc` destroys the pod's dataset with the rest of the
+/// pod's trees. `zfs` runs `zfs ARGS` and returns its output or the reason it failed.
+pub fn volume_datasets(
+    store: &str,
+    pod: &Pod,
+    zfs: &dyn Fn(&[&str]) -> Result<String, String>,
+) -> Result<(), String> {
+    use jetpack_jail::zfs as plan;
+    let vols = plan::volume_datasets(store, pod);
+    if vols.is_empty() {
+        return Ok(());
+    }
+    if zfs(&["list", "-H", "-o", "name", &plan::pod_dataset(store, pod)]).is_ok() {
+        for v in &vols {
+            if zfs(&["get", "-H", "-o", "value", "mounted", &v.dataset])?.trim() != "yes" {
+                zfs(&["mount", &v.dataset])?;
+            }
+        }
+        return Ok(());
+    }
+    for argv in plan::create_volumes(store, pod) {
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        zfs(&args)?;
+    }
+    for v in &vols {
+        use std::os::unix::fs::PermissionsExt;
+        let at = &v.mountpoint;
+        std::os::unix::fs::chown(at, Some(v.uid), Some(v.gid))
+            .and_then(|()| std::fs::set_permissions(at, PermissionsExt::from_mode(v.mode)))
+            .map_err(|e| format!("{}: {e}", at.display()))?;
+    }
+    Ok(())
+}
+
 fn cap_names(mask: u64) -> Vec<String> {
     jetpack_runtime::caps::names(mask)
         .into_iter()

@@ -60,11 +60,15 @@ pub fn destroy_with(engine: &dyn Engine, store: &Store, uuid: &str) -> Result<()
     remove_pod_leftovers(store, uuid, Some(&hidden))
 }
 
-/// Removes the clones of pod `uuid` and its (hidden) directory.
+/// Removes the clones of pod `uuid`, its own tree if it has one, and its (hidden) directory.
+/// Its own tree is the jail engine's dataset of the pod's empty volumes on ZFS
+/// (`D/pods/<uuid without dashes>`, mounted inside the pod's directory): destroyed with its
+/// volumes (`zfs destroy -r`, which unmounts them) before the directory is removed.
 fn remove_pod_leftovers(store: &Store, uuid: &str, dir: Option<&std::path::Path>) -> Result<()> {
-    let prefix = format!("{}-", uuid.replace('-', ""));
+    let own = uuid.replace('-', "");
+    let prefix = format!("{own}-");
     for t in store.storage().pod_trees()? {
-        if t.starts_with(&prefix) {
+        if t == own || t.starts_with(&prefix) {
             remove_tree(store, &t)?;
             crate::pods::stop_at("pod-tree-removed");
         }
@@ -180,6 +184,7 @@ pub fn gc_with(engine: &dyn Engine, store: &Store, grace: Duration) -> Result<Ve
         live.insert(uuid.replace('-', ""));
     }
     for t in store.storage().pod_trees()? {
+        // A clone `<uuid>-<app>`, or the pod's own tree `<uuid>` (dashes left out).
         let owner = t.split('-').next().unwrap_or_default();
         if !live.contains(owner) {
             remove_tree(store, &t)?;

@@ -146,40 +146,6 @@ fn zfs(args: &[&str]) -> Result<String> {
 }
 
 impl JailEngine {
-    /// The pod's empty volumes as datasets where the store is on ZFS: made on its first run
-    /// (mode and owner as the volume asks), mounted again on a later one if a reboot
-    /// unmounted them. What the apps wrote stays until the pod is destroyed.
-    fn volume_datasets(&self, pod: &jetpack_jail::Pod) -> Result<()> {
-        use jetpack_jail::zfs as plan;
-        let Some(store) = &self.zfs_dataset else {
-            return Ok(());
-        };
-        let vols = plan::volume_datasets(store, pod);
-        if vols.is_empty() {
-            return Ok(());
-        }
-        if zfs(&["list", "-H", "-o", "name", &plan::pod_dataset(store, pod)]).is_ok() {
-            for v in &vols {
-                if zfs(&["get", "-H", "-o", "value", "mounted", &v.dataset])?.trim() != "yes" {
-                    zfs(&["mount", &v.dataset])?;
-                }
-            }
-            return Ok(());
-        }
-        for argv in plan::create_volumes(store, pod) {
-            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-            zfs(&args)?;
-        }
-        for v in &vols {
-            use std::os::unix::fs::PermissionsExt;
-            let at = &v.mountpoint;
-            std::os::unix::fs::chown(at, Some(v.uid), Some(v.gid))
-                .and_then(|()| std::fs::set_permissions(at, PermissionsExt::from_mode(v.mode)))
-                .map_err(|e| runtime(&at.display().to_string(), e))?;
-        }
-        Ok(())
-    }
-
     fn start(
         &self,
         spec: &PodSpec,
@@ -220,7 +186,11 @@ impl JailEngine {
     ) -> Result<i32> {
         let plan = jetpack_jail::plan(pod, &self.settings, address)
             .map_err(|e| runtime("jail plan", e))?;
-        self.volume_datasets(pod)?;
+        if let Some(store) = &self.zfs_dataset {
+            let zfs = |args: &[&str]| zfs(args).map_err(|e| e.to_string());
+            super::jail::volume_datasets(store, pod, &zfs)
+                .map_err(|e| runtime("volume datasets", e))?;
+        }
         jetpack_fs::atomic_write(&spec.dir.join("jail.conf"), plan.conf.as_bytes())?;
         jetpack_fs::atomic_write(&spec.dir.join("fstab"), plan.fstab.as_bytes())?;
         let mut up = Up {
