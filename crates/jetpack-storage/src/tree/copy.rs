@@ -17,7 +17,7 @@ use super::data::Data;
 use super::meta::{self, Fail, Xattrs};
 use super::remove::Shown;
 use super::{
-    Listing, Stat, Trail, dev_of, dir_flags, dirent_buf, entry_type, errno, file_type, id_of,
+    Listing, Stat, Trail, dev_of, dir_buf, dir_flags, entry_type, errno, file_type, id_of,
     leaving_window, remove, reopen_parent, show_rel, stat_at, stat_fd,
 };
 use crate::sys;
@@ -66,7 +66,7 @@ impl<'a> Copier<'a> {
             links: HashMap::new(),
             data: Data::new(),
             xattrs: Xattrs::new(),
-            dirbuf: dirent_buf(),
+            dirbuf: dir_buf(),
             bytes: 0,
         })
     }

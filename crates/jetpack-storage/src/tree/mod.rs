@@ -37,9 +37,7 @@ use rustix::fs::{CWD, FileType, Mode, OFlags, mkdirat, openat};
 use rustix::io::Errno;
 
 use self::copy::Copier;
-use crate::sys::{
-    self, Stat, dev_of, dir_buf as dirent_buf, file_type, is_mount_root, stat_at, stat_fd,
-};
+use crate::sys::{self, Stat, dev_of, dir_buf, file_type, is_mount_root, stat_at, stat_fd};
 
 /// Levels of a directory chain whose fds stay open (one or two fds each); the rest are
 /// closed and reopened when needed, so deep trees cost no more fds than shallow ones.
@@ -333,7 +331,7 @@ mod tests {
         }
         fs::create_dir(dir.path().join("sub")).unwrap();
         let fd = open_root(dir.path()).unwrap();
-        let mut list = Listing::read(fd.as_fd(), &mut dirent_buf()).unwrap();
+        let mut list = Listing::read(fd.as_fd(), &mut dir_buf()).unwrap();
         let mut names = HashSet::new();
         while let Some((name, ty)) = list.next_entry() {
             assert_eq!(ty == FileType::Directory, name == c"sub");

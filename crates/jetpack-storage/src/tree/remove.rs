@@ -11,7 +11,7 @@ use rustix::fs::{AtFlags, FileType, Mode, chmodat, fchmod, openat, unlinkat};
 use rustix::io::Errno;
 
 use super::{
-    Listing, Trail, dir_flags, dirent_buf, errno, file_type, id_of, is_mount_root, leaving_window,
+    Listing, Trail, dir_buf, dir_flags, errno, file_type, id_of, is_mount_root, leaving_window,
     reopen, reopen_parent, stat_fd,
 };
 use crate::sys;
@@ -67,7 +67,7 @@ fn remove_walk(
     shown: Shown<'_>,
     top: bool,
 ) -> io::Result<()> {
-    let buf = &mut dirent_buf();
+    let buf = &mut dir_buf();
     let Some(first) = enter(parent, name, trail, shown, buf, !top)? else {
         return Ok(());
     };
@@ -207,7 +207,7 @@ struct SizeLevel {
 /// Allocated bytes below the directory `dir` (not counting itself), skipping mount points and
 /// counting inodes with several names once. Messages name paths relative to `dir`.
 pub(super) fn size_below(dir: OwnedFd, seen: &mut HashSet<(u64, u64)>) -> io::Result<u64> {
-    let buf = &mut dirent_buf();
+    let buf = &mut dir_buf();
     let mut trail = Trail::default();
     let entries = Listing::read(dir.as_fd(), buf).map_err(|e| errno("", "read directory", e))?;
     let id = id_of(&stat_fd(&dir).map_err(|e| errno("", "stat", e))?);
