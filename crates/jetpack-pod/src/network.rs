@@ -228,6 +228,37 @@ pub struct PodNetworks {
 }
 
 impl PodNetworks {
+    /// The networks `net` names for a pod that `engine` runs: CNI's ([`PodNetworks::load`]),
+    /// or the engine's own ([`PodNetworks::planned`]).
+    pub fn for_engine(engine: &dyn Engine, store: &Store, net: &str) -> Result<PodNetworks> {
+        if engine.plans_networks() {
+            PodNetworks::planned(net)
+        } else {
+            PodNetworks::load(store, net)
+        }
+    }
+
+    /// The networks of a pod whose engine gives them itself (jails): `host`, `none`, `default`
+    /// (an address on the jail interface) or `vnet` (a network stack of its own). No CNI file
+    /// is read, so none limits bandwidth and none gives the metadata service an address.
+    pub fn planned(net: &str) -> Result<PodNetworks> {
+        let mode = NetMode::parse(net)?;
+        if let NetMode::Networks(names) = &mode
+            && !matches!(names.as_slice(), [n] if n == jetpack_net::DEFAULT_NETWORK || n == "vnet")
+        {
+            return Err(Error::Invalid(format!(
+                "--net={net}: a jail pod joins one network, default (an address on \
+                 jail.interface) or vnet (a network stack of its own), or uses host or \
+                 none; CNI networks are Linux's"
+            )));
+        }
+        Ok(PodNetworks {
+            mode,
+            nets: Vec::new(),
+            service_host: None,
+        })
+    }
+
     /// Parses `net` (`host`, `none`, or network names) and loads the named networks; an
     /// unknown name is an error.
     pub fn load(store: &Store, net: &str) -> Result<PodNetworks> {

@@ -560,7 +560,7 @@ fn the_spec_carries_what_the_jail_plan_needs() {
     use jetpack_runtime::{EmptyVolume, PortSpec, VolumeSpec};
 
     let fx = Fixture::new();
-    let engine = FakeEngine::new();
+    let engine = FakeEngine::new().planning_networks();
     let conf = tempfile::tempdir().unwrap();
     let manifest = |ports: &str| {
         let text = format!(
@@ -579,7 +579,7 @@ fn the_spec_carries_what_the_jail_plan_needs() {
         appc::PodManifest::from_slice(text.as_bytes()).unwrap()
     };
     let opts = PodOptions {
-        net: "none".into(),
+        net: "default".into(),
         ..PodOptions::default()
     };
     let rec = jetpack_pod::prepare_with(&engine, &fx.store, &manifest(""), &opts).unwrap();
@@ -623,8 +623,7 @@ fn the_spec_carries_what_the_jail_plan_needs() {
     );
     assert!(spec.ports.is_empty());
 
-    // Ports need a pod network, which the recording engine cannot give: the spec builder
-    // itself, with the manifest's ports.
+    // The spec builder itself, with the manifest's ports.
     let with_ports = manifest(
         r#","ports":[{"name":"http","hostPort":8080,
             "podPort":{"name":"http","protocol":"tcp","port":80,"count":2}}]"#,
@@ -683,4 +682,78 @@ fn the_spec_carries_what_the_jail_plan_needs() {
         format!("tank/jp/pods/{compact}/volume.0")
     );
     assert_eq!(datasets[0].mountpoint, dir.join("volumes/data"));
+}
+
+/// An engine that gives pods their networks itself (jails) gets them by name in the spec:
+/// stage0 reads no CNI file (the store has none) and makes no network namespace; `default`
+/// becomes an alias on the jail interface with its ports forwarded, `vnet` an epair, `none`
+/// no address; any other network is refused at prepare, naming the ones there are.
+#[test]
+fn an_engine_that_plans_networks_gets_them_by_name() {
+    use jetpack_jail::NetMode;
+
+    let fx = Fixture::new();
+    let engine = FakeEngine::new().planning_networks();
+    let manifest = |ports: &str| {
+        let text = format!(
+            r#"{{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{{"name":"app",
+            "image":{{"id":"{id}","name":"example.com/true"}},
+            "app":{{"exec":["/bin/true"],"user":"0","group":"0",
+                "ports":[{{"name":"http","protocol":"tcp","port":80}}]}}}}]{ports}}}"#,
+            id = fx.image,
+        );
+        appc::PodManifest::from_slice(text.as_bytes()).unwrap()
+    };
+    let forwarded = manifest(r#","ports":[{"name":"http","hostPort":8080}]"#);
+    let addr = std::net::Ipv4Addr::new(172, 23, 0, 2);
+    for (net, m, want) in [
+        ("default", &forwarded, NetMode::Alias),
+        ("vnet", &manifest(""), NetMode::Vnet),
+        ("none", &manifest(""), NetMode::None),
+        ("host", &manifest(""), NetMode::Host),
+    ] {
+        let opts = PodOptions {
+            net: net.into(),
+            ..PodOptions::default()
+        };
+        let rec = jetpack_pod::prepare_with(&engine, &fx.store, m, &opts).unwrap();
+        jetpack_pod::run_with(&engine, &fx.store, &rec, false).unwrap();
+        let spec = engine.specs().pop().expect("one run");
+        let named: &[&str] = match net {
+            "default" | "vnet" => &[net],
+            _ => &[],
+        };
+        assert_eq!(spec.networks, named, "{net}");
+        assert_eq!(spec.netns, None, "{net}");
+        let pod = jetpack_pod::engine::jail::jail_pod(&spec).unwrap();
+        assert_eq!(pod.net, want, "{net}");
+        let address = matches!(want, NetMode::Alias | NetMode::Vnet).then_some(addr);
+        let settings = jetpack_jail::Settings::default();
+        let plan = jetpack_jail::plan(&pod, &settings, address).unwrap();
+        if net == "default" {
+            assert!(plan.pf_rules.contains("8080"), "{}", plan.pf_rules);
+            assert!(plan.conf.contains("172.23.0.2"), "{}", plan.conf);
+        }
+    }
+    assert!(
+        !engine
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::CreateNetns(_))),
+        "{:?}",
+        engine.calls()
+    );
+    for net in ["lan", "default,vnet"] {
+        let opts = PodOptions {
+            net: net.into(),
+            ..PodOptions::default()
+        };
+        let err = jetpack_pod::prepare_with(&engine, &fx.store, &manifest(""), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("default (an address on jail.interface) or vnet"),
+            "{net}: {err}"
+        );
+    }
 }

@@ -38,6 +38,7 @@ fn main() {
         hostname: "bench".into(),
         net,
         netns: None,
+        networks: Vec::new(),
         dir: dir.path().join("pod"),
         apps: vec![AppSpec {
             name: "true".into(),

@@ -110,6 +110,11 @@ pub struct PodSpec {
     /// `linux::netns`, configured by the caller) instead of making an empty one.
     #[serde(default)]
     pub netns: Option<PathBuf>,
+    /// The networks the pod joins, by name as given (`--net`); empty for `host` and `none`.
+    /// An engine that gives pods their networks itself reads them (jails: `default` or
+    /// `vnet`); the Linux engine joins [`PodSpec::netns`] instead.
+    #[serde(default)]
+    pub networks: Vec<String>,
     /// Host directory of the pod: `apps/<name>/log` and `apps/<name>/exit` are written here.
     pub dir: PathBuf,
     pub apps: Vec<AppSpec>,

@@ -66,6 +66,8 @@ struct Inner {
 /// See the module's documentation. Runs without a scripted outcome exit 0.
 pub struct FakeEngine {
     host: Host,
+    /// Plays an engine that gives pods their networks itself (see [`Engine::plans_networks`]).
+    plans_networks: bool,
     inner: Mutex<Inner>,
     changed: Condvar,
 }
@@ -90,12 +92,19 @@ impl FakeEngine {
     pub fn with_host(host: Host) -> FakeEngine {
         FakeEngine {
             host,
+            plans_networks: false,
             inner: Mutex::new(Inner {
                 next_pid: 1000,
                 ..Inner::default()
             }),
             changed: Condvar::new(),
         }
+    }
+
+    /// An engine like the jail engine, which gives pods their networks itself.
+    pub fn planning_networks(mut self) -> FakeEngine {
+        self.plans_networks = true;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -139,6 +148,10 @@ impl FakeEngine {
 }
 
 impl Engine for FakeEngine {
+    fn plans_networks(&self) -> bool {
+        self.plans_networks
+    }
+
     fn host(&self) -> Host {
         self.record(Call::Host);
         self.host.clone()

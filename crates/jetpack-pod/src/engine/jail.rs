@@ -169,9 +169,11 @@ pub fn jail_pod(spec: &PodSpec) -> jetpack_jail::Result<Pod> {
         dir: spec.dir.clone(),
         apps,
         volumes,
-        net: match spec.net {
-            jetpack_runtime::NetMode::Host => NetMode::Host,
-            jetpack_runtime::NetMode::Loopback => NetMode::Alias,
+        net: match (&spec.net, spec.networks.as_slice()) {
+            (jetpack_runtime::NetMode::Host, _) => NetMode::Host,
+            (_, []) => NetMode::None,
+            (_, [n]) if n == "vnet" => NetMode::Vnet,
+            _ => NetMode::Alias,
         },
         ports,
         memory_limit: spec.resources.memory_limit,

@@ -83,6 +83,13 @@ pub trait Engine: Sync {
     /// A user namespace with `map`, for idmapped mounts of the pod's clones.
     fn user_namespace(&self, map: IdMap) -> Result<OwnedFd>;
 
+    /// Whether the engine gives pods their networks itself from [`PodSpec::networks`] (jails:
+    /// an alias on the jail interface, or VNET) instead of joining a network namespace that
+    /// CNI configured: stage0 then reads no CNI file and attaches nothing.
+    fn plans_networks(&self) -> bool {
+        false
+    }
+
     /// A new network namespace bound on `path`, for CNI to configure and the pod to join.
     fn create_netns(&self, path: &Path) -> Result<()>;
 

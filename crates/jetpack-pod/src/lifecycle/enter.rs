@@ -53,7 +53,7 @@ pub fn enter_with(
     let pid = running(&pods, rec)?;
     let manifest = super::load_manifest(&pods, &rec.uuid)?;
     // The app as `run` resolved it (the same lookups, the same isolators).
-    let nets = PodNetworks::load(store, &rec.net)?;
+    let nets = PodNetworks::for_engine(engine, store, &rec.net)?;
     let (spec, _) = build_spec(
         &pods,
         rec,

@@ -81,7 +81,7 @@ pub fn prepare_with(
     let pods = Pods::new(store.root());
     let manifest = &with_ports(manifest, &opts.ports)?;
     // Networks, ports and isolators that cannot work fail here, before any work.
-    let nets = PodNetworks::load(store, &opts.net)?;
+    let nets = PodNetworks::for_engine(engine, store, &opts.net)?;
     let ports = network::port_mappings(manifest)?;
     match &nets.mode {
         NetMode::Networks(_) => {}

@@ -214,7 +214,7 @@ pub(crate) fn run_locked(
     }
     // A run killed earlier may have left its networks.
     network::detach(engine, &pods, &rec.uuid)?;
-    let nets = PodNetworks::load(store, &rec.net)?;
+    let nets = PodNetworks::for_engine(engine, store, &rec.net)?;
     let (manifest_text, manifest) = read_manifest(&pods, &rec.uuid)?;
     let host = nets.isolator_host(&manifest, engine);
     let (mut spec, resolved) = build_spec(&pods, &rec, &manifest, false, &host)?;
@@ -231,6 +231,8 @@ pub(crate) fn run_locked(
         attached: None,
     };
     networks.attached = match &nets.mode {
+        // The engine gives the pod its network itself.
+        _ if engine.plans_networks() => None,
         NetMode::Networks(_) => Some(network::attach(
             engine,
             store,

@@ -143,6 +143,10 @@ pub fn build_spec(
             jetpack_runtime::NetMode::Loopback
         },
         netns: None,
+        networks: match crate::network::NetMode::parse(&rec.net)? {
+            crate::network::NetMode::Networks(names) => names,
+            _ => Vec::new(),
+        },
         dir,
         apps,
         tty,

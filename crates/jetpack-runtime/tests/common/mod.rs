@@ -43,6 +43,7 @@ impl TestPod {
             hostname: "testpod".into(),
             net: NetMode::Loopback,
             netns: None,
+            networks: Vec::new(),
             dir: dir.path().join("pod"),
             apps: Vec::new(),
             tty: false,

@@ -325,6 +325,11 @@ fn jail_of(pid: i32) -> Option<i32> {
 }
 
 impl Engine for JailEngine {
+    /// An alias on the jail interface, or VNET: planned from the spec, no CNI.
+    fn plans_networks(&self) -> bool {
+        true
+    }
+
     fn host(&self) -> Host {
         let racct = run_cmd(
             &["sysctl".into(), "-n".into(), "kern.racct.enable".into()],
