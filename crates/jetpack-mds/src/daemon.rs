@@ -14,8 +14,17 @@ use jetpack_runtime::freebsd::drop_privileges;
 #[cfg(target_os = "linux")]
 use jetpack_runtime::linux::drop_privileges;
 
+/// Where the service listens on FreeBSD: the host's address of the jail subnet (the first,
+/// on `jail.interface`), port `mds.port`, as Jetpack's did.
+#[cfg(target_os = "freebsd")]
+pub fn listen_address(settings: &Settings) -> Result<Option<SocketAddr>> {
+    let host = settings.jail.subnet.host();
+    Ok(Some(SocketAddr::new(host.into(), settings.mds.port)))
+}
+
 /// Where the service listens: the default network's host address, port `mds.port`. `None`
 /// when there is no default network; refused when it is another store's.
+#[cfg(not(target_os = "freebsd"))]
 pub fn listen_address(settings: &Settings) -> Result<Option<SocketAddr>> {
     let dir = &settings.net.dir;
     match jetpack_net::load_network(dir, jetpack_net::DEFAULT_NETWORK) {

@@ -113,6 +113,7 @@ pub enum Access {
 pub fn access(
     nets: &PodNetworks,
     attached: Option<&Attached>,
+    planned: Option<IpAddr>,
     cfg: &Config,
 ) -> Result<Option<Access>> {
     let Some(host) = nets.service_host else {
@@ -126,6 +127,10 @@ pub fn access(
             Access::OwnListener(crate::network::loopback_listener(&a.netns, port)?, port)
         }
         (_, Some(a)) => Access::Addresses(a.ips(), SocketAddr::new(host, port)),
+        // An address the engine gave (a jail's on the jail interface).
+        (NetMode::Networks(_), None) if planned.is_some() => {
+            Access::Addresses(planned.into_iter().collect(), SocketAddr::new(host, port))
+        }
         (_, None) => return Ok(None),
     }))
 }

@@ -232,7 +232,7 @@ impl PodNetworks {
     /// or the engine's own ([`PodNetworks::planned`]).
     pub fn for_engine(engine: &dyn Engine, store: &Store, net: &str) -> Result<PodNetworks> {
         if engine.plans_networks() {
-            PodNetworks::planned(net)
+            PodNetworks::planned(store, net)
         } else {
             PodNetworks::load(store, net)
         }
@@ -240,8 +240,9 @@ impl PodNetworks {
 
     /// The networks of a pod whose engine gives them itself (jails): `host`, `none`, `default`
     /// (an address on the jail interface) or `vnet` (a network stack of its own). No CNI file
-    /// is read, so none limits bandwidth and none gives the metadata service an address.
-    pub fn planned(net: &str) -> Result<PodNetworks> {
+    /// is read (so none limits bandwidth); the metadata service is on the first address of
+    /// `jail.subnet`, the host's.
+    pub fn planned(store: &Store, net: &str) -> Result<PodNetworks> {
         let mode = NetMode::parse(net)?;
         if let NetMode::Networks(names) = &mode
             && !matches!(names.as_slice(), [n] if n == jetpack_net::DEFAULT_NETWORK || n == "vnet")
@@ -255,7 +256,7 @@ impl PodNetworks {
         Ok(PodNetworks {
             mode,
             nets: Vec::new(),
-            service_host: None,
+            service_host: Some(IpAddr::V4(store.settings().jail.subnet.host())),
         })
     }
 

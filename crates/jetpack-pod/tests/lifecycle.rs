@@ -725,6 +725,13 @@ fn an_engine_that_plans_networks_gets_them_by_name() {
         };
         assert_eq!(spec.networks, named, "{net}");
         assert_eq!(spec.netns, None, "{net}");
+        let address = spec.address.map(|a| a.to_string());
+        let leased = if named.is_empty() {
+            None
+        } else {
+            Some("172.23.0.2")
+        };
+        assert_eq!(address.as_deref(), leased, "{net}");
         let pod = jetpack_pod::engine::jail::jail_pod(&spec).unwrap();
         assert_eq!(pod.net, want, "{net}");
         let address = matches!(want, NetMode::Alias | NetMode::Vnet).then_some(addr);
@@ -735,13 +742,33 @@ fn an_engine_that_plans_networks_gets_them_by_name() {
             assert!(plan.conf.contains("172.23.0.2"), "{}", plan.conf);
         }
     }
+    // The metadata service knows such a pod by its leased address, on the jail subnet's first.
+    let nets = jetpack_pod::network::PodNetworks::planned(&fx.store, "default").unwrap();
+    let leased = Some(std::net::IpAddr::from([172, 23, 0, 2]));
+    match jetpack_pod::metadata::access(&nets, None, leased, fx.store.config()).unwrap() {
+        Some(jetpack_pod::metadata::Access::Addresses(ips, service)) => {
+            assert_eq!(ips, leased.into_iter().collect::<Vec<_>>());
+            assert_eq!(service.ip(), std::net::IpAddr::from([172, 23, 0, 1]));
+        }
+        _ => panic!("a jail pod on default reaches the service by its address"),
+    }
+
+    // No namespace; an address leased for the two pods on a network, given back after.
+    let calls = engine.calls();
     assert!(
-        !engine
-            .calls()
-            .iter()
-            .any(|c| matches!(c, Call::CreateNetns(_))),
-        "{:?}",
-        engine.calls()
+        !calls.iter().any(|c| matches!(c, Call::CreateNetns(_))),
+        "{calls:?}"
+    );
+    let leased = |f: fn(&Call) -> bool| calls.iter().filter(|c| f(c)).count();
+    assert_eq!(
+        leased(|c| matches!(c, Call::LeaseAddress(_))),
+        2,
+        "{calls:?}"
+    );
+    assert_eq!(
+        leased(|c| matches!(c, Call::ReleaseAddress(_))),
+        2,
+        "{calls:?}"
     );
     for net in ["lan", "default,vnet"] {
         let opts = PodOptions {

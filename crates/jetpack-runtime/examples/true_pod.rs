@@ -39,6 +39,7 @@ fn main() {
         net,
         netns: None,
         networks: Vec::new(),
+        address: None,
         dir: dir.path().join("pod"),
         apps: vec![AppSpec {
             name: "true".into(),

@@ -115,6 +115,11 @@ pub struct PodSpec {
     /// `vnet`); the Linux engine joins [`PodSpec::netns`] instead.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// The pod's address on its network, for an engine that gives pods their networks
+    /// itself: leased by stage0 through the engine before the start, so that the metadata
+    /// service knows the pod by it before its apps run.
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
     /// Host directory of the pod: `apps/<name>/log` and `apps/<name>/exit` are written here.
     pub dir: PathBuf,
     pub apps: Vec<AppSpec>,

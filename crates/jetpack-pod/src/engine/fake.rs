@@ -22,6 +22,9 @@ pub enum Call {
     UserNamespace(IdMap),
     CreateNetns(PathBuf),
     RemoveNetns(PathBuf),
+    /// An address leased for the pod (engines that plan networks), and given back.
+    LeaseAddress(String),
+    ReleaseAddress(String),
     /// A pod started: its UUID, its apps' names and their rootfs.
     Run {
         uuid: String,
@@ -150,6 +153,19 @@ impl FakeEngine {
 impl Engine for FakeEngine {
     fn plans_networks(&self) -> bool {
         self.plans_networks
+    }
+
+    /// 172.23.0.2 for a pod on a network, as the jail engine's first lease.
+    fn lease_address(&self, spec: &PodSpec) -> Result<Option<std::net::IpAddr>> {
+        if spec.networks.is_empty() {
+            return Ok(None);
+        }
+        self.record(Call::LeaseAddress(spec.uuid.clone()));
+        Ok(Some(std::net::Ipv4Addr::new(172, 23, 0, 2).into()))
+    }
+
+    fn release_address(&self, spec: &PodSpec) {
+        self.record(Call::ReleaseAddress(spec.uuid.clone()));
     }
 
     fn host(&self) -> Host {

@@ -90,6 +90,17 @@ pub trait Engine: Sync {
         false
     }
 
+    /// For an engine that plans networks: leases the pod's address on its network (none for
+    /// `host` and `none`), before the start so that the metadata service knows the pod by it.
+    /// Held until [`Engine::release_address`].
+    fn lease_address(&self, _spec: &PodSpec) -> Result<Option<std::net::IpAddr>> {
+        Ok(None)
+    }
+
+    /// Gives back what [`Engine::lease_address`] leased for the pod; nothing leased is no
+    /// error.
+    fn release_address(&self, _spec: &PodSpec) {}
+
     /// A new network namespace bound on `path`, for CNI to configure and the pod to join.
     fn create_netns(&self, path: &Path) -> Result<()>;
 

@@ -79,10 +79,15 @@ struct Networks<'a> {
     pods: &'a Pods,
     uuid: String,
     attached: Option<Attached>,
+    /// The pod whose address the engine leased ([`Engine::lease_address`]).
+    leased: Option<PodSpec>,
 }
 
 impl Drop for Networks<'_> {
     fn drop(&mut self) {
+        if let Some(spec) = self.leased.take() {
+            self.engine.release_address(&spec);
+        }
         if self.attached.take().is_some()
             && let Err(e) = network::detach(self.engine, self.pods, &self.uuid)
         {
@@ -229,7 +234,12 @@ pub(crate) fn run_locked(
         pods: &pods,
         uuid: rec.uuid.clone(),
         attached: None,
+        leased: None,
     };
+    if engine.plans_networks() {
+        spec.address = engine.lease_address(&spec)?;
+        networks.leased = spec.address.map(|_| spec.clone());
+    }
     networks.attached = match &nets.mode {
         // The engine gives the pod its network itself.
         _ if engine.plans_networks() => None,
@@ -359,7 +369,7 @@ impl Start<'_> {
         }
         // The registration: by its addresses, its token on the host's loopback, or a listener
         // in its namespace. It ends when the session (or its watch) is dropped.
-        let access = metadata::access(self.nets, self.attached, self.store.config())?;
+        let access = metadata::access(self.nets, self.attached, spec.address, self.store.config())?;
         let mut session = match access {
             Some(access) => Some(metadata::Session::new(
                 self.store,

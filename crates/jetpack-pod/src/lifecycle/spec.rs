@@ -147,6 +147,7 @@ pub fn build_spec(
             crate::network::NetMode::Networks(names) => names,
             _ => Vec::new(),
         },
+        address: None,
         dir,
         apps,
         tty,

@@ -44,6 +44,7 @@ impl TestPod {
             net: NetMode::Loopback,
             netns: None,
             networks: Vec::new(),
+            address: None,
             dir: dir.path().join("pod"),
             apps: Vec::new(),
             tty: false,

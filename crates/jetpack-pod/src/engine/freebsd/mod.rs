@@ -153,27 +153,15 @@ impl JailEngine {
         on_ready: Option<OnReady>,
     ) -> Result<i32> {
         let pod = super::jail::jail_pod(spec).map_err(|e| runtime("jail plan", e))?;
-        let leases = jetpack_jail::lease::Leases::new(&lease_dir(spec));
-        let address = match pod.net {
-            jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet => {
-                let probe = |a: std::net::Ipv4Addr| {
-                    let plan = jetpack_jail::net::alias(&self.settings, a);
-                    plan.probe.is_some_and(|p| run_cmd(&p, None).is_ok())
-                };
-                let ifc = self.settings.interface.clone();
-                Some(
-                    leases
-                        .acquire(&self.settings.subnet, &spec.uuid, &ifc, probe)
-                        .map_err(|e| runtime("lease", e))?,
-                )
+        let address = match (pod.net, spec.address) {
+            (jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet, None) => {
+                return Err(runtime("jail network", "no address was leased for the pod"));
             }
-            _ => None,
+            (_, Some(std::net::IpAddr::V4(a))) => Some(a),
+            (_, Some(a)) => return Err(runtime("jail network", format!("{a} is not IPv4"))),
+            (_, None) => None,
         };
-        let result = self.start_with(spec, &pod, address, on_pid, on_ready);
-        if address.is_some() {
-            let _ = leases.release(&spec.uuid);
-        }
-        result
+        self.start_with(spec, &pod, address, on_pid, on_ready)
     }
 
     fn start_with(
@@ -328,6 +316,33 @@ impl Engine for JailEngine {
     /// An alias on the jail interface, or VNET: planned from the spec, no CNI.
     fn plans_networks(&self) -> bool {
         true
+    }
+
+    /// The lowest free address of `jail.subnet` (Jetpack's allocation), under the lease lock,
+    /// for pods on `default` or `vnet`.
+    fn lease_address(&self, spec: &PodSpec) -> Result<Option<std::net::IpAddr>> {
+        let pod = super::jail::jail_pod(spec).map_err(|e| runtime("jail plan", e))?;
+        if !matches!(
+            pod.net,
+            jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet
+        ) {
+            return Ok(None);
+        }
+        let probe = |a: std::net::Ipv4Addr| {
+            let plan = jetpack_jail::net::alias(&self.settings, a);
+            plan.probe.is_some_and(|p| run_cmd(&p, None).is_ok())
+        };
+        let ifc = self.settings.interface.clone();
+        let a = jetpack_jail::lease::Leases::new(&lease_dir(spec))
+            .acquire(&self.settings.subnet, &spec.uuid, &ifc, probe)
+            .map_err(|e| runtime("lease", e))?;
+        Ok(Some(a.into()))
+    }
+
+    fn release_address(&self, spec: &PodSpec) {
+        if let Err(e) = jetpack_jail::lease::Leases::new(&lease_dir(spec)).release(&spec.uuid) {
+            tracing::warn!("releasing the address of pod {}: {e}", spec.uuid);
+        }
     }
 
     fn host(&self) -> Host {
