@@ -23,6 +23,7 @@ mod inroot;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod resolve;
+pub mod rooted;
 pub mod spec;
 
 pub use error::{Error, Result, errno_text};

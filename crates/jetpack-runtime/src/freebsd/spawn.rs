@@ -1,12 +1,12 @@
-//! Stage 2 on FreeBSD: a process that enters the pod's jail, chroots into its app's root,
-//! takes the app's groups, gid and uid, changes to its working directory and execs, with
-//! exactly the given environment (Jetpack's stage2, without a helper binary).
+//! Stage 2 on FreeBSD: a process that enters the pod's jail (`jail_attach(2)`), then does
+//! [`crate::rooted::spawn`]'s chroot into its app's root, groups, gid, uid, working directory
+//! and exec with exactly the given environment (Jetpack's stage2, without a helper binary).
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use crate::rooted::RootedProcess;
 
 /// One app process to start in a jail.
 #[derive(Debug, Clone)]
@@ -24,51 +24,22 @@ pub struct JailProcess<'a> {
     pub env: &'a [(String, String)],
 }
 
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 /// Starts the process with `stdout` and `stderr`; stdin is closed.
 pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
-    let (program, args) = p
-        .argv
-        .split_first()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // Everything the child needs is made here: between fork and exec it only makes calls.
-    let root = cstr(p.root)?;
-    let dot = cstr(".")?;
-    let cwd = cstr(p.working_dir)?;
-    let mut groups: Vec<libc::gid_t> = vec![p.gid];
-    groups.extend(p.groups.iter().copied().filter(|g| *g != p.gid));
-    let ngroups = libc::c_int::try_from(groups.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let (jid, uid, gid) = (p.jid, p.uid, p.gid);
-    let mut cmd = Command::new(std::ffi::OsStr::from_bytes(program.as_bytes()));
-    cmd.args(args)
-        .env_clear()
-        .envs(p.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    let step = |ret: libc::c_int| {
-        if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+    let jid = p.jid;
+    let rooted = RootedProcess {
+        root: Path::new(p.root),
+        working_dir: p.working_dir,
+        uid: p.uid,
+        gid: p.gid,
+        groups: p.groups,
+        argv: p.argv,
+        env: p.env,
     };
-    // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls on buffers made before the fork (no allocation, no
-    // locks); a failure is returned as the spawn's error.
-    unsafe {
-        cmd.pre_exec(move || {
-            step(libc::jail_attach(jid))?;
-            step(libc::chdir(root.as_ptr()))?;
-            step(libc::chroot(dot.as_ptr()))?;
-            step(libc::chdir(cwd.as_ptr()))?;
-            step(libc::setgroups(ngroups, groups.as_ptr()))?;
-            step(libc::setgid(gid))?;
-            step(libc::setuid(uid))
-        });
-    }
-    cmd.spawn()
+    // SAFETY: one system call, async-signal-safe, as `rooted::spawn` requires of `first`.
+    let attach = move || match unsafe { libc::jail_attach(jid) } {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    };
+    crate::rooted::spawn(&rooted, attach, stdout, stderr)
 }
