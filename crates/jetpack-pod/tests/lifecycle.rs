@@ -335,7 +335,10 @@ fn destroy_removes_the_pod_its_clones_and_cgroups() {
     jetpack_pod::destroy_with(&engine, &fx.store, &rec.uuid).unwrap();
     assert!(!fx.pods().dir(&rec.uuid).exists());
     assert!(fx.trees_of(&rec.uuid).is_empty());
-    assert_eq!(engine.calls(), vec![Call::RemoveCgroups(rec.uuid.clone())]);
+    assert_eq!(
+        engine.calls(),
+        vec![Call::RemoveLeftovers(rec.uuid.clone())]
+    );
     assert!(fx.pods().all().unwrap().is_empty());
 }
 
@@ -394,7 +397,7 @@ fn gc_removes_exited_and_aborted_pods_and_keeps_prepared_ones() {
     let calls = engine.calls();
     for uuid in [&exited.uuid, &aborted.uuid] {
         assert!(
-            calls.contains(&Call::RemoveCgroups(uuid.clone())),
+            calls.contains(&Call::RemoveLeftovers(uuid.clone())),
             "{calls:?}"
         );
     }

@@ -351,6 +351,12 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(dir, e))
 }
 
+/// Unmounts every mount below `path` (not `path` itself), deepest first, as the mount table
+/// names them: what a runtime left inside a pod's directory.
+pub fn unmount_below(path: &Path) -> Result<()> {
+    mounts::unmount_below(path, false)
+}
+
 mod area;
 mod detect;
 #[cfg(target_os = "linux")]

@@ -38,7 +38,7 @@ pub enum Call {
         argv: Vec<String>,
         uid: u32,
     },
-    RemoveCgroups(String),
+    RemoveLeftovers(String),
     Tidy,
 }
 
@@ -275,8 +275,8 @@ impl Engine for FakeEngine {
         Ok(0)
     }
 
-    fn remove_cgroups(&self, uuid: &str) -> Result<bool> {
-        self.record(Call::RemoveCgroups(uuid.to_string()));
+    fn remove_leftovers(&self, uuid: &str) -> Result<bool> {
+        self.record(Call::RemoveLeftovers(uuid.to_string()));
         Ok(false)
     }
 

@@ -130,7 +130,7 @@ impl Engine for LinuxEngine {
             .map_err(|e| Error::Runtime(e.to_string()))
     }
 
-    fn remove_cgroups(&self, uuid: &str) -> Result<bool> {
+    fn remove_leftovers(&self, uuid: &str) -> Result<bool> {
         linux::cgroups::remove_pod(uuid)
             .map_err(|e| Error::Runtime(format!("pod {uuid}: cgroups: {e}")))
     }

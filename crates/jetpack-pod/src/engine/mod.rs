@@ -20,6 +20,7 @@ pub mod freebsd;
 pub mod jail;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod teardown;
 
 /// This host's engine module: the helpers the isolators and networks use come from it.
 #[cfg(target_os = "freebsd")]
@@ -129,8 +130,10 @@ pub trait Engine: Sync {
     /// Runs a command in an app of the pod whose init is `pid`; returns its exit status.
     fn enter(&self, pid: i32, spec: &EnterSpec<'_>) -> Result<i32>;
 
-    /// Removes the cgroups a pod left (its `jetpack run` was killed); true if there were any.
-    fn remove_cgroups(&self, uuid: &str) -> Result<bool>;
+    /// Removes what a pod whose `jetpack run` was killed left in the kernel (Linux: its
+    /// cgroups; jails: the jail and its processes, mounts, address, pf anchor and rctl rules);
+    /// true if there was any.
+    fn remove_leftovers(&self, uuid: &str) -> Result<bool>;
 
     /// Removes what the engine keeps for all pods and no pod uses now (empty cgroups).
     fn tidy(&self);

@@ -36,7 +36,7 @@ pub fn destroy_with(engine: &dyn Engine, store: &Store, uuid: &str) -> Result<()
     }
     // A pod whose `jetpack run` was killed leaves its cgroups and networks; its processes are
     // gone.
-    engine.remove_cgroups(uuid)?;
+    engine.remove_leftovers(uuid)?;
     network::detach(engine, &pods, uuid)?;
     if !pods.dir(uuid).exists() {
         // Hidden and locked: another process is destroying it, and removes its clones.
@@ -127,7 +127,7 @@ pub fn gc_with(engine: &dyn Engine, store: &Store, grace: Duration) -> Result<Ve
     // hidden directory with a free lock is what a killed create or destroy left.
     let _writers = store.lock_writers()?;
     for (uuid, dir) in pods.abandoned()? {
-        engine.remove_cgroups(&uuid)?;
+        engine.remove_leftovers(&uuid)?;
         remove_pod_leftovers(store, &uuid, Some(&dir))?;
         removed.push(uuid);
     }
@@ -172,11 +172,12 @@ pub fn gc_with(engine: &dyn Engine, store: &Store, grace: Duration) -> Result<Ve
         // An exited pod kept for its grace period may still have cgroups, if its `jetpack
         // run` was killed, and its overlay mounts: a pod that is not running holds none.
         // Under the pod's lock, so that a new run is not disturbed.
+        // The leftovers first: a jail's mounts lie inside the clones.
+        if engine.remove_leftovers(&uuid)? {
+            removed.push(format!("cgroups of {uuid}"));
+        }
         for a in rec.iter().flat_map(|r| &r.apps) {
             store.storage().unmount_pod_tree(&a.tree)?;
-        }
-        if engine.remove_cgroups(&uuid)? {
-            removed.push(format!("cgroups of {uuid}"));
         }
         if network::detach(engine, &pods, &uuid)? {
             removed.push(format!("networks of {uuid}"));

@@ -46,6 +46,7 @@ pub fn native(_store: &Store) -> Box<dyn Engine> {
 pub fn native(store: &Store) -> Box<dyn Engine> {
     Box::new(crate::engine::freebsd::JailEngine {
         settings: store.settings().jail.clone(),
+        root: store.root().to_path_buf(),
         zfs_dataset: store.zfs_dataset().map(str::to_string),
     })
 }

@@ -4,7 +4,7 @@
 use std::ffi::{CStr, CString, OsString};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
@@ -339,8 +339,8 @@ fn c_bytes(chars: &[libc::c_char]) -> Vec<u8> {
         .collect()
 }
 
-/// The mounted filesystems (`getfsstat`), as mount point, type and source.
-pub(crate) fn mount_table() -> crate::Result<Vec<Mount>> {
+/// The kernel's entries of the mounted file systems (`getfsstat`).
+fn statfs_all() -> crate::Result<Vec<libc::statfs>> {
     let fail = |e| crate::Error::io("getfsstat", e);
     loop {
         // SAFETY: a null buffer only asks for the number of mounts.
@@ -358,26 +358,49 @@ pub(crate) fn mount_table() -> crate::Result<Vec<Mount>> {
         }
         // SAFETY: the kernel initialised the first `got` entries.
         unsafe { buf.set_len(got) };
-        return Ok(buf
-            .iter()
-            .map(|s| Mount {
-                mount_point: PathBuf::from(OsString::from_vec(c_bytes(&s.f_mntonname))),
-                fs_type: String::from_utf8_lossy(&c_bytes(&s.f_fstypename)).into_owned(),
-                source: String::from_utf8_lossy(&c_bytes(&s.f_mntfromname)).into_owned(),
-                ..Mount::default()
-            })
-            .collect());
+        return Ok(buf);
     }
 }
 
-/// Unmounts `target`, a mount point the mount table named (FreeBSD has no flag against
-/// following it: it resolves the path and unmounts the mount of that name); with `detach`, by
-/// force: FreeBSD has no lazy unmount, and a forced one revokes what is still open in it.
+/// The mounted filesystems (`getfsstat`), as mount point, type and source.
+pub(crate) fn mount_table() -> crate::Result<Vec<Mount>> {
+    Ok(statfs_all()?
+        .iter()
+        .map(|s| Mount {
+            mount_point: PathBuf::from(OsString::from_vec(c_bytes(&s.f_mntonname))),
+            fs_type: String::from_utf8_lossy(&c_bytes(&s.f_fstypename)).into_owned(),
+            source: String::from_utf8_lossy(&c_bytes(&s.f_mntfromname)).into_owned(),
+            ..Mount::default()
+        })
+        .collect())
+}
+
+/// Unmounts the mount the mount table names `target`; with `detach`, by force (FreeBSD has no
+/// lazy unmount, and a forced one revokes what is still open in it). It is unmounted by its
+/// file system id (`MNT_BYFSID`), never by path: given a path, the kernel resolves it,
+/// following symlinks, and a pod that renamed a directory above its mount and left a symlink
+/// in its place would lead it to another mount of the host. Not mounted: `EINVAL`, as
+/// unmounting a path that is no mount point.
 pub(crate) fn unmount(target: &Path, detach: bool) -> Result<()> {
-    let path = target.as_cow_c_str()?;
-    let flags = if detach { libc::MNT_FORCE } else { 0 };
-    // SAFETY: `path` is NUL-terminated and outlives the call.
-    match unsafe { libc::unmount(path.as_ptr(), flags) } {
+    let name = target.as_os_str().as_bytes();
+    let entries = statfs_all().map_err(|_| last_errno())?;
+    // The topmost of a stack: the last one of that name.
+    let Some(entry) = entries
+        .iter()
+        .rev()
+        .find(|s| c_bytes(&s.f_mntonname) == name)
+    else {
+        return Err(Errno::INVAL);
+    };
+    // SAFETY: `fsid_t` is two `int32_t` (`val[2]`, C's layout); libc keeps the field private.
+    let [a, b]: [i32; 2] = unsafe { std::mem::transmute(entry.f_fsid) };
+    let fsid = CString::new(format!("FSID:{a}:{b}")).expect("no NUL in digits");
+    let mut flags = libc::MNT_BYFSID;
+    if detach {
+        flags |= libc::MNT_FORCE;
+    }
+    // SAFETY: `fsid` is NUL-terminated and outlives the call.
+    match unsafe { libc::unmount(fsid.as_ptr(), flags) } {
         0 => Ok(()),
         _ => Err(last_errno()),
     }

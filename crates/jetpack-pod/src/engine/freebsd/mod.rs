@@ -22,6 +22,7 @@ use jetpack_jail::{JailPlan, Settings};
 use jetpack_runtime::freebsd::{self as sys, JailProcess, JailValue};
 use jetpack_runtime::{IdMap, PodSpec};
 
+use super::teardown::{self, Teardown};
 use super::{AppStart, Engine, EnterSpec, OnReady, Signal};
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -30,6 +31,8 @@ use crate::pods::PodLock;
 #[derive(Debug, Clone, Default)]
 pub struct JailEngine {
     pub settings: Settings,
+    /// The store's root: its pods' directories are found there again after a killed run.
+    pub root: PathBuf,
     /// The store's dataset when it is on ZFS: empty volumes become its datasets
     /// `pods/<uuid>/volume.<n>` (Jetpack's), destroyed with the pod.
     pub zfs_dataset: Option<String>,
@@ -92,16 +95,6 @@ fn jail_values(plan: &JailPlan) -> Vec<(String, JailValue)> {
         .collect()
 }
 
-/// The store's lease directory of the default network: `<root>/net/leases/default`.
-fn lease_dir(spec: &PodSpec) -> PathBuf {
-    let root = spec
-        .dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("/"));
-    root.join("net/leases/default")
-}
-
 /// What a started pod holds, undone in reverse when dropped.
 struct Up<'a> {
     plan: &'a JailPlan,
@@ -146,6 +139,35 @@ fn zfs(args: &[&str]) -> Result<String> {
 }
 
 impl JailEngine {
+    /// Undoes what a start left in the pod directory `dir` described, if it left anything:
+    /// the jail goes (with its processes), then its pf anchor, rctl rules and network, then
+    /// every mount below `dir`, deepest first. True if there was a teardown file.
+    fn tear_down(&self, dir: &Path) -> Result<bool> {
+        let file = dir.join(teardown::FILE);
+        let name = || file.display().to_string();
+        let t: Teardown = match std::fs::read(&file) {
+            Ok(text) => serde_json::from_slice(&text).map_err(|e| runtime(&name(), e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(runtime(&name(), e)),
+        };
+        if let Ok(jid) = sys::jail_id(&t.jail) {
+            sys::jail_remove(jid).map_err(|e| runtime(&t.jail, e))?;
+        }
+        // Each one fails harmlessly where the run undid it before it ended.
+        for c in &t.commands {
+            let _ = run_cmd(c, None);
+        }
+        jetpack_storage::unmount_below(dir).map_err(|e| runtime("unmounting", e))?;
+        std::fs::remove_file(&file).map_err(|e| runtime(&name(), e))?;
+        Ok(true)
+    }
+
+    /// The jail pods' address leases: the default network's lease directory, as on Linux.
+    fn leases(&self) -> jetpack_jail::lease::Leases {
+        let dir = jetpack_store::Layout::new(&self.root).net_leases();
+        jetpack_jail::lease::Leases::new(&dir.join(jetpack_net::DEFAULT_NETWORK))
+    }
+
     fn start(
         &self,
         spec: &PodSpec,
@@ -179,6 +201,12 @@ impl JailEngine {
             super::jail::volume_datasets(store, pod, &zfs)
                 .map_err(|e| runtime("volume datasets", e))?;
         }
+        // An earlier run of this pod killed with -9 left its jail and mounts: they go first
+        // (not its lease, which stage0 has just taken again).
+        self.tear_down(&spec.dir)?;
+        // Before the first of it is made: what a killed run leaves is undone from this.
+        let teardown = serde_json::to_vec(&Teardown::of(&plan)).expect("plain data");
+        jetpack_fs::atomic_write(&spec.dir.join(teardown::FILE), &teardown)?;
         jetpack_fs::atomic_write(&spec.dir.join("jail.conf"), plan.conf.as_bytes())?;
         jetpack_fs::atomic_write(&spec.dir.join("fstab"), plan.fstab.as_bytes())?;
         let mut up = Up {
@@ -262,6 +290,8 @@ impl JailEngine {
         // Removing the jail ends whatever the apps left running there, the last writers of
         // their output: then every line is in the logs.
         drop(up);
+        // Undone by the drop: nothing is left for a later teardown.
+        let _ = std::fs::remove_file(spec.dir.join(teardown::FILE));
         for c in copiers {
             let _ = c.join();
         }
@@ -333,14 +363,15 @@ impl Engine for JailEngine {
             plan.probe.is_some_and(|p| run_cmd(&p, None).is_ok())
         };
         let ifc = self.settings.interface.clone();
-        let a = jetpack_jail::lease::Leases::new(&lease_dir(spec))
+        let a = self
+            .leases()
             .acquire(&self.settings.subnet, &spec.uuid, &ifc, probe)
             .map_err(|e| runtime("lease", e))?;
         Ok(Some(a.into()))
     }
 
     fn release_address(&self, spec: &PodSpec) {
-        if let Err(e) = jetpack_jail::lease::Leases::new(&lease_dir(spec)).release(&spec.uuid) {
+        if let Err(e) = self.leases().release(&spec.uuid) {
             tracing::warn!("releasing the address of pod {}: {e}", spec.uuid);
         }
     }
@@ -431,9 +462,18 @@ impl Engine for JailEngine {
         Ok(status.code().unwrap_or(128))
     }
 
-    fn remove_cgroups(&self, uuid: &str) -> Result<bool> {
-        let subject = format!("jail:{}{uuid}", self.settings.name_prefix);
-        Ok(run_cmd(&["/usr/bin/rctl".into(), "-r".into(), subject], None).is_ok())
+    /// What a killed run left, from the teardown file its start wrote in the pod's directory
+    /// (hidden by `destroy` or not); the address lease goes too.
+    fn remove_leftovers(&self, uuid: &str) -> Result<bool> {
+        let layout = jetpack_store::Layout::new(&self.root);
+        let mut found = false;
+        for dir in [layout.pod(uuid), layout.pod_destroy(uuid)] {
+            if self.tear_down(&dir)? {
+                found = true;
+                let _ = self.leases().release(uuid);
+            }
+        }
+        Ok(found)
     }
 
     fn tidy(&self) {}
