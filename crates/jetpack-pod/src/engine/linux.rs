@@ -155,6 +155,14 @@ pub fn describe_capabilities(kept: u64) -> (bool, String) {
     )
 }
 
+/// How `os/linux/no-new-privileges` is applied to an app's processes.
+pub const NO_NEW_PRIVS: &str = "PR_SET_NO_NEW_PRIVS before exec";
+
+/// Why `os/linux/oom-score-adj` cannot be applied here, if it cannot: it can on Linux.
+pub fn no_oom_score() -> Option<&'static str> {
+    None
+}
+
 /// Why apps run without a system call filter here, if they do: never on Linux.
 pub fn no_seccomp() -> Option<&'static str> {
     None

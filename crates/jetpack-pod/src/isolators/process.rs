@@ -13,7 +13,7 @@ pub(super) fn no_new_privileges(_: &Scope, iso: &Isolator, sec: &mut Security) -
     };
     sec.no_new_privileges = *b;
     let detail = if *b {
-        "PR_SET_NO_NEW_PRIVS before exec"
+        crate::engine::native::NO_NEW_PRIVS
     } else {
         "setuid and file capabilities work"
     };
@@ -24,6 +24,9 @@ pub(super) fn oom_score_adj(scope: &Scope, iso: &Isolator, sec: &mut Security) -
     let Isolator::OomScoreAdj(n) = iso else {
         unreachable!("dispatched on os/linux/oom-score-adj")
     };
+    if let Some(why) = crate::engine::native::no_oom_score() {
+        return Ok((Status::Ignored, why.into()));
+    }
     if *n < 0 && !scope.host.sys_resource {
         return Ok((
             Status::Ignored,

@@ -22,11 +22,14 @@ pub struct JailProcess<'a> {
     pub groups: &'a [u32],
     pub argv: &'a [String],
     pub env: &'a [(String, String)],
+    /// `PROC_NO_NEW_PRIVS_CTL` (FreeBSD 14): setuid and setgid bits give nothing on exec, as
+    /// Linux's `PR_SET_NO_NEW_PRIVS` (`os/linux/no-new-privileges`).
+    pub no_new_privileges: bool,
 }
 
 /// Starts the process with `stdout` and `stderr`; stdin is closed.
 pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
-    let jid = p.jid;
+    let (jid, no_new_privileges) = (p.jid, p.no_new_privileges);
     let rooted = RootedProcess {
         root: Path::new(p.root),
         working_dir: p.working_dir,
@@ -36,10 +39,30 @@ pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Ch
         argv: p.argv,
         env: p.env,
     };
-    // SAFETY: one system call, async-signal-safe, as `rooted::spawn` requires of `first`.
-    let attach = move || match unsafe { libc::jail_attach(jid) } {
-        r if r < 0 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
+    let step = |ret: libc::c_int| {
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     };
-    crate::rooted::spawn(&rooted, attach, stdout, stderr)
+    let first = move || {
+        // SAFETY: system calls only, async-signal-safe, as `rooted::spawn` requires of
+        // `first`; `enable` lives on this stack frame for the call that reads it.
+        unsafe {
+            step(libc::jail_attach(jid))?;
+            if no_new_privileges {
+                let mut enable: libc::c_int = libc::PROC_NO_NEW_PRIVS_ENABLE;
+                let data = (&raw mut enable).cast::<libc::c_void>();
+                step(libc::procctl(
+                    libc::P_PID,
+                    0,
+                    libc::PROC_NO_NEW_PRIVS_CTL,
+                    data,
+                ))?;
+            }
+        }
+        Ok(())
+    };
+    crate::rooted::spawn(&rooted, first, stdout, stderr)
 }

@@ -23,6 +23,14 @@ pub fn describe_capabilities(kept: u64) -> (bool, String) {
     crate::engine::jail::capabilities_in_jail(kept)
 }
 
+/// How `os/linux/no-new-privileges` is applied to an app's processes (FreeBSD 14).
+pub const NO_NEW_PRIVS: &str = "procctl(PROC_NO_NEW_PRIVS_CTL) before exec";
+
+/// Why `os/linux/oom-score-adj` cannot be applied here.
+pub fn no_oom_score() -> Option<&'static str> {
+    Some("FreeBSD has no per-process OOM score; a pod's memory limit is its rctl rule")
+}
+
 /// Why apps run without a system call filter here.
 pub fn no_seccomp() -> Option<&'static str> {
     Some("FreeBSD has no system call filter (seccomp is Linux's); a jail's apps run unfiltered")

@@ -260,6 +260,7 @@ impl JailEngine {
                 groups: &app.supplementary_gids,
                 argv: &app.exec,
                 env: &app.env,
+                no_new_privileges: app.security.no_new_privileges,
             };
             let child = sys::spawn(&p, out.stdout, out.stderr).map_err(|e| fail(&e))?;
             if children.is_empty() {
@@ -455,6 +456,7 @@ impl Engine for JailEngine {
             groups: &spec.groups,
             argv: spec.argv,
             env: spec.env,
+            no_new_privileges: spec.security.as_ref().is_some_and(|s| s.no_new_privileges),
         };
         let status = sys::spawn(&p, Stdio::inherit(), Stdio::inherit())
             .and_then(|mut c| c.wait())
