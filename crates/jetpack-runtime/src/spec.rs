@@ -241,6 +241,17 @@ pub enum SeccompMode {
     Remove,
 }
 
+impl SeccompMode {
+    /// The appc name that, in a set of this mode, means no filter at all: `@appc.io/all` in
+    /// a retain set, `@appc.io/empty` in a remove set.
+    pub fn no_filter_name(self) -> &'static str {
+        match self {
+            SeccompMode::Retain => "@appc.io/all",
+            SeccompMode::Remove => "@appc.io/empty",
+        }
+    }
+}
+
 /// A seccomp filter, by system call numbers of this architecture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seccomp {

@@ -1,19 +1,23 @@
 //! What the isolators ask of the engine, on FreeBSD: no system call filter exists there, so
-//! an explicit seccomp isolator is refused (rather than run unenforced) and the default
-//! filter is empty; CPU limits are rctl's `pcpu`, the quota numbers only describe them.
+//! an explicit seccomp isolator is refused (rather than run unenforced) unless its set means
+//! no filter, and the default filter is empty; CPU limits are rctl's `pcpu`, the quota numbers only describe them.
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use jetpack_runtime::{Seccomp, SeccompMode};
 
-/// An explicit seccomp set cannot be honoured: refused.
+/// A seccomp set that means no filter (`@appc.io/all` retained, `@appc.io/empty` removed) is
+/// what a jail does anyway; any other cannot be honoured: refused.
 pub fn resolve_seccomp(
-    _mode: SeccompMode,
-    _names: &[String],
+    mode: SeccompMode,
+    names: &[String],
     _errno: Option<&str>,
     _capabilities: u64,
 ) -> std::result::Result<Option<Seccomp>, String> {
+    if names.iter().any(|n| n == mode.no_filter_name()) {
+        return Ok(None);
+    }
     Err("system call filters are Linux's; a FreeBSD jail has none".to_string())
 }
 

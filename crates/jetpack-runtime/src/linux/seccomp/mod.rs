@@ -20,10 +20,6 @@ pub const RETAIN_ALWAYS: [&str; 3] = ["execve", "exit", "exit_group"];
 /// The group name of Docker's default profile, usable in a remove set (and the filter of an
 /// app without a seccomp isolator).
 pub const DOCKER_DEFAULT: &str = "@docker/default";
-/// Retain set: every call, no filter.
-pub const ALL: &str = "@appc.io/all";
-/// Remove set: no call, no filter.
-pub const EMPTY: &str = "@appc.io/empty";
 
 mod bpf;
 mod docker;
@@ -56,11 +52,7 @@ pub fn resolve_for(
         .filter(|e| !e.is_empty())
         .map(|e| errno_number(e).ok_or_else(|| format!("unknown errno {e:?}")))
         .transpose()?;
-    let wildcard = match mode {
-        SeccompMode::Retain => ALL,
-        SeccompMode::Remove => EMPTY,
-    };
-    if names.iter().any(|n| n == wildcard) {
+    if names.iter().any(|n| n == mode.no_filter_name()) {
         return Ok(None);
     }
     let mut syscalls = Vec::new();
@@ -84,10 +76,12 @@ pub fn resolve_for(
     if !unknown.is_empty() {
         return Err(format!(
             "unknown system call{} on {}: {} (names are case-sensitive; the groups are \
-             {ALL} in a retain set, {EMPTY} and {DOCKER_DEFAULT} in a remove set)",
+             {} in a retain set, {} and {DOCKER_DEFAULT} in a remove set)",
             if unknown.len() > 1 { "s" } else { "" },
             std::env::consts::ARCH,
-            unknown.join(", ")
+            unknown.join(", "),
+            SeccompMode::Retain.no_filter_name(),
+            SeccompMode::Remove.no_filter_name(),
         ));
     }
     let (mut conditions, mut errnos) = (Vec::new(), Vec::new());
