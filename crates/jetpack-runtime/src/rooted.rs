@@ -38,13 +38,12 @@ fn step(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Starts the process with `stdout` and `stderr` (stdin closed). `first` runs in the child
-/// before anything else (the jail engine's `jail_attach`); it must be async-signal-safe.
+/// Starts the process with `stdin`, `stdout` and `stderr`. `first` runs in the child before
+/// anything else (the jail engine's `jail_attach`); it must be async-signal-safe.
 pub fn spawn(
     p: &RootedProcess<'_>,
     first: impl Fn() -> io::Result<()> + Send + Sync + 'static,
-    stdout: Stdio,
-    stderr: Stdio,
+    [stdin, stdout, stderr]: [Stdio; 3],
 ) -> io::Result<Child> {
     let (program, args) = p
         .argv
@@ -61,7 +60,7 @@ pub fn spawn(
     cmd.args(args)
         .env_clear()
         .envs(p.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr);
     // SAFETY: the closure runs in the forked child before exec and makes only

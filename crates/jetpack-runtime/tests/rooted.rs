@@ -35,7 +35,12 @@ fn root(dir: &Path) -> std::path::PathBuf {
 fn run(p: &RootedProcess<'_>) -> (bool, String, String) {
     let child = {
         let _forks = forks();
-        spawn(p, || Ok(()), Stdio::piped(), Stdio::piped()).unwrap()
+        spawn(
+            p,
+            || Ok(()),
+            [Stdio::null(), Stdio::piped(), Stdio::piped()],
+        )
+        .unwrap()
     };
     let out = child.wait_with_output().unwrap();
     (
@@ -102,21 +107,50 @@ fn a_failing_step_is_the_spawns_error() {
         argv: &argv,
         env: &[],
     };
-    let e = spawn(&p, || Ok(()), Stdio::null(), Stdio::null()).unwrap_err();
+    let e = spawn(&p, || Ok(()), [Stdio::null(), Stdio::null(), Stdio::null()]).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
     // The hook that runs first (the jail engine's jail_attach) fails the spawn too.
     p.working_dir = "/work";
     let e = spawn(
         &p,
         || Err(std::io::Error::from_raw_os_error(libc::EPERM)),
-        Stdio::null(),
-        Stdio::null(),
+        [Stdio::null(), Stdio::null(), Stdio::null()],
     )
     .unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EPERM));
     // A program missing in the root is not looked for on the host.
     let argv = ["/bin/sh", "-c", "true"].map(String::from);
     p.argv = &argv;
-    let e = spawn(&p, || Ok(()), Stdio::null(), Stdio::null()).unwrap_err();
+    let e = spawn(&p, || Ok(()), [Stdio::null(), Stdio::null(), Stdio::null()]).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+}
+
+/// `-i`: the stdin given is the process's (the jail engine gives the attached app the caller's).
+#[jetpack_testutil::root_test]
+fn stdin_is_passed_through() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let r = root(t.path());
+    let argv = ["/bin/busybox", "tr", "a-z", "A-Z"].map(String::from);
+    let p = RootedProcess {
+        root: &r,
+        working_dir: "/",
+        uid: 1234,
+        gid: 1234,
+        groups: &[],
+        argv: &argv,
+        env: &[],
+    };
+    let mut child = {
+        let _forks = forks();
+        spawn(
+            &p,
+            || Ok(()),
+            [Stdio::piped(), Stdio::piped(), Stdio::null()],
+        )
+        .unwrap()
+    };
+    child.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "TYPED\n");
 }

@@ -27,8 +27,8 @@ pub struct JailProcess<'a> {
     pub no_new_privileges: bool,
 }
 
-/// Starts the process with `stdout` and `stderr`; stdin is closed.
-pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
+/// Starts the process with `stdin`, `stdout` and `stderr`.
+pub fn spawn(p: &JailProcess<'_>, stdio: [Stdio; 3]) -> io::Result<Child> {
     let (jid, no_new_privileges) = (p.jid, p.no_new_privileges);
     let rooted = RootedProcess {
         root: Path::new(p.root),
@@ -64,5 +64,5 @@ pub fn spawn(p: &JailProcess<'_>, stdout: Stdio, stderr: Stdio) -> io::Result<Ch
         }
         Ok(())
     };
-    crate::rooted::spawn(&rooted, first, stdout, stderr)
+    crate::rooted::spawn(&rooted, first, stdio)
 }

@@ -174,6 +174,13 @@ impl JailEngine {
         on_pid: &mut dyn FnMut(i32),
         on_ready: Option<OnReady>,
     ) -> Result<i32> {
+        if spec.tty {
+            return Err(Error::Invalid(
+                "-t: the jail engine gives apps no terminal yet; run without -t (-i gives an \
+                 app the caller's stdin)"
+                    .into(),
+            ));
+        }
         let pod = super::jail::jail_pod(spec).map_err(|e| runtime("jail plan", e))?;
         let address = match (pod.net, spec.address) {
             (jetpack_jail::NetMode::Alias | jetpack_jail::NetMode::Vnet, None) => {
@@ -244,7 +251,7 @@ impl JailEngine {
         let jid = up.jid.expect("created");
         let several = spec.apps.len() > 1;
         let mut children = Vec::new();
-        for app in &spec.apps {
+        for (i, app) in spec.apps.iter().enumerate() {
             let fail = |e: &dyn std::fmt::Display| runtime(&format!("app {}", app.name), e);
             let (dir, log) =
                 jetpack_runtime::appdir::prepare(&spec.dir, &app.name).map_err(|e| fail(&e))?;
@@ -262,7 +269,13 @@ impl JailEngine {
                 env: &app.env,
                 no_new_privileges: app.security.no_new_privileges,
             };
-            let child = sys::spawn(&p, out.stdout, out.stderr).map_err(|e| fail(&e))?;
+            // `-i`: the attached app reads the caller's stdin; the others read nothing.
+            let stdin = if spec.interactive && i == spec.attached_app {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            };
+            let child = sys::spawn(&p, [stdin, out.stdout, out.stderr]).map_err(|e| fail(&e))?;
             if children.is_empty() {
                 on_pid(child.id() as i32);
             }
@@ -458,7 +471,7 @@ impl Engine for JailEngine {
             env: spec.env,
             no_new_privileges: spec.security.as_ref().is_some_and(|s| s.no_new_privileges),
         };
-        let status = sys::spawn(&p, Stdio::inherit(), Stdio::inherit())
+        let status = sys::spawn(&p, [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
             .and_then(|mut c| c.wait())
             .map_err(|e| runtime(&format!("enter {}", spec.app), e))?;
         Ok(status.code().unwrap_or(128))
