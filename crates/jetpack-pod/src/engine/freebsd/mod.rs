@@ -10,6 +10,7 @@
 
 mod helpers;
 mod output;
+mod undo;
 
 pub use helpers::*;
 
@@ -27,6 +28,7 @@ use super::{AppStart, Engine, EnterSpec, OnReady, Signal};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::pods::PodLock;
+use undo::Up;
 
 #[derive(Debug, Clone, Default)]
 pub struct JailEngine {
@@ -95,40 +97,6 @@ fn jail_values(plan: &JailPlan) -> Vec<(String, JailValue)> {
         .collect()
 }
 
-/// What a started pod holds, undone in reverse when dropped.
-struct Up<'a> {
-    plan: &'a JailPlan,
-    mounted: usize,
-    net: bool,
-    jid: Option<i32>,
-    rctl: bool,
-    pf: bool,
-}
-
-impl Drop for Up<'_> {
-    fn drop(&mut self) {
-        if self.pf {
-            let _ = run_cmd(&self.plan.pf_commands().1, None);
-        }
-        if self.rctl {
-            let _ = run_cmd(&self.plan.rctl_commands().1, None);
-        }
-        if let Some(jid) = self.jid {
-            let _ = sys::jail_remove(jid);
-        }
-        if self.net {
-            for c in &self.plan.net.down {
-                let _ = run_cmd(c, None);
-            }
-        }
-        for m in self.plan.mounts[..self.mounted].iter().rev() {
-            if let Err(e) = sys::unmount(&m.fspath, false) {
-                tracing::warn!("unmounting {}: {e}", m.fspath.display());
-            }
-        }
-    }
-}
-
 /// `zfs ARGS...`.
 fn zfs(args: &[&str]) -> Result<String> {
     let argv: Vec<String> = std::iter::once("zfs")
@@ -139,29 +107,6 @@ fn zfs(args: &[&str]) -> Result<String> {
 }
 
 impl JailEngine {
-    /// Undoes what a start left in the pod directory `dir` described, if it left anything:
-    /// the jail goes (with its processes), then its pf anchor, rctl rules and network, then
-    /// every mount below `dir`, deepest first. True if there was a teardown file.
-    fn tear_down(&self, dir: &Path) -> Result<bool> {
-        let file = dir.join(teardown::FILE);
-        let name = || file.display().to_string();
-        let t: Teardown = match std::fs::read(&file) {
-            Ok(text) => serde_json::from_slice(&text).map_err(|e| runtime(&name(), e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(runtime(&name(), e)),
-        };
-        if let Ok(jid) = sys::jail_id(&t.jail) {
-            sys::jail_remove(jid).map_err(|e| runtime(&t.jail, e))?;
-        }
-        // Each one fails harmlessly where the run undid it before it ended.
-        for c in &t.commands {
-            let _ = run_cmd(c, None);
-        }
-        jetpack_storage::unmount_below(dir).map_err(|e| runtime("unmounting", e))?;
-        std::fs::remove_file(&file).map_err(|e| runtime(&name(), e))?;
-        Ok(true)
-    }
-
     /// The jail pods' address leases: the default network's lease directory, as on Linux.
     fn leases(&self) -> jetpack_jail::lease::Leases {
         let dir = jetpack_store::Layout::new(&self.root).net_leases();
