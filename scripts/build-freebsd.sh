@@ -28,4 +28,4 @@ bin="$TARGET_DIR/freebsd-build/$TARGET/$profile/jetpack"
 file "$bin"
 # What it takes from FreeBSD: its libraries, and the FreeBSD-only calls with their versions.
 readelf -d "$bin" | grep NEEDED
-nm -D --undefined-only "$bin" | grep -E ' (jail_|nmount|unmount|extattr_|copy_file_range)' || true
+nm -D --undefined-only "$bin" | grep -E ' (jail_|nmount|unmount|extattr_|copy_file_range|procctl|getfsstat)' || true
