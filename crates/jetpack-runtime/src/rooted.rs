@@ -30,7 +30,8 @@ fn cstr(s: &[u8]) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-fn step(ret: libc::c_int) -> io::Result<()> {
+/// A system call's return as a result (negative: `errno`).
+pub(crate) fn step(ret: libc::c_int) -> io::Result<()> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {

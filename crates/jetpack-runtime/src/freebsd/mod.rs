@@ -8,7 +8,7 @@
 
 mod spawn;
 
-pub use spawn::{JailProcess, spawn};
+pub use spawn::spawn;
 
 use std::ffi::{CString, c_void};
 use std::io;

@@ -20,7 +20,8 @@ use std::process::{Command, Stdio};
 
 use jetpack_jail::params::{Jailsys, Value};
 use jetpack_jail::{JailPlan, Settings};
-use jetpack_runtime::freebsd::{self as sys, JailProcess, JailValue};
+use jetpack_runtime::freebsd::{self as sys, JailValue};
+use jetpack_runtime::rooted::RootedProcess;
 use jetpack_runtime::{IdMap, PodSpec};
 
 use super::teardown::{self, Teardown};
@@ -203,24 +204,24 @@ impl JailEngine {
             let prefix = several.then_some(app.name.as_str());
             let out = output::app_output(log, spec.quiet, prefix).map_err(|e| fail(&e))?;
             let root = format!("/app/{}", app.name);
-            let p = JailProcess {
-                jid,
-                root: &root,
+            let p = RootedProcess {
+                root: Path::new(&root),
                 working_dir: &app.working_dir,
                 uid: app.uid,
                 gid: app.gid,
                 groups: &app.supplementary_gids,
                 argv: &app.exec,
                 env: &app.env,
-                no_new_privileges: app.security.no_new_privileges,
             };
+            let nnp = app.security.no_new_privileges;
             // `-i`: the attached app reads the caller's stdin; the others read nothing.
             let stdin = if spec.interactive && i == spec.attached_app {
                 Stdio::inherit()
             } else {
                 Stdio::null()
             };
-            let child = sys::spawn(&p, [stdin, out.stdout, out.stderr]).map_err(|e| fail(&e))?;
+            let child =
+                sys::spawn(jid, nnp, &p, [stdin, out.stdout, out.stderr]).map_err(|e| fail(&e))?;
             if children.is_empty() {
                 on_pid(child.id() as i32);
             }
@@ -405,20 +406,24 @@ impl Engine for JailEngine {
     fn enter(&self, pid: i32, spec: &EnterSpec<'_>) -> Result<i32> {
         let jid = jail_of(pid).ok_or_else(|| runtime(spec.uuid, "the pod is not running"))?;
         let root = format!("/app/{}", spec.app);
-        let p = JailProcess {
-            jid,
-            root: &root,
+        let p = RootedProcess {
+            root: Path::new(&root),
             working_dir: &spec.working_dir,
             uid: spec.uid,
             gid: spec.gid,
             groups: &spec.groups,
             argv: spec.argv,
             env: spec.env,
-            no_new_privileges: spec.security.as_ref().is_some_and(|s| s.no_new_privileges),
         };
-        let status = sys::spawn(&p, [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
-            .and_then(|mut c| c.wait())
-            .map_err(|e| runtime(&format!("enter {}", spec.app), e))?;
+        let nnp = spec.security.as_ref().is_some_and(|s| s.no_new_privileges);
+        let status = sys::spawn(
+            jid,
+            nnp,
+            &p,
+            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()],
+        )
+        .and_then(|mut c| c.wait())
+        .map_err(|e| runtime(&format!("enter {}", spec.app), e))?;
         Ok(status.code().unwrap_or(128))
     }
 
